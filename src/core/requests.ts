@@ -1,0 +1,98 @@
+// What clients ask the core and what it answers. These are protocol-neutral: the RESP and
+// HTTP layers translate to and from them. Keys and values are byte strings.
+
+import type { KvError } from './errors.ts';
+
+/** When a written value expires. Relative times are resolved by the core with its `nowMs`. */
+export type Expiry =
+  | { readonly kind: 'none' } // no expiry (clears any existing one)
+  | { readonly kind: 'keep' } // keep the key's current expiry (SET KEEPTTL)
+  | { readonly kind: 'at'; readonly atMs: number } // absolute unix time in ms
+  | { readonly kind: 'after'; readonly ms: number }; // relative to now
+
+export type SetCondition = 'always' | 'ifAbsent' | 'ifPresent';
+export type ExpireCondition = 'always' | 'ifNoExpiry' | 'ifHasExpiry' | 'ifGreater' | 'ifLess';
+
+export type Mutation =
+  | {
+      readonly kind: 'set';
+      readonly value: Uint8Array;
+      readonly condition: SetCondition;
+      readonly expiry: Expiry;
+    }
+  | { readonly kind: 'delete' }
+  | { readonly kind: 'incrBy'; readonly delta: bigint }
+  | { readonly kind: 'append'; readonly suffix: Uint8Array }
+  /** Set or clear (`none`) the expiry of an existing key. */
+  | { readonly kind: 'expire'; readonly expiry: Expiry; readonly condition: ExpireCondition };
+
+export interface WriteItem {
+  readonly key: Uint8Array;
+  readonly mutation: Mutation;
+  /**
+   * Causal context from an earlier read (encoded version vector). Absent: the write
+   * supersedes every version the coordinator holds.
+   */
+  readonly context?: Uint8Array;
+}
+
+export type ClientRequest =
+  | { readonly op: 'get'; readonly keyspace: string; readonly keys: readonly Uint8Array[] }
+  /** All items of one write are applied atomically, or none is (on one node). */
+  | { readonly op: 'write'; readonly keyspace: string; readonly items: readonly WriteItem[] }
+  | {
+      readonly op: 'scan';
+      readonly keyspace: string;
+      /** Opaque cursor from the previous page; null starts at the beginning. */
+      readonly cursor: Uint8Array | null;
+      readonly count: number;
+      /** Redis glob pattern (MATCH) or null. */
+      readonly match: Uint8Array | null;
+      /** Only keys that start with these bytes, or null. */
+      readonly prefix: Uint8Array | null;
+    }
+  | { readonly op: 'count'; readonly keyspace: string }
+  | { readonly op: 'flush'; readonly keyspace: string };
+
+/** One version of a value; several only under the `siblings` policy. */
+export interface SiblingView {
+  readonly value: Uint8Array;
+  /** Hybrid-logical-clock timestamp of the write, as [wall ms, logical]. */
+  readonly timestamp: readonly [number, number];
+}
+
+export interface ReadResult {
+  /** Null: no live value (absent, deleted or expired). */
+  readonly value: Uint8Array | null;
+  /** Unix ms at which the value expires, or 0 for none. */
+  readonly expiresAtMs: number;
+  /** Encoded causal context to hand back with a later write; empty when absent. */
+  readonly context: Uint8Array;
+  /** All live versions (one under `lww`), the winner first. */
+  readonly siblings: readonly SiblingView[];
+}
+
+export interface WriteResult {
+  /** Whether the mutation took effect (false: its condition did not hold). */
+  readonly applied: boolean;
+  /** The live value before the write, or null. */
+  readonly previous: Uint8Array | null;
+  /** The value after an incrBy. */
+  readonly integer: bigint;
+  /** The value's length after an append. */
+  readonly length: number;
+}
+
+export type ClientReply =
+  | { readonly ok: false; readonly error: KvError }
+  | { readonly ok: true; readonly op: 'get'; readonly results: readonly ReadResult[] }
+  | { readonly ok: true; readonly op: 'write'; readonly results: readonly WriteResult[] }
+  | {
+      readonly ok: true;
+      readonly op: 'scan';
+      readonly keys: readonly Uint8Array[];
+      /** Null when the scan is complete. */
+      readonly cursor: Uint8Array | null;
+    }
+  | { readonly ok: true; readonly op: 'count'; readonly count: number }
+  | { readonly ok: true; readonly op: 'flush'; readonly removed: number };

@@ -1,0 +1,47 @@
+// A node's configuration: every option, its default, and its limits. The CLI fills it from
+// flags, a config file and RINGKV_* environment variables (src/cli/options.ts); the table in
+// docs/CONFIGURATION.md lists the same fields.
+
+export type StorageEngineName = 'lmdb' | 'memory';
+
+export interface NodeConfig {
+  /** Stable identity of the node; appears in version vectors. */
+  readonly nodeId: string;
+  /** Data directory (LMDB engine). */
+  readonly dataDir: string;
+  readonly storage: StorageEngineName;
+  /** Address the client ports listen on; loopback unless told otherwise. */
+  readonly host: string;
+  readonly respPort: number;
+  readonly httpPort: number;
+  /** Client password (Redis requirepass, HTTP bearer token); null: no authentication. */
+  readonly password: string | null;
+  readonly keyBytesMax: number;
+  readonly valueBytesMax: number;
+  /** Most client connections on the RESP port at once. */
+  readonly connectionsMax: number;
+  /** Most requests submitted to the node and not yet answered. */
+  readonly requestsInFlightMax: number;
+  /** Most bytes a RESP connection may buffer of unparsed input (one command). */
+  readonly respInputBytesMax: number;
+  /** Period of the core's tick (expiry, housekeeping). */
+  readonly tickMs: number;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export const DEFAULT_NODE_CONFIG: NodeConfig = {
+  nodeId: 'node1',
+  dataDir: 'data/node1',
+  storage: 'lmdb',
+  host: '127.0.0.1',
+  respPort: 6380,
+  httpPort: 8080,
+  password: null,
+  keyBytesMax: 8 * 1024,
+  valueBytesMax: 16 * 1024 * 1024,
+  connectionsMax: 10_000,
+  requestsInFlightMax: 100_000,
+  respInputBytesMax: 64 * 1024 * 1024,
+  tickMs: 100,
+  logLevel: 'info',
+};

@@ -1,0 +1,33 @@
+// The face a running node shows to its client protocols (RESP, HTTP): submit a request,
+// get one reply through the callback, exactly once. Implemented by NodeRuntime (real clock,
+// real storage); protocol layers depend on this interface only.
+
+import type { Keyspace } from '../core/keyspace.ts';
+import type { Limits } from '../core/limits.ts';
+import type { ClientReply, ClientRequest } from '../core/requests.ts';
+
+export type ReplyCallback = (reply: ClientReply) => void;
+
+export interface NodeStatus {
+  readonly nodeId: string;
+  readonly startedAtMs: number;
+  readonly uptimeMs: number;
+  readonly storageEngine: string;
+  readonly dataDir: string | null;
+  readonly requestsInFlight: number;
+  readonly commitsTotal: number;
+  readonly commitBatchSizeMean: number;
+}
+
+export interface NodeApi {
+  /**
+   * Submits one request. `onReply` is called exactly once, possibly synchronously (reads
+   * served from storage) or later (writes, once durable). When too many requests are in
+   * flight the reply is an RINGKV_OVERLOADED error.
+   */
+  submit(request: ClientRequest, onReply: ReplyCallback): void;
+  /** Keyspaces in id order; RESP's SELECT n picks the n-th. */
+  keyspaces(): readonly Keyspace[];
+  readonly limits: Limits;
+  status(): NodeStatus;
+}

@@ -1,0 +1,167 @@
+// Little binary writer and reader for the core's on-disk and wire encodings: unsigned
+// varints (LEB128, up to 2^53 - 1, using arithmetic rather than 32-bit bit operations),
+// fixed big-endian integers (so that encoded keys sort as numbers), and length-prefixed bytes.
+
+import { utf8, fromUtf8 } from '../bytes.ts';
+
+export class DecodeError extends Error {
+  override readonly name = 'DecodeError';
+}
+
+export class ByteWriter {
+  private buffer: Uint8Array;
+  private offset = 0;
+
+  constructor(initialCapacity = 64) {
+    this.buffer = new Uint8Array(initialCapacity);
+  }
+
+  private reserve(bytes: number): void {
+    if (this.offset + bytes <= this.buffer.length) return;
+    let capacity = this.buffer.length * 2;
+    while (capacity < this.offset + bytes) capacity *= 2;
+    const next = new Uint8Array(capacity);
+    next.set(this.buffer.subarray(0, this.offset));
+    this.buffer = next;
+  }
+
+  uint8(value: number): this {
+    this.reserve(1);
+    this.buffer[this.offset++] = value;
+    return this;
+  }
+
+  varint(value: number): this {
+    if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`varint ${value}`);
+    this.reserve(8);
+    while (value >= 0x80) {
+      this.buffer[this.offset++] = (value % 0x80) | 0x80;
+      value = Math.floor(value / 0x80);
+    }
+    this.buffer[this.offset++] = value;
+    return this;
+  }
+
+  uint16(value: number): this {
+    this.reserve(2);
+    this.buffer[this.offset++] = value >>> 8;
+    this.buffer[this.offset++] = value & 0xff;
+    return this;
+  }
+
+  uint32(value: number): this {
+    this.reserve(4);
+    this.buffer[this.offset++] = value >>> 24;
+    this.buffer[this.offset++] = (value >>> 16) & 0xff;
+    this.buffer[this.offset++] = (value >>> 8) & 0xff;
+    this.buffer[this.offset++] = value & 0xff;
+    return this;
+  }
+
+  /** A non-negative safe integer as 8 big-endian bytes. */
+  uint64(value: number): this {
+    if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`uint64 ${value}`);
+    this.uint32(Math.floor(value / 0x1_0000_0000));
+    return this.uint32(value % 0x1_0000_0000);
+  }
+
+  raw(bytes: Uint8Array): this {
+    this.reserve(bytes.length);
+    this.buffer.set(bytes, this.offset);
+    this.offset += bytes.length;
+    return this;
+  }
+
+  bytes(bytes: Uint8Array): this {
+    return this.varint(bytes.length).raw(bytes);
+  }
+
+  string(text: string): this {
+    return this.bytes(utf8(text));
+  }
+
+  finish(): Uint8Array {
+    return this.buffer.slice(0, this.offset);
+  }
+}
+
+export class ByteReader {
+  private offset = 0;
+  private readonly bytesIn: Uint8Array;
+
+  constructor(bytes: Uint8Array) {
+    this.bytesIn = bytes;
+  }
+
+  get remaining(): number {
+    return this.bytesIn.length - this.offset;
+  }
+
+  private need(count: number): void {
+    if (this.offset + count > this.bytesIn.length) {
+      throw new DecodeError(`truncated: need ${count} bytes at offset ${this.offset}`);
+    }
+  }
+
+  uint8(): number {
+    this.need(1);
+    return this.bytesIn[this.offset++]!;
+  }
+
+  varint(): number {
+    let value = 0;
+    let scale = 1;
+    for (let i = 0; i < 8; i++) {
+      const byte = this.uint8();
+      value += (byte & 0x7f) * scale;
+      if (byte < 0x80) {
+        if (!Number.isSafeInteger(value)) throw new DecodeError('varint out of range');
+        return value;
+      }
+      scale *= 0x80;
+    }
+    throw new DecodeError('varint longer than 8 bytes');
+  }
+
+  uint16(): number {
+    this.need(2);
+    const value = (this.bytesIn[this.offset]! << 8) | this.bytesIn[this.offset + 1]!;
+    this.offset += 2;
+    return value;
+  }
+
+  uint32(): number {
+    this.need(4);
+    const b = this.bytesIn;
+    const o = this.offset;
+    this.offset += 4;
+    return ((b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!) >>> 0;
+  }
+
+  uint64(): number {
+    const high = this.uint32();
+    const low = this.uint32();
+    const value = high * 0x1_0000_0000 + low;
+    if (!Number.isSafeInteger(value)) throw new DecodeError('uint64 beyond 2^53');
+    return value;
+  }
+
+  raw(count: number): Uint8Array {
+    this.need(count);
+    const slice = this.bytesIn.subarray(this.offset, this.offset + count);
+    this.offset += count;
+    return slice;
+  }
+
+  bytes(): Uint8Array {
+    return this.raw(this.varint());
+  }
+
+  string(): string {
+    return fromUtf8(this.bytes());
+  }
+
+  rest(): Uint8Array {
+    return this.raw(this.remaining);
+  }
+}

@@ -1,0 +1,122 @@
+// How the core lays its data out in the ordered key space of Storage. The first byte names
+// the table; integers are big-endian so that keys sort by them:
+//   meta     0x00 | name (utf-8)                                        → bytes
+//   data     0x10 | keyspace id u32 | partition u16 | key              → encoded StoredRecord
+//   expiry   0x20 | expires-at ms u64 | keyspace id u32 | partition u16 | key → empty
+// Data sorted by (keyspace, partition) lets a partition be streamed with one range scan.
+// The expiry index sorted by time lets each tick find what has expired without a full scan.
+
+import { ByteReader } from './byte-codec.ts';
+import { prefixEnd, utf8 } from '../bytes.ts';
+
+export const TABLE_META = 0x00;
+export const TABLE_DATA = 0x10;
+export const TABLE_EXPIRY = 0x20;
+
+/** Bytes a data key adds to the user's key. */
+export const DATA_KEY_OVERHEAD = 7;
+
+export function metaKey(name: string): Uint8Array {
+  const nameBytes = utf8(name);
+  const key = new Uint8Array(1 + nameBytes.length);
+  key[0] = TABLE_META;
+  key.set(nameBytes, 1);
+  return key;
+}
+
+function writeKeyspacePartition(
+  target: Uint8Array,
+  offset: number,
+  keyspaceId: number,
+  partition: number,
+): void {
+  target[offset] = keyspaceId >>> 24;
+  target[offset + 1] = (keyspaceId >>> 16) & 0xff;
+  target[offset + 2] = (keyspaceId >>> 8) & 0xff;
+  target[offset + 3] = keyspaceId & 0xff;
+  target[offset + 4] = partition >>> 8;
+  target[offset + 5] = partition & 0xff;
+}
+
+export function dataKey(keyspaceId: number, partition: number, key: Uint8Array): Uint8Array {
+  const storageKey = new Uint8Array(DATA_KEY_OVERHEAD + key.length);
+  storageKey[0] = TABLE_DATA;
+  writeKeyspacePartition(storageKey, 1, keyspaceId, partition);
+  storageKey.set(key, DATA_KEY_OVERHEAD);
+  return storageKey;
+}
+
+/** The prefix of every data key of a keyspace, or of one partition of it. */
+export function dataPrefix(keyspaceId: number, partition?: number): Uint8Array {
+  if (partition === undefined) {
+    const prefix = new Uint8Array(5);
+    prefix[0] = TABLE_DATA;
+    writeKeyspacePartition(prefix, 1, keyspaceId, 0);
+    return prefix.subarray(0, 5);
+  }
+  const prefix = new Uint8Array(DATA_KEY_OVERHEAD);
+  prefix[0] = TABLE_DATA;
+  writeKeyspacePartition(prefix, 1, keyspaceId, partition);
+  return prefix;
+}
+
+export function dataPrefixEnd(keyspaceId: number, partition?: number): Uint8Array | null {
+  return prefixEnd(dataPrefix(keyspaceId, partition));
+}
+
+export interface DataKeyParts {
+  readonly keyspaceId: number;
+  readonly partition: number;
+  readonly key: Uint8Array;
+}
+
+export function parseDataKey(storageKey: Uint8Array): DataKeyParts {
+  const reader = new ByteReader(storageKey);
+  if (reader.uint8() !== TABLE_DATA) throw new Error('not a data key');
+  const keyspaceId = reader.uint32();
+  const partition = reader.uint16();
+  return { keyspaceId, partition, key: reader.rest() };
+}
+
+const EXPIRY_TIME_BYTES = 8;
+
+export function expiryKey(expiresAtMs: number, storageDataKey: Uint8Array): Uint8Array {
+  const key = new Uint8Array(1 + EXPIRY_TIME_BYTES + storageDataKey.length - 1);
+  key[0] = TABLE_EXPIRY;
+  const high = Math.floor(expiresAtMs / 0x1_0000_0000);
+  const low = expiresAtMs % 0x1_0000_0000;
+  const view = new DataView(key.buffer, key.byteOffset, key.byteLength);
+  view.setUint32(1, high);
+  view.setUint32(5, low);
+  key.set(storageDataKey.subarray(1), 1 + EXPIRY_TIME_BYTES);
+  return key;
+}
+
+export interface ExpiryKeyParts {
+  readonly expiresAtMs: number;
+  readonly dataKey: Uint8Array;
+}
+
+export function parseExpiryKey(key: Uint8Array): ExpiryKeyParts {
+  const reader = new ByteReader(key);
+  if (reader.uint8() !== TABLE_EXPIRY) throw new Error('not an expiry key');
+  const expiresAtMs = reader.uint64();
+  const rest = reader.rest();
+  const storageDataKey = new Uint8Array(1 + rest.length);
+  storageDataKey[0] = TABLE_DATA;
+  storageDataKey.set(rest, 1);
+  return { expiresAtMs, dataKey: storageDataKey };
+}
+
+export const EXPIRY_TABLE_START = new Uint8Array([TABLE_EXPIRY]);
+
+/** The first expiry key strictly after every entry expiring at or before `nowMs`. */
+export function expiryKeyAfter(nowMs: number): Uint8Array {
+  const key = new Uint8Array(1 + EXPIRY_TIME_BYTES);
+  key[0] = TABLE_EXPIRY;
+  const view = new DataView(key.buffer);
+  const next = nowMs + 1;
+  view.setUint32(1, Math.floor(next / 0x1_0000_0000));
+  view.setUint32(5, next % 0x1_0000_0000);
+  return key;
+}

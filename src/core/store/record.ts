@@ -1,0 +1,108 @@
+// The stored form of a key: every live or deleted version (sibling) with its dot, HLC
+// timestamp and expiry, and the causal context (version vector) covering them. Replication
+// merges records of this shape; a single node always holds one sibling under `lww`.
+//
+// Encoding (version 1), all integers unsigned varints unless said:
+//   u8 1 | context: count, then (node string, counter) sorted by node
+//        | siblings: count, then (node string, counter, wallMs, logical, u8 flags,
+//          [expiresAtMs if flags&2], [value bytes unless flags&1])
+// flags: 1 = tombstone (a delete), 2 = has expiry.
+
+import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
+import type { HlcTimestamp } from '../versions/hlc.ts';
+import { isValidVector, type Dot, type VersionVector } from '../versions/version-vector.ts';
+
+export interface Sibling {
+  readonly dot: Dot;
+  readonly timestamp: HlcTimestamp;
+  /** Null: a tombstone. */
+  readonly value: Uint8Array | null;
+  /** Unix ms after which the value is gone; 0 for none. */
+  readonly expiresAtMs: number;
+}
+
+export interface StoredRecord {
+  readonly context: VersionVector;
+  readonly siblings: readonly Sibling[];
+}
+
+const RECORD_FORMAT_VERSION = 1;
+const FLAG_TOMBSTONE = 1;
+const FLAG_EXPIRY = 2;
+const SIBLINGS_MAX = 1024;
+const CONTEXT_ENTRIES_MAX = 4096;
+
+export function encodeRecord(record: StoredRecord): Uint8Array {
+  let valueBytes = 0;
+  for (const sibling of record.siblings) valueBytes += sibling.value?.length ?? 0;
+  const writer = new ByteWriter(64 + valueBytes);
+  writer.uint8(RECORD_FORMAT_VERSION);
+  writeVector(writer, record.context);
+  writer.varint(record.siblings.length);
+  for (const sibling of record.siblings) {
+    writer.string(sibling.dot.node).varint(sibling.dot.counter);
+    writer.varint(sibling.timestamp[0]).varint(sibling.timestamp[1]);
+    const flags =
+      (sibling.value === null ? FLAG_TOMBSTONE : 0) | (sibling.expiresAtMs > 0 ? FLAG_EXPIRY : 0);
+    writer.uint8(flags);
+    if (sibling.expiresAtMs > 0) writer.varint(sibling.expiresAtMs);
+    if (sibling.value !== null) writer.bytes(sibling.value);
+  }
+  return writer.finish();
+}
+
+/** Decodes a record; throws DecodeError on bytes that are not one. */
+export function decodeRecord(bytes: Uint8Array): StoredRecord {
+  const reader = new ByteReader(bytes);
+  const version = reader.uint8();
+  if (version !== RECORD_FORMAT_VERSION) throw new DecodeError(`record format ${version}`);
+  const context = readVector(reader);
+  const siblingCount = reader.varint();
+  if (siblingCount > SIBLINGS_MAX) throw new DecodeError(`${siblingCount} siblings`);
+  const siblings: Sibling[] = [];
+  for (let i = 0; i < siblingCount; i++) {
+    const node = reader.string();
+    const counter = reader.varint();
+    const wallMs = reader.varint();
+    const logical = reader.varint();
+    const flags = reader.uint8();
+    if ((flags & ~(FLAG_TOMBSTONE | FLAG_EXPIRY)) !== 0) throw new DecodeError(`flags ${flags}`);
+    const expiresAtMs = flags & FLAG_EXPIRY ? reader.varint() : 0;
+    const value = flags & FLAG_TOMBSTONE ? null : reader.bytes();
+    siblings.push({ dot: { node, counter }, timestamp: [wallMs, logical], value, expiresAtMs });
+  }
+  if (reader.remaining !== 0) throw new DecodeError(`${reader.remaining} trailing bytes`);
+  return { context, siblings };
+}
+
+/** The causal context handed to clients: an encoded version vector. */
+export function encodeContext(vector: VersionVector): Uint8Array {
+  const writer = new ByteWriter(8 + vector.length * 12);
+  writer.uint8(RECORD_FORMAT_VERSION);
+  writeVector(writer, vector);
+  return writer.finish();
+}
+
+/** Decodes a client-supplied context; throws DecodeError when malformed. */
+export function decodeContext(bytes: Uint8Array): VersionVector {
+  const reader = new ByteReader(bytes);
+  const version = reader.uint8();
+  if (version !== RECORD_FORMAT_VERSION) throw new DecodeError(`context format ${version}`);
+  const vector = readVector(reader);
+  if (reader.remaining !== 0) throw new DecodeError(`${reader.remaining} trailing bytes`);
+  return vector;
+}
+
+function writeVector(writer: ByteWriter, vector: VersionVector): void {
+  writer.varint(vector.length);
+  for (const [node, counter] of vector) writer.string(node).varint(counter);
+}
+
+function readVector(reader: ByteReader): VersionVector {
+  const count = reader.varint();
+  if (count > CONTEXT_ENTRIES_MAX) throw new DecodeError(`${count} context entries`);
+  const vector: [string, number][] = [];
+  for (let i = 0; i < count; i++) vector.push([reader.string(), reader.varint()]);
+  if (!isValidVector(vector)) throw new DecodeError('context not sorted or has zero counters');
+  return vector;
+}

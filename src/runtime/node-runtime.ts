@@ -1,0 +1,219 @@
+// The real shell around the core Node: it feeds the core the wall clock, ticks on a timer,
+// carries out the core's effects against real storage, and hands replies back to the
+// protocol layers through callbacks.
+//
+// Group commit: persist effects produced during one event-loop turn (every request parsed
+// from every socket in that turn) are merged into one storage commit, started from
+// setImmediate. While a commit is in flight, new batches queue up and go together in the
+// next one, so under load one fsync serves many requests. Batches keep their order: the
+// core relies on it.
+//
+// Failure: if storage fails a commit, the node stops serving (fail-stop). Carrying on after
+// a failed fsync risks acknowledging data the disk does not hold.
+
+import type { Logger } from 'pino';
+import { ErrorCode, kvError } from '../core/errors.ts';
+import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
+import { DEFAULT_LIMITS, type Limits } from '../core/limits.ts';
+import { Node, type Effect } from '../core/node.ts';
+import type { ClientReply, ClientRequest } from '../core/requests.ts';
+import type { Storage, StorageWrite } from '../storage/contract.ts';
+import { openStorage } from '../storage/open-storage.ts';
+import type { NodeConfig } from './config.ts';
+import { Metrics } from './metrics.ts';
+import type { NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
+
+export const DEFAULT_PARTITION_COUNT = 256;
+
+export interface NodeRuntimeOptions {
+  /** Use this storage instead of opening the configured engine (tests). */
+  readonly storage?: Storage;
+  readonly metrics?: Metrics;
+  readonly logger?: Logger;
+  readonly keyspaces?: readonly Keyspace[];
+  /** Called once if the node stops serving because storage failed. */
+  readonly onFatal?: (error: Error) => void;
+}
+
+type PersistEffect = Extract<Effect, { type: 'persist' }>;
+
+export class NodeRuntime implements NodeApi {
+  readonly limits: Limits;
+  readonly metrics: Metrics;
+  private readonly config: NodeConfig;
+  private readonly storage: Storage;
+  private readonly node: Node;
+  private readonly logger: Logger | undefined;
+  private readonly onFatal: ((error: Error) => void) | undefined;
+  private readonly callbacks = new Map<number, ReplyCallback>();
+  private readonly startedAtMs = Date.now();
+  private nextRequestId = 1;
+  private commitQueue: PersistEffect[] = [];
+  private commitScheduled = false;
+  private committing: Promise<void> | null = null;
+  private tickTimer: NodeJS.Timeout | null = null;
+  private failure: Error | null = null;
+  private closed = false;
+  private commitsTotal = 0;
+  private commitWritesTotal = 0;
+  private commitRequestsTotal = 0;
+
+  private constructor(config: NodeConfig, storage: Storage, options: NodeRuntimeOptions) {
+    this.config = config;
+    this.storage = storage;
+    this.metrics = options.metrics ?? new Metrics();
+    this.logger = options.logger;
+    this.onFatal = options.onFatal;
+    this.limits = {
+      ...DEFAULT_LIMITS,
+      keyBytesMax: config.keyBytesMax,
+      valueBytesMax: config.valueBytesMax,
+    };
+    this.node = new Node(
+      {
+        nodeId: config.nodeId,
+        keyspaces: options.keyspaces ?? [DEFAULT_KEYSPACE],
+        limits: this.limits,
+        partitionCount: DEFAULT_PARTITION_COUNT,
+      },
+      storage,
+    );
+    this.tickTimer = setInterval(() => this.tick(), config.tickMs);
+    this.metrics.gauges.track(() => this.callbacks.size, { name: 'requests_in_flight' });
+  }
+
+  static async open(config: NodeConfig, options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {
+    const storage = options.storage ?? (await openStorage(config.storage, config.dataDir));
+    return new NodeRuntime(config, storage, options);
+  }
+
+  submit(request: ClientRequest, onReply: ReplyCallback): void {
+    if (this.failure !== null || this.closed) {
+      onReply(unavailable(this.failure?.message ?? 'the node is shutting down'));
+      return;
+    }
+    if (this.callbacks.size >= this.config.requestsInFlightMax) {
+      onReply({
+        ok: false,
+        error: kvError(
+          ErrorCode.OVERLOADED,
+          `${this.callbacks.size} requests in flight, the limit is ${this.config.requestsInFlightMax}`,
+        ),
+      });
+      return;
+    }
+    const requestId = this.nextRequestId++;
+    this.callbacks.set(requestId, onReply);
+    this.run(this.node.step({ type: 'request', nowMs: Date.now(), requestId, request }));
+  }
+
+  keyspaces(): readonly Keyspace[] {
+    return this.node.keyspaces();
+  }
+
+  status(): NodeStatus {
+    const now = Date.now();
+    return {
+      nodeId: this.config.nodeId,
+      startedAtMs: this.startedAtMs,
+      uptimeMs: now - this.startedAtMs,
+      storageEngine: this.config.storage,
+      dataDir: this.config.storage === 'memory' ? null : this.config.dataDir,
+      requestsInFlight: this.callbacks.size,
+      commitsTotal: this.commitsTotal,
+      commitBatchSizeMean:
+        this.commitsTotal === 0 ? 0 : this.commitRequestsTotal / this.commitsTotal,
+    };
+  }
+
+  /** Stops taking requests, waits for pending commits, and closes storage. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    while (this.committing !== null || this.commitQueue.length > 0) {
+      if (this.committing === null) this.startCommit();
+      await this.committing;
+    }
+    await this.storage.close();
+  }
+
+  private tick(): void {
+    if (this.failure !== null) return;
+    this.run(this.node.step({ type: 'tick', nowMs: Date.now() }));
+  }
+
+  private run(effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      if (effect.type === 'reply') {
+        const callback = this.callbacks.get(effect.requestId);
+        if (callback === undefined) throw new Error(`reply to unknown request ${effect.requestId}`);
+        this.callbacks.delete(effect.requestId);
+        callback(effect.reply);
+      } else {
+        this.commitQueue.push(effect);
+        if (!this.commitScheduled && this.committing === null) {
+          this.commitScheduled = true;
+          setImmediate(() => {
+            this.commitScheduled = false;
+            if (this.committing === null) this.startCommit();
+          });
+        }
+      }
+    }
+  }
+
+  private startCommit(): void {
+    if (this.commitQueue.length === 0 || this.failure !== null) return;
+    const group = this.commitQueue;
+    this.commitQueue = [];
+    let writes: StorageWrite[];
+    if (group.length === 1) {
+      writes = group[0]!.writes as StorageWrite[];
+    } else {
+      writes = [];
+      for (const batch of group) for (const write of batch.writes) writes.push(write);
+    }
+    const durable = group.some((batch) => batch.durable);
+    const startedAt = performance.now();
+    this.committing = this.storage.commit(writes, { durable }).then(
+      () => {
+        this.commitsTotal += 1;
+        this.commitWritesTotal += writes.length;
+        this.commitRequestsTotal += group.length;
+        this.metrics.commits.increment();
+        this.metrics.commitWrites.increment({}, writes.length);
+        this.metrics.commitSeconds.observe((performance.now() - startedAt) / 1000);
+        this.committing = null;
+        const nowMs = Date.now();
+        for (const batch of group) {
+          this.run(this.node.step({ type: 'persisted', nowMs, batchId: batch.batchId }));
+        }
+        // What queued up during this commit goes out now, as one group.
+        if (this.commitQueue.length > 0 && !this.commitScheduled) this.startCommit();
+      },
+      (error: unknown) => {
+        this.committing = null;
+        this.fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  }
+
+  private fail(error: Error): void {
+    if (this.failure !== null) return;
+    this.failure = new Error(`storage failed, the node has stopped serving: ${error.message}`);
+    this.logger?.fatal({ err: error }, 'storage commit failed; refusing further requests');
+    if (this.tickTimer !== null) clearInterval(this.tickTimer);
+    this.tickTimer = null;
+    const callbacks = [...this.callbacks.values()];
+    this.callbacks.clear();
+    this.commitQueue = [];
+    for (const callback of callbacks) callback(unavailable(this.failure.message));
+    this.onFatal?.(this.failure);
+  }
+}
+
+function unavailable(message: string): ClientReply {
+  return { ok: false, error: kvError(ErrorCode.UNAVAILABLE, message) };
+}

@@ -2,6 +2,8 @@
 // flags, a config file and RINGKV_* environment variables (src/cli/options.ts); the table in
 // docs/CONFIGURATION.md lists the same fields.
 
+import type { Durability } from '../core/keyspace.ts';
+
 export type StorageEngineName = 'lmdb' | 'memory';
 
 export interface NodeConfig {
@@ -10,6 +12,11 @@ export interface NodeConfig {
   /** Data directory (LMDB engine). */
   readonly dataDir: string;
   readonly storage: StorageEngineName;
+  /**
+   * Durability of the `default` keyspace: `sync` acknowledges a write once it is fsynced,
+   * `relaxed` once it is applied in memory (a crash may lose the last writes).
+   */
+  readonly durability: Durability;
   /** Address the client ports listen on; loopback unless told otherwise. */
   readonly host: string;
   readonly respPort: number;
@@ -33,6 +40,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   nodeId: 'node1',
   dataDir: 'data/node1',
   storage: 'lmdb',
+  durability: 'sync',
   host: '127.0.0.1',
   respPort: 6380,
   httpPort: 8080,

@@ -72,7 +72,7 @@ export class NodeRuntime implements NodeApi {
     this.node = new Node(
       {
         nodeId: config.nodeId,
-        keyspaces: options.keyspaces ?? [DEFAULT_KEYSPACE],
+        keyspaces: options.keyspaces ?? [{ ...DEFAULT_KEYSPACE, durability: config.durability }],
         limits: this.limits,
         partitionCount: DEFAULT_PARTITION_COUNT,
       },

@@ -77,11 +77,28 @@ export class ByteWriter {
   }
 
   string(text: string): this {
+    // Short ASCII strings (node ids, mostly) are written directly: TextEncoder is costly
+    // for a few bytes.
+    if (text.length < 128) {
+      this.reserve(1 + text.length);
+      const lengthOffset = this.offset;
+      this.buffer[this.offset++] = text.length;
+      for (let i = 0; i < text.length; i++) {
+        const code = text.charCodeAt(i);
+        if (code >= 0x80) {
+          this.offset = lengthOffset;
+          return this.bytes(utf8(text));
+        }
+        this.buffer[this.offset++] = code;
+      }
+      return this;
+    }
     return this.bytes(utf8(text));
   }
 
+  /** The bytes written. The writer must not be used afterwards. */
   finish(): Uint8Array {
-    return this.buffer.slice(0, this.offset);
+    return this.buffer.subarray(0, this.offset);
   }
 }
 
@@ -158,7 +175,13 @@ export class ByteReader {
   }
 
   string(): string {
-    return fromUtf8(this.bytes());
+    const bytes = this.bytes();
+    if (bytes.length < 64) {
+      let ascii = true;
+      for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) ascii = false;
+      if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+    }
+    return fromUtf8(bytes);
   }
 
   rest(): Uint8Array {

@@ -1,0 +1,284 @@
+// Single-node benchmark: redis-benchmark against ringkv and against redis-server, side by
+// side in one run on this machine. SET and GET, 50 clients, 100-byte values, pipelines of 1
+// and 16; ringkv with durable writes against redis-server with `appendfsync always`, ringkv
+// relaxed against redis-server without persistence. Each cell is the median of several runs.
+// Writes the table to BENCHMARKS.md (replacing the section it wrote before).
+//
+// Needs redis-server and redis-benchmark (Debian: redis-server, redis-tools).
+// Usage: npm run bench:single [-- --requests N --runs K]
+
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values: flags } = parseArgs({
+  options: {
+    requests: { type: 'string', default: '200000' },
+    runs: { type: 'string', default: '3' },
+    output: { type: 'string', default: 'BENCHMARKS.md' },
+  },
+});
+const REQUESTS = Number(flags.requests);
+const RUNS = Number(flags.runs);
+const CLIENTS = 50;
+const VALUE_BYTES = 100;
+const KEYSPACE_SIZE = 100_000;
+const projectRoot = path.resolve(import.meta.dirname, '..');
+
+interface Target {
+  readonly name: string;
+  readonly start: (port: number, dir: string) => ChildProcess;
+}
+
+const targets: Target[] = [
+  {
+    name: 'ringkv durable (sync)',
+    start: (port, dir) => startRingkv(port, dir, 'sync'),
+  },
+  {
+    name: 'redis-server appendfsync always',
+    start: (port, dir) =>
+      spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'yes',
+          '--appendfsync',
+          'always',
+        ],
+        { stdio: 'ignore' },
+      ),
+  },
+  {
+    name: 'ringkv relaxed',
+    start: (port, dir) => startRingkv(port, dir, 'relaxed'),
+  },
+  {
+    name: 'redis-server no persistence',
+    start: (port, dir) =>
+      spawn(
+        'redis-server',
+        [
+          '--port',
+          String(port),
+          '--bind',
+          '127.0.0.1',
+          '--dir',
+          dir,
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+        ],
+        { stdio: 'ignore' },
+      ),
+  },
+];
+
+function startRingkv(port: number, dir: string, durability: string): ChildProcess {
+  return spawn(
+    process.execPath,
+    [
+      path.join(projectRoot, 'bin/ringkv.js'),
+      'start',
+      '--data',
+      dir,
+      '--resp-port',
+      String(port),
+      '--http-port',
+      '0',
+      '--durability',
+      durability,
+      '--log-level',
+      'warn',
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === 'object' && address !== null
+          ? resolve(address.port)
+          : reject(new Error('no port')),
+      );
+    });
+  });
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`nothing listening on ${port} after ${timeoutMs} ms`);
+}
+
+interface Row {
+  test: string;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+function runRedisBenchmark(port: number, pipeline: number): Row[] {
+  const result = spawnSync(
+    'redis-benchmark',
+    [
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-t',
+      'set,get',
+      '-n',
+      String(REQUESTS),
+      '-c',
+      String(CLIENTS),
+      '-d',
+      String(VALUE_BYTES),
+      '-r',
+      String(KEYSPACE_SIZE),
+      '-P',
+      String(pipeline),
+      '--csv',
+    ],
+    { encoding: 'utf8', timeout: 600_000 },
+  );
+  if (result.status !== 0) throw new Error(`redis-benchmark failed: ${result.stderr}`);
+  const lines = result.stdout.trim().split('\n');
+  const header = lines[0]!.split(',').map((cell) => cell.replace(/"/g, ''));
+  const column = (name: string): number => {
+    const index = header.indexOf(name);
+    if (index < 0) throw new Error(`redis-benchmark csv has no ${name}: ${lines[0]}`);
+    return index;
+  };
+  return lines.slice(1).map((line) => {
+    const cells = line.split(',').map((cell) => cell.replace(/"/g, ''));
+    return {
+      test: cells[column('test')]!,
+      rps: Number(cells[column('rps')]),
+      p50: Number(cells[column('p50_latency_ms')]),
+      p99: Number(cells[column('p99_latency_ms')]),
+    };
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
+}
+
+async function measure(target: Target, pipeline: number): Promise<Map<string, Row>> {
+  const samples = new Map<string, Row[]>();
+  for (let run = 0; run < RUNS; run++) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-'));
+    const port = await freePort();
+    const child = target.start(port, dir);
+    try {
+      await waitForPort(port, 20_000);
+      for (const row of runRedisBenchmark(port, pipeline)) {
+        samples.set(row.test, [...(samples.get(row.test) ?? []), row]);
+      }
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) =>
+        child.exitCode !== null ? resolve(null) : child.once('exit', resolve),
+      );
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const medians = new Map<string, Row>();
+  for (const [test, rows] of samples) {
+    medians.set(test, {
+      test,
+      rps: median(rows.map((row) => row.rps)),
+      p50: median(rows.map((row) => row.p50)),
+      p99: median(rows.map((row) => row.p99)),
+    });
+  }
+  return medians;
+}
+
+function versionOf(command: string): string {
+  const result = spawnSync(command, ['--version'], { encoding: 'utf8' });
+  return result.stdout.trim().split('\n')[0] ?? 'unknown';
+}
+
+async function main(): Promise<void> {
+  for (const tool of ['redis-server', 'redis-benchmark']) {
+    if (spawnSync('which', [tool]).status !== 0)
+      throw new Error(`${tool} is not installed (Debian: redis-server, redis-tools)`);
+  }
+  const pairs = [
+    ['ringkv durable (sync)', 'redis-server appendfsync always'],
+    ['ringkv relaxed', 'redis-server no persistence'],
+  ] as const;
+  const results = new Map<string, Map<string, Row>>();
+  for (const pipeline of [1, 16]) {
+    for (const target of targets) {
+      process.stderr.write(
+        `measuring ${target.name}, -P ${pipeline}, ${RUNS} runs of ${REQUESTS} requests\n`,
+      );
+      results.set(`${target.name}|${pipeline}`, await measure(target, pipeline));
+    }
+  }
+  const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
+  let table = `## Single node: redis-benchmark, ringkv against redis-server\n\n`;
+  table += `Command: \`npm run bench:single -- --requests ${REQUESTS} --runs ${RUNS}\`  \n`;
+  table += `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}  \n`;
+  table += `Date: ${new Date().toISOString().slice(0, 10)}; Node ${process.version}; ${versionOf('redis-server')}  \n`;
+  table += `Load: redis-benchmark -t set,get -c ${CLIENTS} -d ${VALUE_BYTES} -r ${KEYSPACE_SIZE}, client and server on the same machine. `;
+  table += `Each figure is the median of ${RUNS} runs; latencies in ms.\n\n`;
+  table += `| pipeline | test | ringkv | ops/s | p50 | p99 | peer | ops/s | p50 | p99 | ratio |\n`;
+  table += `| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n`;
+  for (const pipeline of [1, 16]) {
+    for (const [ours, theirs] of pairs) {
+      for (const test of ['SET', 'GET']) {
+        const a = results.get(`${ours}|${pipeline}`)!.get(test);
+        const b = results.get(`${theirs}|${pipeline}`)!.get(test);
+        if (a === undefined || b === undefined) continue;
+        table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(a.rps)} | ${a.p50} | ${a.p99} | ${theirs} | ${Math.round(b.rps)} | ${b.p50} | ${b.p99} | ${(a.rps / b.rps).toFixed(2)}x |\n`;
+      }
+    }
+  }
+  process.stdout.write(table);
+  const outputPath = path.join(projectRoot, flags.output);
+  const begin = '<!-- bench:single begin -->';
+  const end = '<!-- bench:single end -->';
+  const section = `${begin}\n${table}${end}`;
+  let document = existsSync(outputPath) ? readFileSync(outputPath, 'utf8') : '# Benchmarks\n\n';
+  document = document.includes(begin)
+    ? document.slice(0, document.indexOf(begin)) +
+      section +
+      document.slice(document.indexOf(end) + end.length)
+    : `${document.trimEnd()}\n\n${section}\n`;
+  writeFileSync(outputPath, document);
+}
+
+await main();

@@ -1,0 +1,88 @@
+// The shape of a RESP command and the table they are registered in. A command is its name,
+// its arity in Redis's convention (n: exactly n arguments counting the name; -n: at least n),
+// its flags, and a handler that completes the command through the context exactly once.
+
+import type { ClientReply, ClientRequest } from '../../core/requests.ts';
+import type { ReplyWriter } from './reply-writer.ts';
+
+export type OkReply = Extract<ClientReply, { ok: true }>;
+
+export interface CommandContext {
+  readonly id: number;
+  /** Name of the selected keyspace. */
+  keyspace: string;
+  keyspaceIndex: number;
+  authenticated: boolean;
+  clientName: string;
+  protocol: 2 | 3;
+  readonly server: RespServerState;
+  /** Completes the command with a reply written now. */
+  reply(write: (writer: ReplyWriter) => void): void;
+  /** Submits a request to the node; errors are answered for the handler. */
+  call(request: ClientRequest, onOk: (reply: OkReply, writer: ReplyWriter) => void): void;
+  /** Submits a request and hands the raw reply (errors included) to the handler. */
+  callRaw(request: ClientRequest, onReply: (reply: ClientReply) => void): void;
+  /** Closes the connection once every reply before this one is written. */
+  closeAfterReply(): void;
+  describe(): string;
+}
+
+/** Server-wide state the commands read. */
+export interface RespServerState {
+  readonly node: import('../../runtime/node-api.ts').NodeApi;
+  readonly password: string | null;
+  readonly port: () => number;
+  readonly startedAtMs: number;
+  connectionCount(): number;
+  commandsProcessed(): number;
+  connectionsReceived(): number;
+  listClients(): string[];
+  readonly scanCursors: ScanCursors;
+}
+
+export interface CommandSpec {
+  readonly name: string;
+  readonly arity: number;
+  /** Allowed before AUTH when a password is set. */
+  readonly noAuth?: boolean;
+  /** Reads or writes keys: the key positions for COMMAND's reply (first, last, step). */
+  readonly keys?: readonly [number, number, number];
+  readonly flags: readonly string[];
+  readonly handler: (context: CommandContext, args: Buffer[]) => void;
+}
+
+export function arityAccepts(arity: number, argumentCount: number): boolean {
+  return arity >= 0 ? argumentCount === arity : argumentCount >= -arity;
+}
+
+/**
+ * SCAN cursors: the core's cursor is bytes (a position in the key order), but Redis clients
+ * expect an unsigned 64-bit decimal. The server keeps a bounded table from small numbers to
+ * positions; a cursor evicted from it (after CURSORS_MAX newer ones) is refused with an
+ * error, and the client starts again from 0.
+ */
+export class ScanCursors {
+  private readonly positions = new Map<string, Uint8Array>();
+  private nextId = 1;
+  private readonly limit: number;
+
+  constructor(limit = 100_000) {
+    this.limit = limit;
+  }
+
+  remember(position: Uint8Array): string {
+    const id = String(this.nextId++);
+    this.positions.set(id, position);
+    if (this.positions.size > this.limit) {
+      const oldest = this.positions.keys().next().value;
+      if (oldest !== undefined) this.positions.delete(oldest);
+    }
+    return id;
+  }
+
+  /** The position for a cursor, null for "0", undefined when unknown. */
+  resolve(cursor: string): Uint8Array | null | undefined {
+    if (cursor === '0') return null;
+    return this.positions.get(cursor);
+  }
+}

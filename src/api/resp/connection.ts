@@ -1,0 +1,302 @@
+// One client connection: parses its bytes into commands, runs them, and writes the replies
+// back in request order, even though some finish at once (reads) and some later (writes wait
+// for group commit). Each command takes a slot in a FIFO; a reply that completes at the head
+// is written straight to the output, others wait in their slot until the head reaches them.
+// Replies produced in one turn of the event loop go out in one socket write.
+//
+// Backpressure: reading stops while more than IN_FLIGHT_MAX commands await replies or the
+// socket's unsent output passes OUTPUT_BYTES_HIGH, and resumes as they drain.
+
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { ClientReply, ClientRequest } from '../../core/requests.ts';
+import type { Metrics } from '../../runtime/metrics.ts';
+import {
+  arityAccepts,
+  type CommandContext,
+  type CommandSpec,
+  type OkReply,
+  type RespServerState,
+} from './command-table.ts';
+import { ReplyWriter } from './reply-writer.ts';
+import { ProtocolError, RequestParser } from './request-parser.ts';
+
+const IN_FLIGHT_MAX = 1024;
+const OUTPUT_BYTES_HIGH = 8 * 1024 * 1024;
+
+interface Slot {
+  bytes: Buffer | null;
+  done: boolean;
+  /** The command was answered with an error (for metrics). */
+  failed: boolean;
+}
+
+export interface ConnectionOptions {
+  readonly id: number;
+  readonly socket: Socket;
+  readonly server: RespServerState;
+  readonly commands: ReadonlyMap<string, CommandSpec>;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly inputBytesMax: number;
+  readonly onCommand: () => void;
+  readonly onClose: () => void;
+}
+
+export class Connection implements CommandContext {
+  readonly id: number;
+  readonly server: RespServerState;
+  keyspace = 'default';
+  keyspaceIndex = 0;
+  authenticated: boolean;
+  clientName = '';
+  private readonly socket: Socket;
+  private readonly options: ConnectionOptions;
+  private readonly parser: RequestParser;
+  private readonly writer = new ReplyWriter();
+  private readonly scratch = new ReplyWriter();
+  private readonly slots: Slot[] = [];
+  private slotsHead = 0;
+  /** The slot of the command being dispatched right now. */
+  private currentSlot: Slot | null = null;
+  private flushScheduled = false;
+  private paused = false;
+  private closing = false;
+  private closed = false;
+  private readonly remoteAddress: string;
+  private readonly connectedAtMs = Date.now();
+
+  constructor(options: ConnectionOptions) {
+    this.options = options;
+    this.id = options.id;
+    this.server = options.server;
+    this.socket = options.socket;
+    this.authenticated = options.server.password === null;
+    this.parser = new RequestParser(options.inputBytesMax);
+    this.remoteAddress = `${this.socket.remoteAddress}:${this.socket.remotePort}`;
+    this.keyspace = options.server.node.keyspaces()[0]?.name ?? 'default';
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.socket.on('drain', () => this.maybeResume());
+    this.socket.on('error', (error) =>
+      this.options.logger.debug({ err: error, client: this.id }, 'client socket error'),
+    );
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.options.onClose();
+    });
+  }
+
+  get protocol(): 2 | 3 {
+    return this.writer.protocol;
+  }
+
+  set protocol(version: 2 | 3) {
+    this.writer.protocol = version;
+    this.scratch.protocol = version;
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.closing) return;
+    try {
+      this.parser.feed(chunk, (args) => this.dispatch(args));
+      if (this.parser.bufferedBytes > this.options.inputBytesMax) {
+        throw new ProtocolError('request larger than the input limit');
+      }
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.protocolError(error.message);
+    }
+    this.scheduleFlush();
+  }
+
+  private protocolError(message: string): void {
+    this.options.logger.debug({ client: this.id, message }, 'protocol error, closing connection');
+    const slot = this.openSlot();
+    this.finishSlot(slot, (w) => w.error(`ERR Protocol error: ${message}`));
+    this.closeAfterReply();
+  }
+
+  private dispatch(args: Buffer[]): void {
+    if (this.closing) return;
+    this.options.onCommand();
+    const name = args[0]!.toString('latin1').toLowerCase();
+    const spec = this.options.commands.get(name);
+    const slot = this.openSlot();
+    this.currentSlot = slot;
+    try {
+      if (spec === undefined) {
+        const shown = args
+          .slice(1, 20)
+          .map((arg) => `'${arg.toString('latin1').slice(0, 128)}'`)
+          .join(' ');
+        this.reply((w) =>
+          w.error(
+            `ERR unknown command '${args[0]!.toString('latin1').slice(0, 128)}', with args beginning with: ${shown}`,
+          ),
+        );
+      } else if (!this.authenticated && spec.noAuth !== true) {
+        this.reply((w) => w.error('NOAUTH Authentication required.'));
+      } else if (!arityAccepts(spec.arity, args.length)) {
+        this.reply((w) => w.error(`ERR wrong number of arguments for '${spec.name}' command`));
+      } else {
+        const startedAt = performance.now();
+        const metrics = this.options.metrics;
+        const original = slot;
+        spec.handler(this, args);
+        if (original.done) {
+          metrics.observeRequest(
+            'resp',
+            spec.name,
+            !original.failed,
+            (performance.now() - startedAt) / 1000,
+          );
+        } else this.timed.set(original, { name: spec.name, startedAt });
+      }
+    } finally {
+      this.currentSlot = null;
+    }
+    if (this.pendingSlots() > IN_FLIGHT_MAX) this.pause();
+  }
+
+  /** Commands still running, for latency metrics when they finish. */
+  private readonly timed = new Map<Slot, { name: string; startedAt: number }>();
+
+  // ---- CommandContext ----
+
+  reply(write: (writer: ReplyWriter) => void): void {
+    const slot = this.currentSlot;
+    if (slot === null) throw new Error('reply outside of a command');
+    this.currentSlot = null;
+    this.finishSlot(slot, write);
+  }
+
+  call(request: ClientRequest, onOk: (reply: OkReply, writer: ReplyWriter) => void): void {
+    this.callRaw(request, (reply) => {
+      if (!reply.ok) {
+        const { code, message } = reply.error;
+        const text =
+          code === 'RINGKV_NOT_AN_INTEGER'
+            ? 'ERR value is not an integer or out of range'
+            : code === 'RINGKV_INTEGER_OVERFLOW'
+              ? 'ERR increment or decrement would overflow'
+              : `ERR ${code} ${message}`;
+        if (this.currentSlot !== null) this.currentSlot.failed = true;
+        this.reply((w) => w.error(text));
+      } else {
+        this.reply((w) => onOk(reply, w));
+      }
+    });
+  }
+
+  callRaw(request: ClientRequest, onReply: (reply: ClientReply) => void): void {
+    const slot = this.currentSlot;
+    if (slot === null) throw new Error('call outside of a command');
+    this.server.node.submit(request, (reply) => {
+      const outer = this.currentSlot;
+      this.currentSlot = slot;
+      try {
+        onReply(reply);
+      } finally {
+        this.currentSlot = outer;
+      }
+    });
+  }
+
+  closeAfterReply(): void {
+    this.closing = true;
+    this.socket.pause();
+    this.scheduleFlush();
+  }
+
+  describe(): string {
+    return [
+      `id=${this.id}`,
+      `addr=${this.remoteAddress}`,
+      `name=${this.clientName}`,
+      `age=${Math.floor((Date.now() - this.connectedAtMs) / 1000)}`,
+      `db=${this.keyspaceIndex}`,
+      `resp=${this.protocol}`,
+      `cmd-pending=${this.pendingSlots()}`,
+    ].join(' ');
+  }
+
+  // ---- ordered replies ----
+
+  private openSlot(): Slot {
+    const slot: Slot = { bytes: null, done: false, failed: false };
+    this.slots.push(slot);
+    return slot;
+  }
+
+  private pendingSlots(): number {
+    return this.slots.length - this.slotsHead;
+  }
+
+  private finishSlot(slot: Slot, write: (writer: ReplyWriter) => void): void {
+    if (slot.done) throw new Error('a command replied twice');
+    const timing = this.timed.get(slot);
+    if (timing !== undefined) {
+      this.timed.delete(slot);
+      const seconds = (performance.now() - timing.startedAt) / 1000;
+      this.options.metrics.observeRequest('resp', timing.name, !slot.failed, seconds);
+    }
+    if (this.slots[this.slotsHead] === slot) {
+      write(this.writer);
+      slot.done = true;
+      this.slotsHead++;
+      // Later replies that finished early follow in order.
+      while (this.slotsHead < this.slots.length && this.slots[this.slotsHead]!.done) {
+        const ready = this.slots[this.slotsHead]!;
+        if (ready.bytes !== null) this.writer.raw(ready.bytes);
+        ready.bytes = null;
+        this.slotsHead++;
+      }
+      if (this.slotsHead === this.slots.length) {
+        this.slots.length = 0;
+        this.slotsHead = 0;
+      }
+      this.scheduleFlush();
+    } else {
+      write(this.scratch);
+      slot.bytes = this.scratch.take();
+      slot.done = true;
+    }
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.closed) return;
+    const bytes = this.writer.take();
+    if (bytes !== null) this.socket.write(bytes);
+    if (this.closing && this.pendingSlots() === 0) {
+      this.socket.end();
+      return;
+    }
+    if (this.socket.writableLength > OUTPUT_BYTES_HIGH) this.pause();
+    else this.maybeResume();
+  }
+
+  private pause(): void {
+    if (this.paused) return;
+    this.paused = true;
+    this.socket.pause();
+  }
+
+  private maybeResume(): void {
+    if (!this.paused || this.closing) return;
+    if (
+      this.pendingSlots() > IN_FLIGHT_MAX / 2 ||
+      this.socket.writableLength > OUTPUT_BYTES_HIGH / 2
+    )
+      return;
+    this.paused = false;
+    this.socket.resume();
+  }
+}

@@ -1,0 +1,118 @@
+// Encodes RESP replies into a growable buffer. One writer per connection; `take()` hands the
+// bytes to the socket and starts a fresh buffer (the socket may hold the old one until it
+// is written). Speaks RESP2 or RESP3 (chosen by HELLO): they differ in nulls, maps,
+// booleans and doubles; everything else is the same.
+
+const CRLF = 0x0d0a;
+const INITIAL_BYTES = 4096;
+
+export class ReplyWriter {
+  protocol: 2 | 3 = 2;
+  private buffer = Buffer.allocUnsafe(INITIAL_BYTES);
+  private length = 0;
+
+  get pendingBytes(): number {
+    return this.length;
+  }
+
+  /** The bytes written since the last take, or null if none. */
+  take(): Buffer | null {
+    if (this.length === 0) return null;
+    const bytes = this.buffer.subarray(0, this.length);
+    this.buffer = Buffer.allocUnsafe(Math.max(INITIAL_BYTES, Math.min(this.length, 1 << 20)));
+    this.length = 0;
+    return bytes;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    let capacity = this.buffer.length * 2;
+    while (capacity < this.length + bytes) capacity *= 2;
+    const next = Buffer.allocUnsafe(capacity);
+    this.buffer.copy(next, 0, 0, this.length);
+    this.buffer = next;
+  }
+
+  private ascii(text: string): void {
+    this.reserve(text.length);
+    this.length += this.buffer.write(text, this.length, 'latin1');
+  }
+
+  private crlf(): void {
+    this.reserve(2);
+    this.buffer.writeUInt16BE(CRLF, this.length);
+    this.length += 2;
+  }
+
+  simple(text: string): void {
+    this.ascii(`+${text}\r\n`);
+  }
+
+  ok(): void {
+    this.ascii('+OK\r\n');
+  }
+
+  /** `message` starts with the error code word: "ERR ...", "WRONGTYPE ...", "NOAUTH ...". */
+  error(message: string): void {
+    this.ascii(`-${message.replace(/[\r\n]+/g, ' ')}\r\n`);
+  }
+
+  integer(value: number | bigint): void {
+    this.ascii(`:${value}\r\n`);
+  }
+
+  bulk(value: Uint8Array | null): void {
+    if (value === null) return this.null();
+    this.ascii(`$${value.length}\r\n`);
+    this.reserve(value.length + 2);
+    this.buffer.set(value, this.length);
+    this.length += value.length;
+    this.crlf();
+  }
+
+  bulkText(text: string): void {
+    const bytes = Buffer.byteLength(text);
+    this.ascii(`$${bytes}\r\n`);
+    this.reserve(bytes + 2);
+    this.length += this.buffer.write(text, this.length);
+    this.crlf();
+  }
+
+  null(): void {
+    this.ascii(this.protocol === 3 ? '_\r\n' : '$-1\r\n');
+  }
+
+  nullArray(): void {
+    this.ascii(this.protocol === 3 ? '_\r\n' : '*-1\r\n');
+  }
+
+  arrayHeader(count: number): void {
+    this.ascii(`*${count}\r\n`);
+  }
+
+  /** A map of `count` pairs: a RESP3 map, or a flat array of 2×count in RESP2. */
+  mapHeader(count: number): void {
+    this.ascii(this.protocol === 3 ? `%${count}\r\n` : `*${count * 2}\r\n`);
+  }
+
+  /** A set: RESP3 '~', an array in RESP2. */
+  setHeader(count: number): void {
+    this.ascii(this.protocol === 3 ? `~${count}\r\n` : `*${count}\r\n`);
+  }
+
+  /** Verbatim text (INFO, CLIENT INFO): RESP3 verbatim string, bulk string in RESP2. */
+  verbatim(text: string): void {
+    if (this.protocol === 2) return this.bulkText(text);
+    const body = `txt:${text}`;
+    this.ascii(`=${Buffer.byteLength(body)}\r\n`);
+    this.reserve(Buffer.byteLength(body) + 2);
+    this.length += this.buffer.write(body, this.length);
+    this.crlf();
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.reserve(bytes.length);
+    this.buffer.set(bytes, this.length);
+    this.length += bytes.length;
+  }
+}

@@ -41,7 +41,7 @@ async function request(
     });
   } catch (error) {
     const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
-    throw new Error(`cannot reach ${target.url}: ${cause}`);
+    throw new Error(`cannot reach ${target.url}: ${cause}`, { cause: error });
   }
 }
 

@@ -71,7 +71,16 @@ export default tseslint.config(
               message: `Node modules are I/O: ${useInstead.io}.`,
             },
             {
-              group: ['fs', 'net', 'os', 'path', 'crypto', 'timers', 'child_process', 'worker_threads'],
+              group: [
+                'fs',
+                'net',
+                'os',
+                'path',
+                'crypto',
+                'timers',
+                'child_process',
+                'worker_threads',
+              ],
               message: `Node modules are I/O: ${useInstead.io}.`,
             },
             {
@@ -89,7 +98,10 @@ export default tseslint.config(
       'no-restricted-syntax': [
         'error',
         { selector: 'AwaitExpression', message: 'the core never awaits: return effects.' },
-        { selector: 'NewExpression[callee.name="Date"]', message: `new Date: ${useInstead.clock}.` },
+        {
+          selector: 'NewExpression[callee.name="Date"]',
+          message: `new Date: ${useInstead.clock}.`,
+        },
       ],
     },
   },

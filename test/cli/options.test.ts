@@ -1,0 +1,88 @@
+// Node options: flags beat the environment, which beats the config file, which beats the
+// defaults; every bad value is refused with the option named.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { resolveNodeConfig, UsageError } from '../../src/cli/options.ts';
+import { DEFAULT_NODE_CONFIG } from '../../src/runtime/config.ts';
+
+function withConfigFile(content: unknown, run: (file: string) => void): void {
+  const directory = mkdtempSync(path.join(os.tmpdir(), 'ringkv-options-'));
+  const file = path.join(directory, 'ringkv.json');
+  writeFileSync(file, typeof content === 'string' ? content : JSON.stringify(content));
+  try {
+    run(file);
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+}
+
+test('defaults apply when nothing is set, and listen on loopback', () => {
+  const config = resolveNodeConfig({}, {}, undefined);
+  assert.deepEqual(config, DEFAULT_NODE_CONFIG);
+  assert.equal(config.host, '127.0.0.1');
+});
+
+test('precedence: flags > environment > file > defaults', () => {
+  withConfigFile(
+    { respPort: 7001, httpPort: 7002, nodeId: 'from-file', valueBytesMax: 1000 },
+    (file) => {
+      const config = resolveNodeConfig(
+        { 'resp-port': '9001' },
+        { RINGKV_RESP_PORT: '8001', RINGKV_HTTP_PORT: '8002' },
+        file,
+      );
+      assert.equal(config.respPort, 9001);
+      assert.equal(config.httpPort, 8002);
+      assert.equal(config.nodeId, 'from-file');
+      assert.equal(config.valueBytesMax, 1000);
+      assert.equal(config.tickMs, DEFAULT_NODE_CONFIG.tickMs);
+    },
+  );
+});
+
+test('bad values are refused with the option named', () => {
+  const cases: [Record<string, string>, Record<string, string>, RegExp][] = [
+    [{ 'resp-port': '70000' }, {}, /--resp-port: expected an integer from 0 to 65535/],
+    [{ 'http-port': 'eighty' }, {}, /--http-port/],
+    [{ storage: 'rocks' }, {}, /--storage: expected one of lmdb, memory/],
+    [{}, { RINGKV_VALUE_BYTES_MAX: String(32 * 1024 * 1024) }, /RINGKV_VALUE_BYTES_MAX/],
+    [{ 'key-bytes-max': '9000' }, {}, /--key-bytes-max: expected an integer from 1 to 8192/],
+    [{ 'node-id': 'has space' }, {}, /--node-id/],
+    [{ durability: 'sometimes' }, {}, /--durability/],
+  ];
+  for (const [flags, environment, message] of cases) {
+    assert.throws(
+      () => resolveNodeConfig(flags, environment, undefined),
+      (error: Error) => error instanceof UsageError && message.test(error.message),
+    );
+  }
+});
+
+test('config files: unknown keys, wrong types and bad JSON are refused', () => {
+  withConfigFile({ respPort: 1, colour: 'blue' }, (file) => {
+    assert.throws(() => resolveNodeConfig({}, {}, file), /unknown option 'colour'/);
+  });
+  withConfigFile({ respPort: '80a' }, (file) => {
+    assert.throws(() => resolveNodeConfig({}, {}, file), /config file key respPort/);
+  });
+  withConfigFile('{ not json', (file) => {
+    assert.throws(() => resolveNodeConfig({}, {}, file), /not valid JSON/);
+  });
+  withConfigFile([1, 2], (file) => {
+    assert.throws(() => resolveNodeConfig({}, {}, file), /must hold a JSON object/);
+  });
+  assert.throws(
+    () => resolveNodeConfig({}, {}, '/nonexistent/ringkv.json'),
+    /cannot read config file/,
+  );
+});
+
+test('a password can be set from the file or the environment', () => {
+  withConfigFile({ password: 'p1' }, (file) => {
+    assert.equal(resolveNodeConfig({}, {}, file).password, 'p1');
+    assert.equal(resolveNodeConfig({}, { RINGKV_PASSWORD: 'p2' }, file).password, 'p2');
+  });
+});

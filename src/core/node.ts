@@ -13,13 +13,13 @@
 
 import { assert, bytesToKeyString } from './bytes.ts';
 import { ErrorCode, kvError, type KvError } from './errors.ts';
-import { partitionOf } from './hash.ts';
+import { keyHashHigh } from './hash.ts';
 import type { Keyspace } from './keyspace.ts';
 import type { Limits } from './limits.ts';
 import type { ClientReply, ClientRequest, ReadResult, WriteItem, WriteResult } from './requests.ts';
 import { applyMutation, writeVersion } from './kv/apply-mutation.ts';
 import { globMatches } from './kv/glob.ts';
-import { liveSiblings } from './kv/siblings.ts';
+import { liveSiblings, winningSibling } from './kv/siblings.ts';
 import { ByteReader, ByteWriter, DecodeError } from './store/byte-codec.ts';
 import {
   dataKey,
@@ -92,6 +92,8 @@ export class Node {
   private readonly view: StorageReader;
   private readonly keyspacesByName = new Map<string, Keyspace>();
   private readonly clock: HybridLogicalClock;
+  /** Bits of the ring position that name the partition. */
+  private readonly partitionBits: number;
   /** Records written but not yet persisted, by storage key (as a key string). */
   private readonly pending = new Map<string, PendingRecord>();
   /** Replies waiting for a batch to be persisted, by batch id. */
@@ -113,6 +115,7 @@ export class Node {
       this.keyspacesByName.set(keyspace.name, keyspace);
     }
     this.clock = new HybridLogicalClock(readHlc(view));
+    this.partitionBits = Math.log2(config.partitionCount);
   }
 
   keyspaces(): readonly Keyspace[] {
@@ -153,7 +156,7 @@ export class Node {
     }
     switch (request.op) {
       case 'get':
-        this.get(requestId, keyspace, request.keys, nowMs);
+        this.get(requestId, keyspace, request.keys, request.withVersions !== false, nowMs);
         return;
       case 'write':
         this.write(requestId, keyspace, request.items, nowMs);
@@ -174,6 +177,7 @@ export class Node {
     requestId: number,
     keyspace: Keyspace,
     keys: readonly Uint8Array[],
+    withVersions: boolean,
     nowMs: number,
   ): void {
     const invalid = this.checkKeys(keys);
@@ -182,7 +186,8 @@ export class Node {
     const results: ReadResult[] = [];
     for (const key of keys) {
       const storageKey = this.storageKeyOf(keyspace, key);
-      const pending = this.pending.get(bytesToKeyString(storageKey));
+      const pending =
+        this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(storageKey));
       let record: StoredRecord | undefined;
       if (pending !== undefined) {
         record = pending.record;
@@ -190,7 +195,7 @@ export class Node {
       } else {
         record = this.readStored(storageKey);
       }
-      results.push(readResultOf(record, nowMs));
+      results.push(withVersions ? readResultOf(record, nowMs) : winnerOnlyOf(record, nowMs));
     }
     this.replyAfter(waitFor, requestId, { ok: true, op: 'get', results });
   }
@@ -507,7 +512,9 @@ export class Node {
   }
 
   private storageKeyOf(keyspace: Keyspace, key: Uint8Array): Uint8Array {
-    return dataKey(keyspace.id, partitionOf(keyspace.id, key, this.config.partitionCount), key);
+    const partition =
+      this.partitionBits === 0 ? 0 : keyHashHigh(keyspace.id, key) >>> (32 - this.partitionBits);
+    return dataKey(keyspace.id, partition, key);
   }
 
   private checkKeys(keys: readonly Uint8Array[]): KvError | null {
@@ -588,6 +595,24 @@ function readResultOf(record: StoredRecord | undefined, nowMs: number): ReadResu
     expiresAtMs: winner?.expiresAtMs ?? 0,
     context: record === undefined ? new Uint8Array(0) : encodeContext(record.context),
     siblings: live.map((sibling) => ({ value: sibling.value!, timestamp: sibling.timestamp })),
+  };
+}
+
+const ABSENT: ReadResult = {
+  value: null,
+  expiresAtMs: 0,
+  context: new Uint8Array(0),
+  siblings: [],
+};
+
+function winnerOnlyOf(record: StoredRecord | undefined, nowMs: number): ReadResult {
+  const winner = winningSibling(record, nowMs);
+  if (winner === null) return ABSENT;
+  return {
+    value: winner.value,
+    expiresAtMs: winner.expiresAtMs,
+    context: ABSENT.context,
+    siblings: [],
   };
 }
 

@@ -37,7 +37,16 @@ export interface WriteItem {
 }
 
 export type ClientRequest =
-  | { readonly op: 'get'; readonly keyspace: string; readonly keys: readonly Uint8Array[] }
+  | {
+      readonly op: 'get';
+      readonly keyspace: string;
+      readonly keys: readonly Uint8Array[];
+      /**
+       * false: only the winning value and its expiry (context empty, siblings empty), which
+       * is all RESP needs and spares encoding them. Default true.
+       */
+      readonly withVersions?: boolean;
+    }
   /** All items of one write are applied atomically, or none is (on one node). */
   | { readonly op: 'write'; readonly keyspace: string; readonly items: readonly WriteItem[] }
   | {

@@ -29,8 +29,12 @@ class Counter {
   }
 
   increment(labels: Labels = {}, amount = 1): void {
-    const key = labelText(labels);
-    this.series.set(key, (this.series.get(key) ?? 0) + amount);
+    this.incrementSeries(labelText(labels), amount);
+  }
+
+  /** The hot path: `series` is a label text made once by labelText. */
+  incrementSeries(series: string, amount = 1): void {
+    this.series.set(series, (this.series.get(series) ?? 0) + amount);
   }
 
   render(): string {
@@ -79,7 +83,11 @@ class Histogram {
   }
 
   observe(value: number, labels: Labels = {}): void {
-    const key = labelText(labels);
+    this.observeSeries(value, labelText(labels));
+  }
+
+  /** The hot path: `key` is a label text made once by labelText. */
+  observeSeries(value: number, key: string): void {
     let series = this.series.get(key);
     if (series === undefined) {
       series = { bucketCounts: new Array<number>(this.buckets.length).fill(0), count: 0, sum: 0 };
@@ -137,9 +145,21 @@ export class Metrics {
   readonly connections = new Gauge('ringkv_connections', 'Open client connections by protocol.');
   readonly gauges = new Gauge('ringkv_node_info', 'Node gauges.');
 
+  /** Label texts by protocol, operation and outcome, made once: this runs per request. */
+  private readonly requestSeries = new Map<string, { counted: string; timed: string }>();
+
   observeRequest(protocol: string, operation: string, ok: boolean, seconds: number): void {
-    this.requests.increment({ protocol, operation, outcome: ok ? 'ok' : 'error' });
-    this.requestSeconds.observe(seconds, { protocol, operation });
+    const cacheKey = `${protocol} ${operation} ${ok ? 1 : 0}`;
+    let series = this.requestSeries.get(cacheKey);
+    if (series === undefined) {
+      series = {
+        counted: labelText({ protocol, operation, outcome: ok ? 'ok' : 'error' }),
+        timed: labelText({ protocol, operation }),
+      };
+      this.requestSeries.set(cacheKey, series);
+    }
+    this.requests.incrementSeries(series.counted);
+    this.requestSeconds.observeSeries(seconds, series.timed);
   }
 
   render(): string {

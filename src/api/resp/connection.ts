@@ -22,6 +22,13 @@ import { ReplyWriter } from './reply-writer.ts';
 import { ProtocolError, RequestParser } from './request-parser.ts';
 
 const IN_FLIGHT_MAX = 1024;
+
+/** A core error in Redis's form; Redis's own wording where Redis has the same error. */
+function redisErrorText(code: string, message: string): string {
+  if (code === 'RINGKV_NOT_AN_INTEGER') return 'ERR value is not an integer or out of range';
+  if (code === 'RINGKV_INTEGER_OVERFLOW') return 'ERR increment or decrement would overflow';
+  return `ERR ${code} ${message}`;
+}
 const OUTPUT_BYTES_HIGH = 8 * 1024 * 1024;
 
 interface Slot {
@@ -60,6 +67,8 @@ export class Connection implements CommandContext {
   /** The slot of the command being dispatched right now. */
   private currentSlot: Slot | null = null;
   private flushScheduled = false;
+  /** Inside onData, which flushes once at its end. */
+  private inData = false;
   private paused = false;
   private closing = false;
   private closed = false;
@@ -98,6 +107,7 @@ export class Connection implements CommandContext {
 
   private onData(chunk: Buffer): void {
     if (this.closing) return;
+    this.inData = true;
     try {
       this.parser.feed(chunk, (args) => this.dispatch(args));
       if (this.parser.bufferedBytes > this.options.inputBytesMax) {
@@ -106,8 +116,11 @@ export class Connection implements CommandContext {
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
       this.protocolError(error.message);
+    } finally {
+      this.inData = false;
     }
-    this.scheduleFlush();
+    // Replies that completed while parsing go out now, in one write.
+    this.flush();
   }
 
   private protocolError(message: string): void {
@@ -172,20 +185,20 @@ export class Connection implements CommandContext {
   }
 
   call(request: ClientRequest, onOk: (reply: OkReply, writer: ReplyWriter) => void): void {
-    this.callRaw(request, (reply) => {
-      if (!reply.ok) {
-        const { code, message } = reply.error;
-        const text =
-          code === 'RINGKV_NOT_AN_INTEGER'
-            ? 'ERR value is not an integer or out of range'
-            : code === 'RINGKV_INTEGER_OVERFLOW'
-              ? 'ERR increment or decrement would overflow'
-              : `ERR ${code} ${message}`;
-        if (this.currentSlot !== null) this.currentSlot.failed = true;
-        this.reply((w) => w.error(text));
+    const slot = this.currentSlot;
+    if (slot === null) throw new Error('call outside of a command');
+    this.currentSlot = null;
+    // One closure per request, and the reply is written straight into the right buffer:
+    // this is the hot path of every key command.
+    this.server.node.submit(request, (reply) => {
+      const writer = this.writerFor(slot);
+      if (reply.ok) {
+        onOk(reply, writer);
       } else {
-        this.reply((w) => onOk(reply, w));
+        slot.failed = true;
+        writer.error(redisErrorText(reply.error.code, reply.error.message));
       }
+      this.completeSlot(slot, writer);
     });
   }
 
@@ -234,38 +247,48 @@ export class Connection implements CommandContext {
   }
 
   private finishSlot(slot: Slot, write: (writer: ReplyWriter) => void): void {
+    const writer = this.writerFor(slot);
+    write(writer);
+    this.completeSlot(slot, writer);
+  }
+
+  /** Where the reply of `slot` goes: the output if it is next in line, else a side buffer. */
+  private writerFor(slot: Slot): ReplyWriter {
     if (slot.done) throw new Error('a command replied twice');
-    const timing = this.timed.get(slot);
-    if (timing !== undefined) {
-      this.timed.delete(slot);
-      const seconds = (performance.now() - timing.startedAt) / 1000;
-      this.options.metrics.observeRequest('resp', timing.name, !slot.failed, seconds);
+    return this.slots[this.slotsHead] === slot ? this.writer : this.scratch;
+  }
+
+  private completeSlot(slot: Slot, writer: ReplyWriter): void {
+    slot.done = true;
+    if (this.timed.size > 0) {
+      const timing = this.timed.get(slot);
+      if (timing !== undefined) {
+        this.timed.delete(slot);
+        const seconds = (performance.now() - timing.startedAt) / 1000;
+        this.options.metrics.observeRequest('resp', timing.name, !slot.failed, seconds);
+      }
     }
-    if (this.slots[this.slotsHead] === slot) {
-      write(this.writer);
-      slot.done = true;
-      this.slotsHead++;
-      // Later replies that finished early follow in order.
-      while (this.slotsHead < this.slots.length && this.slots[this.slotsHead]!.done) {
-        const ready = this.slots[this.slotsHead]!;
-        if (ready.bytes !== null) this.writer.raw(ready.bytes);
-        ready.bytes = null;
-        this.slotsHead++;
-      }
-      if (this.slotsHead === this.slots.length) {
-        this.slots.length = 0;
-        this.slotsHead = 0;
-      }
-      this.scheduleFlush();
-    } else {
-      write(this.scratch);
+    if (writer === this.scratch) {
       slot.bytes = this.scratch.take();
-      slot.done = true;
+      return;
     }
+    this.slotsHead++;
+    // Later replies that finished early follow in order.
+    while (this.slotsHead < this.slots.length && this.slots[this.slotsHead]!.done) {
+      const ready = this.slots[this.slotsHead]!;
+      if (ready.bytes !== null) this.writer.raw(ready.bytes);
+      ready.bytes = null;
+      this.slotsHead++;
+    }
+    if (this.slotsHead === this.slots.length) {
+      this.slots.length = 0;
+      this.slotsHead = 0;
+    }
+    this.scheduleFlush();
   }
 
   private scheduleFlush(): void {
-    if (this.flushScheduled) return;
+    if (this.flushScheduled || this.inData) return;
     this.flushScheduled = true;
     queueMicrotask(() => this.flush());
   }

@@ -1,36 +1,40 @@
-// Encodes RESP replies into a growable buffer. One writer per connection; `take()` hands the
-// bytes to the socket and starts a fresh buffer (the socket may hold the old one until it
-// is written). Speaks RESP2 or RESP3 (chosen by HELLO): they differ in nulls, maps,
+// Encodes RESP replies into a slab buffer. One writer per connection; `take()` hands the
+// bytes written since the last take to the socket as a view of the slab, and later replies
+// go after them (the socket may hold the view until it is written, so a slab is never
+// rewound, only replaced when full). One slab serves many replies: no allocation per reply. Speaks RESP2 or RESP3 (chosen by HELLO): they differ in nulls, maps,
 // booleans and doubles; everything else is the same.
 
 const CRLF = 0x0d0a;
-const INITIAL_BYTES = 4096;
+const SLAB_BYTES = 64 * 1024;
 
 export class ReplyWriter {
   protocol: 2 | 3 = 2;
-  private buffer = Buffer.allocUnsafe(INITIAL_BYTES);
+  private buffer = Buffer.allocUnsafe(SLAB_BYTES);
+  /** Start of the bytes not yet taken. */
+  private start = 0;
+  /** End of the bytes written. */
   private length = 0;
 
   get pendingBytes(): number {
-    return this.length;
+    return this.length - this.start;
   }
 
   /** The bytes written since the last take, or null if none. */
   take(): Buffer | null {
-    if (this.length === 0) return null;
-    const bytes = this.buffer.subarray(0, this.length);
-    this.buffer = Buffer.allocUnsafe(Math.max(INITIAL_BYTES, Math.min(this.length, 1 << 20)));
-    this.length = 0;
+    if (this.length === this.start) return null;
+    const bytes = this.buffer.subarray(this.start, this.length);
+    this.start = this.length;
     return bytes;
   }
 
   private reserve(bytes: number): void {
     if (this.length + bytes <= this.buffer.length) return;
-    let capacity = this.buffer.length * 2;
-    while (capacity < this.length + bytes) capacity *= 2;
-    const next = Buffer.allocUnsafe(capacity);
-    this.buffer.copy(next, 0, 0, this.length);
+    const pending = this.length - this.start;
+    const next = Buffer.allocUnsafe(Math.max(SLAB_BYTES, (pending + bytes) * 2));
+    this.buffer.copy(next, 0, this.start, this.length);
     this.buffer = next;
+    this.start = 0;
+    this.length = pending;
   }
 
   private ascii(text: string): void {

@@ -23,14 +23,17 @@ function readResults(reply: OkReply) {
 }
 
 function exists(context: CommandContext, args: Buffer[]): void {
-  context.call({ op: 'get', keyspace: context.keyspace, keys: args.slice(1) }, (reply, writer) =>
-    writer.integer(readResults(reply).filter((result) => result.value !== null).length),
+  context.call(
+    { op: 'get', keyspace: context.keyspace, keys: args.slice(1), withVersions: false },
+    (reply, writer) =>
+      writer.integer(readResults(reply).filter((result) => result.value !== null).length),
   );
 }
 
 function type(context: CommandContext, args: Buffer[]): void {
-  context.call({ op: 'get', keyspace: context.keyspace, keys: [args[1]!] }, (reply, writer) =>
-    writer.simple(readResults(reply)[0]!.value === null ? 'none' : 'string'),
+  context.call(
+    { op: 'get', keyspace: context.keyspace, keys: [args[1]!], withVersions: false },
+    (reply, writer) => writer.simple(readResults(reply)[0]!.value === null ? 'none' : 'string'),
   );
 }
 
@@ -81,13 +84,16 @@ function expireCommand(unitMs: bigint, name: string) {
 
 function ttlCommand(unitMs: number) {
   return (context: CommandContext, args: Buffer[]): void => {
-    context.call({ op: 'get', keyspace: context.keyspace, keys: [args[1]!] }, (reply, writer) => {
-      const result = readResults(reply)[0]!;
-      if (result.value === null) return writer.integer(-2);
-      if (result.expiresAtMs === 0) return writer.integer(-1);
-      const remainingMs = Math.max(0, result.expiresAtMs - Date.now());
-      writer.integer(unitMs === 1 ? remainingMs : Math.round(remainingMs / unitMs));
-    });
+    context.call(
+      { op: 'get', keyspace: context.keyspace, keys: [args[1]!], withVersions: false },
+      (reply, writer) => {
+        const result = readResults(reply)[0]!;
+        if (result.value === null) return writer.integer(-2);
+        if (result.expiresAtMs === 0) return writer.integer(-1);
+        const remainingMs = Math.max(0, result.expiresAtMs - Date.now());
+        writer.integer(unitMs === 1 ? remainingMs : Math.round(remainingMs / unitMs));
+      },
+    );
   };
 }
 

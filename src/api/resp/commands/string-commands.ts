@@ -20,8 +20,9 @@ function readResults(reply: OkReply) {
 }
 
 function get(context: CommandContext, args: Buffer[]): void {
-  context.call({ op: 'get', keyspace: context.keyspace, keys: [args[1]!] }, (reply, writer) =>
-    writer.bulk(readResults(reply)[0]!.value),
+  context.call(
+    { op: 'get', keyspace: context.keyspace, keys: [args[1]!], withVersions: false },
+    (reply, writer) => writer.bulk(readResults(reply)[0]!.value),
   );
 }
 
@@ -79,11 +80,14 @@ function set(context: CommandContext, args: Buffer[]): void {
 }
 
 function mget(context: CommandContext, args: Buffer[]): void {
-  context.call({ op: 'get', keyspace: context.keyspace, keys: args.slice(1) }, (reply, writer) => {
-    const results = readResults(reply);
-    writer.arrayHeader(results.length);
-    for (const result of results) writer.bulk(result.value);
-  });
+  context.call(
+    { op: 'get', keyspace: context.keyspace, keys: args.slice(1), withVersions: false },
+    (reply, writer) => {
+      const results = readResults(reply);
+      writer.arrayHeader(results.length);
+      for (const result of results) writer.bulk(result.value);
+    },
+  );
 }
 
 function mset(context: CommandContext, args: Buffer[]): void {
@@ -141,8 +145,9 @@ function append(context: CommandContext, args: Buffer[]): void {
 }
 
 function strlen(context: CommandContext, args: Buffer[]): void {
-  context.call({ op: 'get', keyspace: context.keyspace, keys: [args[1]!] }, (reply, writer) =>
-    writer.integer(readResults(reply)[0]!.value?.length ?? 0),
+  context.call(
+    { op: 'get', keyspace: context.keyspace, keys: [args[1]!], withVersions: false },
+    (reply, writer) => writer.integer(readResults(reply)[0]!.value?.length ?? 0),
   );
 }
 

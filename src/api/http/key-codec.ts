@@ -28,7 +28,10 @@ export function encodeBase64Url(bytes: Uint8Array): string {
 export function parseKeyEncoding(raw: string | undefined): KeyEncoding {
   if (raw === undefined || raw === 'utf8') return 'utf8';
   if (raw === 'base64') return 'base64';
-  throw new HttpError(HttpErrorCode.BAD_REQUEST, `keyEncoding must be utf8 or base64, not '${raw}'`);
+  throw new HttpError(
+    HttpErrorCode.BAD_REQUEST,
+    `keyEncoding must be utf8 or base64, not '${raw}'`,
+  );
 }
 
 /**

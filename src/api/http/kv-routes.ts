@@ -1,238 +1,212 @@
-// Key-value routes: GET, PUT and DELETE on /v1/kv/{keyspace}/{key}, and listing with a
-// prefix and a cursor on /v1/kv/{keyspace}. Keys in the path are percent-encoded UTF-8, or
-// base64url with `?keyEncoding=base64` for binary keys. Values travel as the raw body. The
-// causal context travels base64url-encoded in the X-Ringkv-Context header.
+// Key routes: GET, PUT and DELETE on /v1/kv/{keyspace}/{key}. The key is the rest of the
+// path (it may hold `/`), percent-encoded UTF-8 or base64url with `keyEncoding=base64`.
+// Values travel as the raw body in both directions; `format=json` (or Accept:
+// application/json) reads them as JSON instead. The causal context travels base64url in
+// the X-Ringkv-Context header: a read returns it, a write may hand it back.
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { ClientReply, ClientRequest, Expiry } from '../../core/requests.ts';
-import type { Metrics } from '../../runtime/metrics.ts';
+import { ErrorCode } from '../../core/errors.ts';
+import type { Expiry, ReadResult, SetCondition } from '../../core/requests.ts';
 import type { NodeApi } from '../../runtime/node-api.ts';
 import { HttpError, HttpErrorCode } from './http-errors.ts';
+import {
+  checkQueryParameters,
+  decodeBase64Url,
+  decodeKey,
+  encodeBase64Url,
+  encodeKey,
+  jsonValue,
+  parseKeyEncoding,
+  type ParsedQuery,
+} from './key-codec.ts';
+import { ask } from './node-request.ts';
+import { CONTEXT_HEADER, EXPIRES_AT_HEADER } from './route-config.ts';
 
-export const CONTEXT_HEADER = 'x-ringkv-context';
-export const EXPIRES_AT_HEADER = 'x-ringkv-expires-at';
-/** Core scan calls one listing page may make; the page may then hold fewer keys than asked. */
-const LIST_CALLS_PER_PAGE_MAX = 64;
-
-interface KeyParams {
-  keyspace: string;
-  '*': string;
+interface KeyRoute {
+  Params: { keyspace: string; '*': string };
+  Querystring: ParsedQuery;
 }
 
-interface KeyQuery {
-  keyEncoding?: string;
-  format?: string;
-  ttlMs?: string;
+/** Longest key text quoted back in an error message. */
+const KEY_IN_MESSAGE_CHARS_MAX = 100;
+
+function quoteKey(text: string): string {
+  return text.length <= KEY_IN_MESSAGE_CHARS_MAX
+    ? `'${text}'`
+    : `'${text.slice(0, KEY_IN_MESSAGE_CHARS_MAX)}...' (${text.length} chars)`;
 }
 
-interface ListQuery {
-  prefix?: string;
-  cursor?: string;
-  limit?: string;
-  keyEncoding?: string;
-}
-
-function submit(
-  node: NodeApi,
-  request: ClientRequest,
-): Promise<Extract<ClientReply, { ok: true }>> {
-  return new Promise((resolve, reject) => {
-    node.submit(request, (reply) =>
-      reply.ok ? resolve(reply) : reject(HttpError.from(reply.error)),
-    );
-  });
-}
-
-function decodeKey(raw: string, encoding: string | undefined): Buffer {
-  if (encoding === undefined || encoding === 'utf8') {
-    if (raw.length === 0) throw new HttpError('RINGKV_KEY_EMPTY', 'the key is empty');
-    return Buffer.from(raw, 'utf8');
+function wantsJson(request: FastifyRequest<KeyRoute>): boolean {
+  const format = request.query.format;
+  if (format === 'json') return true;
+  if (format === 'raw') return false;
+  if (format !== undefined) {
+    throw new HttpError(HttpErrorCode.BAD_REQUEST, `format must be raw or json, not '${format}'`);
   }
-  if (encoding === 'base64') {
-    if (!/^[A-Za-z0-9_-]*={0,2}$/.test(raw))
-      throw new HttpError(HttpErrorCode.BAD_REQUEST, 'the key is not base64url');
-    const key = Buffer.from(raw, 'base64url');
-    if (key.length === 0) throw new HttpError('RINGKV_KEY_EMPTY', 'the key is empty');
-    return key;
-  }
-  throw new HttpError(
-    HttpErrorCode.BAD_REQUEST,
-    `keyEncoding must be utf8 or base64, got '${encoding}'`,
-  );
+  return (request.headers.accept ?? '').includes('application/json');
 }
 
-function encodeKey(key: Uint8Array, encoding: string | undefined): string {
-  return encoding === 'base64'
-    ? Buffer.from(key).toString('base64url')
-    : Buffer.from(key).toString('utf8');
-}
-
-/** A value for JSON: text when it is valid UTF-8, else base64. */
-function jsonValue(value: Uint8Array): { value: string; encoding: 'utf8' | 'base64' } {
-  const buffer = Buffer.from(value);
-  const text = buffer.toString('utf8');
-  return Buffer.from(text, 'utf8').equals(buffer)
-    ? { value: text, encoding: 'utf8' }
-    : { value: buffer.toString('base64'), encoding: 'base64' };
-}
-
-function contextOf(request: FastifyRequest): Uint8Array | undefined {
+function contextOf(request: FastifyRequest<KeyRoute>): Uint8Array | undefined {
   const header = request.headers[CONTEXT_HEADER];
   if (header === undefined) return undefined;
-  if (typeof header !== 'string' || !/^[A-Za-z0-9_-]*$/.test(header)) {
-    throw new HttpError('RINGKV_INVALID_CONTEXT', `${CONTEXT_HEADER} must be base64url`);
+  const context = typeof header === 'string' ? decodeBase64Url(header) : null;
+  if (context === null) {
+    throw new HttpError(
+      ErrorCode.INVALID_CONTEXT,
+      `${CONTEXT_HEADER} must be the base64url context of an earlier read, given once`,
+    );
   }
-  return Buffer.from(header, 'base64url');
+  return context;
 }
 
-export function registerKvRoutes(app: FastifyInstance, node: NodeApi, metrics: Metrics): void {
-  const timed = async <T>(operation: string, work: () => Promise<T>): Promise<T> => {
-    const startedAt = performance.now();
-    let ok = false;
-    try {
-      const result = await work();
-      ok = true;
-      return result;
-    } finally {
-      metrics.observeRequest('http', operation, ok, (performance.now() - startedAt) / 1000);
-    }
-  };
+function expiryOf(ttlText: string | undefined): Expiry {
+  if (ttlText === undefined) return { kind: 'none' };
+  const ttlMs = /^[1-9][0-9]{0,15}$/.test(ttlText) ? Number(ttlText) : NaN;
+  if (!Number.isSafeInteger(ttlMs)) {
+    throw new HttpError(
+      ErrorCode.INVALID_ARGUMENT,
+      `ttlMs must be a positive integer number of milliseconds, not '${ttlText}'`,
+    );
+  }
+  return { kind: 'after', ms: ttlMs };
+}
 
-  app.get<{ Params: KeyParams; Querystring: KeyQuery }>('/v1/kv/:keyspace/*', (request, reply) =>
-    timed('get', async () => {
-      const key = decodeKey(request.params['*'], request.query.keyEncoding);
-      const result = await submit(node, {
-        op: 'get',
-        keyspace: request.params.keyspace,
-        keys: [key],
-      });
-      if (result.op !== 'get') throw new Error('expected a get reply');
-      const read = result.results[0]!;
-      if (read.context.length > 0)
-        void reply.header(CONTEXT_HEADER, Buffer.from(read.context).toString('base64url'));
-      const wantsJson =
-        request.query.format === 'json' ||
-        (request.headers.accept ?? '').includes('application/json');
+/** `If-None-Match: *` writes only an absent key, `If-Match: *` only a present one. */
+function conditionOf(request: FastifyRequest<KeyRoute>): SetCondition {
+  const ifNoneMatch = request.headers['if-none-match'];
+  const ifMatch = request.headers['if-match'];
+  for (const [name, value] of [
+    ['If-None-Match', ifNoneMatch],
+    ['If-Match', ifMatch],
+  ] as const) {
+    if (value !== undefined && value !== '*') {
+      throw new HttpError(HttpErrorCode.BAD_REQUEST, `${name} supports only '*', not '${value}'`);
+    }
+  }
+  if (ifNoneMatch !== undefined && ifMatch !== undefined) {
+    throw new HttpError(HttpErrorCode.BAD_REQUEST, 'give If-None-Match or If-Match, not both');
+  }
+  return ifNoneMatch !== undefined ? 'ifAbsent' : ifMatch !== undefined ? 'ifPresent' : 'always';
+}
+
+function readAsJson(
+  request: FastifyRequest<KeyRoute>,
+  keyText: string,
+  read: ReadResult & { value: Uint8Array },
+): object {
+  return {
+    keyspace: request.params.keyspace,
+    key: keyText,
+    ...jsonValue(read.value),
+    context: encodeBase64Url(read.context),
+    expiresAtMs: read.expiresAtMs > 0 ? read.expiresAtMs : null,
+    siblings: read.siblings.map((sibling) => ({
+      ...jsonValue(sibling.value),
+      timestamp: sibling.timestamp,
+    })),
+  };
+}
+
+export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
+  app.get<KeyRoute>(
+    '/v1/kv/:keyspace/*',
+    { config: { operation: 'get', hot: true } },
+    async (request, reply: FastifyReply) => {
+      checkQueryParameters(request.query, ['keyEncoding', 'format']);
+      const encoding = parseKeyEncoding(request.query.keyEncoding);
+      const json = wantsJson(request);
+      const keyText = request.params['*'];
+      const key = decodeKey(keyText, encoding);
+      const answer = await ask(node, { op: 'get', keyspace: request.params.keyspace, keys: [key] });
+      const read = answer.results[0];
+      if (read === undefined || answer.results.length !== 1) {
+        throw new Error(`a get of one key had ${answer.results.length} results`);
+      }
+      // A deleted key still has a context (its tombstone's): a write that follows a miss
+      // can hand it back.
+      if (read.context.length > 0) void reply.header(CONTEXT_HEADER, encodeBase64Url(read.context));
       if (read.value === null) {
         throw new HttpError(
           HttpErrorCode.NOT_FOUND,
-          `key '${encodeKey(key, request.query.keyEncoding)}' not found`,
+          `no value under key ${quoteKey(keyText)} in keyspace '${request.params.keyspace}'`,
         );
       }
       if (read.expiresAtMs > 0) void reply.header(EXPIRES_AT_HEADER, String(read.expiresAtMs));
-      if (wantsJson) {
-        return reply.send({
-          keyspace: request.params.keyspace,
-          key: encodeKey(key, request.query.keyEncoding),
-          ...jsonValue(read.value),
-          context: Buffer.from(read.context).toString('base64url'),
-          expiresAtMs: read.expiresAtMs,
-          siblings: read.siblings.map((sibling) => ({
-            ...jsonValue(sibling.value),
-            timestamp: sibling.timestamp,
-          })),
-        });
+      if (json) {
+        return reply.send(
+          readAsJson(request, encodeKey(key, encoding), { ...read, value: read.value }),
+        );
       }
-      return reply.type('application/octet-stream').send(Buffer.from(read.value));
-    }),
+      const value = read.value;
+      return reply
+        .type('application/octet-stream')
+        .send(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    },
   );
 
-  app.put<{ Params: KeyParams; Querystring: KeyQuery }>('/v1/kv/:keyspace/*', (request, reply) =>
-    timed('put', async () => {
-      const key = decodeKey(request.params['*'], request.query.keyEncoding);
-      const value = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-      let expiry: Expiry = { kind: 'none' };
-      if (request.query.ttlMs !== undefined) {
-        const ttlMs = Number(request.query.ttlMs);
-        if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-          throw new HttpError('RINGKV_INVALID_ARGUMENT', 'ttlMs must be a positive integer');
-        }
-        expiry = { kind: 'after', ms: ttlMs };
+  app.put<KeyRoute>(
+    '/v1/kv/:keyspace/*',
+    { config: { operation: 'put', hot: true } },
+    async (request, reply) => {
+      checkQueryParameters(request.query, ['keyEncoding', 'ttlMs']);
+      const encoding = parseKeyEncoding(request.query.keyEncoding);
+      const key = decodeKey(request.params['*'], encoding);
+      const contentEncoding = request.headers['content-encoding'];
+      if (contentEncoding !== undefined && contentEncoding !== 'identity') {
+        // The body would be stored as sent; refuse rather than keep bytes the client did
+        // not mean as the value.
+        throw new HttpError(
+          HttpErrorCode.BAD_REQUEST,
+          `Content-Encoding '${contentEncoding}' is not supported: send the value as is`,
+        );
       }
-      const ifAbsent = request.headers['if-none-match'] === '*';
+      const value = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+      const condition = conditionOf(request);
+      const expiry = expiryOf(request.query.ttlMs);
       const context = contextOf(request);
-      const result = await submit(node, {
+      const answer = await ask(node, {
         op: 'write',
         keyspace: request.params.keyspace,
         items: [
           {
             key,
-            mutation: { kind: 'set', value, condition: ifAbsent ? 'ifAbsent' : 'always', expiry },
+            mutation: { kind: 'set', value, condition, expiry },
             ...(context === undefined ? {} : { context }),
           },
         ],
       });
-      if (result.op !== 'write') throw new Error('expected a write reply');
-      if (!result.results[0]!.applied) {
-        throw new HttpError(HttpErrorCode.PRECONDITION_FAILED, 'the key exists (If-None-Match: *)');
+      const result = answer.results[0];
+      if (result === undefined) throw new Error('a write of one key had no result');
+      if (!result.applied) {
+        if (condition === 'always') throw new Error('an unconditional set was not applied');
+        throw new HttpError(
+          HttpErrorCode.PRECONDITION_FAILED,
+          condition === 'ifAbsent'
+            ? 'the key has a value and If-None-Match: * asked for an absent key'
+            : 'the key has no value and If-Match: * asked for a present key',
+        );
       }
       return reply.send({ ok: true });
-    }),
+    },
   );
 
-  app.delete<{ Params: KeyParams; Querystring: KeyQuery }>('/v1/kv/:keyspace/*', (request, reply) =>
-    timed('delete', async () => {
-      const key = decodeKey(request.params['*'], request.query.keyEncoding);
+  app.delete<KeyRoute>(
+    '/v1/kv/:keyspace/*',
+    { config: { operation: 'delete', hot: true } },
+    async (request, reply) => {
+      checkQueryParameters(request.query, ['keyEncoding']);
+      const key = decodeKey(request.params['*'], parseKeyEncoding(request.query.keyEncoding));
       const context = contextOf(request);
-      const result = await submit(node, {
+      const answer = await ask(node, {
         op: 'write',
         keyspace: request.params.keyspace,
         items: [
           { key, mutation: { kind: 'delete' }, ...(context === undefined ? {} : { context }) },
         ],
       });
-      if (result.op !== 'write') throw new Error('expected a write reply');
-      return reply.send({ deleted: result.results[0]!.applied });
-    }),
+      const result = answer.results[0];
+      if (result === undefined) throw new Error('a delete of one key had no result');
+      return reply.send({ deleted: result.applied });
+    },
   );
-
-  const list = (
-    request: FastifyRequest<{ Params: { keyspace: string }; Querystring: ListQuery }>,
-    reply: FastifyReply,
-  ) =>
-    timed('list', async () => {
-      const { prefix, cursor, keyEncoding } = request.query;
-      const limitMax = node.limits.scanCountMax;
-      const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
-      if (!Number.isSafeInteger(limit) || limit < 1 || limit > limitMax) {
-        throw new HttpError(
-          'RINGKV_INVALID_ARGUMENT',
-          `limit must be an integer from 1 to ${limitMax}`,
-        );
-      }
-      if (cursor !== undefined && !/^[A-Za-z0-9_-]+$/.test(cursor)) {
-        throw new HttpError(
-          'RINGKV_INVALID_ARGUMENT',
-          'cursor must be a cursor returned by an earlier page',
-        );
-      }
-      // A page holds at most `limit` keys; the core examines at most `limit` entries per
-      // call, so a page may need several calls when keys are filtered out.
-      const keys: string[] = [];
-      let position: Uint8Array | null =
-        cursor === undefined ? null : Buffer.from(cursor, 'base64url');
-      const prefixBytes =
-        prefix === undefined || prefix === '' ? null : decodeKey(prefix, keyEncoding);
-      let calls = 0;
-      do {
-        calls++;
-        const result = await submit(node, {
-          op: 'scan',
-          keyspace: request.params.keyspace,
-          cursor: position,
-          count: limit - keys.length,
-          match: null,
-          prefix: prefixBytes,
-        });
-        if (result.op !== 'scan') throw new Error('expected a scan reply');
-        for (const key of result.keys) keys.push(encodeKey(key, keyEncoding));
-        position = result.cursor;
-        // Bound the work of one page: a rare prefix may need the whole keyspace examined.
-      } while (position !== null && keys.length < limit && calls < LIST_CALLS_PER_PAGE_MAX);
-      return reply.send({
-        keys,
-        cursor: position === null ? null : Buffer.from(position).toString('base64url'),
-      });
-    });
-  app.get('/v1/kv/:keyspace', list);
 }

@@ -1,20 +1,35 @@
-// The HTTP/JSON interface (fastify): key-value routes, status, metrics, health. Bodies are
-// taken raw (any content type) up to the value size limit. When a password is configured,
-// every route but /health needs `Authorization: Bearer <password>`.
+// The HTTP/JSON interface (fastify): key-value routes, listing, status, metrics, health.
+// Rules it keeps:
+// - Every error, the router's and Node's HTTP parser's included, leaves as
+//   `{ error: { code, message } }` with a stable code (http-errors.ts, docs/ERRORS.md).
+// - Bodies are taken raw, whatever their content type, up to the value size limit; a larger
+//   body is refused with RINGKV_VALUE_TOO_LARGE before it reaches the node.
+// - The request line and headers may be as long as a key of the key size limit written
+//   fully percent-encoded needs, so every legal key is addressable in the path.
+// - With a password configured, every route but /health needs `Authorization: Bearer`.
+// - Connections are bounded by config.connectionsMax; Node drops any beyond it. A client
+//   has HTTP_REQUEST_TIMEOUT_MS to send a request, so a slow one cannot hold a slot forever.
 
-import { timingSafeEqual } from 'node:crypto';
+import type { Socket } from 'node:net';
 import Fastify, {
   LogController,
   type FastifyBaseLogger,
-  type FastifyError,
   type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
 } from 'fastify';
 import type { Logger } from 'pino';
+import { ErrorCode } from '../../core/errors.ts';
 import type { NodeConfig } from '../../runtime/config.ts';
 import type { Metrics } from '../../runtime/metrics.ts';
 import type { NodeApi } from '../../runtime/node-api.ts';
-import { HttpError, HttpErrorCode } from './http-errors.ts';
+import { BearerCheck } from './auth.ts';
+import { clientErrorResponse, HttpError, HttpErrorCode, toHttpError } from './http-errors.ts';
+import { parseQueryString } from './key-codec.ts';
 import { registerKvRoutes } from './kv-routes.ts';
+import { registerListRoute } from './list-route.ts';
+import { RequestObserver } from './request-observer.ts';
+import { HEALTH_PATH, registerStatusRoutes } from './status-routes.ts';
 
 export interface HttpServerOptions {
   readonly node: NodeApi;
@@ -29,100 +44,148 @@ export interface HttpServer {
   close(): Promise<void>;
 }
 
-function bearerMatches(header: string | undefined, password: string): boolean {
-  if (header === undefined || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice('Bearer '.length));
-  const expected = Buffer.from(password);
-  return given.length === expected.length && timingSafeEqual(given, expected);
-}
+/** Longest keyspace path segment routed; names are at most 64 characters. */
+const KEYSPACE_PARAM_CHARS_MAX = 128;
+/**
+ * Time a client has to send a whole request, body included (fastify leaves it unbounded).
+ * Two minutes let a 16 MiB value through at about 140 KB/s.
+ */
+export const HTTP_REQUEST_TIMEOUT_MS = 120_000;
+/** Room for the request line's other parts and the headers, as Node's default allows. */
+const HEADER_BYTES_BESIDES_KEY = 16 * 1024;
 
 export async function buildHttpApp(options: HttpServerOptions): Promise<FastifyInstance> {
   const { node, config, metrics, logger } = options;
+  // Percent-encoding writes a byte as up to three characters.
+  const keyInUrlCharsMax = config.keyBytesMax * 3;
+  const bearer = config.password === null ? null : new BearerCheck(config.password);
+  const observer = new RequestObserver(metrics);
+  let closing = false;
+
+  const sendError = (request: FastifyRequest, reply: FastifyReply, error: HttpError) => {
+    observer.noteError(request, error.code);
+    if (error.code === HttpErrorCode.UNAUTHORIZED) {
+      void reply.header('www-authenticate', 'Bearer realm="ringkv"');
+    }
+    return reply
+      .status(error.statusCode)
+      .type('application/json; charset=utf-8')
+      .send(error.body());
+  };
+
+  const unauthorized = (request: FastifyRequest): HttpError | null =>
+    bearer === null ||
+    request.routeOptions.url === HEALTH_PATH ||
+    bearer.accepts(request.headers.authorization)
+      ? null
+      : new HttpError(
+          HttpErrorCode.UNAUTHORIZED,
+          'this node needs an Authorization: Bearer <password> header with its password',
+        );
+
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
-    // Requests are logged by the onResponse hook below, at debug unless they fail.
+    loggerInstance: logger.child(
+      { component: 'http' },
+      { redact: { paths: ['req.headers.authorization', 'headers.authorization'] } },
+    ) as FastifyBaseLogger,
+    // request-observer.ts writes one line per request instead of fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: config.valueBytesMax,
-    // A key of keyBytesMax bytes, percent-encoded, is up to three times as long.
-    routerOptions: { maxParamLength: config.keyBytesMax * 3 + 64 },
-  });
-
-  // Values are bytes: take every body raw, whatever its content type.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser(
-    '*',
-    { parseAs: 'buffer', bodyLimit: config.valueBytesMax },
-    (_request, body, done) => {
-      done(null, body);
+    requestTimeout: HTTP_REQUEST_TIMEOUT_MS,
+    http: { maxHeaderSize: keyInUrlCharsMax + HEADER_BYTES_BESIDES_KEY },
+    // Requests on connections open during close are answered by the onRequest hook below
+    // in the usual error shape, not by fastify's own 503 body.
+    return503OnClosing: false,
+    routerOptions: {
+      // Bounds the keyspace name in the path; the key, the path's wildcard tail, is bounded
+      // by the header size above and judged by the node.
+      maxParamLength: KEYSPACE_PARAM_CHARS_MAX,
+      querystringParser: parseQueryString,
     },
+    // Errors of the router, before any hook: an undecodable URL, an over-long keyspace name.
+    frameworkErrors: (error, request, reply) => {
+      const refusal =
+        unauthorized(request) ??
+        (error.code === 'FST_ERR_MAX_PARAM_LENGTH'
+          ? new HttpError(
+              ErrorCode.UNKNOWN_KEYSPACE,
+              'no keyspace has a name that long (names are 1 to 64 characters)',
+            )
+          : new HttpError(
+              HttpErrorCode.BAD_REQUEST,
+              'the URL is not valid percent-encoded UTF-8 (use keyEncoding=base64 for binary keys)',
+            ));
+      void sendError(request, reply, refusal);
+      observer.record(request, reply);
+    },
+    // Errors of Node's HTTP parser: there is no request, only the socket.
+    clientErrorHandler: (error: Error & { code?: string }, socket: Socket) => {
+      if (error.code === 'ECONNRESET' || socket.destroyed) return;
+      if (socket.writable) socket.write(clientErrorResponse(error.code));
+      socket.destroy();
+    },
+  });
+
+  let connectionsOpen = 0;
+  app.server.maxConnections = config.connectionsMax;
+  app.server.on('connection', (socket: Socket) => {
+    connectionsOpen++;
+    socket.once('close', () => connectionsOpen--);
+  });
+  metrics.connections.track(() => connectionsOpen, { protocol: 'http' });
+
+  // Values are bytes: take every body raw, whatever its content type (JSON included).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => {
+    done(null, body);
+  });
+
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (closing) {
+      void reply.header('connection', 'close');
+      throw new HttpError(ErrorCode.UNAVAILABLE, 'the node is shutting down');
+    }
+    const refusal = unauthorized(request);
+    if (refusal !== null) throw refusal;
+  });
+  observer.install(app);
+
+  app.setErrorHandler((error, request, reply) => {
+    const { httpError, foreseen } = toHttpError(error, config.valueBytesMax);
+    if (!foreseen) request.log.error({ err: error }, 'unexpected error');
+    return sendError(request, reply, httpError);
+  });
+  // The hooks above run for unknown routes too: they need the password, revealing nothing.
+  app.setNotFoundHandler((request, reply) =>
+    sendError(
+      request,
+      reply,
+      new HttpError(HttpErrorCode.NOT_FOUND, `no route ${request.method} ${request.url}`),
+    ),
   );
 
-  app.addHook('onRequest', async (request) => {
-    if (config.password === null || request.url === '/health') return;
-    if (!bearerMatches(request.headers.authorization, config.password)) {
-      throw new HttpError(
-        HttpErrorCode.UNAUTHORIZED,
-        'a valid Authorization: Bearer <password> header is required',
-      );
-    }
-  });
-
-  app.addHook('onResponse', async (request, reply) => {
-    const entry = {
-      method: request.method,
-      url: request.url,
-      status: reply.statusCode,
-      ms: reply.elapsedTime,
-    };
-    if (reply.statusCode >= 500) request.log.error(entry, 'request failed');
-    else request.log.debug(entry, 'request');
-  });
-
-  app.setErrorHandler((error: FastifyError | HttpError, request, reply) => {
-    let httpError: HttpError;
-    if (error instanceof HttpError) httpError = error;
-    else if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
-      httpError = new HttpError(
-        'RINGKV_VALUE_TOO_LARGE',
-        `the value is larger than the limit of ${config.valueBytesMax} bytes`,
-      );
-    } else if (typeof error.statusCode === 'number' && error.statusCode < 500) {
-      httpError = new HttpError(HttpErrorCode.BAD_REQUEST, error.message);
-    } else {
-      request.log.error({ err: error }, 'unexpected error');
-      httpError = new HttpError(HttpErrorCode.INTERNAL, 'internal error');
-    }
-    return reply.status(httpError.statusCode).send(httpError.body());
-  });
-
-  app.setNotFoundHandler((request, reply) => {
-    const error = new HttpError(
-      HttpErrorCode.NOT_FOUND,
-      `no route ${request.method} ${request.url}`,
-    );
-    return reply.status(404).send(error.body());
-  });
-
-  app.get('/health', async () => ({ ok: true }));
-  app.get('/v1/status', async () => ({
-    node: node.status(),
-    keyspaces: node.keyspaces(),
-    limits: node.limits,
-  }));
-  app.get('/v1/keyspaces', async () => ({ keyspaces: node.keyspaces() }));
-  app.get('/metrics', async (_request, reply) =>
-    reply.type('text/plain; version=0.0.4').send(metrics.render()),
-  );
-  registerKvRoutes(app, node, metrics);
+  registerStatusRoutes(app, node, metrics);
+  registerKvRoutes(app, node);
+  registerListRoute(app, node);
+  await app.ready();
   return app;
 }
 
 export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const app = await buildHttpApp(options);
-  await app.listen({ port: options.config.httpPort, host: options.config.host });
+  try {
+    await app.listen({ port: options.config.httpPort, host: options.config.host });
+  } catch (error) {
+    await app.close();
+    throw error;
+  }
   const address = app.server.address();
-  const port =
-    typeof address === 'object' && address !== null ? address.port : options.config.httpPort;
-  options.logger.info({ host: options.config.host, port }, 'http listening');
-  return { port, app, close: () => app.close() };
+  if (address === null || typeof address !== 'object') {
+    throw new Error(`the HTTP server has no TCP address after listen: ${String(address)}`);
+  }
+  options.logger.info({ host: options.config.host, port: address.port }, 'http listening');
+  return { port: address.port, app, close: () => app.close() };
 }

@@ -100,7 +100,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     flag: 'connections-max',
     env: 'RINGKV_CONNECTIONS_MAX',
     kind: { type: 'integer', min: 1, max: 1_000_000 },
-    help: 'most RESP connections at once',
+    help: 'most client connections at once, per port (RESP, HTTP)',
   },
   {
     key: 'requestsInFlightMax',

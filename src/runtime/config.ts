@@ -25,7 +25,7 @@ export interface NodeConfig {
   readonly password: string | null;
   readonly keyBytesMax: number;
   readonly valueBytesMax: number;
-  /** Most client connections on the RESP port at once. */
+  /** Most client connections at once, on each client port (RESP and HTTP). */
   readonly connectionsMax: number;
   /** Most requests submitted to the node and not yet answered. */
   readonly requestsInFlightMax: number;

@@ -86,3 +86,18 @@ test('a password can be set from the file or the environment', () => {
     assert.equal(resolveNodeConfig({}, { RINGKV_PASSWORD: 'p2' }, file).password, 'p2');
   });
 });
+
+test('docs/CONFIGURATION.md lists every option with its flag and environment variable', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { OPTION_TABLE } = await import('../../src/cli/options.ts');
+  const doc = readFileSync(
+    path.join(import.meta.dirname, '..', '..', 'docs', 'CONFIGURATION.md'),
+    'utf8',
+  );
+  for (const spec of OPTION_TABLE) {
+    assert.ok(
+      doc.includes(`| \`${spec.key}\` | \`--${spec.flag}\` | \`${spec.env}\` |`),
+      `${spec.key} missing from the doc`,
+    );
+  }
+});

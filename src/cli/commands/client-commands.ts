@@ -149,8 +149,17 @@ export async function clientCommand(name: string, argv: string[]): Promise<numbe
           `/v1/kv/${encodeURIComponent(target.keyspace)}?${query}`,
         );
         if (!response.ok) throw await failure(response);
-        const page = (await response.json()) as { keys: string[]; cursor: string | null };
-        for (const key of page.keys) process.stdout.write(`${key}\n`);
+        const page = (await response.json()) as {
+          keys: string[];
+          cursor: string | null;
+          keyEncoding?: string;
+        };
+        // A page with a key that is not UTF-8 comes base64url-encoded: print the raw bytes.
+        for (const key of page.keys) {
+          const bytes =
+            page.keyEncoding === 'base64' ? Buffer.from(key, 'base64url') : Buffer.from(key);
+          process.stdout.write(Buffer.concat([bytes, Buffer.from('\n')]));
+        }
         printed += page.keys.length;
         cursor = page.cursor;
       } while (cursor !== null && printed < total);

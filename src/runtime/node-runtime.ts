@@ -5,8 +5,8 @@
 // Group commit: persist effects produced during one event-loop turn (every request parsed
 // from every socket in that turn) are merged into one storage commit, started from
 // setImmediate. While a commit is in flight, new batches queue up and go together in the
-// next one, so under load one fsync serves many requests. Batches keep their order: the
-// core relies on it.
+// next one, so under load one fsync serves many requests. Up to COMMITS_IN_FLIGHT_MAX
+// commits overlap. Batches keep their order: the core relies on it.
 //
 // Failure: if storage fails a commit, the node stops serving (fail-stop). Carrying on after
 // a failed fsync risks acknowledging data the disk does not hold.
@@ -37,6 +37,19 @@ export interface NodeRuntimeOptions {
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 
+interface InFlightCommit {
+  readonly group: readonly PersistEffect[];
+  done: boolean;
+  settled: Promise<void>;
+}
+
+/**
+ * Commits that may be in flight at once. More than one lets the next transaction be written
+ * while the previous one is fsynced (LMDB's overlapping sync); storage applies them in call
+ * order, and the core hears of them in that order too.
+ */
+const COMMITS_IN_FLIGHT_MAX = 1;
+
 export class NodeRuntime implements NodeApi {
   readonly limits: Limits;
   readonly metrics: Metrics;
@@ -50,12 +63,12 @@ export class NodeRuntime implements NodeApi {
   private nextRequestId = 1;
   private commitQueue: PersistEffect[] = [];
   private commitScheduled = false;
-  private committing: Promise<void> | null = null;
+  /** Commits started and not yet delivered to the core, oldest first. */
+  private readonly commitsInFlight: InFlightCommit[] = [];
   private tickTimer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
   private closed = false;
   private commitsTotal = 0;
-  private commitWritesTotal = 0;
   private commitRequestsTotal = 0;
 
   private constructor(config: NodeConfig, storage: Storage, options: NodeRuntimeOptions) {
@@ -132,9 +145,12 @@ export class NodeRuntime implements NodeApi {
     this.closed = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = null;
-    while (this.committing !== null || this.commitQueue.length > 0) {
-      if (this.committing === null) this.startCommit();
-      await this.committing;
+    while (
+      this.commitsInFlight.length > 0 ||
+      (this.commitQueue.length > 0 && this.failure === null)
+    ) {
+      if (this.commitsInFlight.length === 0) this.startCommit();
+      await this.commitsInFlight[this.commitsInFlight.length - 1]!.settled;
     }
     await this.storage.close();
   }
@@ -153,11 +169,11 @@ export class NodeRuntime implements NodeApi {
         callback(effect.reply);
       } else {
         this.commitQueue.push(effect);
-        if (!this.commitScheduled && this.committing === null) {
+        if (!this.commitScheduled && this.commitsInFlight.length < COMMITS_IN_FLIGHT_MAX) {
           this.commitScheduled = true;
           setImmediate(() => {
             this.commitScheduled = false;
-            if (this.committing === null) this.startCommit();
+            if (this.commitsInFlight.length < COMMITS_IN_FLIGHT_MAX) this.startCommit();
           });
         }
       }
@@ -177,27 +193,41 @@ export class NodeRuntime implements NodeApi {
     }
     const durable = group.some((batch) => batch.durable);
     const startedAt = performance.now();
-    this.committing = this.storage.commit(writes, { durable }).then(
+    const commit: InFlightCommit = { group, done: false, settled: Promise.resolve() };
+    this.commitsInFlight.push(commit);
+    commit.settled = this.storage.commit(writes, { durable }).then(
       () => {
         this.commitsTotal += 1;
-        this.commitWritesTotal += writes.length;
         this.commitRequestsTotal += group.length;
         this.metrics.commits.increment();
         this.metrics.commitWrites.increment({}, writes.length);
         this.metrics.commitSeconds.observe((performance.now() - startedAt) / 1000);
-        this.committing = null;
-        const nowMs = Date.now();
-        for (const batch of group) {
-          this.run(this.node.step({ type: 'persisted', nowMs, batchId: batch.batchId }));
-        }
-        // What queued up during this commit goes out now, as one group.
-        if (this.commitQueue.length > 0 && !this.commitScheduled) this.startCommit();
+        commit.done = true;
+        this.deliverFinishedCommits();
       },
       (error: unknown) => {
-        this.committing = null;
         this.fail(error instanceof Error ? error : new Error(String(error)));
       },
     );
+  }
+
+  /** Tells the core about finished commits, strictly in the order they were started. */
+  private deliverFinishedCommits(): void {
+    while (this.commitsInFlight.length > 0 && this.commitsInFlight[0]!.done) {
+      const commit = this.commitsInFlight.shift()!;
+      const nowMs = Date.now();
+      for (const batch of commit.group) {
+        this.run(this.node.step({ type: 'persisted', nowMs, batchId: batch.batchId }));
+      }
+    }
+    // What queued up meanwhile goes out now, as one group.
+    if (
+      this.commitQueue.length > 0 &&
+      !this.commitScheduled &&
+      this.commitsInFlight.length < COMMITS_IN_FLIGHT_MAX
+    ) {
+      this.startCommit();
+    }
   }
 
   private fail(error: Error): void {

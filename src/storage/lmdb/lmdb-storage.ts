@@ -26,8 +26,9 @@ const LONG_KEY_STORED_BYTES = DIRECT_KEY_BYTES_MAX + 1;
 const LONG_KEY_PREFIX_BYTES = LONG_KEY_STORED_BYTES - HASH_BYTES;
 
 function storedKeyOf(key: Uint8Array): Buffer {
-  if (key.length <= DIRECT_KEY_BYTES_MAX)
-    return Buffer.from(key.buffer, key.byteOffset, key.length);
+  // lmdb-js copies binary keys with Uint8Array.prototype.set, so a plain Uint8Array serves
+  // as is: no Buffer view is made on the hot path of every read.
+  if (key.length <= DIRECT_KEY_BYTES_MAX) return key as Buffer;
   const stored = Buffer.allocUnsafe(LONG_KEY_STORED_BYTES);
   stored.set(key.subarray(0, LONG_KEY_PREFIX_BYTES), 0);
   createHash('sha256').update(key).digest().copy(stored, LONG_KEY_PREFIX_BYTES);

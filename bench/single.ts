@@ -34,57 +34,22 @@ interface Target {
 }
 
 const targets: Target[] = [
-  {
-    name: 'ringkv durable (sync)',
-    start: (port, dir) => startRingkv(port, dir, 'sync'),
-  },
+  { name: 'ringkv durable (sync)', start: (port, dir) => startRingkv(port, dir, 'sync') },
   {
     name: 'redis-server appendfsync always',
-    start: (port, dir) =>
-      spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          dir,
-          '--save',
-          '',
-          '--appendonly',
-          'yes',
-          '--appendfsync',
-          'always',
-        ],
-        { stdio: 'ignore' },
-      ),
+    start: (port, dir) => startRedis(port, dir, ['--appendonly', 'yes', '--appendfsync', 'always']),
   },
-  {
-    name: 'ringkv relaxed',
-    start: (port, dir) => startRingkv(port, dir, 'relaxed'),
-  },
+  { name: 'ringkv relaxed', start: (port, dir) => startRingkv(port, dir, 'relaxed') },
   {
     name: 'redis-server no persistence',
-    start: (port, dir) =>
-      spawn(
-        'redis-server',
-        [
-          '--port',
-          String(port),
-          '--bind',
-          '127.0.0.1',
-          '--dir',
-          dir,
-          '--save',
-          '',
-          '--appendonly',
-          'no',
-        ],
-        { stdio: 'ignore' },
-      ),
+    start: (port, dir) => startRedis(port, dir, ['--appendonly', 'no']),
   },
 ];
+
+function startRedis(port: number, dir: string, persistence: string[]): ChildProcess {
+  const base = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', ''];
+  return spawn('redis-server', [...base, ...persistence], { stdio: 'ignore' });
+}
 
 function startRingkv(port: number, dir: string, durability: string): ChildProcess {
   return spawn(

@@ -110,16 +110,4 @@ export async function errorCodeOf(response: Response, status: number): Promise<s
   return body.error.code;
 }
 
-/** Polls `check` until it returns true or the deadline passes. */
-export async function waitUntil(
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-  what: string,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-}
+export { waitFor as waitUntil } from '../../helpers/test-node.ts';

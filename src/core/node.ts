@@ -81,6 +81,12 @@ interface DeferredReply {
 }
 
 const HLC_META_KEY = metaKey('hlc');
+/**
+ * How far ahead of the clock the stored HLC ceiling is set. A restarted node starts its
+ * clock at the stored ceiling, so it never reissues a timestamp; the ceiling is rewritten
+ * only when the clock passes it, about once a second under load, not with every batch.
+ */
+const HLC_CEILING_AHEAD_MS = 1000;
 const COUNT_SCAN_CHUNK = 4096;
 const FLUSH_BATCH_WRITES_MAX = 8192;
 /** Bytes of a scan cursor before the key: partition (u16). */
@@ -94,6 +100,8 @@ export class Node {
   private readonly clock: HybridLogicalClock;
   /** Bits of the ring position that name the partition. */
   private readonly partitionBits: number;
+  /** The HLC wall time stored as the ceiling: every timestamp issued is below it. */
+  private hlcCeilingMs: number;
   /** Records written but not yet persisted, by storage key (as a key string). */
   private readonly pending = new Map<string, PendingRecord>();
   /** Replies waiting for a batch to be persisted, by batch id. */
@@ -114,7 +122,9 @@ export class Node {
       assert(!this.keyspacesByName.has(keyspace.name), `keyspace ${keyspace.name} twice`);
       this.keyspacesByName.set(keyspace.name, keyspace);
     }
-    this.clock = new HybridLogicalClock(readHlc(view));
+    const storedCeiling = readHlc(view);
+    this.clock = new HybridLogicalClock(storedCeiling);
+    this.hlcCeilingMs = storedCeiling[0];
     this.partitionBits = Math.log2(config.partitionCount);
   }
 
@@ -474,7 +484,12 @@ export class Node {
       this.pending.set(keyString, { record, batchId, durable });
     }
     this.batchKeys.set(batchId, [...records.keys()]);
-    writes.push({ key: HLC_META_KEY, value: encodeHlc(this.clock.last()) });
+    // A batch whose timestamps may pass the stored ceiling raises it, in the same batch: a
+    // record cannot survive a crash without the ceiling that covers its timestamp.
+    if (this.clock.last()[0] >= this.hlcCeilingMs) {
+      this.hlcCeilingMs = this.clock.last()[0] + HLC_CEILING_AHEAD_MS;
+      writes.push({ key: HLC_META_KEY, value: encodeHlc([this.hlcCeilingMs, 0]) });
+    }
     this.effects.push({ type: 'persist', batchId, writes, durable });
     return batchId;
   }

@@ -307,3 +307,17 @@ test('the siblings policy keeps concurrent writes made from the same context', a
     ['merged'],
   );
 });
+
+test('the HLC ceiling is stored ahead of the clock, not with every batch', async () => {
+  const h = await harness();
+  const metaWrites = (): number =>
+    h.unpersisted.flatMap((batch) => batch.writes).filter((write) => write.key[0] === 0x00).length;
+  h.request({ op: 'write', keyspace: 'default', items: [{ key: utf8('a'), mutation: set('1') }] });
+  h.request({ op: 'write', keyspace: 'default', items: [{ key: utf8('b'), mutation: set('2') }] });
+  assert.equal(metaWrites(), 1, 'the first batch stores the ceiling, the second does not');
+  await h.persistAll();
+  h.nowMs += 5_000; // the clock passes the ceiling
+  h.request({ op: 'write', keyspace: 'default', items: [{ key: utf8('c'), mutation: set('3') }] });
+  assert.equal(metaWrites(), 1, 'a clock past the ceiling raises it');
+  await h.persistAll();
+});

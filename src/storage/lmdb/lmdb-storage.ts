@@ -36,8 +36,8 @@ function storedKeyOf(key: Uint8Array): Buffer {
 }
 
 function storedValueOf(key: Uint8Array, value: Uint8Array): Buffer {
-  if (key.length <= DIRECT_KEY_BYTES_MAX)
-    return Buffer.from(value.buffer, value.byteOffset, value.length);
+  // lmdb-js takes any Uint8Array as a binary value.
+  if (key.length <= DIRECT_KEY_BYTES_MAX) return value as Buffer;
   const stored = Buffer.allocUnsafe(4 + key.length + value.length);
   stored.writeUInt32BE(key.length, 0);
   stored.set(key, 4);

@@ -18,6 +18,8 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { open, type RootDatabase } from 'lmdb';
+import { bytesToKeyString } from '../../core/bytes.ts';
+import { ReadCache } from './read-cache.ts';
 import type { CommitOptions, KeyRange, Storage, StorageEntry, StorageWrite } from '../contract.ts';
 
 const DIRECT_KEY_BYTES_MAX = 1910;
@@ -53,8 +55,12 @@ function entryOf(storedKey: Uint8Array, storedValue: Uint8Array): StorageEntry {
   return { key: view.subarray(4, 4 + keyLength), value: view.subarray(4 + keyLength) };
 }
 
+/** Bytes of values the read cache keeps. */
+export const READ_CACHE_BYTES_MAX = 64 * 1024 * 1024;
+
 export class LmdbStorage implements Storage {
   private readonly db: RootDatabase<Buffer, Buffer>;
+  private readonly cache = new ReadCache(READ_CACHE_BYTES_MAX);
   private closed = false;
 
   private constructor(db: RootDatabase<Buffer, Buffer>) {
@@ -76,10 +82,17 @@ export class LmdbStorage implements Storage {
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
-    // getBinary copies out of the map, so the bytes stay valid after later writes.
+    if (key.length <= DIRECT_KEY_BYTES_MAX) {
+      const keyString = bytesToKeyString(key);
+      const cached = this.cache.get(keyString);
+      if (cached !== undefined) return cached;
+      // getBinary copies out of the map, so the bytes stay valid after later writes.
+      const stored = this.db.getBinary(key as Buffer);
+      if (stored !== undefined) this.cache.set(keyString, stored);
+      return stored;
+    }
     const stored = this.db.getBinary(storedKeyOf(key));
     if (stored === undefined) return undefined;
-    if (key.length <= DIRECT_KEY_BYTES_MAX) return stored;
     const entry = entryOf(storedKeyOf(key), stored);
     return Buffer.compare(Buffer.from(entry.key), Buffer.from(key)) === 0 ? entry.value : undefined;
   }
@@ -120,6 +133,10 @@ export class LmdbStorage implements Storage {
         else db.putSync(storedKey, storedValueOf(write.key, write.value));
       }
     });
+    // Visible now: forget what the cache held for the keys written.
+    for (const write of writes) {
+      if (write.key.length <= DIRECT_KEY_BYTES_MAX) this.cache.delete(bytesToKeyString(write.key));
+    }
     if (options.durable) await db.flushed;
   }
 

@@ -1,0 +1,121 @@
+// Measures the CPU cost of one RESP command through ringkv's own code (parse, dispatch, core
+// step, storage read, reply encoding) with no sockets: a fake socket feeds pipelined
+// commands into a Connection and swallows the replies. Used to tune the hot path without the
+// noise of the network and of other processes. Not a test.
+//
+// Usage: node bench/resp-path.ts [--commands N] [--storage lmdb|memory]
+
+import { EventEmitter } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { buildCommandTable } from '../src/api/resp/server.ts';
+import { ScanCursors } from '../src/api/resp/command-table.ts';
+import { Connection } from '../src/api/resp/connection.ts';
+import { DEFAULT_NODE_CONFIG } from '../src/runtime/config.ts';
+import { Metrics } from '../src/runtime/metrics.ts';
+import { NodeRuntime } from '../src/runtime/node-runtime.ts';
+
+const { values } = parseArgs({
+  options: {
+    commands: { type: 'string', default: '2000000' },
+    storage: { type: 'string', default: 'lmdb' },
+  },
+});
+const COMMANDS = Number(values.commands);
+const PIPELINE = 16;
+const KEYS = 100_000;
+
+class FakeSocket extends EventEmitter {
+  writableLength = 0;
+  remoteAddress = '127.0.0.1';
+  remotePort = 1;
+  bytesOut = 0;
+  setNoDelay(): void {}
+  pause(): void {}
+  resume(): void {}
+  end(): void {}
+  write(bytes: Buffer): boolean {
+    this.bytesOut += bytes.length;
+    return true;
+  }
+}
+
+const dataDir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-resp-path-'));
+const config = {
+  ...DEFAULT_NODE_CONFIG,
+  dataDir,
+  storage: values.storage as 'lmdb' | 'memory',
+  durability: 'relaxed' as const,
+};
+const metrics = new Metrics();
+const logger = pino({ level: 'silent' });
+const runtime = await NodeRuntime.open(config, { metrics, logger });
+const socket = new FakeSocket();
+new Connection({
+  id: 1,
+  socket: socket as never,
+  server: {
+    node: runtime,
+    password: null,
+    port: () => 0,
+    startedAtMs: Date.now(),
+    connectionCount: () => 1,
+    commandsProcessed: () => 0,
+    connectionsReceived: () => 1,
+    listClients: () => [],
+    scanCursors: new ScanCursors(),
+  },
+  commands: buildCommandTable(),
+  metrics,
+  logger,
+  inputBytesMax: config.respInputBytesMax,
+  onCommand: () => {},
+  onClose: () => {},
+});
+
+function command(...args: (string | Buffer)[]): Buffer {
+  const parts = [Buffer.from(`*${args.length}\r\n`)];
+  for (const arg of args) {
+    const bytes = Buffer.from(arg);
+    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
+  }
+  return Buffer.concat(parts);
+}
+
+const value = Buffer.alloc(100, 0x78);
+const key = (i: number): string => `key:${String(i).padStart(12, '0')}`;
+// Fill the keyspace, then let the commits land.
+for (let i = 0; i < KEYS; i += PIPELINE) {
+  const chunk = [];
+  for (let j = i; j < i + PIPELINE; j++) chunk.push(command('SET', key(j), value));
+  socket.emit('data', Buffer.concat(chunk));
+  if (i % 10_000 === 0) await new Promise((resolve) => setImmediate(resolve));
+}
+await new Promise((resolve) => setTimeout(resolve, 500));
+
+for (const name of ['GET', 'SET']) {
+  const chunks: Buffer[] = [];
+  for (let c = 0; c < 1000; c++) {
+    const batch = [];
+    for (let j = 0; j < PIPELINE; j++) {
+      const k = key(Math.floor(Math.random() * KEYS));
+      batch.push(name === 'GET' ? command('GET', k) : command('SET', k, value));
+    }
+    chunks.push(Buffer.concat(batch));
+  }
+  const started = performance.now();
+  for (let sent = 0; sent < COMMANDS; sent += PIPELINE) {
+    socket.emit('data', chunks[(sent / PIPELINE) % chunks.length]!);
+    // Let group commits and replies run, as the event loop would between reads.
+    if (sent % (PIPELINE * 64) === 0) await new Promise((resolve) => setImmediate(resolve));
+  }
+  const elapsedMs = performance.now() - started;
+  process.stdout.write(
+    `${name}: ${((elapsedMs * 1e6) / COMMANDS).toFixed(0)} ns per command (${values.storage}, pipeline ${PIPELINE})\n`,
+  );
+}
+await runtime.close();
+rmSync(dataDir, { recursive: true, force: true });

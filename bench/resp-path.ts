@@ -96,7 +96,7 @@ for (let i = 0; i < KEYS; i += PIPELINE) {
 }
 await new Promise((resolve) => setTimeout(resolve, 500));
 
-for (const name of ['GET', 'SET']) {
+for (const name of (process.env.ONLY ?? 'GET,SET').split(',')) {
   const chunks: Buffer[] = [];
   for (let c = 0; c < 1000; c++) {
     const batch = [];

@@ -36,6 +36,7 @@ import {
   decodeRecord,
   encodeContext,
   encodeRecord,
+  readWinner,
   type StoredRecord,
 } from './store/record.ts';
 import { HybridLogicalClock, type HlcTimestamp } from './versions/hlc.ts';
@@ -202,6 +203,16 @@ export class Node {
       if (pending !== undefined) {
         record = pending.record;
         if (pending.durable) waitFor = Math.max(waitFor, pending.batchId);
+      } else if (!withVersions) {
+        // The hot path of a plain GET: the winner straight from the stored bytes.
+        const bytes = this.view.get(storageKey);
+        const winner = bytes === undefined ? null : readWinner(bytes, nowMs);
+        results.push(
+          winner === null
+            ? ABSENT
+            : { ...ABSENT, value: winner.value, expiresAtMs: winner.expiresAtMs },
+        );
+        continue;
       } else {
         record = this.readStored(storageKey);
       }

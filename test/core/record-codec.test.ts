@@ -88,3 +88,44 @@ test('a truncated record never decodes', () => {
     ),
   );
 });
+
+test('readWinner agrees with decoding the record and picking the winning sibling', async () => {
+  const { readWinner } = await import('../../src/core/store/record.ts');
+  const { winningSibling } = await import('../../src/core/kv/siblings.ts');
+  // Few distinct timestamps and node ids, so that ties are common.
+  const tiedSibling = fc.record({
+    dot: fc.record({
+      node: fc.constantFrom('a', 'b', 'n1', 'é'),
+      counter: fc.integer({ min: 1, max: 3 }),
+    }),
+    timestamp: fc.tuple(fc.integer({ min: 100, max: 102 }), fc.integer({ min: 0, max: 1 })),
+    value: fc.option(fc.uint8Array({ maxLength: 8 }), { nil: null }),
+    expiresAtMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 200 })),
+  });
+  fc.assert(
+    fc.property(
+      fc
+        .record({ context: vectorArbitrary, siblings: fc.array(tiedSibling, { maxLength: 6 }) })
+        .map((record) => ({
+          ...record,
+          // Distinct values, so that picking the wrong sibling cannot go unseen.
+          siblings: record.siblings.map((sibling, i) => ({
+            ...sibling,
+            value: sibling.value === null ? null : Uint8Array.of(i),
+          })),
+        })),
+      fc.integer({ min: 0, max: 250 }),
+      (record, nowMs) => {
+        const expected = winningSibling(record, nowMs);
+        const actual = readWinner(encodeRecord(record), nowMs);
+        if (expected === null) {
+          assert.equal(actual, null);
+        } else {
+          assert.ok(actual !== null);
+          assert.deepEqual(Buffer.from(actual.value), Buffer.from(expected.value!));
+          assert.equal(actual.expiresAtMs, expected.expiresAtMs);
+        }
+      },
+    ),
+  );
+});

@@ -174,6 +174,11 @@ export class ByteReader {
     return this.raw(this.varint());
   }
 
+  /** Skips a length-prefixed byte string. */
+  skipBytes(): void {
+    this.raw(this.varint());
+  }
+
   string(): string {
     const bytes = this.bytes();
     if (bytes.length < 64) {

@@ -69,6 +69,7 @@ export class Connection implements CommandContext {
   private flushScheduled = false;
   /** Inside onData, which flushes once at its end. */
   private inData = false;
+  private chunkArrivedAt = 0;
   private paused = false;
   private closing = false;
   private closed = false;
@@ -108,6 +109,7 @@ export class Connection implements CommandContext {
   private onData(chunk: Buffer): void {
     if (this.closing) return;
     this.inData = true;
+    this.chunkArrivedAt = performance.now();
     try {
       this.parser.feed(chunk, (args) => this.dispatch(args));
       if (this.parser.bufferedBytes > this.options.inputBytesMax) {
@@ -133,8 +135,9 @@ export class Connection implements CommandContext {
   private dispatch(args: Buffer[]): void {
     if (this.closing) return;
     this.options.onCommand();
-    const name = args[0]!.toString('latin1').toLowerCase();
-    const spec = this.options.commands.get(name);
+    // Clients send names in upper or lower case: try the name as sent before lowering it.
+    const sent = args[0]!.toString('latin1');
+    const spec = this.options.commands.get(sent) ?? this.options.commands.get(sent.toLowerCase());
     const slot = this.openSlot();
     this.currentSlot = slot;
     try {
@@ -153,7 +156,8 @@ export class Connection implements CommandContext {
       } else if (!arityAccepts(spec.arity, args.length)) {
         this.reply((w) => w.error(`ERR wrong number of arguments for '${spec.name}' command`));
       } else {
-        const startedAt = performance.now();
+        // Commands of one read share the time it arrived: latency counts from there.
+        const startedAt = this.chunkArrivedAt;
         const metrics = this.options.metrics;
         const original = slot;
         spec.handler(this, args);

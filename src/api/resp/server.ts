@@ -27,10 +27,13 @@ export interface RespServer {
 
 export function buildCommandTable(): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
-  const all = (): CommandSpec[] => [...table.values()];
+  // Each command is in the table twice (lower and upper case); list it once.
+  const all = (): CommandSpec[] => [...new Set(table.values())];
   for (const spec of [...STRING_COMMANDS, ...KEY_COMMANDS, ...connectionCommands(all)]) {
     if (table.has(spec.name)) throw new Error(`command ${spec.name} registered twice`);
     table.set(spec.name, spec);
+    // Most clients send upper case: that spelling is found without lowering the name.
+    table.set(spec.name.toUpperCase(), spec);
   }
   return table;
 }

@@ -56,6 +56,13 @@ export function bytesToKeyString(bytes: Uint8Array): string {
   return result;
 }
 
+/** The bytes of a key string made by bytesToKeyString. */
+export function keyStringToBytes(keyString: string): Uint8Array {
+  const bytes = new Uint8Array(keyString.length);
+  for (let i = 0; i < keyString.length; i++) bytes[i] = keyString.charCodeAt(i);
+  return bytes;
+}
+
 /** The smallest byte string greater than every string that starts with `prefix`, or null. */
 export function prefixEnd(prefix: Uint8Array): Uint8Array | null {
   const end = prefix.slice();

@@ -11,7 +11,7 @@
 //
 // Batches are persisted in the order they were emitted; the shell must keep that order.
 
-import { assert, bytesToKeyString } from './bytes.ts';
+import { assert, bytesToKeyString, keyStringToBytes } from './bytes.ts';
 import { ErrorCode, kvError, type KvError } from './errors.ts';
 import { keyHashHigh } from './hash.ts';
 import type { Keyspace } from './keyspace.ts';
@@ -669,10 +669,4 @@ function keyStringStartsWith(keyString: string, prefix: Uint8Array): boolean {
   if (keyString.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (keyString.charCodeAt(i) !== prefix[i]) return false;
   return true;
-}
-
-function keyStringToBytes(keyString: string): Uint8Array {
-  const bytes = new Uint8Array(keyString.length);
-  for (let i = 0; i < keyString.length; i++) bytes[i] = keyString.charCodeAt(i);
-  return bytes;
 }

@@ -8,6 +8,8 @@
 // - A commit with `durable: true` resolves only once it survives a crash of the process
 //   (and, for the LMDB engine, of the machine: it is fsynced). A `durable: false` commit
 //   may be lost by a crash, but never partly, and never reordered before an earlier one.
+// - An engine may keep the key and value arrays handed to `commit`: the caller must not
+//   change them afterwards.
 
 /** One write of a batch: `value` null deletes the key. */
 export interface StorageWrite {
@@ -42,4 +44,11 @@ export interface CommitOptions {
 export interface Storage extends StorageReader {
   commit(writes: readonly StorageWrite[], options: CommitOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+/** Refuses a scan limit that is not a non-negative integer (every engine checks the same). */
+export function checkScanLimit(limit: number): void {
+  if (!(Number.isInteger(limit) && limit >= 0)) {
+    throw new RangeError(`scan limit must be a non-negative integer, got ${limit}`);
+  }
 }

@@ -1,8 +1,14 @@
-import { after } from 'node:test';
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LmdbStorage } from '../../src/storage/lmdb/lmdb-storage.ts';
+import {
+  DEFAULT_LMDB_STORAGE_OPTIONS,
+  LmdbStorage,
+  type LmdbStorageOptions,
+} from '../../src/storage/lmdb/lmdb-storage.ts';
+import { SMALL_LMDB_OPTIONS } from './fixtures/small-options.ts';
 import { runStorageCompliance } from './compliance.ts';
 
 const directories: string[] = [];
@@ -10,15 +16,55 @@ after(() => {
   for (const directory of directories) rmSync(directory, { recursive: true, force: true });
 });
 
-runStorageCompliance('lmdb', async () => {
-  const directory = mkdtempSync(path.join(os.tmpdir(), 'ringkv-lmdb-'));
-  directories.push(directory);
-  const storage = await LmdbStorage.open(directory);
-  return {
-    storage,
-    reopen: async () => {
-      await storage.close();
-      return LmdbStorage.open(directory);
-    },
+function openLmdb(options: LmdbStorageOptions) {
+  return async () => {
+    const directory = mkdtempSync(path.join(os.tmpdir(), 'ringkv-lmdb-'));
+    directories.push(directory);
+    const storage = await LmdbStorage.open(directory, options);
+    return {
+      storage,
+      reopen: async () => {
+        await storage.close();
+        return LmdbStorage.open(directory, options);
+      },
+    };
   };
+}
+
+runStorageCompliance('lmdb', openLmdb(DEFAULT_LMDB_STORAGE_OPTIONS));
+// Tiny bounds: checkpoints and log segment changes happen inside every test.
+runStorageCompliance('lmdb, checkpointing often', openLmdb(SMALL_LMDB_OPTIONS));
+
+test('lmdb: checkpoints bound the memtable and the log, and lose nothing', async () => {
+  const open = openLmdb(SMALL_LMDB_OPTIONS);
+  const { storage, reopen } = await open();
+  const lmdb = storage as LmdbStorage;
+  let maxSegments = 0;
+  for (let round = 0; round < 40; round++) {
+    const writes = [];
+    for (let i = 0; i < 50; i++) {
+      const key = Buffer.from(`k${(round * 50 + i) % 700}`);
+      writes.push({ key, value: i % 10 === 9 ? null : Buffer.from(`v${round}-${i}`) });
+    }
+    await storage.commit(writes, { durable: round % 2 === 0 });
+    maxSegments = Math.max(maxSegments, lmdb.stats().logSegments);
+  }
+  const stats = lmdb.stats();
+  assert.ok(stats.checkpoints >= 5, `${stats.checkpoints} checkpoints`);
+  assert.ok(stats.memtableBytes <= 2 * SMALL_LMDB_OPTIONS.memtableBytesMax + 4096);
+  assert.ok(maxSegments <= 12, `${maxSegments} log segments at once`);
+  const expected = new Map<string, string | undefined>();
+  for (let round = 0; round < 40; round++) {
+    for (let i = 0; i < 50; i++) {
+      expected.set(`k${(round * 50 + i) % 700}`, i % 10 === 9 ? undefined : `v${round}-${i}`);
+    }
+  }
+  const reopened = await reopen();
+  for (const [key, value] of expected) {
+    const found = reopened.get(Buffer.from(key));
+    assert.equal(found === undefined ? undefined : Buffer.from(found).toString(), value, key);
+  }
+  const scanned = reopened.scan({ start: Buffer.from('k'), end: Buffer.from('l'), limit: 10_000 });
+  assert.equal(scanned.length, [...expected.values()].filter((v) => v !== undefined).length);
+  await reopened.close();
 });

@@ -1,26 +1,39 @@
-// The LMDB storage engine (the `lmdb` package: LMDB through an N-API addon with prebuilt
-// binaries). One environment, one database, binary keys and values.
+// The LMDB storage engine: a write-ahead log in front of an LMDB B-tree (the `lmdb` package:
+// LMDB through an N-API addon with prebuilt binaries).
 //
-// Durability per commit: every commit is one LMDB write transaction, queued in call order by
-// lmdb-js. With `overlappingSync` (LMDB's default on Linux here) a transaction becomes
-// visible first and is fsynced right after; `separateFlushed` lets us wait for either. A
-// relaxed commit resolves when visible; a durable one when `flushed` resolves, i.e. after the
-// fsync. Relaxed commits are therefore still synced within milliseconds, and never reordered
-// or torn: LMDB's copy-on-write B-tree keeps every transaction atomic across a crash.
+// Why a log. LMDB's copy-on-write B-tree makes a commit of k random keys rewrite about k
+// pages and fsync them: tens of microseconds of CPU and milliseconds of sync per small
+// batch. So a commit is first appended to the write-ahead log (../wal/), one sequential
+// write and, if durable, one fdatasync; its writes go into the memtable, which reads consult
+// before LMDB. When the memtable or the log since the last checkpoint grows past its bound,
+// a checkpoint writes the memtable into LMDB in key order, in chunks of one transaction
+// each, records the last sequence it holds in the `meta` database, waits for LMDB's sync,
+// and frees the log segments it covers. A crash loses nothing acknowledged: at open, the
+// log is replayed from the sequence after the checkpoint. Replaying a batch that partly
+// reached LMDB is harmless: every write sets a key's whole value.
+//
+// Durability per commit: a durable commit resolves after the log's fdatasync; a relaxed one
+// once its frame is written to the file (so a crash of the process loses nothing, a crash
+// of the machine may lose the last relaxed batches, never part of one, never out of order).
 //
 // Long keys: lmdb-js is built with LMDB's key limit of 1978 bytes, while ringkv keys reach
 // 8 KiB. A key longer than DIRECT_KEY_BYTES_MAX is stored under its first bytes plus the
 // SHA-256 of the whole key, always exactly LONG_KEY_STORED_BYTES long, and its value carries
 // the full key in front. Such keys keep their place in the order by their first 1878 bytes;
 // among keys that share all of those, the order is by hash. Scans still return every key
-// exactly once, with its full bytes.
+// exactly once, with its full bytes. The log and the memtable hold the stored form too, so
+// all three agree on the order.
 
 import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
-import { open, type RootDatabase } from 'lmdb';
+import path from 'node:path';
+import { open, type Database, type RootDatabase } from 'lmdb';
 import { bytesToKeyString } from '../../core/bytes.ts';
-import { ReadCache } from './read-cache.ts';
+import { checkScanLimit } from '../contract.ts';
 import type { CommitOptions, KeyRange, Storage, StorageEntry, StorageWrite } from '../contract.ts';
+import { DEFAULT_WAL_OPTIONS, WriteAheadLog, type WalOptions } from '../wal/write-ahead-log.ts';
+import { Memtable } from './memtable.ts';
+import { ReadCache } from './read-cache.ts';
 
 const DIRECT_KEY_BYTES_MAX = 1910;
 const HASH_BYTES = 32;
@@ -58,92 +71,303 @@ function entryOf(storedKey: Uint8Array, storedValue: Uint8Array): StorageEntry {
 /** Bytes of values the read cache keeps. */
 export const READ_CACHE_BYTES_MAX = 64 * 1024 * 1024;
 
-export class LmdbStorage implements Storage {
-  private readonly db: RootDatabase<Buffer, Buffer>;
-  private readonly cache = new ReadCache(READ_CACHE_BYTES_MAX);
-  private closed = false;
+export interface LmdbStorageOptions {
+  readonly wal: WalOptions;
+  /** Memtable bytes that start a checkpoint; at twice this, commits wait for it. */
+  readonly memtableBytesMax: number;
+  /** Log bytes written since the last checkpoint that start the next one. */
+  readonly logBytesPerCheckpoint: number;
+}
 
-  private constructor(db: RootDatabase<Buffer, Buffer>) {
-    this.db = db;
+export const DEFAULT_LMDB_STORAGE_OPTIONS: LmdbStorageOptions = {
+  wal: DEFAULT_WAL_OPTIONS,
+  memtableBytesMax: 64 * 1024 * 1024,
+  logBytesPerCheckpoint: 96 * 1024 * 1024,
+};
+
+/** Keys written to LMDB per checkpoint transaction: the event loop runs between them. */
+const CHECKPOINT_CHUNK_KEYS = 2048;
+const CHECKPOINT_META_KEY = 'checkpoint-seq';
+
+export class LmdbStorage implements Storage {
+  private readonly root: RootDatabase;
+  private readonly data: Database<Buffer, Buffer>;
+  private readonly meta: Database<number, string>;
+  private readonly log: WriteAheadLog;
+  private readonly options: LmdbStorageOptions;
+  private readonly cache = new ReadCache(READ_CACHE_BYTES_MAX);
+  /** Takes new writes. */
+  private active = new Memtable();
+  /** Being written into LMDB by the checkpoint in progress. */
+  private frozen: Memtable | null = null;
+  private checkpointing: Promise<void> | null = null;
+  private logBytesAtCheckpoint = 0;
+  private failure: Error | null = null;
+  private closed = false;
+  private checkpointsTotal = 0;
+
+  private constructor(
+    root: RootDatabase,
+    data: Database<Buffer, Buffer>,
+    meta: Database<number, string>,
+    log: WriteAheadLog,
+    options: LmdbStorageOptions,
+  ) {
+    this.root = root;
+    this.data = data;
+    this.meta = meta;
+    this.log = log;
+    this.options = options;
   }
 
-  static open(dataDir: string): Promise<LmdbStorage> {
+  static async open(
+    dataDir: string,
+    options: LmdbStorageOptions = DEFAULT_LMDB_STORAGE_OPTIONS,
+  ): Promise<LmdbStorage> {
     mkdirSync(dataDir, { recursive: true });
-    const db = open<Buffer, Buffer>({
+    const root = open({
       path: dataDir,
-      keyEncoding: 'binary',
-      encoding: 'binary',
       overlappingSync: true,
       separateFlushed: true,
       // The map grows on demand (lmdb-js remaps); this is only the first reservation.
       mapSize: 1024 * 1024 * 1024,
     });
-    return Promise.resolve(new LmdbStorage(db));
+    const data = root.openDB<Buffer, Buffer>({
+      name: 'data',
+      keyEncoding: 'binary',
+      encoding: 'binary',
+    });
+    const meta = root.openDB<number, string>({ name: 'meta', encoding: 'ordered-binary' });
+    const checkpointSeq = meta.get(CHECKPOINT_META_KEY) ?? 0;
+    const { log, recovered } = await WriteAheadLog.open(
+      path.join(dataDir, 'wal'),
+      checkpointSeq,
+      options.wal,
+    );
+    const storage = new LmdbStorage(root, data, meta, log, options);
+    for (const batch of recovered) storage.applyToMemtable(batch.writes);
+    storage.maybeCheckpoint();
+    return storage;
   }
 
   get(key: Uint8Array): Uint8Array | undefined {
-    if (key.length <= DIRECT_KEY_BYTES_MAX) {
-      const keyString = bytesToKeyString(key);
-      const cached = this.cache.get(keyString);
-      if (cached !== undefined) return cached;
-      // getBinary copies out of the map, so the bytes stay valid after later writes.
-      const stored = this.db.getBinary(key as Buffer);
-      if (stored !== undefined) this.cache.set(keyString, stored);
-      return stored;
+    if (key.length > DIRECT_KEY_BYTES_MAX) {
+      const storedKey = storedKeyOf(key);
+      const stored = this.getStored(bytesToKeyString(storedKey), storedKey);
+      if (stored === undefined) return undefined;
+      const entry = entryOf(storedKey, stored);
+      return Buffer.compare(Buffer.from(entry.key), Buffer.from(key)) === 0
+        ? entry.value
+        : undefined;
     }
-    const stored = this.db.getBinary(storedKeyOf(key));
-    if (stored === undefined) return undefined;
-    const entry = entryOf(storedKeyOf(key), stored);
-    return Buffer.compare(Buffer.from(entry.key), Buffer.from(key)) === 0 ? entry.value : undefined;
+    return this.getStored(bytesToKeyString(key), key);
   }
 
   scan(range: KeyRange): StorageEntry[] {
-    if (!(Number.isInteger(range.limit) && range.limit >= 0)) {
-      throw new RangeError(`scan limit must be a non-negative integer, got ${range.limit}`);
-    }
-    if (range.limit === 0) return [];
+    checkScanLimit(range.limit);
+    const found: StorageEntry[] = [];
+    if (range.limit === 0) return found;
     const start = storedKeyOf(range.start);
     const end = range.end === null ? undefined : storedKeyOf(range.end);
     const reverse = range.reverse === true;
-    const options = reverse
-      ? {
-          start: end,
-          end: start,
-          reverse: true,
-          inclusiveEnd: true,
-          exclusiveStart: end !== undefined,
-          limit: range.limit,
-        }
-      : { start, end, limit: range.limit };
-    const entries: StorageEntry[] = [];
-    for (const { key, value } of this.db.getRange(options)) {
-      // getRange hands out buffers that later reads may reuse: copy.
-      entries.push(entryOf(Buffer.from(key), Buffer.from(value)));
+    const startString = bytesToKeyString(start);
+    const endString = end === undefined ? null : bytesToKeyString(end);
+    // Newest first: on a key present in several, the first one's value wins.
+    const cursors: Cursor[] = [];
+    for (const memtable of [this.active, this.frozen]) {
+      if (memtable !== null && memtable.size > 0) {
+        cursors.push(new Cursor(memtable.entries.range(startString, endString, reverse)));
+      }
     }
-    return entries;
+    const lmdbRange = this.data.getRange(
+      reverse
+        ? {
+            start: end,
+            end: start,
+            reverse: true,
+            inclusiveEnd: true,
+            exclusiveStart: end !== undefined,
+          }
+        : { start, end },
+    );
+    const lmdbEntries = lmdbRange[Symbol.iterator]();
+    cursors.push(new Cursor(lmdbPairs(lmdbEntries)));
+    try {
+      while (found.length < range.limit) {
+        let next: string | null = null;
+        for (const cursor of cursors) {
+          const key = cursor.key;
+          if (key !== null && (next === null || (reverse ? key > next : key < next))) next = key;
+        }
+        if (next === null) break;
+        let value: Uint8Array | null | undefined;
+        for (const cursor of cursors) {
+          if (cursor.key !== next) continue;
+          if (value === undefined) value = cursor.value;
+          cursor.advance();
+        }
+        if (value !== undefined && value !== null)
+          found.push(entryOf(Buffer.from(next, 'latin1'), value));
+      }
+    } finally {
+      lmdbEntries.return?.();
+    }
+    return found;
   }
 
   async commit(writes: readonly StorageWrite[], options: CommitOptions): Promise<void> {
+    if (this.failure !== null) throw this.failure;
     if (this.closed) throw new Error('storage is closed');
-    const db = this.db;
-    await db.transaction(() => {
-      for (const write of writes) {
-        const storedKey = storedKeyOf(write.key);
-        if (write.value === null) db.removeSync(storedKey);
-        else db.putSync(storedKey, storedValueOf(write.key, write.value));
-      }
-    });
-    // Visible now: forget what the cache held for the keys written.
-    for (const write of writes) {
-      if (write.key.length <= DIRECT_KEY_BYTES_MAX) this.cache.delete(bytesToKeyString(write.key));
+    const stored = writes.map(storedWriteOf);
+    const { done } = this.log.append(stored, options.durable);
+    this.applyToMemtable(stored);
+    this.maybeCheckpoint();
+    await done;
+    // Bounded memory: past twice its bound, the memtable waits for the checkpoint.
+    while (this.checkpointing !== null && this.active.bytes >= 2 * this.options.memtableBytesMax) {
+      await this.checkpointing;
     }
-    if (options.durable) await db.flushed;
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.db.flushed;
-    await this.db.close();
+    await this.checkpointing;
+    if (this.failure === null && this.active.size > 0) await this.checkpoint();
+    await this.log.close();
+    await this.root.close();
   }
+
+  /** What the engine holds in memory and on its log, for status and tests. */
+  stats(): {
+    memtableKeys: number;
+    memtableBytes: number;
+    checkpoints: number;
+    logSegments: number;
+  } {
+    return {
+      memtableKeys: this.active.size + (this.frozen?.size ?? 0),
+      memtableBytes: this.active.bytes + (this.frozen?.bytes ?? 0),
+      checkpoints: this.checkpointsTotal,
+      logSegments: this.log.files().chain.length,
+    };
+  }
+
+  private getStored(keyString: string, storedKey: Uint8Array): Uint8Array | undefined {
+    let stored = this.active.get(keyString);
+    if (stored === undefined && this.frozen !== null) stored = this.frozen.get(keyString);
+    if (stored !== undefined) return stored ?? undefined;
+    const cached = this.cache.get(keyString);
+    if (cached !== undefined) return cached;
+    // getBinary copies out of the map, so the bytes stay valid after later writes.
+    const fromLmdb = this.data.getBinary(storedKey as Buffer);
+    if (fromLmdb !== undefined) this.cache.set(keyString, fromLmdb);
+    return fromLmdb;
+  }
+
+  private applyToMemtable(writes: readonly StorageWrite[]): void {
+    for (const write of writes) {
+      const keyString = bytesToKeyString(write.key);
+      this.active.set(keyString, write.value);
+      // The cached LMDB value is stale from now on; the memtable hides it until the
+      // checkpoint, after which LMDB itself has the new value.
+      this.cache.delete(keyString);
+    }
+  }
+
+  private maybeCheckpoint(): void {
+    if (this.checkpointing !== null || this.closed || this.failure !== null) return;
+    const logBytes = this.log.bytesAppended - this.logBytesAtCheckpoint;
+    if (
+      this.active.bytes < this.options.memtableBytesMax &&
+      logBytes < this.options.logBytesPerCheckpoint
+    ) {
+      return;
+    }
+    this.checkpointing = this.checkpoint().then(
+      () => {
+        this.checkpointing = null;
+        this.maybeCheckpoint();
+      },
+      (error: unknown) => {
+        this.checkpointing = null;
+        this.failure = new Error(
+          `checkpoint into LMDB failed: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      },
+    );
+  }
+
+  /** Writes the memtable into LMDB and frees the log it covered. */
+  private async checkpoint(): Promise<void> {
+    const frozen = this.active;
+    this.frozen = frozen;
+    this.active = new Memtable();
+    const throughSeq = this.log.lastSeq;
+    this.logBytesAtCheckpoint = this.log.bytesAppended;
+    let chunk: [string, Uint8Array | null][] = [];
+    for (const entry of frozen.entries.entries()) {
+      chunk.push(entry);
+      if (chunk.length === CHECKPOINT_CHUNK_KEYS) {
+        await this.writeChunk(chunk, null);
+        chunk = [];
+      }
+    }
+    await this.writeChunk(chunk, throughSeq);
+    await this.root.flushed;
+    this.frozen = null;
+    this.log.release(throughSeq);
+    this.checkpointsTotal++;
+  }
+
+  private writeChunk(chunk: readonly [string, Uint8Array | null][], throughSeq: number | null) {
+    const { data, meta } = this;
+    return this.root.transaction(() => {
+      for (const [keyString, value] of chunk) {
+        const key = Buffer.from(keyString, 'latin1');
+        if (value === null) data.removeSync(key);
+        else data.putSync(key, value as Buffer);
+      }
+      if (throughSeq !== null) meta.putSync(CHECKPOINT_META_KEY, throughSeq);
+    });
+  }
+}
+
+/** A sorted source of (key string, value) pairs for the scan merge. */
+class Cursor {
+  key: string | null = null;
+  value: Uint8Array | null = null;
+  private readonly source: Iterator<[string, Uint8Array | null]>;
+
+  constructor(source: Iterator<[string, Uint8Array | null]>) {
+    this.source = source;
+    this.advance();
+  }
+
+  advance(): void {
+    const next = this.source.next();
+    if (next.done === true) {
+      this.key = null;
+      this.value = null;
+    } else {
+      [this.key, this.value] = next.value;
+    }
+  }
+}
+
+function* lmdbPairs(
+  entries: Iterator<{ key: Buffer; value: Buffer }>,
+): Generator<[string, Uint8Array]> {
+  for (let next = entries.next(); next.done !== true; next = entries.next()) {
+    // getRange hands out buffers that later reads may reuse: copy the value.
+    yield [bytesToKeyString(next.value.key), Buffer.from(next.value.value)];
+  }
+}
+
+function storedWriteOf(write: StorageWrite): StorageWrite {
+  if (write.key.length <= DIRECT_KEY_BYTES_MAX) return write;
+  return {
+    key: storedKeyOf(write.key),
+    value: write.value === null ? null : storedValueOf(write.key, write.value),
+  };
 }

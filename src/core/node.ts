@@ -514,15 +514,16 @@ export class Node {
     before: StoredRecord | undefined,
     after: StoredRecord,
   ): void {
-    const beforeExpiries = new Set(before?.siblings.map((s) => s.expiresAtMs) ?? []);
-    const afterExpiries = new Set(after.siblings.map((s) => s.expiresAtMs));
+    // Index entries for expiry times that appear or disappear (most records have none).
+    const beforeExpiries = expiryTimesOf(before);
+    const afterExpiries = expiryTimesOf(after);
     for (const expiresAtMs of beforeExpiries) {
-      if (expiresAtMs !== 0 && !afterExpiries.has(expiresAtMs)) {
+      if (!afterExpiries.includes(expiresAtMs)) {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: null });
       }
     }
     for (const expiresAtMs of afterExpiries) {
-      if (expiresAtMs !== 0 && !beforeExpiries.has(expiresAtMs)) {
+      if (!beforeExpiries.includes(expiresAtMs)) {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
       }
     }
@@ -611,6 +612,20 @@ export class Node {
     }
     waiting.push({ requestId, reply });
   }
+}
+
+const NO_EXPIRY_TIMES: readonly number[] = [];
+
+/** The distinct nonzero expiry times of a record's siblings. */
+function expiryTimesOf(record: StoredRecord | undefined): readonly number[] {
+  if (record === undefined) return NO_EXPIRY_TIMES;
+  let times: number[] | null = null;
+  for (const sibling of record.siblings) {
+    if (sibling.expiresAtMs === 0) continue;
+    times ??= [];
+    if (!times.includes(sibling.expiresAtMs)) times.push(sibling.expiresAtMs);
+  }
+  return times ?? NO_EXPIRY_TIMES;
 }
 
 function readResultOf(record: StoredRecord | undefined, nowMs: number): ReadResult {

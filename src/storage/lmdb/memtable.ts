@@ -17,9 +17,8 @@ export class Memtable {
   }
 
   set(keyString: string, value: Uint8Array | null): void {
-    const previous = this.entries.get(keyString);
+    const previous = this.entries.set(keyString, value);
     if (previous !== undefined) this.bytes -= entryBytes(keyString, previous);
-    this.entries.set(keyString, value);
     this.bytes += entryBytes(keyString, value);
   }
 

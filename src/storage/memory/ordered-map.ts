@@ -9,6 +9,7 @@
 
 const CHUNK_KEYS_MAX = 512;
 
+/** Values must not be undefined: undefined means absent. */
 export class OrderedMap<V> {
   private readonly values = new Map<string, V>();
   private readonly chunks: string[][] = [];
@@ -25,9 +26,12 @@ export class OrderedMap<V> {
     return this.values.has(key);
   }
 
-  set(key: string, value: V): void {
-    if (!this.values.has(key)) this.insertKey(key);
+  /** Sets the value and returns the one it replaced (one lookup for both). */
+  set(key: string, value: V): V | undefined {
+    const previous = this.values.get(key);
     this.values.set(key, value);
+    if (previous === undefined) this.insertKey(key);
+    return previous;
   }
 
   delete(key: string): boolean {

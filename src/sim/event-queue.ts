@@ -15,6 +15,11 @@ export class EventQueue<T> {
     return this.heap.length;
   }
 
+  /** The time of the next event, if any. */
+  peekTime(): number | undefined {
+    return this.heap[0]?.atMs;
+  }
+
   push(atMs: number, payload: T): void {
     this.heap.push({ atMs, sequence: this.nextSequence++, payload });
     let index = this.heap.length - 1;

@@ -1,0 +1,715 @@
+// RingkvClient: get, put, delete and scan over the HTTP API, routed to a replica of each key.
+//
+// Rules it keeps:
+// - Each key request goes to the first alive node of the key's preference list, computed
+//   from the ring document (`GET /v1/cluster/ring`) with the keyspace's n. The ring is
+//   refreshed every `refreshRingMs`, when a node answers with a newer epoch
+//   (`X-Ringkv-Epoch`), and when a node cannot be reached.
+// - Reads (get, scan) are retried on the next candidate after a network error, a timeout or
+//   a 503. Writes are retried only when the request surely did not reach a node (the
+//   connection was refused, or the node answered RINGKV_OVERLOADED, which means it did
+//   nothing); after a timeout or a connection lost mid-request a write is never resent, and
+//   fails with UNKNOWN_OUTCOME. Attempts are bounded by `retries`, with jittered backoff.
+// - Causal contexts are opaque strings: what a read returns is handed back unchanged.
+
+import { RingkvError, ClientErrorCode, UNKNOWN_KEYSPACE_CODE } from './errors.ts';
+import { callNode, type CallOutcome, type CallRequest } from './http-call.ts';
+import { parseRingDocument, RingView, type RingKeyspace, type RingNode } from './ring-view.ts';
+
+export interface ConnectOptions {
+  /** host:port of the HTTP interface of one or more nodes; any one that answers will do. */
+  readonly endpoints: readonly string[];
+  /** The nodes' password, sent as a bearer token. */
+  readonly token?: string;
+  /** Deadline of one request to one node, answer included. */
+  readonly timeoutMs?: number;
+  /** Further attempts after the first; 0 sends each request once. */
+  readonly retries?: number;
+  /** How often the ring is fetched again; 0 turns the periodic refresh off. */
+  readonly refreshRingMs?: number;
+  /** Wait before the first retry; it doubles with each further one, with jitter. */
+  readonly backoffMs?: number;
+}
+
+/** A quorum override: `one`, `quorum`, `all`, or a number of replicas. */
+export type Quorum = 'one' | 'quorum' | 'all' | number;
+
+/** Keys and values: text is sent as its UTF-8 bytes. */
+export type BytesLike = string | Uint8Array;
+
+export interface Sibling {
+  readonly value: Uint8Array;
+  /** Hybrid-logical-clock time of the write: [wall-clock ms, logical counter]. */
+  readonly timestamp: readonly [number, number];
+}
+
+export interface GetResult {
+  /** The winning value, or null when the key has none (never written, deleted, expired). */
+  readonly value: Uint8Array | null;
+  /** Hand back with a write to say it replaces what was read; '' when the key never existed. */
+  readonly context: string;
+  /** Every live version, the winner first; more than one only under `conflicts: siblings`. */
+  readonly siblings: readonly Sibling[];
+  /** Unix time in ms at which the value expires, or null. */
+  readonly expiresAtMs: number | null;
+}
+
+export interface GetOptions {
+  readonly r?: Quorum;
+}
+
+export interface PutOptions {
+  readonly context?: string;
+  readonly w?: Quorum;
+  readonly ttlMs?: number;
+}
+
+export interface DeleteOptions {
+  readonly context?: string;
+  readonly w?: Quorum;
+}
+
+export interface ScanOptions {
+  readonly prefix?: BytesLike;
+  /** The cursor of the previous page; absent or null for the first. */
+  readonly cursor?: string | null;
+  /** Most keys on the page (the node's default when absent). */
+  readonly limit?: number;
+}
+
+export interface ScanPage {
+  readonly keys: readonly Uint8Array[];
+  /** Pass to the next scan; null once the listing is complete. */
+  readonly cursor: string | null;
+}
+
+export const TIMEOUT_MS_DEFAULT = 5_000;
+export const RETRIES_DEFAULT = 2;
+export const REFRESH_RING_MS_DEFAULT = 10_000;
+export const BACKOFF_MS_DEFAULT = 25;
+/** Ceiling of one backoff wait. */
+const BACKOFF_MS_MAX = 1_000;
+/** Retries one request may be configured for: a bound on how long a call can go on. */
+const RETRIES_MAX = 10;
+/** How long a node this client could not reach is tried after the others. */
+const UNREACHABLE_HOLD_MS = 5_000;
+/** Fewest ms between two refreshes started by unreachable nodes (not by newer epochs). */
+const REFRESH_ON_FAILURE_INTERVAL_MS = 1_000;
+
+const CONTEXT_HEADER = 'x-ringkv-context';
+const EPOCH_HEADER = 'x-ringkv-epoch';
+const NOT_FOUND_CODE = 'RINGKV_NOT_FOUND';
+const OVERLOADED_CODE = 'RINGKV_OVERLOADED';
+const STATUS_UNAVAILABLE = 503;
+const RING_PATH = '/v1/cluster/ring';
+
+const textEncoder = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function toBytes(value: BytesLike): Uint8Array {
+  return typeof value === 'string' ? textEncoder.encode(value) : value;
+}
+
+function invalid(message: string): RingkvError {
+  return new RingkvError(ClientErrorCode.INVALID_OPTION, message);
+}
+
+function checkQuorum(name: string, quorum: Quorum | undefined): string | undefined {
+  if (quorum === undefined) return undefined;
+  if (quorum === 'one' || quorum === 'quorum' || quorum === 'all') return quorum;
+  if (typeof quorum === 'number' && Number.isSafeInteger(quorum) && quorum >= 1) {
+    return String(quorum);
+  }
+  throw invalid(`${name} must be one, quorum, all or a positive integer, not ${String(quorum)}`);
+}
+
+function checkCount(name: string, value: number | undefined, fallback: number, max: number) {
+  const result = value ?? fallback;
+  if (!(Number.isSafeInteger(result) && result >= 0 && result <= max)) {
+    throw invalid(`${name} must be an integer from 0 to ${max}, not ${String(value)}`);
+  }
+  return result;
+}
+
+/**
+ * Percent-encodes every byte but letters, digits and `-._~` (docs/HTTP.md); keys that are
+ * not UTF-8, and `.` and `..`, which URL parsers drop as path segments, go in base64url.
+ */
+function keyInUrl(key: Uint8Array): { path: string; base64: boolean } {
+  let text: string | null;
+  try {
+    text = strictUtf8.decode(key);
+  } catch {
+    text = null;
+  }
+  if (text === null || text === '.' || text === '..') {
+    return { path: Buffer.from(key).toString('base64url'), base64: true };
+  }
+  const path = encodeURIComponent(text).replace(
+    /[!'()*]/g,
+    (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
+  );
+  return { path, base64: false };
+}
+
+function copyBytes(buffer: Buffer): Uint8Array {
+  return new Uint8Array(buffer);
+}
+
+function decodeJsonBytes(value: unknown, encoding: unknown): Uint8Array {
+  if (typeof value !== 'string') throw badResponse('a value that is not a string');
+  if (encoding === 'utf8') return textEncoder.encode(value);
+  if (encoding === 'base64') return copyBytes(Buffer.from(value, 'base64'));
+  throw badResponse(`a value encoding '${String(encoding)}'`);
+}
+
+function badResponse(what: string, nodeId: string | null = null): RingkvError {
+  return new RingkvError(ClientErrorCode.BAD_RESPONSE, `a node answered with ${what}`, {
+    nodeId,
+  });
+}
+
+function parseJson(body: Uint8Array, nodeId: string | null): unknown {
+  try {
+    return JSON.parse(Buffer.from(body).toString('utf8')) as unknown;
+  } catch (cause) {
+    throw new RingkvError(
+      ClientErrorCode.BAD_RESPONSE,
+      'a node answered with a body that is not JSON',
+      {
+        nodeId,
+        cause,
+      },
+    );
+  }
+}
+
+type Answered = Extract<CallOutcome, { kind: 'answered' }>;
+
+/** The server's error in an answer that is not a success, as a RingkvError. */
+function serverError(answer: Answered, nodeId: string | null, attempts: number): RingkvError {
+  let code: string | null = null;
+  let message = `HTTP ${answer.status}`;
+  try {
+    const body = JSON.parse(Buffer.from(answer.body).toString('utf8')) as {
+      error?: { code?: unknown; message?: unknown };
+    };
+    if (typeof body.error?.code === 'string') code = body.error.code;
+    if (typeof body.error?.message === 'string') message = body.error.message;
+  } catch {
+    code = null;
+  }
+  if (code === null) {
+    return new RingkvError(
+      ClientErrorCode.BAD_RESPONSE,
+      `a node answered HTTP ${answer.status} without an error code`,
+      { status: answer.status, nodeId, attempts },
+    );
+  }
+  return new RingkvError(code, message, { status: answer.status, nodeId, attempts });
+}
+
+function errorCodeOf(answer: Answered): string | null {
+  try {
+    const body = JSON.parse(Buffer.from(answer.body).toString('utf8')) as {
+      error?: { code?: unknown };
+    };
+    return typeof body.error?.code === 'string' ? body.error.code : null;
+  } catch {
+    return null;
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What one request is, for the retry loop. */
+interface Operation {
+  /** Reads may be resent after any failure; writes only when they surely were not sent. */
+  readonly safeToRepeat: boolean;
+  /** The nodes to try, best first, from the current ring. */
+  readonly candidates: () => readonly RingNode[];
+  readonly request: (node: RingNode) => Omit<CallRequest, 'timeoutMs' | 'headers'> & {
+    readonly headers?: Record<string, string>;
+  };
+  readonly what: string;
+}
+
+interface Settings {
+  readonly endpoints: readonly string[];
+  readonly authorization: string | null;
+  readonly timeoutMs: number;
+  readonly retries: number;
+  readonly refreshRingMs: number;
+  readonly backoffMs: number;
+}
+
+export class RingkvClient {
+  private ring: RingView;
+  private readonly settings: Settings;
+  /** Node id to the time (ms) until which it is tried after the others. */
+  private readonly unreachableUntilMs = new Map<string, number>();
+  private refreshInFlight: Promise<void> | null = null;
+  private lastFailureRefreshAtMs = 0;
+  /** The highest epoch a refresh was started for, so one newer epoch starts one refresh. */
+  private epochRefreshRequested = 0;
+  private refreshTimer: ReturnType<typeof setInterval> | null = null;
+  private closed = false;
+
+  private constructor(ring: RingView, settings: Settings) {
+    this.ring = ring;
+    this.settings = settings;
+    this.epochRefreshRequested = ring.epoch;
+    if (settings.refreshRingMs > 0) {
+      this.refreshTimer = setInterval(() => {
+        this.refreshRing().catch(() => {
+          // The old ring stays in use; the next period or failure tries again.
+        });
+      }, settings.refreshRingMs);
+      // A client left open must not keep the process alive.
+      this.refreshTimer.unref();
+    }
+  }
+
+  /** Fetches the ring from the first endpoint that answers and returns a client routed by it. */
+  static async connect(options: ConnectOptions): Promise<RingkvClient> {
+    const endpoints = [...options.endpoints];
+    if (endpoints.length === 0) throw invalid('endpoints must name at least one host:port');
+    for (const endpoint of endpoints) {
+      if (!/^(\[[0-9a-fA-F:.]+\]|[^\s/:[\]]+):[0-9]{1,5}$/.test(endpoint)) {
+        throw invalid(`endpoint '${endpoint}' is not host:port`);
+      }
+    }
+    const timeoutMs = options.timeoutMs ?? TIMEOUT_MS_DEFAULT;
+    if (!(Number.isFinite(timeoutMs) && timeoutMs > 0)) {
+      throw invalid(`timeoutMs must be a positive number, not ${String(timeoutMs)}`);
+    }
+    const settings: Settings = {
+      endpoints,
+      authorization: options.token === undefined ? null : `Bearer ${options.token}`,
+      timeoutMs,
+      retries: checkCount('retries', options.retries, RETRIES_DEFAULT, RETRIES_MAX),
+      refreshRingMs: checkCount(
+        'refreshRingMs',
+        options.refreshRingMs,
+        REFRESH_RING_MS_DEFAULT,
+        2 ** 31 - 1,
+      ),
+      backoffMs: checkCount('backoffMs', options.backoffMs, BACKOFF_MS_DEFAULT, BACKOFF_MS_MAX),
+    };
+    const ring = await fetchRing(settings, endpoints);
+    return new RingkvClient(ring, settings);
+  }
+
+  /** The epoch of the ring the client routes by. */
+  get ringEpoch(): number {
+    return this.ring.epoch;
+  }
+
+  /** The ids of the key's replicas, in preference-list order, by the client's current ring. */
+  async replicasOf(keyspace: string, key: BytesLike): Promise<readonly string[]> {
+    return this.ring.replicaIds(await this.keyspaceOf(keyspace), toBytes(key));
+  }
+
+  async get(keyspace: string, key: BytesLike, options: GetOptions = {}): Promise<GetResult> {
+    const space = await this.keyspaceOf(keyspace);
+    const keyBytes = toBytes(key);
+    const query = new URLSearchParams({ format: 'json' });
+    const r = checkQuorum('r', options.r);
+    if (r !== undefined) query.set('r', r);
+    const { answer, nodeId, attempts } = await this.execute({
+      safeToRepeat: true,
+      candidates: () => this.ring.candidatesFor(space, keyBytes, this.isUnreachable),
+      request: (node) => ({ method: 'GET', url: keyUrl(node, keyspace, keyBytes, query) }),
+      what: `get in keyspace '${keyspace}'`,
+    });
+    if (answer.status === 404 && errorCodeOf(answer) === NOT_FOUND_CODE) {
+      return {
+        value: null,
+        context: answer.headers.get(CONTEXT_HEADER) ?? '',
+        siblings: [],
+        expiresAtMs: null,
+      };
+    }
+    if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
+    return parseGetAnswer(parseJson(answer.body, nodeId), nodeId);
+  }
+
+  async put(
+    keyspace: string,
+    key: BytesLike,
+    value: BytesLike,
+    options: PutOptions = {},
+  ): Promise<void> {
+    const space = await this.keyspaceOf(keyspace);
+    const keyBytes = toBytes(key);
+    const query = new URLSearchParams();
+    const w = checkQuorum('w', options.w);
+    if (w !== undefined) query.set('w', w);
+    if (options.ttlMs !== undefined) {
+      if (!(Number.isSafeInteger(options.ttlMs) && options.ttlMs >= 1)) {
+        throw invalid(`ttlMs must be a positive integer, not ${String(options.ttlMs)}`);
+      }
+      query.set('ttlMs', String(options.ttlMs));
+    }
+    const body = toBytes(value);
+    const headers = contextHeaders(options.context);
+    const { answer, nodeId, attempts } = await this.execute({
+      safeToRepeat: false,
+      candidates: () => this.ring.candidatesFor(space, keyBytes, this.isUnreachable),
+      request: (node) => ({
+        method: 'PUT',
+        url: keyUrl(node, keyspace, keyBytes, query),
+        headers: { ...headers, 'content-type': 'application/octet-stream' },
+        body,
+      }),
+      what: `put in keyspace '${keyspace}'`,
+    });
+    if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
+  }
+
+  /** Deletes the key; `deleted` says whether it had a live value. */
+  async delete(
+    keyspace: string,
+    key: BytesLike,
+    options: DeleteOptions = {},
+  ): Promise<{ deleted: boolean }> {
+    const space = await this.keyspaceOf(keyspace);
+    const keyBytes = toBytes(key);
+    const query = new URLSearchParams();
+    const w = checkQuorum('w', options.w);
+    if (w !== undefined) query.set('w', w);
+    const headers = contextHeaders(options.context);
+    const { answer, nodeId, attempts } = await this.execute({
+      safeToRepeat: false,
+      candidates: () => this.ring.candidatesFor(space, keyBytes, this.isUnreachable),
+      request: (node) => ({
+        method: 'DELETE',
+        url: keyUrl(node, keyspace, keyBytes, query),
+        headers,
+      }),
+      what: `delete in keyspace '${keyspace}'`,
+    });
+    if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
+    const parsed = parseJson(answer.body, nodeId) as { deleted?: unknown };
+    if (typeof parsed.deleted !== 'boolean') throw badResponse('a delete answer without deleted');
+    return { deleted: parsed.deleted };
+  }
+
+  /**
+   * One page of the whole-cluster listing of a keyspace. Keys come as bytes, in the
+   * cluster's order (by hash, not sorted); a page may hold fewer than `limit` keys, even
+   * none, while `cursor` is not null.
+   */
+  async scan(keyspace: string, options: ScanOptions = {}): Promise<ScanPage> {
+    await this.keyspaceOf(keyspace);
+    const query = new URLSearchParams({ keyEncoding: 'base64' });
+    if (options.prefix !== undefined) {
+      const prefix = toBytes(options.prefix);
+      if (prefix.length > 0) query.set('prefix', Buffer.from(prefix).toString('base64url'));
+    }
+    if (options.cursor !== undefined && options.cursor !== null) {
+      query.set('cursor', options.cursor);
+    }
+    if (options.limit !== undefined) {
+      if (!(Number.isSafeInteger(options.limit) && options.limit >= 1)) {
+        throw invalid(`limit must be a positive integer, not ${String(options.limit)}`);
+      }
+      query.set('limit', String(options.limit));
+    }
+    const { answer, nodeId, attempts } = await this.execute({
+      safeToRepeat: true,
+      // Pages of one listing go to the same node while it answers: the ring's first alive one.
+      candidates: () => this.ring.anyNodeCandidates(this.isUnreachable),
+      request: (node) => ({
+        method: 'GET',
+        url: `http://${node.http}/v1/kv/${encodeURIComponent(keyspace)}?${query.toString()}`,
+      }),
+      what: `scan of keyspace '${keyspace}'`,
+    });
+    if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
+    return parseScanAnswer(parseJson(answer.body, nodeId), nodeId);
+  }
+
+  /** Every key of the keyspace (or of a prefix), following scan cursors to the end. */
+  async *keys(
+    keyspace: string,
+    options: { readonly prefix?: BytesLike; readonly pageSize?: number } = {},
+  ): AsyncGenerator<Uint8Array, void, undefined> {
+    let cursor: string | null = null;
+    do {
+      const page: ScanPage = await this.scan(keyspace, {
+        cursor,
+        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+        ...(options.pageSize === undefined ? {} : { limit: options.pageSize }),
+      });
+      yield* page.keys;
+      cursor = page.cursor;
+    } while (cursor !== null);
+  }
+
+  /**
+   * Fetches the ring again now, from the nodes the client knows and then the endpoints it
+   * was given. Concurrent calls share one fetch. A ring older than the one in use is ignored.
+   */
+  refreshRing(): Promise<void> {
+    if (this.closed) return Promise.reject(closedError());
+    if (this.refreshInFlight !== null) return this.refreshInFlight;
+    const known = this.ring.anyNodeCandidates(this.isUnreachable).map((node) => node.http);
+    const sources = [...new Set([...known, ...this.settings.endpoints])];
+    this.refreshInFlight = fetchRing(this.settings, sources)
+      .then((ring) => {
+        if (ring.epoch >= this.ring.epoch) this.ring = ring;
+      })
+      .finally(() => {
+        this.refreshInFlight = null;
+      });
+    return this.refreshInFlight;
+  }
+
+  /** Stops the periodic refresh; later calls fail with CLOSED. Requests in flight finish. */
+  close(): void {
+    this.closed = true;
+    if (this.refreshTimer !== null) clearInterval(this.refreshTimer);
+    this.refreshTimer = null;
+  }
+
+  private readonly isUnreachable = (nodeId: string): boolean => {
+    const untilMs = this.unreachableUntilMs.get(nodeId);
+    if (untilMs === undefined) return false;
+    if (untilMs > Date.now()) return true;
+    this.unreachableUntilMs.delete(nodeId);
+    return false;
+  };
+
+  private async keyspaceOf(name: string): Promise<RingKeyspace> {
+    if (this.closed) throw closedError();
+    const known = this.ring.keyspace(name);
+    if (known !== undefined) return known;
+    // Perhaps created since the ring was fetched: look once more before giving up.
+    await this.refreshRing();
+    const fresh = this.ring.keyspace(name);
+    if (fresh !== undefined) return fresh;
+    throw new RingkvError(
+      UNKNOWN_KEYSPACE_CODE,
+      `keyspace '${name}' is not in the ring (epoch ${this.ring.epoch})`,
+    );
+  }
+
+  /** Sends the operation until a node answers or the attempts run out (see the file header). */
+  private async execute(
+    operation: Operation,
+  ): Promise<{ answer: Answered; nodeId: string; attempts: number }> {
+    const attemptsMax = this.settings.retries + 1;
+    const tried = new Set<string>();
+    let lastError: RingkvError | null = null;
+    for (let attempt = 1; attempt <= attemptsMax; attempt++) {
+      if (this.closed) throw closedError();
+      if (attempt > 1) await sleep(this.backoffBefore(attempt));
+      const candidates = operation.candidates();
+      if (candidates.length === 0) throw badResponse('a ring that lists no node');
+      // The best node not yet tried for this request; once all were, start over.
+      let node = candidates.find((candidate) => !tried.has(candidate.id));
+      if (node === undefined) {
+        tried.clear();
+        node = candidates[0]!;
+      }
+      tried.add(node.id);
+      const request = operation.request(node);
+      const outcome = await callNode({
+        ...request,
+        headers: this.headersWith(request.headers),
+        timeoutMs: this.settings.timeoutMs,
+      });
+      const details = { nodeId: node.id, attempts: attempt, cause: undefined as unknown };
+      if (outcome.kind === 'answered') {
+        this.unreachableUntilMs.delete(node.id);
+        this.noticeEpoch(outcome.headers);
+        if (outcome.status === STATUS_UNAVAILABLE) {
+          const overloaded = errorCodeOf(outcome) === OVERLOADED_CODE;
+          if (operation.safeToRepeat || overloaded) {
+            lastError = serverError(outcome, node.id, attempt);
+            continue;
+          }
+        }
+        return { answer: outcome, nodeId: node.id, attempts: attempt };
+      }
+      details.cause = outcome.cause;
+      this.noticeUnreachable(node.id);
+      if (outcome.kind === 'not-sent') {
+        lastError = new RingkvError(
+          ClientErrorCode.UNREACHABLE,
+          `${operation.what}: could not connect to node '${node.id}' at ${node.http}`,
+          details,
+        );
+        continue;
+      }
+      if (!operation.safeToRepeat) {
+        throw new RingkvError(
+          ClientErrorCode.UNKNOWN_OUTCOME,
+          outcome.kind === 'timeout'
+            ? `${operation.what}: no answer from node '${node.id}' within ${this.settings.timeoutMs} ms; the write may or may not have been applied`
+            : `${operation.what}: the connection to node '${node.id}' failed mid-request; the write may or may not have been applied`,
+          details,
+        );
+      }
+      lastError =
+        outcome.kind === 'timeout'
+          ? new RingkvError(
+              ClientErrorCode.TIMEOUT,
+              `${operation.what}: no answer from node '${node.id}' within ${this.settings.timeoutMs} ms`,
+              details,
+            )
+          : new RingkvError(
+              ClientErrorCode.UNREACHABLE,
+              `${operation.what}: the connection to node '${node.id}' failed`,
+              details,
+            );
+    }
+    if (lastError === null) throw new Error('a request ended with no attempt');
+    throw lastError;
+  }
+
+  private backoffBefore(attempt: number): number {
+    const ceilingMs = Math.min(this.settings.backoffMs * 2 ** (attempt - 2), BACKOFF_MS_MAX);
+    // Half fixed, half random: clients that failed together do not retry together.
+    return ceilingMs / 2 + (Math.random() * ceilingMs) / 2;
+  }
+
+  private headersWith(extra: Record<string, string> | undefined): Record<string, string> {
+    const headers: Record<string, string> = { ...extra };
+    if (this.settings.authorization !== null) headers.authorization = this.settings.authorization;
+    return headers;
+  }
+
+  private noticeEpoch(headers: Headers): void {
+    const text = headers.get(EPOCH_HEADER);
+    if (text === null || !/^[0-9]{1,15}$/.test(text)) return;
+    const epoch = Number(text);
+    if (epoch <= this.ring.epoch || epoch <= this.epochRefreshRequested) return;
+    this.epochRefreshRequested = epoch;
+    this.refreshInBackground();
+  }
+
+  private noticeUnreachable(nodeId: string): void {
+    this.unreachableUntilMs.set(nodeId, Date.now() + UNREACHABLE_HOLD_MS);
+    const nowMs = Date.now();
+    if (nowMs - this.lastFailureRefreshAtMs < REFRESH_ON_FAILURE_INTERVAL_MS) return;
+    this.lastFailureRefreshAtMs = nowMs;
+    this.refreshInBackground();
+  }
+
+  private refreshInBackground(): void {
+    if (this.closed) return;
+    this.refreshRing().catch(() => {
+      // Keep routing by the ring in hand; a later trigger tries again.
+    });
+  }
+}
+
+function closedError(): RingkvError {
+  return new RingkvError(ClientErrorCode.CLOSED, 'the client was closed');
+}
+
+function contextHeaders(context: string | undefined): Record<string, string> {
+  if (context === undefined || context === '') return {};
+  return { [CONTEXT_HEADER]: context };
+}
+
+function keyUrl(node: RingNode, keyspace: string, key: Uint8Array, query: URLSearchParams): string {
+  const { path, base64 } = keyInUrl(key);
+  const parameters = new URLSearchParams(query);
+  if (base64) parameters.set('keyEncoding', 'base64');
+  const search = parameters.size === 0 ? '' : `?${parameters.toString()}`;
+  return `http://${node.http}/v1/kv/${encodeURIComponent(keyspace)}/${path}${search}`;
+}
+
+function parseGetAnswer(body: unknown, nodeId: string): GetResult {
+  const answer = body as {
+    value?: unknown;
+    encoding?: unknown;
+    context?: unknown;
+    expiresAtMs?: unknown;
+    siblings?: unknown;
+  };
+  if (typeof answer.context !== 'string' || !Array.isArray(answer.siblings)) {
+    throw badResponse('a read without context or siblings', nodeId);
+  }
+  const siblings = answer.siblings.map((sibling: unknown): Sibling => {
+    const entry = sibling as { value?: unknown; encoding?: unknown; timestamp?: unknown };
+    const timestamp = entry.timestamp;
+    if (
+      !Array.isArray(timestamp) ||
+      timestamp.length !== 2 ||
+      !timestamp.every((part) => typeof part === 'number')
+    ) {
+      throw badResponse('a sibling without a [ms, counter] timestamp', nodeId);
+    }
+    return {
+      value: decodeJsonBytes(entry.value, entry.encoding),
+      timestamp: [timestamp[0] as number, timestamp[1] as number],
+    };
+  });
+  return {
+    value: decodeJsonBytes(answer.value, answer.encoding),
+    context: answer.context,
+    siblings,
+    expiresAtMs: typeof answer.expiresAtMs === 'number' ? answer.expiresAtMs : null,
+  };
+}
+
+function parseScanAnswer(body: unknown, nodeId: string): ScanPage {
+  const answer = body as { keys?: unknown; keyEncoding?: unknown; cursor?: unknown };
+  if (
+    !Array.isArray(answer.keys) ||
+    !(answer.cursor === null || typeof answer.cursor === 'string')
+  ) {
+    throw badResponse('a listing without keys or cursor', nodeId);
+  }
+  const keys = answer.keys.map((key: unknown) => {
+    if (typeof key !== 'string') throw badResponse('a listed key that is not a string', nodeId);
+    if (answer.keyEncoding === 'base64') return copyBytes(Buffer.from(key, 'base64url'));
+    if (answer.keyEncoding === 'utf8') return textEncoder.encode(key);
+    throw badResponse(`a listing in key encoding '${String(answer.keyEncoding)}'`, nodeId);
+  });
+  return { keys, cursor: answer.cursor };
+}
+
+/** The first ring document any of `sources` (host:port) gives. */
+async function fetchRing(settings: Settings, sources: readonly string[]): Promise<RingView> {
+  // A node's own refusal (a wrong token, say) says more than another node's silence.
+  let answeredError: RingkvError | null = null;
+  let lastError: RingkvError | null = null;
+  for (const source of sources) {
+    const outcome = await callNode({
+      method: 'GET',
+      url: `http://${source}${RING_PATH}`,
+      headers: settings.authorization === null ? {} : { authorization: settings.authorization },
+      timeoutMs: settings.timeoutMs,
+    });
+    if (outcome.kind !== 'answered') {
+      lastError = new RingkvError(
+        outcome.kind === 'timeout' ? ClientErrorCode.TIMEOUT : ClientErrorCode.UNREACHABLE,
+        `could not fetch the ring from ${source} (${outcome.kind})`,
+        { cause: outcome.cause },
+      );
+      continue;
+    }
+    if (outcome.status !== 200) {
+      answeredError = serverError(outcome, null, 1);
+      continue;
+    }
+    try {
+      return new RingView(parseRingDocument(parseJson(outcome.body, null)));
+    } catch (error) {
+      lastError =
+        error instanceof RingkvError
+          ? error
+          : new RingkvError(ClientErrorCode.BAD_RESPONSE, String(error));
+    }
+  }
+  const error = answeredError ?? lastError;
+  if (error === null) throw invalid('no endpoint to fetch the ring from');
+  throw error;
+}

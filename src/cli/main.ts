@@ -10,11 +10,13 @@ A distributed key-value store spoken to over the Redis protocol and HTTP.
 
 Commands:
   start     run a node in the foreground
+  dev       run a local cluster of several node processes
   get       print the value of a key
   put       store a value under a key
   del       delete a key
   scan      list keys
   status    print a node's status
+  bench     drive a store with a workload and report ops/s and latency
   help CMD  show the help of a command
 
 Run 'ringkv <command> --help' for a command's options.
@@ -38,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   if (command === 'start') return startCommand(rest);
+  if (command === 'dev') return (await import('./commands/dev.ts')).devCommand(rest);
+  if (command === 'bench') return (await import('./commands/bench.ts')).benchCommand(rest);
   if (command in CLIENT_HELP) return clientCommand(command, rest);
   throw new UsageError(`unknown command '${command}'\n\n${MAIN_HELP}`);
 }

@@ -1,8 +1,7 @@
 // Opens a load target by kind. The kinds are the stores the benchmarks compare: ringkv and
-// Redis-protocol servers over RESP, and etcd over its gRPC API.
+// Redis-protocol servers over RESP, and etcd over its gRPC API. The client libraries are
+// development dependencies, so each is loaded only when its kind is asked for.
 
-import { openEtcdTarget } from './etcd-target.ts';
-import { openRespTarget } from './resp-target.ts';
 import type { Endpoint, LoadTarget } from './target.ts';
 
 export const TARGET_KINDS = ['resp', 'etcd'] as const;
@@ -16,15 +15,19 @@ export interface TargetOptions {
   readonly password?: string;
 }
 
-export function openTarget(options: TargetOptions): Promise<LoadTarget> {
+export async function openTarget(options: TargetOptions): Promise<LoadTarget> {
   switch (options.kind) {
-    case 'resp':
+    case 'resp': {
+      const { openRespTarget } = await import('./resp-target.ts');
       return openRespTarget({
         endpoints: options.endpoints,
         connections: options.connections,
         ...(options.password === undefined ? {} : { password: options.password }),
       });
-    case 'etcd':
+    }
+    case 'etcd': {
+      const { openEtcdTarget } = await import('./etcd-target.ts');
       return openEtcdTarget({ endpoints: options.endpoints });
+    }
   }
 }

@@ -1,7 +1,8 @@
 // The one error type the client throws. A server error keeps the server's stable code
 // (`RINGKV_*`, docs/ERRORS.md) and its HTTP status; failures found by the client itself
-// carry the client codes below (no `RINGKV_` prefix, so a code says where it came from) and
-// a null status. Codes never change meaning; docs/CLIENT.md says what each means.
+// carry the client codes below (no `RINGKV_` prefix, so a code says where it came from),
+// with a null status unless a node's answer was the trouble (BAD_RESPONSE). Codes never
+// change meaning; docs/CLIENT.md says what each means.
 
 export const ClientErrorCode = {
   /** A write was sent but no answer came (timeout, connection lost): it may or may not have been applied. */
@@ -49,7 +50,7 @@ export class RingkvError extends Error {
     this.attempts = details.attempts ?? 0;
   }
 
-  /** True when the code came from a node rather than from the client. */
+  /** True when the code is one of the node's (`RINGKV_*`), even if the client raised it. */
   get fromServer(): boolean {
     return this.code.startsWith('RINGKV_');
   }

@@ -5,9 +5,9 @@
 // failed to reach lately, come last but are not dropped, so a stale view can still reach
 // the cluster.
 
-import { partitionOf } from '../core/hash.ts';
+import { partitionOf } from '../core/ring/partition.ts';
+import { preferenceList, walkRing } from '../core/ring/preference-list.ts';
 import { RingkvError, ClientErrorCode } from './errors.ts';
-import { preferenceList } from './preference-list.ts';
 
 export type Liveness = 'alive' | 'suspect' | 'down';
 
@@ -184,7 +184,7 @@ export class RingView {
     const partition = partitionOf(keyspace.id, key, this.document.partitionCount);
     const n = keyspace.n === 'all' ? this.ownerCount : keyspace.n;
     // The extended list walks the whole ring; nodes that own nothing come after it.
-    const walked = preferenceList(this.document.owners, partition, this.ownerCount);
+    const walked = walkRing(this.document.owners, partition);
     const ordered = [...walked];
     for (const node of this.document.nodes) if (!walked.includes(node.id)) ordered.push(node.id);
     const ranked: { node: RingNode; rank: number; position: number }[] = [];

@@ -7,8 +7,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { RingkvClient, RingkvError } from '../../src/client/index.ts';
-import { preferenceList } from '../../src/client/preference-list.ts';
-import { partitionOf } from '../../src/core/hash.ts';
+import { partitionOf } from '../../src/core/ring/partition.ts';
+import { preferenceList } from '../../src/core/ring/preference-list.ts';
 import { Prng } from '../../src/core/prng.ts';
 import {
   DEFAULT_RING_KEYSPACE,
@@ -76,7 +76,7 @@ function ownersFor(
 
 const clientOptions = { timeoutMs: 300, retries: 3, backoffMs: 1, refreshRingMs: 0 };
 
-test('the preference list agrees with a naive reference on random rings', () => {
+test('the preference list the client routes by agrees with a naive reference on random rings', () => {
   fc.assert(
     fc.property(
       fc.array(fc.constantFrom('a', 'b', 'c', 'd', 'e', 'f'), { minLength: 1, maxLength: 64 }),

@@ -67,6 +67,6 @@ test('with 5% message loss no live node is ever marked down', (t) => {
 test('negative control: the same check sees false downs when the suspicion timeout is too short for refutation', () => {
   const hasty: SwimConfig = { ...DEFAULT_SWIM_CONFIG, suspicionTimeoutMs: 20 };
   let downs = 0;
-  for (const seed of seeds(1, 3)) downs += runWithLoss(seed, hasty, 0.2, 60_000).downs;
+  for (const seed of [1, 2, 3]) downs += runWithLoss(seed, hasty, 0.2, 60_000).downs;
   assert.ok(downs > 0, 'live nodes marked down under 20% loss and a 20 ms suspicion timeout');
 });

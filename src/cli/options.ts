@@ -14,7 +14,9 @@ type OptionKind =
   | { readonly type: 'string'; readonly pattern?: RegExp }
   | { readonly type: 'integer'; readonly min: number; readonly max: number }
   | { readonly type: 'choice'; readonly choices: readonly string[] }
-  | { readonly type: 'nullable-string' };
+  | { readonly type: 'nullable-string' }
+  /** Comma-separated host:port addresses. */
+  | { readonly type: 'address-list' };
 
 export interface OptionSpec {
   readonly key: keyof NodeConfig;
@@ -124,6 +126,76 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'period of the node tick (expiry)',
   },
   {
+    key: 'peerPort',
+    flag: 'peer-port',
+    env: 'RINGKV_PEER_PORT',
+    kind: { type: 'integer', min: 0, max: 65535 },
+    help: 'port other nodes reach this one on (cluster mode)',
+  },
+  {
+    key: 'seeds',
+    flag: 'seeds',
+    env: 'RINGKV_SEEDS',
+    kind: { type: 'address-list' },
+    help: 'peer addresses HOST:PORT,... of every founding member, this node included',
+  },
+  {
+    key: 'clusterId',
+    flag: 'cluster-id',
+    env: 'RINGKV_CLUSTER_ID',
+    kind: { type: 'string', pattern: /^[A-Za-z0-9_.-]{1,64}$/ },
+    help: 'name of the cluster',
+  },
+  {
+    key: 'clusterSecret',
+    flag: 'cluster-secret',
+    env: 'RINGKV_CLUSTER_SECRET',
+    kind: { type: 'nullable-string' },
+    help: 'secret shared by the nodes of the cluster (required with --seeds)',
+  },
+  {
+    key: 'adminToken',
+    flag: 'admin-token',
+    env: 'RINGKV_ADMIN_TOKEN',
+    kind: { type: 'nullable-string' },
+    help: 'bearer token for the admin routes; unset: admin routes need only the password',
+  },
+  {
+    key: 'requestTimeoutMs',
+    flag: 'request-timeout-ms',
+    env: 'RINGKV_REQUEST_TIMEOUT_MS',
+    kind: { type: 'integer', min: 10, max: 600_000 },
+    help: 'a request not answered by enough replicas in this time fails',
+  },
+  {
+    key: 'probeIntervalMs',
+    flag: 'probe-interval-ms',
+    env: 'RINGKV_PROBE_INTERVAL_MS',
+    kind: { type: 'integer', min: 10, max: 600_000 },
+    help: 'failure detection: one probe per period',
+  },
+  {
+    key: 'probeTimeoutMs',
+    flag: 'probe-timeout-ms',
+    env: 'RINGKV_PROBE_TIMEOUT_MS',
+    kind: { type: 'integer', min: 1, max: 600_000 },
+    help: 'failure detection: wait for a direct ack before indirect probes',
+  },
+  {
+    key: 'suspicionTimeoutMs',
+    flag: 'suspicion-timeout-ms',
+    env: 'RINGKV_SUSPICION_TIMEOUT_MS',
+    kind: { type: 'integer', min: 1, max: 3_600_000 },
+    help: 'failure detection: a suspect not refuted in this time is marked down',
+  },
+  {
+    key: 'hintsMax',
+    flag: 'hints-max',
+    env: 'RINGKV_HINTS_MAX',
+    kind: { type: 'integer', min: 0, max: 1_000_000_000 },
+    help: 'most hints held for unreachable replicas',
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'RINGKV_LOG_LEVEL',
@@ -163,6 +235,24 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
         );
       }
       return value;
+    }
+    case 'address-list': {
+      const items = Array.isArray(raw)
+        ? raw
+        : typeof raw === 'string'
+          ? raw.split(',').filter((item) => item.length > 0)
+          : null;
+      if (items === null) throw new UsageError(`${where}: expected HOST:PORT,HOST:PORT,...`);
+      for (const item of items) {
+        if (
+          typeof item !== 'string' ||
+          !/^[^\s:,]+:\d{1,5}$/.test(item) ||
+          Number(item.split(':')[1]) > 65535
+        ) {
+          throw new UsageError(`${where}: '${String(item)}' is not HOST:PORT`);
+        }
+      }
+      return items;
     }
     case 'choice':
       if (typeof raw !== 'string' || !kind.choices.includes(raw)) {
@@ -228,7 +318,10 @@ export function resolveNodeConfig(
 export function optionsHelp(): string {
   return OPTION_TABLE.map((spec) => {
     const fallback = DEFAULT_NODE_CONFIG[spec.key];
-    const shown = fallback === null ? 'unset' : String(fallback);
+    const shown =
+      fallback === null || (Array.isArray(fallback) && fallback.length === 0)
+        ? 'unset'
+        : String(fallback);
     return `  --${spec.flag.padEnd(24)} ${spec.help} (default ${shown}; env ${spec.env})`;
   }).join('\n');
 }

@@ -1,55 +1,110 @@
-// One ringkv node as a pure state machine: `step(input)` takes a client request, a tick or a
-// storage completion and returns effects (writes to persist, replies to send). No I/O, no
-// clocks, no awaits: the shell (src/runtime/, or the simulator in src/sim/) does those.
+// One ringkv node as a pure state machine: `step(input)` takes a client request, a peer
+// message, a tick or a storage completion and returns effects (writes to persist, replies,
+// messages to send, a new cluster map). No I/O, no clocks, no awaits: the shell
+// (src/runtime/, or the simulator in src/sim/) does those.
 //
-// Writes and durability. A write request becomes one `persist` effect; its reply waits for
-// the matching `persisted` input when the keyspace is `sync`, and goes out at once when it is
-// `relaxed`. Until a batch is persisted its records live in `pending`, an overlay that every
-// read consults first, so a node never answers from older data than it has accepted. A read
-// that sees a record whose sync write is not yet durable is answered only after that write is
-// persisted, so no client ever observes a value that a crash could take back.
+// The node composes:
+// - the replica store (store/replica-store.ts): this node's copy of the data and its hints;
+// - the cluster map (cluster/cluster-map.ts) and the ring walk of each partition;
+// - SWIM (swim/) for liveness;
+// - the Dynamo coordinator for eventual keyspaces, written here as op tables: a read or a
+//   write is an entry in `ops` that peer answers, persist completions and ticks advance.
 //
-// Batches are persisted in the order they were emitted; the shell must keep that order.
+// Rules:
+// - A write is coordinated by the first replica of its key that is up; others forward it
+//   there (once: a forwarded request is never forwarded again). The coordinator applies the
+//   mutation to its own copy (a new dot of its own), sends the resulting record to the
+//   other targets, and acknowledges after W of them (itself included) made it durable.
+// - Targets are the first N nodes of the ring walk that are not down; a fallback that
+//   stands in for a down replica stores the record as a hint and hands it back later.
+// - A read asks the targets, answers from the merge of the first R answers, and repairs
+//   the targets whose copy the merge supersedes once all have answered (or time is up).
+// - No client sees a value before it is durable on this node (replies wait for batches).
+// - A cluster of one member takes the direct path: the request runs on the local store
+//   exactly as a single node does, with no op entries.
 
-import { assert, bytesToKeyString, keyStringToBytes } from './bytes.ts';
+import { assert, equalBytes } from './bytes.ts';
 import { ErrorCode, kvError, type KvError } from './errors.ts';
-import { keyHashHigh } from './hash.ts';
 import type { Keyspace } from './keyspace.ts';
 import type { Limits } from './limits.ts';
-import type { ClientReply, ClientRequest, ReadResult, WriteItem, WriteResult } from './requests.ts';
-import { applyMutation, writeVersion } from './kv/apply-mutation.ts';
+import { Prng } from './prng.ts';
+import type {
+  ClientReply,
+  ClientRequest,
+  QuorumSpec,
+  ReadResult,
+  WriteItem,
+  WriteResult,
+} from './requests.ts';
+import { mergeRecords } from './kv/merge-records.ts';
 import { globMatches } from './kv/glob.ts';
-import { liveSiblings, winningSibling } from './kv/siblings.ts';
-import { ByteReader, ByteWriter, DecodeError } from './store/byte-codec.ts';
+import { partitionOf } from './ring/partition.ts';
+import { walkRing } from './ring/preference-list.ts';
 import {
-  dataKey,
-  dataPrefix,
-  dataPrefixEnd,
-  EXPIRY_TABLE_START,
-  expiryKey,
-  expiryKeyAfter,
-  metaKey,
-  parseExpiryKey,
-} from './store/layout.ts';
+  claimantOf,
+  decodeMap,
+  encodeMap,
+  initialMap,
+  keyspaceProblem,
+  replicationFactor,
+  withKeyspace,
+  type ClusterMap,
+  type MemberInfo,
+} from './cluster/cluster-map.ts';
+import { isPeerMessage, MessageType, type PeerMessage } from './cluster/messages.ts';
 import {
-  decodeContext,
-  decodeRecord,
-  encodeContext,
-  encodeRecord,
-  readWinner,
-  type StoredRecord,
-} from './store/record.ts';
-import { HybridLogicalClock, type HlcTimestamp } from './versions/hlc.ts';
-import type { VersionVector } from './versions/version-vector.ts';
-import type { StorageReader, StorageWrite } from '../storage/contract.ts';
+  equalRecords,
+  readResultOf,
+  ReplicaStore,
+  winnerOnlyOf,
+  type Outcome,
+  type PersistEffect,
+} from './store/replica-store.ts';
+import { decodeRecord, encodeRecord, type StoredRecord } from './store/record.ts';
+import { metaKey } from './store/layout.ts';
+import { DecodeError } from './store/byte-codec.ts';
+import { Swim, type Liveness, type SwimOutput } from './swim/swim.ts';
+import type { SwimConfig } from './swim/config.ts';
+import type { StorageReader } from '../storage/contract.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
+  /**
+   * Keyspaces of a new cluster. For keyspaces the stored map already has, these entries
+   * override the stored properties on this node (the node's `--durability` option).
+   */
   readonly keyspaces: readonly Keyspace[];
   readonly limits: Limits;
   /** Ring partitions (a power of two); fixed for the life of the data. */
   readonly partitionCount: number;
+  /** Absent: a cluster of this node alone. */
+  readonly cluster?: ClusterConfig;
 }
+
+export interface ClusterConfig {
+  readonly clusterId: string;
+  readonly self: MemberInfo;
+  /** Ids of the other founding members; used only while no map is stored. */
+  readonly founders: readonly string[];
+  /** Seeds the node's PRNG (SWIM's probe order). */
+  readonly seed: number;
+  readonly swim: SwimConfig;
+  /** A coordinated request not answered by enough replicas in this time fails. */
+  readonly requestTimeoutMs: number;
+  /** Most hints this node holds for others; a fallback refuses writes beyond it. */
+  readonly hintsMax: number;
+  /** How often hints are offered back to owners that are alive. */
+  readonly handoffIntervalMs: number;
+  /** Hints sent to one owner per handoff round. */
+  readonly handoffBatchMax: number;
+}
+
+export const DEFAULT_CLUSTER_TIMINGS = {
+  requestTimeoutMs: 2000,
+  hintsMax: 1_000_000,
+  handoffIntervalMs: 1000,
+  handoffBatchMax: 256,
+} as const;
 
 export type Input =
   | {
@@ -58,84 +113,260 @@ export type Input =
       readonly requestId: number;
       readonly request: ClientRequest;
     }
+  | {
+      readonly type: 'peer';
+      readonly nowMs: number;
+      readonly from: string;
+      readonly message: unknown;
+    }
   | { readonly type: 'tick'; readonly nowMs: number }
   | { readonly type: 'persisted'; readonly nowMs: number; readonly batchId: number };
 
 export type Effect =
-  | {
-      readonly type: 'persist';
-      readonly batchId: number;
-      readonly writes: readonly StorageWrite[];
-      readonly durable: boolean;
-    }
-  | { readonly type: 'reply'; readonly requestId: number; readonly reply: ClientReply };
+  | PersistEffect
+  | { readonly type: 'reply'; readonly requestId: number; readonly reply: ClientReply }
+  | { readonly type: 'send'; readonly to: string; readonly message: PeerMessage }
+  /** The node adopted a new cluster map (the shell updates its peer addresses). */
+  | { readonly type: 'map'; readonly map: ClusterMap };
 
-interface PendingRecord {
-  readonly record: StoredRecord | undefined;
-  readonly batchId: number;
-  readonly durable: boolean;
+export interface MemberStatus {
+  readonly id: string;
+  readonly peer: string;
+  readonly http: string;
+  readonly resp: string;
+  readonly liveness: Liveness;
+  readonly partitionsOwned: number;
 }
 
-interface DeferredReply {
+export interface ClusterStatus {
+  readonly clusterId: string;
+  readonly state: 'forming' | 'ready';
+  readonly epoch: number;
+  readonly partitionCount: number;
+  readonly members: readonly MemberStatus[];
+  /** Hints this node holds, by the owner they wait for. */
+  readonly hintsPending: Readonly<Record<string, number>>;
+  readonly hintsTotal: number;
+  /** While forming: the founders not heard from yet, or why formation is stuck. */
+  readonly problem: string | null;
+}
+
+/** Where a job's answer goes: a client of this node, or a peer that forwarded the request. */
+type Origin =
+  | { readonly kind: 'client'; readonly requestId: number }
+  | { readonly kind: 'peer'; readonly to: string; readonly opId: number };
+
+/** One client request in a cluster: its parts (keys) complete separately. */
+interface Job {
+  readonly origin: Origin;
+  readonly op: 'get' | 'write';
+  readonly results: (ReadResult | WriteResult | undefined)[];
+  remaining: number;
+  finished: boolean;
+}
+
+interface Target {
+  readonly node: string;
+  /** The down replica a fallback stands in for; '' for a replica. */
+  readonly hintFor: string;
+}
+
+interface ReadOp {
+  readonly kind: 'read';
+  readonly job: Job;
+  readonly index: number;
+  readonly keyspace: Keyspace;
+  readonly key: Uint8Array;
+  readonly withVersions: boolean;
+  readonly targets: readonly Target[];
+  readonly needed: number;
+  readonly answers: Map<string, StoredRecord | undefined>;
+  failures: number;
+  answered: boolean;
+  readonly deadlineMs: number;
+}
+
+interface WriteOp {
+  readonly kind: 'write';
+  readonly job: Job;
+  readonly indexes: readonly number[];
+  readonly results: readonly WriteResult[];
+  readonly needed: number;
+  readonly targetCount: number;
+  acks: number;
+  failures: number;
+  answered: boolean;
+  readonly deadlineMs: number;
+}
+
+interface ForwardOp {
+  readonly kind: 'forward';
+  /** Null: the forwarded request is a whole client request (keyspace creation). */
+  readonly job: Job | null;
+  readonly indexes: readonly number[];
   readonly requestId: number;
-  readonly reply: ClientReply;
+  readonly deadlineMs: number;
 }
 
-const HLC_META_KEY = metaKey('hlc');
-/**
- * How far ahead of the clock the stored HLC ceiling is set. A restarted node starts its
- * clock at the stored ceiling, so it never reissues a timestamp; the ceiling is rewritten
- * only when the clock passes it, about once a second under load, not with every batch.
- */
-const HLC_CEILING_AHEAD_MS = 1000;
-const COUNT_SCAN_CHUNK = 4096;
-const FLUSH_BATCH_WRITES_MAX = 8192;
-/** Bytes of a scan cursor before the key: partition (u16). */
-const CURSOR_HEADER_BYTES = 2;
+interface ScanOp {
+  readonly kind: 'scan';
+  readonly origin: Origin;
+  readonly keyspace: Keyspace;
+  readonly request: Extract<ClientRequest, { op: 'scan' }>;
+  partition: number;
+  afterKey: Uint8Array | null;
+  readonly collected: Uint8Array[];
+  rounds: number;
+  waiting: number;
+  answers: { keys: readonly Uint8Array[]; more: boolean }[];
+  deadlineMs: number;
+}
+
+interface SumOp {
+  readonly kind: 'count' | 'flush';
+  readonly origin: Origin;
+  waiting: number;
+  total: number;
+  failed: boolean;
+  readonly deadlineMs: number;
+}
+
+interface HandoffOp {
+  readonly kind: 'handoff';
+  readonly owner: string;
+  readonly keyspaceId: number;
+  readonly key: Uint8Array;
+  readonly record: StoredRecord;
+  readonly deadlineMs: number;
+}
+
+type Op = ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp;
+
+/** What to do once a batch is persisted. */
+type Waiter =
+  | { readonly kind: 'reply'; readonly origin: Origin; readonly reply: ClientReply }
+  | { readonly kind: 'write-ack'; readonly opId: number }
+  | {
+      readonly kind: 'read-local';
+      readonly opId: number;
+      readonly record: StoredRecord | undefined;
+    }
+  | { readonly kind: 'send'; readonly to: string; readonly message: PeerMessage }
+  | { readonly kind: 'sum'; readonly opId: number; readonly value: number };
+
+const MAP_META_NAME = 'cluster-map';
+const HELLO_INTERVAL_MS = 500;
+const MAP_FETCH_INTERVAL_MS = 500;
+/** Partitions one listing request may visit before it answers with a cursor. */
+const SCAN_ROUNDS_MAX = 32;
+/** Hint entries examined per handoff round to find the owners that have hints. */
+const HINT_OWNER_SCAN_MAX = 4096;
+/** Bytes of a cluster scan cursor before the key: partition (u16). */
+const CURSOR_PARTITION_BYTES = 2;
 
 export class Node {
   readonly nodeId: string;
   private readonly config: NodeCoreConfig;
-  private readonly view: StorageReader;
+  private readonly store: ReplicaStore;
+  private readonly prng: Prng;
+  private map: ClusterMap | null = null;
   private readonly keyspacesByName = new Map<string, Keyspace>();
-  private readonly clock: HybridLogicalClock;
-  /** Bits of the ring position that name the partition. */
-  private readonly partitionBits: number;
-  /** The HLC wall time stored as the ceiling: every timestamp issued is below it. */
-  private hlcCeilingMs: number;
-  /** Records written but not yet persisted, by storage key (as a key string). */
-  private readonly pending = new Map<string, PendingRecord>();
-  /** Replies waiting for a batch to be persisted, by batch id. */
-  private readonly deferred = new Map<number, DeferredReply[]>();
-  /** The pending keys each unpersisted batch wrote, so persisting one is O(its keys). */
-  private readonly batchKeys = new Map<number, string[]>();
-  private nextBatchId = 1;
-  private lastPersistedBatchId = 0;
+  private readonly keyspacesById = new Map<number, Keyspace>();
+  /** The ring walk of each partition (replicas first, then fallbacks), built lazily. */
+  private walks: (readonly string[] | undefined)[] = [];
+  private swim: Swim | null = null;
+  private readonly ops = new Map<number, Op>();
+  private nextOpId = 1;
+  private readonly waiters = new Map<number, Waiter[]>();
   private effects: Effect[] = [];
+  /** While forming: what each founder told us of itself. */
+  private readonly founderInfos = new Map<string, MemberInfo>();
+  private formingProblem: string | null = null;
+  private nextHelloMs = 0;
+  private nextHandoffMs = 0;
+  private lastMapFetchMs = -Infinity;
+  private droppedMessages = 0;
+  /** The time of the latest input, for work that an answer triggers (read repair). */
+  private lastNowMs = 0;
 
   constructor(config: NodeCoreConfig, view: StorageReader) {
     assert(config.nodeId.length > 0, 'node id is empty');
     assert(Number.isInteger(Math.log2(config.partitionCount)), 'partition count is a power of two');
     this.config = config;
     this.nodeId = config.nodeId;
-    this.view = view;
-    for (const keyspace of config.keyspaces) {
-      assert(!this.keyspacesByName.has(keyspace.name), `keyspace ${keyspace.name} twice`);
-      this.keyspacesByName.set(keyspace.name, keyspace);
+    this.store = new ReplicaStore(config.nodeId, config.limits, config.partitionCount, view);
+    this.prng = new Prng(config.cluster?.seed ?? 1);
+    const storedBytes = this.store.readMeta(MAP_META_NAME);
+    const stored = storedBytes === undefined ? null : decodeMap(storedBytes);
+    if (stored !== null) {
+      assert(stored.partitionCount === config.partitionCount, 'stored map has our partitions');
+      assert(
+        stored.members.some((member) => member.id === config.nodeId),
+        'the stored map has this node as a member',
+      );
+      this.install(stored);
+    } else if (config.cluster === undefined || config.cluster.founders.length === 0) {
+      const self = config.cluster?.self ?? { id: config.nodeId, peer: '', http: '', resp: '' };
+      this.install(
+        initialMap(
+          config.cluster?.clusterId ?? 'local',
+          config.partitionCount,
+          [self],
+          config.keyspaces,
+        ),
+      );
+    } else {
+      this.founderInfos.set(config.nodeId, config.cluster.self);
     }
-    const storedCeiling = readHlc(view);
-    this.clock = new HybridLogicalClock(storedCeiling);
-    this.hlcCeilingMs = storedCeiling[0];
-    this.partitionBits = Math.log2(config.partitionCount);
   }
 
   keyspaces(): readonly Keyspace[] {
-    return this.config.keyspaces;
+    return this.map?.keyspaces ?? [];
+  }
+
+  clusterMap(): ClusterMap | null {
+    return this.map;
   }
 
   /** Batches emitted and not yet persisted. */
   pendingBatchCount(): number {
-    return this.nextBatchId - 1 - this.lastPersistedBatchId;
+    return this.store.pendingBatchCount();
+  }
+
+  liveness(id: string): Liveness {
+    if (id === this.nodeId || this.swim === null) return 'alive';
+    return this.swim.liveness(id);
+  }
+
+  clusterStatus(): ClusterStatus {
+    const map = this.map;
+    const owned = new Map<string, number>();
+    for (const owner of map?.owners ?? []) owned.set(owner, (owned.get(owner) ?? 0) + 1);
+    const members: MemberStatus[] = (map?.members ?? []).map((member) => ({
+      ...member,
+      liveness: this.liveness(member.id),
+      partitionsOwned: owned.get(member.id) ?? 0,
+    }));
+    const founders = this.config.cluster?.founders ?? [];
+    const missing = founders.filter((id) => !this.founderInfos.has(id));
+    return {
+      clusterId: map?.clusterId ?? this.config.cluster?.clusterId ?? 'local',
+      state: map === null ? 'forming' : 'ready',
+      epoch: map?.epoch ?? 0,
+      partitionCount: this.config.partitionCount,
+      members,
+      hintsPending: Object.fromEntries(this.store.hintOwners(HINT_OWNER_SCAN_MAX)),
+      hintsTotal: this.store.hintCount(),
+      problem:
+        map !== null
+          ? null
+          : (this.formingProblem ?? `waiting to hear from ${missing.join(', ') || 'peers'}`),
+    };
+  }
+
+  /** Peer messages dropped as malformed or unexpected, for metrics. */
+  droppedMessageCount(): number {
+    return this.droppedMessages;
   }
 
   step(input: Input): Effect[] {
@@ -144,6 +375,9 @@ export class Node {
       case 'request':
         this.onRequest(input.requestId, input.request, input.nowMs);
         break;
+      case 'peer':
+        this.onPeerMessage(input.from, input.message, input.nowMs);
+        break;
       case 'tick':
         this.onTick(input.nowMs);
         break;
@@ -151,151 +385,398 @@ export class Node {
         this.onPersisted(input.batchId);
         break;
     }
-    return this.effects;
+    const persists = this.store.drainPersists();
+    if (persists.length === 0) return this.effects;
+    // Persists go first: the shell starts them before it sends what this step produced.
+    return [...persists, ...this.effects];
   }
 
-  // ---- requests ----
+  // ---- client requests ----
 
   private onRequest(requestId: number, request: ClientRequest, nowMs: number): void {
+    this.handleRequest({ kind: 'client', requestId }, request, nowMs, false);
+  }
+
+  private handleRequest(
+    origin: Origin,
+    request: ClientRequest,
+    nowMs: number,
+    forwarded: boolean,
+  ): void {
+    const map = this.map;
+    if (map === null) {
+      return this.fail(
+        origin,
+        kvError(ErrorCode.UNAVAILABLE, 'the cluster is forming: not every founder has answered'),
+      );
+    }
+    if (request.op === 'createKeyspace') return this.createKeyspace(origin, request, nowMs);
     const keyspace = this.keyspacesByName.get(request.keyspace);
     if (keyspace === undefined) {
-      this.fail(
-        requestId,
+      return this.fail(
+        origin,
         kvError(ErrorCode.UNKNOWN_KEYSPACE, `keyspace '${request.keyspace}' does not exist`),
       );
-      return;
     }
+    if (map.members.length === 1) return this.localRequest(origin, keyspace, request, nowMs);
     switch (request.op) {
       case 'get':
-        this.get(requestId, keyspace, request.keys, request.withVersions !== false, nowMs);
-        return;
+        return this.clusterGet(origin, keyspace, request, nowMs);
       case 'write':
-        this.write(requestId, keyspace, request.items, nowMs);
-        return;
+        return this.clusterWrite(origin, keyspace, request, nowMs, forwarded);
       case 'scan':
-        this.scan(requestId, keyspace, request, nowMs);
-        return;
+        if (request.scope === 'node') return this.localRequest(origin, keyspace, request, nowMs);
+        return this.startScan(origin, keyspace, request, nowMs);
       case 'count':
-        this.count(requestId, keyspace, nowMs);
-        return;
+        return this.startSum('count', origin, keyspace, nowMs);
       case 'flush':
-        this.flush(requestId, keyspace, nowMs);
-        return;
+        return this.startSum('flush', origin, keyspace, nowMs);
     }
   }
 
-  private get(
-    requestId: number,
+  /** A cluster of one: the request runs on the local store, as on a single node. */
+  private localRequest(
+    origin: Origin,
     keyspace: Keyspace,
-    keys: readonly Uint8Array[],
-    withVersions: boolean,
+    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
     nowMs: number,
   ): void {
-    const invalid = this.checkKeys(keys);
-    if (invalid !== null) return this.fail(requestId, invalid);
-    let waitFor = 0;
-    const results: ReadResult[] = [];
-    for (const key of keys) {
-      const storageKey = this.storageKeyOf(keyspace, key);
-      const pending =
-        this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(storageKey));
-      let record: StoredRecord | undefined;
-      if (pending !== undefined) {
-        record = pending.record;
-        if (pending.durable) waitFor = Math.max(waitFor, pending.batchId);
-      } else if (!withVersions) {
-        // The hot path of a plain GET: the winner straight from the stored bytes.
-        const bytes = this.view.get(storageKey);
-        const winner = bytes === undefined ? null : readWinner(bytes, nowMs);
-        results.push(
-          winner === null
-            ? ABSENT
-            : { ...ABSENT, value: winner.value, expiresAtMs: winner.expiresAtMs },
+    switch (request.op) {
+      case 'get': {
+        const quorumError = this.checkQuorum(request.r, keyspace, 1);
+        if (quorumError !== null) return this.fail(origin, quorumError);
+        const outcome = this.store.get(
+          keyspace,
+          request.keys,
+          request.withVersions !== false,
+          nowMs,
         );
-        continue;
-      } else {
-        record = this.readStored(storageKey);
+        if (!outcome.ok) return this.fail(origin, outcome.error);
+        return this.replyAfter(outcome.waitFor, origin, {
+          ok: true,
+          op: 'get',
+          results: outcome.value,
+        });
       }
-      results.push(withVersions ? readResultOf(record, nowMs) : winnerOnlyOf(record, nowMs));
+      case 'write': {
+        const quorumError = this.checkQuorum(request.w, keyspace, 1);
+        if (quorumError !== null) return this.fail(origin, quorumError);
+        const outcome = this.store.write(keyspace, request.items, nowMs);
+        if (!outcome.ok) return this.fail(origin, outcome.error);
+        return this.replyAfter(outcome.waitFor, origin, {
+          ok: true,
+          op: 'write',
+          results: outcome.value.results,
+        });
+      }
+      case 'scan': {
+        const outcome = this.store.scan(keyspace, request, nowMs);
+        if (!outcome.ok) return this.fail(origin, outcome.error);
+        return this.reply(origin, { ok: true, op: 'scan', ...outcome.value });
+      }
+      case 'count':
+        return this.reply(origin, {
+          ok: true,
+          op: 'count',
+          count: this.store.count(keyspace, nowMs, null),
+        });
+      case 'flush': {
+        const outcome = this.store.flush(keyspace, nowMs);
+        assert(outcome.ok, 'a local flush cannot fail');
+        return this.replyAfter(outcome.waitFor, origin, {
+          ok: true,
+          op: 'flush',
+          removed: outcome.value,
+        });
+      }
     }
-    this.replyAfter(waitFor, requestId, { ok: true, op: 'get', results });
   }
 
-  private write(
-    requestId: number,
+  private clusterGet(
+    origin: Origin,
+    keyspace: Keyspace,
+    request: Extract<ClientRequest, { op: 'get' }>,
+    nowMs: number,
+  ): void {
+    const invalid = this.store.checkKeys(request.keys);
+    if (invalid !== null) return this.fail(origin, invalid);
+    const n = replicationFactor(keyspace, this.map!.members.length);
+    const needed = this.resolveQuorum(request.r, keyspace.r, n);
+    if (typeof needed !== 'number') return this.fail(origin, needed);
+    const job = this.newJob(origin, 'get', request.keys.length);
+    const withVersions = request.withVersions !== false;
+    for (let index = 0; index < request.keys.length && !job.finished; index++) {
+      this.startRead(job, index, keyspace, request.keys[index]!, withVersions, needed, nowMs);
+    }
+  }
+
+  private clusterWrite(
+    origin: Origin,
+    keyspace: Keyspace,
+    request: Extract<ClientRequest, { op: 'write' }>,
+    nowMs: number,
+    forwarded: boolean,
+  ): void {
+    const invalid = this.store.checkWriteItems(request.items);
+    if (invalid !== null) return this.fail(origin, invalid);
+    const n = replicationFactor(keyspace, this.map!.members.length);
+    const needed = this.resolveQuorum(request.w, keyspace.w, n);
+    if (typeof needed !== 'number') return this.fail(origin, needed);
+    // Items on one key stay together and in order (SET then INCR of one key in one request);
+    // different keys are coordinated separately, each by its own replicas.
+    const groups = new Map<string, { items: WriteItem[]; indexes: number[] }>();
+    request.items.forEach((item, index) => {
+      const id = keyIdOf(item.key);
+      let group = groups.get(id);
+      if (group === undefined) {
+        group = { items: [], indexes: [] };
+        groups.set(id, group);
+      }
+      group.items.push(item);
+      group.indexes.push(index);
+    });
+    const job = this.newJob(origin, 'write', request.items.length);
+    for (const { items, indexes } of groups.values()) {
+      if (job.finished) break;
+      const partition = partitionOf(keyspace.id, items[0]!.key, this.config.partitionCount);
+      const walk = this.walkOf(partition);
+      const coordinator = walk.slice(0, n).find((id) => this.isUp(id)) ?? this.nodeId;
+      if (coordinator === this.nodeId || forwarded) {
+        this.coordinateWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
+      } else {
+        this.forward(
+          coordinator,
+          job,
+          indexes,
+          {
+            op: 'write',
+            keyspace: keyspace.name,
+            items,
+            ...(request.w !== undefined ? { w: request.w } : {}),
+          },
+          nowMs,
+        );
+      }
+    }
+  }
+
+  private forward(
+    to: string,
+    job: Job | null,
+    indexes: readonly number[],
+    request: ClientRequest,
+    nowMs: number,
+    requestId = 0,
+  ): void {
+    const opId = this.nextOpId++;
+    this.ops.set(opId, {
+      kind: 'forward',
+      job,
+      indexes,
+      requestId,
+      deadlineMs: nowMs + this.requestTimeoutMs(),
+    });
+    this.send(to, [MessageType.forward, this.epoch(), opId, request]);
+  }
+
+  private coordinateWrite(
+    job: Job,
+    indexes: readonly number[],
     keyspace: Keyspace,
     items: readonly WriteItem[],
+    partition: number,
+    n: number,
+    needed: number,
     nowMs: number,
   ): void {
-    const invalid = this.checkWriteItems(items);
-    if (invalid !== null) return this.fail(requestId, invalid);
-    // Stage every item first: the request is atomic, so an error in a later item must leave
-    // nothing written. Items on the same key see the earlier items' results.
-    const staged = new Map<
-      string,
-      { storageKey: Uint8Array; before: StoredRecord | undefined; after: StoredRecord | undefined }
-    >();
-    const results: WriteResult[] = [];
-    let waitFor = 0;
-    for (const item of items) {
-      const storageKey = this.storageKeyOf(keyspace, item.key);
-      const keyString = bytesToKeyString(storageKey);
-      let entry = staged.get(keyString);
-      if (entry === undefined) {
-        const pending = this.pending.get(keyString);
-        if (pending !== undefined && pending.durable) waitFor = Math.max(waitFor, pending.batchId);
-        const before = pending !== undefined ? pending.record : this.readStored(storageKey);
-        entry = { storageKey, before, after: before };
-        staged.set(keyString, entry);
+    const outcome = this.store.write(keyspace, items, nowMs);
+    if (!outcome.ok) return this.failJob(job, outcome.error);
+    const { results, written } = outcome.value;
+    assert(written.length <= 1, 'one key per coordinated write');
+    const opId = this.nextOpId++;
+    const targets = this.targetsOf(partition, n);
+    const selfIsTarget = targets.some((target) => target.node === this.nodeId);
+    const op: WriteOp = {
+      kind: 'write',
+      job,
+      indexes,
+      results,
+      // Nothing to replicate (a condition did not hold): the answer waits only for the
+      // local state it was computed from to be durable.
+      needed: written.length === 0 ? 1 : needed,
+      targetCount: written.length === 0 ? 1 : targets.length + (selfIsTarget ? 0 : 1),
+      acks: 0,
+      failures: 0,
+      answered: false,
+      deadlineMs: nowMs + this.requestTimeoutMs(),
+    };
+    this.ops.set(opId, op);
+    if (written.length === 1) {
+      const { key, record } = written[0]!;
+      const encoded = encodeRecord(record);
+      for (const target of targets) {
+        if (target.node === this.nodeId) continue;
+        this.send(target.node, [
+          MessageType.put,
+          this.epoch(),
+          opId,
+          keyspace.id,
+          key,
+          encoded,
+          target.hintFor,
+        ]);
       }
-      let context: VersionVector | null = null;
-      if (item.context !== undefined && item.context.length > 0) {
-        try {
-          context = decodeContext(item.context);
-        } catch (error) {
-          const reason = error instanceof DecodeError ? error.message : String(error);
-          return this.fail(
-            requestId,
-            kvError(ErrorCode.INVALID_CONTEXT, `bad causal context: ${reason}`),
-          );
-        }
-      }
-      const outcome = applyMutation({
-        record: entry.after,
-        mutation: item.mutation,
-        context,
-        nodeId: this.nodeId,
-        nowMs,
-        clock: this.clock,
-        policy: keyspace.conflicts,
-        limits: this.config.limits,
-      });
-      if (!outcome.ok) return this.fail(requestId, outcome.error);
-      if (outcome.next !== null) entry.after = outcome.next;
-      results.push(outcome.result);
     }
-    const writes: StorageWrite[] = [];
-    const records = new Map<string, StoredRecord | undefined>();
-    for (const [keyString, entry] of staged) {
-      if (entry.after === entry.before) continue;
-      this.stageRecordWrite(
-        writes,
-        records,
-        keyString,
-        entry.storageKey,
-        entry.before,
-        entry.after!,
-      );
-    }
-    const reply: ClientReply = { ok: true, op: 'write', results };
-    if (writes.length === 0) return this.replyAfter(waitFor, requestId, reply);
-    const durable = keyspace.durability === 'sync';
-    const batchId = this.persist(writes, durable, records);
-    this.replyAfter(durable ? batchId : waitFor, requestId, reply);
+    // The coordinator's own durable copy counts as one acknowledgement.
+    this.after(outcome.waitFor, { kind: 'write-ack', opId });
   }
 
-  private scan(
-    requestId: number,
+  private startRead(
+    job: Job,
+    index: number,
+    keyspace: Keyspace,
+    key: Uint8Array,
+    withVersions: boolean,
+    needed: number,
+    nowMs: number,
+  ): void {
+    const n = replicationFactor(keyspace, this.map!.members.length);
+    const partition = partitionOf(keyspace.id, key, this.config.partitionCount);
+    const targets = this.targetsOf(partition, n);
+    const opId = this.nextOpId++;
+    const op: ReadOp = {
+      kind: 'read',
+      job,
+      index,
+      keyspace,
+      key,
+      withVersions,
+      targets,
+      needed: Math.min(needed, targets.length),
+      answers: new Map(),
+      failures: 0,
+      answered: false,
+      deadlineMs: nowMs + this.requestTimeoutMs(),
+    };
+    if (op.needed === 0) return this.failJob(job, unavailable('no replica of the key is up'));
+    this.ops.set(opId, op);
+    for (const target of targets) {
+      if (target.node === this.nodeId) {
+        const local = this.localCopy(keyspace, key, target.hintFor);
+        this.after(local.waitFor, { kind: 'read-local', opId, record: local.value });
+      } else {
+        this.send(target.node, [
+          MessageType.read,
+          this.epoch(),
+          opId,
+          keyspace.id,
+          key,
+          target.hintFor,
+        ]);
+      }
+    }
+  }
+
+  /** This node's copy of a key: its replica copy, merged with a hint it holds for `owner`. */
+  private localCopy(
+    keyspace: Keyspace,
+    key: Uint8Array,
+    hintFor: string,
+  ): { value: StoredRecord | undefined; waitFor: number } {
+    const copy = this.store.readRecord(keyspace, key);
+    assert(copy.ok, 'local reads do not fail');
+    if (hintFor === '') return copy;
+    const hint = this.store.readHint(hintFor, keyspace, key);
+    assert(hint.ok, 'local reads do not fail');
+    return {
+      value: mergeRecords(copy.value, hint.value),
+      waitFor: Math.max(copy.waitFor, hint.waitFor),
+    };
+  }
+
+  private onReadAnswer(opId: number, from: string, record: StoredRecord | undefined | null): void {
+    const op = this.ops.get(opId);
+    if (op === undefined || op.kind !== 'read' || op.answers.has(from)) return;
+    if (record === null) {
+      op.failures++;
+    } else {
+      op.answers.set(from, record);
+    }
+    if (!op.answered && op.answers.size >= op.needed) {
+      op.answered = true;
+      const merged = this.mergeAnswers(op);
+      const result = op.withVersions
+        ? readResultOf(merged, this.lastNowMs)
+        : winnerOnlyOf(merged, this.lastNowMs);
+      this.completePart(op.job, op.index, result);
+    } else if (!op.answered && op.targets.length - op.failures < op.needed) {
+      op.answered = true;
+      this.failJob(
+        op.job,
+        unavailable(`${op.answers.size} of the ${op.needed} replicas needed answered`),
+      );
+    }
+    if (op.answers.size + op.failures === op.targets.length) this.finishRead(opId, op);
+  }
+
+  private mergeAnswers(op: ReadOp): StoredRecord | undefined {
+    let merged: StoredRecord | undefined;
+    for (const record of op.answers.values()) merged = mergeRecords(merged, record);
+    return merged;
+  }
+
+  /** Read repair: every target whose copy the merge supersedes gets the merge. */
+  private finishRead(opId: number, op: ReadOp): void {
+    this.ops.delete(opId);
+    const merged = this.mergeAnswers(op);
+    if (merged === undefined) return;
+    const encoded = encodeRecord(merged);
+    for (const target of op.targets) {
+      if (!op.answers.has(target.node)) continue;
+      const copy = op.answers.get(target.node);
+      if (copy !== undefined && equalRecords(copy, merged)) continue;
+      if (target.node === this.nodeId) {
+        this.storeIncoming(op.keyspace, op.key, merged, target.hintFor);
+      } else {
+        this.send(target.node, [
+          MessageType.put,
+          this.epoch(),
+          0,
+          op.keyspace.id,
+          op.key,
+          encoded,
+          target.hintFor,
+        ]);
+      }
+    }
+  }
+
+  private onWriteAck(opId: number, ok: boolean): void {
+    const op = this.ops.get(opId);
+    if (op === undefined || op.kind !== 'write') return;
+    if (ok) op.acks++;
+    else op.failures++;
+    if (!op.answered && op.acks >= op.needed) {
+      op.answered = true;
+      op.indexes.forEach((jobIndex, i) => this.completePart(op.job, jobIndex, op.results[i]!));
+    } else if (!op.answered && op.targetCount - op.failures < op.needed) {
+      op.answered = true;
+      this.failJob(op.job, this.writeShortfall(op));
+    }
+    if (op.acks + op.failures === op.targetCount) this.ops.delete(opId);
+  }
+
+  private writeShortfall(op: WriteOp): KvError {
+    return unavailable(
+      `the write reached ${op.acks} of the ${op.needed} replicas needed; ` +
+        'it may still become visible',
+    );
+  }
+
+  // ---- whole-cluster listing, counting and flushing ----
+
+  private startScan(
+    origin: Origin,
     keyspace: Keyspace,
     request: Extract<ClientRequest, { op: 'scan' }>,
     nowMs: number,
@@ -303,385 +784,846 @@ export class Node {
     const countMax = this.config.limits.scanCountMax;
     if (!(Number.isInteger(request.count) && request.count >= 1 && request.count <= countMax)) {
       return this.fail(
-        requestId,
+        origin,
         kvError(ErrorCode.INVALID_ARGUMENT, `scan count must be an integer from 1 to ${countMax}`),
       );
     }
-    const prefix = dataPrefix(keyspace.id);
-    let start = prefix;
+    let partition = 0;
+    let afterKey: Uint8Array | null = null;
     if (request.cursor !== null && request.cursor.length > 0) {
-      if (request.cursor.length < CURSOR_HEADER_BYTES) {
-        return this.fail(requestId, kvError(ErrorCode.INVALID_ARGUMENT, 'invalid scan cursor'));
+      const cursor = request.cursor;
+      partition = cursor.length >= CURSOR_PARTITION_BYTES ? (cursor[0]! << 8) | cursor[1]! : -1;
+      if (partition < 0 || partition >= this.config.partitionCount) {
+        return this.fail(origin, kvError(ErrorCode.INVALID_ARGUMENT, 'invalid scan cursor'));
       }
-      start = new Uint8Array(prefix.length + request.cursor.length);
-      start.set(prefix);
-      start.set(request.cursor, prefix.length);
+      afterKey =
+        cursor.length > CURSOR_PARTITION_BYTES ? cursor.slice(CURSOR_PARTITION_BYTES) : null;
     }
-    // Examine at most `count` stored entries (a hint, as in Redis), plus one to learn
-    // whether more follow.
-    const entries = this.view.scan({
-      start,
-      end: dataPrefixEnd(keyspace.id),
-      limit: request.count + 1,
-    });
-    const keys: Uint8Array[] = [];
-    let cursor: Uint8Array | null = null;
-    for (let i = 0; i < entries.length; i++) {
-      const entry = entries[i]!;
-      if (i === request.count) {
-        cursor = entry.key.slice(prefix.length);
-        break;
-      }
-      const userKey = entry.key.subarray(prefix.length + CURSOR_HEADER_BYTES);
-      if (request.prefix !== null && !startsWith(userKey, request.prefix)) continue;
-      if (request.match !== null && !globMatches(request.match, userKey)) continue;
-      const pending = this.pending.get(bytesToKeyString(entry.key));
-      const record = pending !== undefined ? pending.record : decodeStored(entry.value);
-      if (liveSiblings(record, nowMs).length === 0) continue;
-      keys.push(userKey.slice());
-    }
-    this.reply(requestId, { ok: true, op: 'scan', keys, cursor });
+    const opId = this.nextOpId++;
+    const op: ScanOp = {
+      kind: 'scan',
+      origin,
+      keyspace,
+      request,
+      partition,
+      afterKey,
+      collected: [],
+      rounds: 0,
+      waiting: 0,
+      answers: [],
+      deadlineMs: nowMs + this.requestTimeoutMs(),
+    };
+    this.ops.set(opId, op);
+    this.scanRound(opId, op, nowMs);
   }
 
-  private count(requestId: number, keyspace: Keyspace, nowMs: number): void {
-    let count = 0;
-    this.forEachLiveKey(keyspace, nowMs, () => {
-      count++;
-    });
-    this.reply(requestId, { ok: true, op: 'count', count });
-  }
-
-  private flush(requestId: number, keyspace: Keyspace, nowMs: number): void {
-    const targets: { storageKey: Uint8Array; record: StoredRecord }[] = [];
-    this.forEachLiveKey(keyspace, nowMs, (storageKey, record) =>
-      targets.push({ storageKey, record }),
-    );
-    let writes: StorageWrite[] = [];
-    let records = new Map<string, StoredRecord | undefined>();
-    let lastBatchId = 0;
-    const durable = keyspace.durability === 'sync';
-    for (const { storageKey, record } of targets) {
-      const tombstone = writeVersion(
-        {
-          record,
-          mutation: { kind: 'delete' },
-          context: null,
-          nodeId: this.nodeId,
-          nowMs,
-          clock: this.clock,
-          policy: keyspace.conflicts,
-          limits: this.config.limits,
-        },
-        null,
-        0,
-      );
-      const keyString = bytesToKeyString(storageKey);
-      this.stageRecordWrite(writes, records, keyString, storageKey, record, tombstone);
-      if (writes.length >= FLUSH_BATCH_WRITES_MAX) {
-        lastBatchId = this.persist(writes, durable, records);
-        writes = [];
-        records = new Map();
+  private scanRound(opId: number, op: ScanOp, nowMs: number): void {
+    op.rounds++;
+    op.answers = [];
+    op.deadlineMs = nowMs + this.requestTimeoutMs();
+    const n = replicationFactor(op.keyspace, this.map!.members.length);
+    const replicas = this.walkOf(op.partition)
+      .slice(0, n)
+      .filter((id) => this.isUp(id));
+    if (replicas.length === 0) {
+      this.ops.delete(opId);
+      return this.fail(op.origin, unavailable(`no replica of partition ${op.partition} is up`));
+    }
+    op.waiting = replicas.length;
+    const limit = op.request.count;
+    for (const replica of replicas) {
+      if (replica === this.nodeId) {
+        const page = this.store.scanPartition(op.keyspace, op.partition, op.afterKey, limit, nowMs);
+        this.onScanAnswer(opId, page.keys, page.more, nowMs);
+      } else {
+        this.send(replica, [
+          MessageType.scan,
+          this.epoch(),
+          opId,
+          op.keyspace.id,
+          op.partition,
+          op.afterKey ?? new Uint8Array(0),
+          limit,
+        ]);
       }
     }
-    if (writes.length > 0) lastBatchId = this.persist(writes, durable, records);
-    const reply: ClientReply = { ok: true, op: 'flush', removed: targets.length };
-    this.replyAfter(durable ? lastBatchId : 0, requestId, reply);
   }
 
-  /** Visits every live key of a keyspace, in storage order (pending state included). */
-  private forEachLiveKey(
+  private onScanAnswer(
+    opId: number,
+    keys: readonly Uint8Array[] | null,
+    more: boolean,
+    nowMs: number,
+  ): void {
+    const op = this.ops.get(opId);
+    if (op === undefined || op.kind !== 'scan') return;
+    op.waiting--;
+    if (keys !== null) op.answers.push({ keys, more });
+    if (op.waiting > 0) return;
+    if (op.answers.length === 0) {
+      this.ops.delete(opId);
+      return this.fail(op.origin, unavailable(`no replica of partition ${op.partition} answered`));
+    }
+    // Every replica's answer is complete up to its last key when it has more: the union is
+    // complete up to the smallest of those.
+    let cut: Uint8Array | null = null;
+    for (const answer of op.answers) {
+      if (!answer.more || answer.keys.length === 0) continue;
+      const last = answer.keys[answer.keys.length - 1]!;
+      if (cut === null || compareKeys(last, cut) < 0) cut = last;
+    }
+    const union = new Map<string, Uint8Array>();
+    for (const answer of op.answers) {
+      for (const key of answer.keys) {
+        if (cut !== null && compareKeys(key, cut) > 0) continue;
+        union.set(keyIdOf(key), key);
+      }
+    }
+    const ordered = [...union.values()].sort(compareKeys);
+    const { prefix, match } = op.request;
+    for (const key of ordered) {
+      if (prefix !== null && !startsWith(key, prefix)) continue;
+      if (match !== null && !globMatches(match, key)) continue;
+      op.collected.push(key);
+    }
+    if (cut !== null) {
+      op.afterKey = cut;
+    } else {
+      op.partition++;
+      op.afterKey = null;
+    }
+    const done = op.partition >= this.config.partitionCount;
+    if (done || op.collected.length >= op.request.count || op.rounds >= SCAN_ROUNDS_MAX) {
+      this.ops.delete(opId);
+      return this.reply(op.origin, {
+        ok: true,
+        op: 'scan',
+        keys: op.collected,
+        cursor: done ? null : scanCursor(op.partition, op.afterKey),
+      });
+    }
+    this.scanRound(opId, op, nowMs);
+  }
+
+  /** DBSIZE and FLUSHDB: each partition counted by its first replica that is up; flushed by all. */
+  private startSum(
+    kind: 'count' | 'flush',
+    origin: Origin,
     keyspace: Keyspace,
     nowMs: number,
-    visit: (storageKey: Uint8Array, record: StoredRecord) => void,
   ): void {
-    const end = dataPrefixEnd(keyspace.id);
-    let start = dataPrefix(keyspace.id);
-    const seen = new Set<string>();
-    for (;;) {
-      const entries = this.view.scan({ start, end, limit: COUNT_SCAN_CHUNK });
-      for (const entry of entries) {
-        const keyString = bytesToKeyString(entry.key);
-        seen.add(keyString);
-        const pending = this.pending.get(keyString);
-        const record = pending !== undefined ? pending.record : decodeStored(entry.value);
-        if (record !== undefined && liveSiblings(record, nowMs).length > 0)
-          visit(entry.key, record);
-      }
-      if (entries.length < COUNT_SCAN_CHUNK) break;
-      const last = entries[entries.length - 1]!.key;
-      start = new Uint8Array(last.length + 1);
-      start.set(last);
-    }
-    // Keys written but not yet in storage.
-    const prefix = dataPrefix(keyspace.id);
-    for (const [keyString, pending] of this.pending) {
-      if (seen.has(keyString) || pending.record === undefined) continue;
-      if (!keyStringStartsWith(keyString, prefix)) continue;
-      if (liveSiblings(pending.record, nowMs).length > 0)
-        visit(keyStringToBytes(keyString), pending.record);
-    }
-  }
-
-  // ---- ticks: expiry ----
-
-  private onTick(nowMs: number): void {
-    const expired = this.view.scan({
-      start: EXPIRY_TABLE_START,
-      end: expiryKeyAfter(nowMs),
-      limit: this.config.limits.expiryPurgePerTickMax,
-    });
-    if (expired.length === 0) return;
-    const writes: StorageWrite[] = [];
-    const records = new Map<string, StoredRecord | undefined>();
-    const done = new Set<string>();
-    for (const entry of expired) {
-      const { expiresAtMs, dataKey: storageKey } = parseExpiryKey(entry.key);
-      writes.push({ key: entry.key, value: null });
-      const keyString = bytesToKeyString(storageKey);
-      if (done.has(keyString)) continue;
-      done.add(keyString);
-      const pending = this.pending.get(keyString);
-      const record = pending !== undefined ? pending.record : this.readStored(storageKey);
-      if (record === undefined) continue;
-      // Expiry turns the expired versions into tombstones with the same dots: it is not a
-      // new write, and every replica reaches the same record on its own.
-      let changed = false;
-      const siblings = record.siblings.map((sibling) => {
-        if (sibling.value === null || sibling.expiresAtMs === 0 || sibling.expiresAtMs > nowMs) {
-          return sibling;
+    const map = this.map!;
+    const assignments = new Map<string, number[]>();
+    if (kind === 'count') {
+      const n = replicationFactor(keyspace, map.members.length);
+      for (let partition = 0; partition < this.config.partitionCount; partition++) {
+        const counter = this.walkOf(partition)
+          .slice(0, n)
+          .find((id) => this.isUp(id));
+        if (counter === undefined) {
+          return this.fail(origin, unavailable(`no replica of partition ${partition} is up`));
         }
-        changed = true;
-        return { ...sibling, value: null, expiresAtMs: 0 };
-      });
-      if (!changed || !siblings.some((s) => s.expiresAtMs === expiresAtMs || s.value === null))
-        continue;
-      const next: StoredRecord = { context: record.context, siblings };
-      writes.push({ key: storageKey, value: encodeRecord(next) });
-      this.pending.set(keyString, { record: next, batchId: this.nextBatchId, durable: false });
+        let list = assignments.get(counter);
+        if (list === undefined) assignments.set(counter, (list = []));
+        list.push(partition);
+      }
+    } else {
+      for (const member of map.members) if (this.isUp(member.id)) assignments.set(member.id, []);
     }
-    // The purge need not be durable: if it is lost, the index entries are still there and a
-    // later tick does it again.
-    this.persist(writes, false, records);
+    const opId = this.nextOpId++;
+    const op: SumOp = {
+      kind,
+      origin,
+      waiting: assignments.size,
+      total: 0,
+      failed: false,
+      deadlineMs: nowMs + this.requestTimeoutMs(),
+    };
+    this.ops.set(opId, op);
+    for (const [member, partitions] of assignments) {
+      if (member === this.nodeId) {
+        if (kind === 'count') {
+          this.onSumAnswer(opId, this.store.count(keyspace, nowMs, new Set(partitions)));
+        } else {
+          const flushed = this.store.flush(keyspace, nowMs);
+          assert(flushed.ok, 'a local flush cannot fail');
+          this.after(flushed.waitFor, { kind: 'sum', opId, value: flushed.value });
+        }
+      } else if (kind === 'count') {
+        this.send(member, [MessageType.count, this.epoch(), opId, keyspace.id, partitions]);
+      } else {
+        this.send(member, [MessageType.flush, this.epoch(), opId, keyspace.id]);
+      }
+    }
   }
 
-  // ---- persistence ----
-
-  private onPersisted(batchId: number): void {
-    assert(batchId === this.lastPersistedBatchId + 1, `batch ${batchId} persisted out of order`);
-    assert(batchId < this.nextBatchId, `batch ${batchId} was never emitted`);
-    this.lastPersistedBatchId = batchId;
-    for (const keyString of this.batchKeys.get(batchId) ?? []) {
-      if (this.pending.get(keyString)?.batchId === batchId) this.pending.delete(keyString);
-    }
-    this.batchKeys.delete(batchId);
-    const replies = this.deferred.get(batchId);
-    if (replies !== undefined) {
-      this.deferred.delete(batchId);
-      for (const { requestId, reply } of replies) this.reply(requestId, reply);
-    }
+  private onSumAnswer(opId: number, value: number): void {
+    const op = this.ops.get(opId);
+    if (op === undefined || (op.kind !== 'count' && op.kind !== 'flush')) return;
+    op.waiting--;
+    // Flush counts the keys each node tombstoned; replicas overlap, so the largest is kept.
+    op.total = op.kind === 'count' ? op.total + value : Math.max(op.total, value);
+    if (op.waiting > 0) return;
+    this.ops.delete(opId);
+    this.reply(
+      op.origin,
+      op.kind === 'count'
+        ? { ok: true, op: 'count', count: op.total }
+        : { ok: true, op: 'flush', removed: op.total },
+    );
   }
 
-  /**
-   * Emits a persist effect and returns its batch id. `records` are the records the batch
-   * stores, by key string: they stay readable in `pending` until the batch is persisted.
-   */
-  private persist(
-    writes: StorageWrite[],
-    durable: boolean,
-    records: Map<string, StoredRecord | undefined>,
-  ): number {
-    const batchId = this.nextBatchId++;
-    for (const [keyString, record] of records) {
-      this.pending.set(keyString, { record, batchId, durable });
-    }
-    this.batchKeys.set(batchId, [...records.keys()]);
-    // A batch whose timestamps may pass the stored ceiling raises it, in the same batch: a
-    // record cannot survive a crash without the ceiling that covers its timestamp.
-    if (this.clock.last()[0] >= this.hlcCeilingMs) {
-      this.hlcCeilingMs = this.clock.last()[0] + HLC_CEILING_AHEAD_MS;
-      writes.push({ key: HLC_META_KEY, value: encodeHlc([this.hlcCeilingMs, 0]) });
-    }
-    this.effects.push({ type: 'persist', batchId, writes, durable });
-    return batchId;
-  }
+  // ---- keyspaces: map changes made by the claimant ----
 
-  /** Adds the writes that store `after` in place of `before`, expiry index included. */
-  private stageRecordWrite(
-    writes: StorageWrite[],
-    records: Map<string, StoredRecord | undefined>,
-    keyString: string,
-    storageKey: Uint8Array,
-    before: StoredRecord | undefined,
-    after: StoredRecord,
+  private createKeyspace(
+    origin: Origin,
+    request: Extract<ClientRequest, { op: 'createKeyspace' }>,
+    nowMs: number,
   ): void {
-    // Index entries for expiry times that appear or disappear (most records have none).
-    const beforeExpiries = expiryTimesOf(before);
-    const afterExpiries = expiryTimesOf(after);
-    for (const expiresAtMs of beforeExpiries) {
-      if (!afterExpiries.includes(expiresAtMs)) {
-        writes.push({ key: expiryKey(expiresAtMs, storageKey), value: null });
-      }
-    }
-    for (const expiresAtMs of afterExpiries) {
-      if (!beforeExpiries.includes(expiresAtMs)) {
-        writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
-      }
-    }
-    writes.push({ key: storageKey, value: encodeRecord(after) });
-    records.set(keyString, after);
-  }
-
-  // ---- helpers ----
-
-  private readStored(storageKey: Uint8Array): StoredRecord | undefined {
-    const bytes = this.view.get(storageKey);
-    return bytes === undefined ? undefined : decodeStored(bytes);
-  }
-
-  private storageKeyOf(keyspace: Keyspace, key: Uint8Array): Uint8Array {
-    const partition =
-      this.partitionBits === 0 ? 0 : keyHashHigh(keyspace.id, key) >>> (32 - this.partitionBits);
-    return dataKey(keyspace.id, partition, key);
-  }
-
-  private checkKeys(keys: readonly Uint8Array[]): KvError | null {
-    const limits = this.config.limits;
-    if (keys.length > limits.keysPerRequestMax) {
-      return kvError(
-        ErrorCode.INVALID_ARGUMENT,
-        `${keys.length} keys in one request, the limit is ${limits.keysPerRequestMax}`,
+    const map = this.map!;
+    const spec = { name: request.keyspace, ...request.spec };
+    const problem = keyspaceProblem(spec);
+    if (problem !== null) return this.fail(origin, kvError(ErrorCode.INVALID_ARGUMENT, problem));
+    if (this.keyspacesByName.has(spec.name)) {
+      return this.fail(
+        origin,
+        kvError(ErrorCode.KEYSPACE_EXISTS, `keyspace '${spec.name}' already exists`),
       );
     }
-    for (const key of keys) {
-      if (key.length === 0) return kvError(ErrorCode.KEY_EMPTY, 'keys must not be empty');
-      if (key.length > limits.keyBytesMax) {
-        return kvError(
-          ErrorCode.KEY_TOO_LARGE,
-          `key is ${key.length} bytes, the limit is ${limits.keyBytesMax}`,
+    const claimant = claimantOf(map, (id) => this.isUp(id));
+    if (claimant !== this.nodeId) {
+      if (origin.kind === 'peer' || claimant === null) {
+        return this.fail(
+          origin,
+          unavailable(
+            `keyspaces are changed by ${claimant ?? 'the claimant'}, which is not reachable`,
+          ),
         );
+      }
+      return this.forward(claimant, null, [], request, nowMs, origin.requestId);
+    }
+    const next = withKeyspace(map, spec);
+    const batchId = this.adoptMap(next);
+    const created = next.keyspaces.find((keyspace) => keyspace.name === spec.name)!;
+    this.after(batchId, {
+      kind: 'reply',
+      origin,
+      reply: { ok: true, op: 'createKeyspace', keyspace: created },
+    });
+    for (const member of next.members) {
+      if (member.id !== this.nodeId) {
+        this.send(member.id, [MessageType.map, next.epoch, encodeMap(next)]);
       }
     }
-    return null;
   }
 
-  private checkWriteItems(items: readonly WriteItem[]): KvError | null {
-    const keyError = this.checkKeys(items.map((item) => item.key));
-    if (keyError !== null) return keyError;
-    const valueBytesMax = this.config.limits.valueBytesMax;
-    for (const { mutation } of items) {
-      const bytes =
-        mutation.kind === 'set'
-          ? mutation.value.length
-          : mutation.kind === 'append'
-            ? mutation.suffix.length
-            : 0;
-      if (bytes > valueBytesMax) {
-        return kvError(
-          ErrorCode.VALUE_TOO_LARGE,
-          `value is ${bytes} bytes, the limit is ${valueBytesMax}`,
-        );
+  /** Installs a newer map and stores it; answers the batch that makes it durable. */
+  private adoptMap(map: ClusterMap): number {
+    assert(this.map === null || map.epoch > this.map.epoch, 'maps only move forward');
+    this.install(map);
+    return this.store.persistMeta(MAP_META_NAME, encodeMap(map), true);
+  }
+
+  private install(stored: ClusterMap): void {
+    // This node's own keyspace options (durability of `default`) override the stored ones.
+    const overrides = new Map(this.config.keyspaces.map((keyspace) => [keyspace.id, keyspace]));
+    const map: ClusterMap = {
+      ...stored,
+      keyspaces: stored.keyspaces.map((keyspace) => {
+        const local = overrides.get(keyspace.id);
+        return local !== undefined && local.name === keyspace.name ? local : keyspace;
+      }),
+    };
+    this.map = map;
+    this.keyspacesByName.clear();
+    this.keyspacesById.clear();
+    for (const keyspace of map.keyspaces) {
+      this.keyspacesByName.set(keyspace.name, keyspace);
+      this.keyspacesById.set(keyspace.id, keyspace);
+    }
+    this.walks = new Array<readonly string[] | undefined>(map.partitionCount);
+    const ids = map.members.map((member) => member.id);
+    if (map.members.length > 1 && this.config.cluster !== undefined) {
+      if (this.swim === null) {
+        this.swim = new Swim(this.nodeId, ids, this.config.cluster.swim, this.prng);
+      } else {
+        this.swim.setMembers(ids);
       }
-      if (mutation.kind === 'set' || mutation.kind === 'expire') {
-        const expiry = mutation.expiry;
-        if (
-          (expiry.kind === 'at' && !(Number.isSafeInteger(expiry.atMs) && expiry.atMs > 0)) ||
-          (expiry.kind === 'after' && !(Number.isSafeInteger(expiry.ms) && expiry.ms > 0))
-        ) {
-          return kvError(ErrorCode.INVALID_ARGUMENT, 'invalid expire time');
+    }
+    this.effects.push({ type: 'map', map });
+  }
+
+  // ---- peer messages ----
+
+  private onPeerMessage(from: string, message: unknown, nowMs: number): void {
+    this.lastNowMs = nowMs;
+    if (!isPeerMessage(message)) {
+      this.droppedMessages++;
+      return;
+    }
+    const map = this.map;
+    if (
+      map !== null &&
+      message[1] > map.epoch &&
+      nowMs - this.lastMapFetchMs >= MAP_FETCH_INTERVAL_MS
+    ) {
+      this.lastMapFetchMs = nowMs;
+      this.send(from, [MessageType.mapFetch, map.epoch]);
+    }
+    switch (message[0]) {
+      case MessageType.hello:
+        return this.onHello(from, message[2], message[3], message[4]);
+      case MessageType.map:
+        return this.onMap(message[2]);
+      case MessageType.mapFetch:
+        if (map !== null && map.members.some((member) => member.id === from)) {
+          this.send(from, [MessageType.map, map.epoch, encodeMap(map)]);
         }
+        return;
+    }
+    if (map === null) {
+      this.droppedMessages++;
+      return;
+    }
+    switch (message[0]) {
+      case MessageType.swim:
+        if (this.swim !== null && this.swim.isValidMessage(message[2])) {
+          this.applySwim(this.swim.receive(from, message[2], nowMs));
+        } else {
+          this.droppedMessages++;
+        }
+        return;
+      case MessageType.forward:
+        return this.handleRequest(
+          { kind: 'peer', to: from, opId: message[2] },
+          message[3],
+          nowMs,
+          true,
+        );
+      case MessageType.forwardReply:
+        return this.onForwardReply(message[2], message[3]);
+      case MessageType.read:
+        return this.onReadRequest(from, message[2], message[3], message[4], message[5]);
+      case MessageType.readReply:
+        return this.onReadAnswer(
+          message[2],
+          from,
+          message[3]
+            ? message[4].length === 0
+              ? undefined
+              : this.decodePeerRecord(message[4])
+            : null,
+        );
+      case MessageType.put:
+        return this.onPutRequest(
+          from,
+          message[2],
+          message[3],
+          message[4],
+          message[5],
+          message[6],
+          nowMs,
+        );
+      case MessageType.putReply:
+        return this.onPutReply(message[2], message[3]);
+      case MessageType.scan: {
+        const keyspace = this.keyspacesById.get(message[3]);
+        const limit = Math.min(Math.max(message[6], 1), this.config.limits.scanCountMax);
+        const partition = message[4];
+        if (keyspace === undefined || partition < 0 || partition >= this.config.partitionCount) {
+          return this.send(from, [MessageType.scanReply, map.epoch, message[2], [], false]);
+        }
+        const after = message[5].length === 0 ? null : message[5];
+        const page = this.store.scanPartition(keyspace, partition, after, limit, nowMs);
+        return this.send(from, [
+          MessageType.scanReply,
+          map.epoch,
+          message[2],
+          page.keys,
+          page.more,
+        ]);
+      }
+      case MessageType.scanReply:
+        return this.onScanAnswer(message[2], message[3], message[4], nowMs);
+      case MessageType.count: {
+        const keyspace = this.keyspacesById.get(message[3]);
+        const count =
+          keyspace === undefined ? 0 : this.store.count(keyspace, nowMs, new Set(message[4]));
+        return this.send(from, [MessageType.countReply, map.epoch, message[2], count]);
+      }
+      case MessageType.countReply:
+        return this.onSumAnswer(message[2], message[3]);
+      case MessageType.flush: {
+        const keyspace = this.keyspacesById.get(message[3]);
+        if (keyspace === undefined) {
+          return this.send(from, [MessageType.flushReply, map.epoch, message[2], 0]);
+        }
+        const flushed = this.store.flush(keyspace, nowMs);
+        assert(flushed.ok, 'a local flush cannot fail');
+        return this.after(flushed.waitFor, {
+          kind: 'send',
+          to: from,
+          message: [MessageType.flushReply, map.epoch, message[2], flushed.value],
+        });
+      }
+      case MessageType.flushReply:
+        return this.onSumAnswer(message[2], message[3]);
+    }
+  }
+
+  private decodePeerRecord(bytes: Uint8Array): StoredRecord | null {
+    try {
+      return decodeRecord(bytes);
+    } catch (error) {
+      if (!(error instanceof DecodeError)) throw error;
+      this.droppedMessages++;
+      return null;
+    }
+  }
+
+  private onReadRequest(
+    from: string,
+    opId: number,
+    keyspaceId: number,
+    key: Uint8Array,
+    hintFor: string,
+  ): void {
+    const epoch = this.epoch();
+    const keyspace = this.keyspacesById.get(keyspaceId);
+    if (keyspace === undefined || this.store.checkKeys([key]) !== null) {
+      return this.send(from, [
+        MessageType.readReply,
+        epoch,
+        opId,
+        false,
+        new Uint8Array(0),
+        'unknown keyspace',
+      ]);
+    }
+    const copy = this.localCopy(keyspace, key, hintFor);
+    const encoded = copy.value === undefined ? new Uint8Array(0) : encodeRecord(copy.value);
+    this.after(copy.waitFor, {
+      kind: 'send',
+      to: from,
+      message: [MessageType.readReply, epoch, opId, true, encoded, ''],
+    });
+  }
+
+  private onPutRequest(
+    from: string,
+    opId: number,
+    keyspaceId: number,
+    key: Uint8Array,
+    encoded: Uint8Array,
+    hintFor: string,
+    nowMs: number,
+  ): void {
+    const epoch = this.epoch();
+    const keyspace = this.keyspacesById.get(keyspaceId);
+    const record = this.decodePeerRecord(encoded);
+    const refuse = (reason: string): void => {
+      if (opId !== 0) this.send(from, [MessageType.putReply, epoch, opId, false, reason]);
+    };
+    if (keyspace === undefined) return refuse('unknown keyspace');
+    if (record === null || this.store.checkKeys([key]) !== null) return refuse('malformed');
+    if (hintFor !== '' && !this.map!.members.some((member) => member.id === hintFor)) {
+      return refuse('hint for a node that is not a member');
+    }
+    const stored = this.storeIncoming(keyspace, key, record, hintFor, nowMs);
+    if (!stored.ok) return refuse(stored.error.message);
+    if (opId === 0) return;
+    this.after(stored.waitFor, {
+      kind: 'send',
+      to: from,
+      message: [MessageType.putReply, epoch, opId, true, ''],
+    });
+  }
+
+  private storeIncoming(
+    keyspace: Keyspace,
+    key: Uint8Array,
+    record: StoredRecord,
+    hintFor: string,
+    nowMs = this.lastNowMs,
+  ): Outcome<StoredRecord> {
+    if (hintFor === '' || hintFor === this.nodeId) {
+      return this.store.mergeRecord(keyspace, key, record, nowMs);
+    }
+    return this.store.mergeHint(hintFor, keyspace, key, record, this.hintsMax(), nowMs);
+  }
+
+  private onPutReply(opId: number, ok: boolean): void {
+    const op = this.ops.get(opId);
+    if (op === undefined) return;
+    if (op.kind === 'write') return this.onWriteAck(opId, ok);
+    if (op.kind === 'handoff') {
+      this.ops.delete(opId);
+      if (ok) this.store.dropHint(op.owner, op.keyspaceId, op.key, op.record);
+    }
+  }
+
+  private onForwardReply(opId: number, reply: ClientReply): void {
+    const op = this.ops.get(opId);
+    if (op === undefined || op.kind !== 'forward') return;
+    this.ops.delete(opId);
+    if (op.job === null) {
+      return this.reply({ kind: 'client', requestId: op.requestId }, reply);
+    }
+    if (!reply.ok) return this.failJob(op.job, reply.error);
+    if (reply.op !== 'write' || reply.results.length !== op.indexes.length) {
+      return this.failJob(op.job, unavailable('the coordinator answered out of turn'));
+    }
+    op.indexes.forEach((jobIndex, i) => this.completePart(op.job!, jobIndex, reply.results[i]!));
+  }
+
+  private onHello(
+    from: string,
+    member: MemberInfo,
+    founders: readonly string[],
+    isReply: boolean,
+  ): void {
+    const map = this.map;
+    if (map !== null) {
+      // A founder that lost its state, or missed the end of formation: it gets the map.
+      if (map.members.some((m) => m.id === from)) {
+        this.send(from, [MessageType.map, map.epoch, encodeMap(map)]);
+      }
+      return;
+    }
+    const cluster = this.config.cluster!;
+    const ours = [...cluster.founders, this.nodeId].sort();
+    const theirs = [...founders].sort();
+    if (member.id !== from || ours.join(',') !== theirs.join(',')) {
+      this.formingProblem =
+        `${from} expects the founders ${theirs.join(', ')}, this node ${ours.join(', ')}: ` +
+        'start every node with the same seeds';
+      return;
+    }
+    this.founderInfos.set(from, member);
+    if (!isReply) this.send(from, [MessageType.hello, 0, cluster.self, ours, true]);
+    if (ours.every((id) => this.founderInfos.has(id))) {
+      const infos = ours.map((id) => this.founderInfos.get(id)!);
+      this.adoptMap(
+        initialMap(cluster.clusterId, this.config.partitionCount, infos, this.config.keyspaces),
+      );
+    }
+  }
+
+  private onMap(bytes: Uint8Array): void {
+    let map: ClusterMap;
+    try {
+      map = decodeMap(bytes);
+    } catch {
+      this.droppedMessages++;
+      return;
+    }
+    const clusterId = this.config.cluster?.clusterId;
+    if (map.clusterId !== clusterId || map.partitionCount !== this.config.partitionCount) {
+      this.droppedMessages++;
+      return;
+    }
+    if (!map.members.some((member) => member.id === this.nodeId)) return;
+    if (this.map !== null && map.epoch <= this.map.epoch) return;
+    this.adoptMap(map);
+  }
+
+  // ---- ticks ----
+
+  private onTick(nowMs: number): void {
+    this.lastNowMs = nowMs;
+    this.store.tick(nowMs);
+    if (this.map === null) return this.tickForming(nowMs);
+    if (this.swim !== null) this.applySwim(this.swim.tick(nowMs));
+    this.expireOps(nowMs);
+    if (nowMs >= this.nextHandoffMs) {
+      this.nextHandoffMs = nowMs + (this.config.cluster?.handoffIntervalMs ?? 1000);
+      this.handOffHints(nowMs);
+    }
+  }
+
+  private tickForming(nowMs: number): void {
+    if (nowMs < this.nextHelloMs) return;
+    this.nextHelloMs = nowMs + HELLO_INTERVAL_MS;
+    const cluster = this.config.cluster!;
+    const founders = [...cluster.founders, this.nodeId].sort();
+    for (const id of cluster.founders) {
+      if (!this.founderInfos.has(id)) {
+        this.send(id, [MessageType.hello, 0, cluster.self, founders, false]);
       }
     }
-    return null;
   }
 
-  private reply(requestId: number, reply: ClientReply): void {
-    this.effects.push({ type: 'reply', requestId, reply });
+  private applySwim(output: SwimOutput): void {
+    // A member back to life gets its hints at the next tick, not a round later.
+    if (output.changes.some((change) => change.liveness === 'alive')) this.nextHandoffMs = 0;
+    const epoch = this.epoch();
+    for (const { to, message } of output.sends) {
+      this.send(to, [MessageType.swim, epoch, message]);
+    }
   }
 
-  private fail(requestId: number, error: KvError): void {
-    this.reply(requestId, { ok: false, error });
+  /** Ops whose time is up: a request fails, a read repairs with what it has. */
+  private expireOps(nowMs: number): void {
+    for (const [opId, op] of this.ops) {
+      if (op.deadlineMs > nowMs) continue;
+      switch (op.kind) {
+        case 'read':
+          if (!op.answered) {
+            op.answered = true;
+            this.failJob(
+              op.job,
+              unavailable(
+                `${op.answers.size} of the ${op.needed} replicas needed answered in time`,
+              ),
+            );
+          }
+          this.finishRead(opId, op);
+          break;
+        case 'write':
+          this.ops.delete(opId);
+          if (!op.answered) this.failJob(op.job, this.writeShortfall(op));
+          break;
+        case 'forward':
+          this.ops.delete(opId);
+          {
+            const error = unavailable(
+              'the coordinating replica did not answer in time; the write may or may not have happened',
+            );
+            if (op.job === null) this.fail({ kind: 'client', requestId: op.requestId }, error);
+            else this.failJob(op.job, error);
+          }
+          break;
+        case 'scan':
+        case 'count':
+        case 'flush':
+          this.ops.delete(opId);
+          this.fail(op.origin, unavailable('not every replica answered in time'));
+          break;
+        case 'handoff':
+          this.ops.delete(opId);
+          break;
+      }
+    }
+  }
+
+  /** Offers the hints this node holds back to their owners that are alive. */
+  private handOffHints(nowMs: number): void {
+    if (this.store.hintCount() === 0) return;
+    const busy = new Set<string>();
+    for (const op of this.ops.values()) if (op.kind === 'handoff') busy.add(op.owner);
+    const members = new Set(this.map!.members.map((member) => member.id));
+    for (const owner of this.store.hintOwners(HINT_OWNER_SCAN_MAX).keys()) {
+      if (busy.has(owner) || !members.has(owner) || this.liveness(owner) !== 'alive') continue;
+      const batchMax = this.config.cluster?.handoffBatchMax ?? 256;
+      for (const hint of this.store.hintsFor(owner, batchMax)) {
+        const opId = this.nextOpId++;
+        this.ops.set(opId, {
+          kind: 'handoff',
+          owner,
+          keyspaceId: hint.keyspaceId,
+          key: hint.key,
+          record: hint.record,
+          deadlineMs: nowMs + this.requestTimeoutMs(),
+        });
+        this.send(owner, [
+          MessageType.put,
+          this.epoch(),
+          opId,
+          hint.keyspaceId,
+          hint.key,
+          encodeRecord(hint.record),
+          '',
+        ]);
+      }
+    }
+  }
+
+  // ---- persistence and waiting ----
+
+  private onPersisted(batchId: number): void {
+    this.store.persisted(batchId);
+    const waiting = this.waiters.get(batchId);
+    if (waiting === undefined) return;
+    this.waiters.delete(batchId);
+    for (const waiter of waiting) this.run(waiter);
+  }
+
+  /** Runs `waiter` once batch `batchId` is persisted (now, if it already is). */
+  private after(batchId: number, waiter: Waiter): void {
+    if (batchId <= this.store.lastPersistedBatchId) return this.run(waiter);
+    let list = this.waiters.get(batchId);
+    if (list === undefined) this.waiters.set(batchId, (list = []));
+    list.push(waiter);
+  }
+
+  private run(waiter: Waiter): void {
+    switch (waiter.kind) {
+      case 'reply':
+        return this.reply(waiter.origin, waiter.reply);
+      case 'write-ack':
+        return this.onWriteAck(waiter.opId, true);
+      case 'read-local':
+        return this.onReadAnswer(waiter.opId, this.nodeId, waiter.record);
+      case 'send':
+        return this.send(waiter.to, waiter.message);
+      case 'sum':
+        return this.onSumAnswer(waiter.opId, waiter.value);
+    }
+  }
+
+  // ---- jobs and replies ----
+
+  private newJob(origin: Origin, op: 'get' | 'write', parts: number): Job {
+    return {
+      origin,
+      op,
+      results: new Array(parts).fill(undefined),
+      remaining: parts,
+      finished: false,
+    };
+  }
+
+  private completePart(job: Job, index: number, result: ReadResult | WriteResult): void {
+    if (job.finished || job.results[index] !== undefined) return;
+    job.results[index] = result;
+    job.remaining--;
+    if (job.remaining > 0) return;
+    job.finished = true;
+    const reply: ClientReply =
+      job.op === 'get'
+        ? { ok: true, op: 'get', results: job.results as ReadResult[] }
+        : { ok: true, op: 'write', results: job.results as WriteResult[] };
+    this.reply(job.origin, reply);
+  }
+
+  private failJob(job: Job, error: KvError): void {
+    if (job.finished) return;
+    job.finished = true;
+    this.fail(job.origin, error);
+  }
+
+  private reply(origin: Origin, reply: ClientReply): void {
+    if (origin.kind === 'client') {
+      this.effects.push({ type: 'reply', requestId: origin.requestId, reply });
+    } else {
+      this.send(origin.to, [MessageType.forwardReply, this.epoch(), origin.opId, reply]);
+    }
+  }
+
+  private fail(origin: Origin, error: KvError): void {
+    this.reply(origin, { ok: false, error });
   }
 
   /** Replies now, or once batch `batchId` is persisted. */
-  private replyAfter(batchId: number, requestId: number, reply: ClientReply): void {
-    if (batchId <= this.lastPersistedBatchId) return this.reply(requestId, reply);
-    let waiting = this.deferred.get(batchId);
-    if (waiting === undefined) {
-      waiting = [];
-      this.deferred.set(batchId, waiting);
+  private replyAfter(batchId: number, origin: Origin, reply: ClientReply): void {
+    if (batchId <= this.store.lastPersistedBatchId) return this.reply(origin, reply);
+    this.after(batchId, { kind: 'reply', origin, reply });
+  }
+
+  private send(to: string, message: PeerMessage): void {
+    assert(to !== this.nodeId, 'a node does not message itself');
+    this.effects.push({ type: 'send', to, message });
+  }
+
+  // ---- ring and liveness ----
+
+  private walkOf(partition: number): readonly string[] {
+    let walk = this.walks[partition];
+    if (walk === undefined) {
+      walk = walkRing(this.map!.owners, partition);
+      this.walks[partition] = walk;
     }
-    waiting.push({ requestId, reply });
+    return walk;
+  }
+
+  private isUp(id: string): boolean {
+    return this.liveness(id) !== 'down';
+  }
+
+  /**
+   * The first n nodes of the partition's walk that are not down; a fallback taken in place
+   * of a down replica carries that replica's id (sloppy quorum).
+   */
+  private targetsOf(partition: number, n: number): Target[] {
+    const walk = this.walkOf(partition);
+    const targets: Target[] = [];
+    const skipped: string[] = [];
+    for (let i = 0; i < walk.length && targets.length < n; i++) {
+      const node = walk[i]!;
+      if (!this.isUp(node)) {
+        if (i < n) skipped.push(node);
+        continue;
+      }
+      targets.push({ node, hintFor: i < n ? '' : (skipped.shift() ?? '') });
+    }
+    return targets;
+  }
+
+  private resolveQuorum(
+    spec: QuorumSpec | undefined,
+    fallback: number,
+    n: number,
+  ): number | KvError {
+    if (spec === undefined) return Math.min(fallback, n);
+    if (spec === 'one') return 1;
+    if (spec === 'quorum') return Math.floor(n / 2) + 1;
+    if (spec === 'all') return n;
+    if (Number.isInteger(spec) && spec >= 1 && spec <= n) return spec;
+    return kvError(
+      ErrorCode.INVALID_ARGUMENT,
+      `quorum must be one, quorum, all or a number from 1 to ${n}`,
+    );
+  }
+
+  private checkQuorum(spec: QuorumSpec | undefined, keyspace: Keyspace, n: number): KvError | null {
+    const resolved = this.resolveQuorum(spec, keyspace.r, n);
+    return typeof resolved === 'number' ? null : resolved;
+  }
+
+  private epoch(): number {
+    return this.map?.epoch ?? 0;
+  }
+
+  private requestTimeoutMs(): number {
+    return this.config.cluster?.requestTimeoutMs ?? DEFAULT_CLUSTER_TIMINGS.requestTimeoutMs;
+  }
+
+  private hintsMax(): number {
+    return this.config.cluster?.hintsMax ?? DEFAULT_CLUSTER_TIMINGS.hintsMax;
   }
 }
 
-const NO_EXPIRY_TIMES: readonly number[] = [];
-
-/** The distinct nonzero expiry times of a record's siblings. */
-function expiryTimesOf(record: StoredRecord | undefined): readonly number[] {
-  if (record === undefined) return NO_EXPIRY_TIMES;
-  let times: number[] | null = null;
-  for (const sibling of record.siblings) {
-    if (sibling.expiresAtMs === 0) continue;
-    times ??= [];
-    if (!times.includes(sibling.expiresAtMs)) times.push(sibling.expiresAtMs);
-  }
-  return times ?? NO_EXPIRY_TIMES;
+/** The cluster map a node's storage holds, or null (a node that has not formed or joined). */
+export function storedClusterMap(view: StorageReader): ClusterMap | null {
+  const bytes = view.get(metaKey(MAP_META_NAME));
+  return bytes === undefined ? null : decodeMap(bytes);
 }
 
-function readResultOf(record: StoredRecord | undefined, nowMs: number): ReadResult {
-  const live = liveSiblings(record, nowMs);
-  const winner = live[0];
-  return {
-    value: winner?.value ?? null,
-    expiresAtMs: winner?.expiresAtMs ?? 0,
-    context: record === undefined ? new Uint8Array(0) : encodeContext(record.context),
-    siblings: live.map((sibling) => ({ value: sibling.value!, timestamp: sibling.timestamp })),
-  };
+function unavailable(message: string): KvError {
+  return kvError(ErrorCode.UNAVAILABLE, message);
 }
 
-const ABSENT: ReadResult = {
-  value: null,
-  expiresAtMs: 0,
-  context: new Uint8Array(0),
-  siblings: [],
-};
-
-function winnerOnlyOf(record: StoredRecord | undefined, nowMs: number): ReadResult {
-  const winner = winningSibling(record, nowMs);
-  if (winner === null) return ABSENT;
-  return {
-    value: winner.value,
-    expiresAtMs: winner.expiresAtMs,
-    context: ABSENT.context,
-    siblings: [],
-  };
+/** A Map key for a byte string. */
+function keyIdOf(key: Uint8Array): string {
+  let id = '';
+  for (let i = 0; i < key.length; i++) id += String.fromCharCode(key[i]!);
+  return id;
 }
 
-function decodeStored(bytes: Uint8Array): StoredRecord {
-  // Storage is ours: a record that does not decode is corruption, and must stop the node
-  // rather than be served or overwritten.
-  return decodeRecord(bytes);
-}
-
-function encodeHlc(timestamp: HlcTimestamp): Uint8Array {
-  return new ByteWriter(16).varint(timestamp[0]).varint(timestamp[1]).finish();
-}
-
-function readHlc(view: StorageReader): HlcTimestamp {
-  const bytes = view.get(HLC_META_KEY);
-  if (bytes === undefined) return [0, 0];
-  const reader = new ByteReader(bytes);
-  return [reader.varint(), reader.varint()];
+function compareKeys(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) if (a[i] !== b[i]) return a[i]! - b[i]!;
+  return a.length - b.length;
 }
 
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
-  if (prefix.length > bytes.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
+  return prefix.length <= bytes.length && equalBytes(bytes.subarray(0, prefix.length), prefix);
 }
 
-function keyStringStartsWith(keyString: string, prefix: Uint8Array): boolean {
-  if (keyString.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (keyString.charCodeAt(i) !== prefix[i]) return false;
-  return true;
+function scanCursor(partition: number, afterKey: Uint8Array | null): Uint8Array {
+  const cursor = new Uint8Array(CURSOR_PARTITION_BYTES + (afterKey?.length ?? 0));
+  cursor[0] = partition >>> 8;
+  cursor[1] = partition & 0xff;
+  if (afterKey !== null) cursor.set(afterKey, CURSOR_PARTITION_BYTES);
+  return cursor;
 }

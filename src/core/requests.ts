@@ -2,6 +2,13 @@
 // HTTP layers translate to and from them. Keys and values are byte strings.
 
 import type { KvError } from './errors.ts';
+import type { Keyspace } from './keyspace.ts';
+
+/**
+ * How many replicas must answer (reads) or acknowledge (writes) an eventual-keyspace
+ * request: `one`, `quorum` (a majority of N), `all` (N), or a number from 1 to N.
+ */
+export type QuorumSpec = 'one' | 'quorum' | 'all' | number;
 
 /** When a written value expires. Relative times are resolved by the core with its `nowMs`. */
 export type Expiry =
@@ -46,9 +53,20 @@ export type ClientRequest =
        * is all RESP needs and spares encoding them. Default true.
        */
       readonly withVersions?: boolean;
+      /** Replicas that must answer; the keyspace's `r` when absent. */
+      readonly r?: QuorumSpec;
     }
-  /** All items of one write are applied atomically, or none is (on one node). */
-  | { readonly op: 'write'; readonly keyspace: string; readonly items: readonly WriteItem[] }
+  /**
+   * All items of one write are applied atomically on one node. In a cluster, items on
+   * different keys are coordinated separately (each key by its own replicas).
+   */
+  | {
+      readonly op: 'write';
+      readonly keyspace: string;
+      readonly items: readonly WriteItem[];
+      /** Replicas that must acknowledge; the keyspace's `w` when absent. */
+      readonly w?: QuorumSpec;
+    }
   | {
       readonly op: 'scan';
       readonly keyspace: string;
@@ -59,9 +77,20 @@ export type ClientRequest =
       readonly match: Uint8Array | null;
       /** Only keys that start with these bytes, or null. */
       readonly prefix: Uint8Array | null;
+      /**
+       * `cluster` (default): every live key of the keyspace once, whichever nodes hold it.
+       * `node`: what this node stores, its replicas of other nodes' partitions included.
+       * Cursors of one scope mean nothing to the other.
+       */
+      readonly scope?: 'cluster' | 'node';
     }
   | { readonly op: 'count'; readonly keyspace: string }
-  | { readonly op: 'flush'; readonly keyspace: string };
+  | { readonly op: 'flush'; readonly keyspace: string }
+  /** Creates keyspace `keyspace` with these properties (a cluster map change). */
+  | { readonly op: 'createKeyspace'; readonly keyspace: string; readonly spec: KeyspaceProperties };
+
+/** The properties a new keyspace is created with (its id is assigned by the cluster). */
+export type KeyspaceProperties = Omit<Keyspace, 'id' | 'name'>;
 
 /** One version of a value; several only under the `siblings` policy. */
 export interface SiblingView {
@@ -104,4 +133,5 @@ export type ClientReply =
       readonly cursor: Uint8Array | null;
     }
   | { readonly ok: true; readonly op: 'count'; readonly count: number }
-  | { readonly ok: true; readonly op: 'flush'; readonly removed: number };
+  | { readonly ok: true; readonly op: 'flush'; readonly removed: number }
+  | { readonly ok: true; readonly op: 'createKeyspace'; readonly keyspace: Keyspace };

@@ -122,6 +122,41 @@ export class TcpTransport implements PeerTransport {
     });
   }
 
+  /**
+   * Learns the id of the node listening at `address` by running the handshake with it (so
+   * only a member of this cluster, holding its secret, can answer), then hangs up. Rejects
+   * if no such node answers within `timeoutMs`.
+   */
+  identify(address: PeerAddress, timeoutMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const socket = connect({ host: address.host, port: address.port, noDelay: true });
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(
+          new PeerError(
+            'timeout',
+            `no ringkv node of this cluster answered at ${address.host}:${address.port}`,
+          ),
+        );
+      }, timeoutMs);
+      socket.once('close', () => {
+        clearTimeout(timer);
+        reject(new PeerError('closed', `${address.host}:${address.port} closed the connection`));
+      });
+      new Handshake(
+        this,
+        socket,
+        null,
+        () => {},
+        (peerId) => {
+          clearTimeout(timer);
+          resolve(peerId);
+          socket.destroy();
+        },
+      );
+    });
+  }
+
   onMessage(handler: (incoming: IncomingMessage) => void): void {
     this.handler = handler;
   }
@@ -328,7 +363,7 @@ class Handshake {
   /** For a connection we dialed: who must answer. */
   private readonly expectedPeer: string | null;
   private readonly onFrame: (peerId: string, body: unknown[]) => void;
-  private readonly onReady: (() => void) | null;
+  private readonly onReady: ((peerId: string) => void) | null;
   private readonly decoder: FrameDecoder;
   private readonly nonce = newNonce();
   private peerId: string | null = null;
@@ -341,7 +376,7 @@ class Handshake {
     socket: Socket,
     expectedPeer: string | null,
     onFrame: (peerId: string, body: unknown[]) => void,
-    onReady: (() => void) | null = null,
+    onReady: ((peerId: string) => void) | null = null,
   ) {
     this.transport = transport;
     this.socket = socket;
@@ -425,7 +460,7 @@ class Handshake {
       return this.refuse('wrong proof: not the same cluster secret');
     this.authenticated = true;
     clearTimeout(this.timer);
-    this.onReady?.();
+    this.onReady?.(this.peerId!);
   }
 
   private refuse(reason: string): void {

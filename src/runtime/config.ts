@@ -31,8 +31,31 @@ export interface NodeConfig {
   readonly requestsInFlightMax: number;
   /** Most bytes a RESP connection may buffer of unparsed input (one command). */
   readonly respInputBytesMax: number;
-  /** Period of the core's tick (expiry, housekeeping). */
+  /** Period of the core's tick (expiry, failure detection, timeouts, hinted handoff). */
   readonly tickMs: number;
+  /** Port other nodes reach this one on (cluster mode: when `seeds` is not empty). */
+  readonly peerPort: number;
+  /**
+   * Peer addresses (host:port) of every founding member, this node included. Empty: a
+   * single node that talks to no peer.
+   */
+  readonly seeds: readonly string[];
+  /** Name of the cluster; nodes of different clusters refuse each other. */
+  readonly clusterId: string;
+  /** Shared secret that peers prove they hold (required in cluster mode). */
+  readonly clusterSecret: string | null;
+  /** Bearer token the admin routes (fault injection, keyspaces) require; null: none. */
+  readonly adminToken: string | null;
+  /** A request not answered by enough replicas within this time fails. */
+  readonly requestTimeoutMs: number;
+  /** SWIM: one probe per period. */
+  readonly probeIntervalMs: number;
+  /** SWIM: wait for a direct ack before indirect probes. */
+  readonly probeTimeoutMs: number;
+  /** SWIM: a suspect not refuted within this time is marked down. */
+  readonly suspicionTimeoutMs: number;
+  /** Most hints this node holds for unreachable replicas. */
+  readonly hintsMax: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -51,5 +74,15 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   requestsInFlightMax: 100_000,
   respInputBytesMax: 64 * 1024 * 1024,
   tickMs: 100,
+  peerPort: 0,
+  seeds: [],
+  clusterId: 'ringkv',
+  clusterSecret: null,
+  adminToken: null,
+  requestTimeoutMs: 2000,
+  probeIntervalMs: 1000,
+  probeTimeoutMs: 400,
+  suspicionTimeoutMs: 5000,
+  hintsMax: 1_000_000,
   logLevel: 'info',
 };

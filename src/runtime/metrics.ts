@@ -143,6 +143,14 @@ export class Metrics {
     'Storage commit latency.',
   );
   readonly connections = new Gauge('ringkv_connections', 'Open client connections by protocol.');
+  readonly peerMessagesSent = new Counter(
+    'ringkv_peer_messages_sent_total',
+    'Messages handed to the peer transport (before fault injection).',
+  );
+  readonly peerMessagesReceived = new Counter(
+    'ringkv_peer_messages_received_total',
+    'Messages received from peers and handed to the node.',
+  );
   readonly gauges = new Gauge('ringkv_node_info', 'Node gauges.');
 
   /** Label texts by protocol, operation and outcome, made once: this runs per request. */
@@ -170,6 +178,8 @@ export class Metrics {
       this.commitWrites,
       this.commitSeconds,
       this.connections,
+      this.peerMessagesSent,
+      this.peerMessagesReceived,
     ]
       .map((metric) => metric.render())
       .join('');

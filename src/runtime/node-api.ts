@@ -2,7 +2,10 @@
 // get one reply through the callback, exactly once. Implemented by NodeRuntime (real clock,
 // real storage); protocol layers depend on this interface only.
 
+import type { ClusterMap } from '../core/cluster/cluster-map.ts';
 import type { Keyspace } from '../core/keyspace.ts';
+import type { ClusterStatus } from '../core/node.ts';
+import type { FaultSettings } from './faults.ts';
 import type { Limits } from '../core/limits.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
 
@@ -30,4 +33,11 @@ export interface NodeApi {
   keyspaces(): readonly Keyspace[];
   readonly limits: Limits;
   status(): NodeStatus;
+  /** Members, liveness, ownership and hints, as this node sees them. */
+  clusterStatus(): ClusterStatus;
+  /** The cluster map, or null while the cluster is forming. */
+  clusterMap(): ClusterMap | null;
+  faultSettings(): FaultSettings;
+  /** Changes fault injection; throws RangeError on a bad value. */
+  setFaults(settings: Partial<FaultSettings>): FaultSettings;
 }

@@ -10,16 +10,30 @@
 //
 // Failure: if storage fails a commit, the node stops serving (fail-stop). Carrying on after
 // a failed fsync risks acknowledging data the disk does not hold.
+//
+// Peers: `send` effects go to the peer transport through the fault injector (faults.ts);
+// messages that arrive become `peer` inputs. A new cluster map updates the transport's
+// peer addresses.
 
 import type { Logger } from 'pino';
+import type { ClusterMap } from '../core/cluster/cluster-map.ts';
 import { ErrorCode, kvError } from '../core/errors.ts';
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { DEFAULT_LIMITS, type Limits } from '../core/limits.ts';
-import { Node, type Effect } from '../core/node.ts';
+import {
+  DEFAULT_CLUSTER_TIMINGS,
+  Node,
+  type ClusterConfig,
+  type ClusterStatus,
+  type Effect,
+} from '../core/node.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
+import { DEFAULT_SWIM_CONFIG } from '../core/swim/config.ts';
+import type { PeerAddress, PeerTransport } from '../net/contract.ts';
 import type { Storage, StorageWrite } from '../storage/contract.ts';
 import { openStorage } from '../storage/open-storage.ts';
 import type { NodeConfig } from './config.ts';
+import { FaultInjector, type FaultSettings } from './faults.ts';
 import { Metrics } from './metrics.ts';
 import type { NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
 
@@ -33,6 +47,17 @@ export interface NodeRuntimeOptions {
   readonly keyspaces?: readonly Keyspace[];
   /** Called once if the node stops serving because storage failed. */
   readonly onFatal?: (error: Error) => void;
+  /** Cluster mode: the transport to the peers, and what the core needs to form or join. */
+  readonly cluster?: RuntimeCluster;
+}
+
+export interface RuntimeCluster {
+  readonly transport: PeerTransport;
+  /** Peer addresses of the other founders, by id (used only while no map is stored). */
+  readonly founders: ReadonlyMap<string, PeerAddress>;
+  /** Where this node's listeners are, as peers and clients should reach them. */
+  readonly self: { readonly peer: string; readonly http: string; readonly resp: string };
+  readonly seed: number;
 }
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
@@ -70,6 +95,8 @@ export class NodeRuntime implements NodeApi {
   private closed = false;
   private commitsTotal = 0;
   private commitRequestsTotal = 0;
+  private readonly transport: PeerTransport | null;
+  readonly faults: FaultInjector;
 
   private constructor(config: NodeConfig, storage: Storage, options: NodeRuntimeOptions) {
     this.config = config;
@@ -77,20 +104,30 @@ export class NodeRuntime implements NodeApi {
     this.metrics = options.metrics ?? new Metrics();
     this.logger = options.logger;
     this.onFatal = options.onFatal;
-    this.limits = {
-      ...DEFAULT_LIMITS,
-      keyBytesMax: config.keyBytesMax,
-      valueBytesMax: config.valueBytesMax,
-    };
+    this.limits = limitsOf(config);
+    const cluster = options.cluster;
+    this.transport = cluster?.transport ?? null;
     this.node = new Node(
       {
         nodeId: config.nodeId,
         keyspaces: options.keyspaces ?? [{ ...DEFAULT_KEYSPACE, durability: config.durability }],
         limits: this.limits,
         partitionCount: DEFAULT_PARTITION_COUNT,
+        ...(cluster === undefined ? {} : { cluster: clusterConfigOf(config, cluster) }),
       },
       storage,
     );
+    this.faults = new FaultInjector((to, message) => this.transport?.send(to, message));
+    if (cluster !== undefined) {
+      const map = this.node.clusterMap();
+      if (map !== null) this.usePeersOf(map);
+      else cluster.transport.setPeers(cluster.founders);
+      cluster.transport.onMessage(({ from, message }) => {
+        if (this.closed || this.failure !== null || !this.faults.admits(from)) return;
+        this.metrics.peerMessagesReceived.increment();
+        this.run(this.node.step({ type: 'peer', nowMs: Date.now(), from, message }));
+      });
+    }
     this.tickTimer = setInterval(() => this.tick(), config.tickMs);
     this.metrics.gauges.track(() => this.callbacks.size, { name: 'requests_in_flight' });
   }
@@ -103,6 +140,10 @@ export class NodeRuntime implements NodeApi {
   submit(request: ClientRequest, onReply: ReplyCallback): void {
     if (this.failure !== null || this.closed) {
       onReply(unavailable(this.failure?.message ?? 'the node is shutting down'));
+      return;
+    }
+    if (this.faults.settings().failed) {
+      onReply(unavailable('this node is failed by fault injection'));
       return;
     }
     if (this.callbacks.size >= this.config.requestsInFlightMax) {
@@ -122,6 +163,24 @@ export class NodeRuntime implements NodeApi {
 
   keyspaces(): readonly Keyspace[] {
     return this.node.keyspaces();
+  }
+
+  clusterStatus(): ClusterStatus {
+    return this.node.clusterStatus();
+  }
+
+  clusterMap(): ClusterMap | null {
+    return this.node.clusterMap();
+  }
+
+  faultSettings(): FaultSettings {
+    return this.faults.settings();
+  }
+
+  setFaults(settings: Partial<FaultSettings>): FaultSettings {
+    const applied = this.faults.set(settings);
+    this.logger?.warn({ faults: applied }, 'fault injection changed');
+    return applied;
   }
 
   status(): NodeStatus {
@@ -145,6 +204,8 @@ export class NodeRuntime implements NodeApi {
     this.closed = true;
     if (this.tickTimer !== null) clearInterval(this.tickTimer);
     this.tickTimer = null;
+    this.faults.close();
+    await this.transport?.close();
     while (
       this.commitsInFlight.length > 0 ||
       (this.commitQueue.length > 0 && this.failure === null)
@@ -160,6 +221,14 @@ export class NodeRuntime implements NodeApi {
     this.run(this.node.step({ type: 'tick', nowMs: Date.now() }));
   }
 
+  private usePeersOf(map: ClusterMap): void {
+    const peers = new Map<string, PeerAddress>();
+    for (const member of map.members) {
+      if (member.id !== this.config.nodeId) peers.set(member.id, parseAddress(member.peer));
+    }
+    this.transport?.setPeers(peers);
+  }
+
   private run(effects: readonly Effect[]): void {
     for (const effect of effects) {
       if (effect.type === 'reply') {
@@ -167,6 +236,12 @@ export class NodeRuntime implements NodeApi {
         if (callback === undefined) throw new Error(`reply to unknown request ${effect.requestId}`);
         this.callbacks.delete(effect.requestId);
         callback(effect.reply);
+      } else if (effect.type === 'send') {
+        this.metrics.peerMessagesSent.increment();
+        this.faults.send(effect.to, effect.message);
+      } else if (effect.type === 'map') {
+        this.logger?.info({ epoch: effect.map.epoch }, 'cluster map adopted');
+        this.usePeersOf(effect.map);
       } else {
         this.commitQueue.push(effect);
         if (!this.commitScheduled && this.commitsInFlight.length < COMMITS_IN_FLIGHT_MAX) {
@@ -242,6 +317,45 @@ export class NodeRuntime implements NodeApi {
     for (const callback of callbacks) callback(unavailable(this.failure.message));
     this.onFatal?.(this.failure);
   }
+}
+
+export function limitsOf(config: NodeConfig): Limits {
+  return {
+    ...DEFAULT_LIMITS,
+    keyBytesMax: config.keyBytesMax,
+    valueBytesMax: config.valueBytesMax,
+  };
+}
+
+function clusterConfigOf(config: NodeConfig, cluster: RuntimeCluster): ClusterConfig {
+  return {
+    clusterId: config.clusterId,
+    self: { id: config.nodeId, ...cluster.self },
+    founders: [...cluster.founders.keys()],
+    seed: cluster.seed,
+    swim: {
+      ...DEFAULT_SWIM_CONFIG,
+      probeIntervalMs: config.probeIntervalMs,
+      probeTimeoutMs: config.probeTimeoutMs,
+      suspicionTimeoutMs: config.suspicionTimeoutMs,
+      tickIntervalMsMax: config.tickMs,
+    },
+    requestTimeoutMs: config.requestTimeoutMs,
+    hintsMax: config.hintsMax,
+    handoffIntervalMs: DEFAULT_CLUSTER_TIMINGS.handoffIntervalMs,
+    handoffBatchMax: DEFAULT_CLUSTER_TIMINGS.handoffBatchMax,
+  };
+}
+
+/** host:port (IPv6 hosts in brackets) to an address. */
+export function parseAddress(text: string): PeerAddress {
+  const colon = text.lastIndexOf(':');
+  const host = text.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+  const port = Number(text.slice(colon + 1));
+  if (colon <= 0 || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`'${text}' is not HOST:PORT`);
+  }
+  return { host, port };
 }
 
 function unavailable(message: string): ClientReply {

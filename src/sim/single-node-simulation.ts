@@ -75,7 +75,7 @@ export async function runSingleNodeSimulation(
         completed += 1;
         if (!effect.reply.ok) failed += 1;
         events.push(nowMs + prng.between(0, 3), { kind: 'client', client });
-      } else {
+      } else if (effect.type === 'persist') {
         queue.push(effect);
         if (inFlight === null && !commitStartScheduled) {
           commitStartScheduled = true;

@@ -41,6 +41,8 @@ export function requestText(request: ClientRequest): string {
     case 'count':
     case 'flush':
       return `${request.op} ${request.keyspace}`;
+    case 'createKeyspace':
+      return `createKeyspace ${request.keyspace} ${JSON.stringify(request.spec)}`;
   }
 }
 
@@ -64,6 +66,8 @@ export function replyText(reply: ClientReply): string {
       return `count ${reply.count}`;
     case 'flush':
       return `flushed ${reply.removed}`;
+    case 'createKeyspace':
+      return `created ${JSON.stringify(reply.keyspace)}`;
   }
 }
 
@@ -75,13 +79,31 @@ export function inputText(input: Input): string {
       return `${input.nowMs} in tick`;
     case 'persisted':
       return `${input.nowMs} in persisted batch ${input.batchId}`;
+    case 'peer':
+      return `${input.nowMs} in peer ${input.from} ${messageText(input.message)}`;
   }
+}
+
+/** A peer message as text: arrays and byte strings spelled out, in order. */
+function messageText(message: unknown): string {
+  if (message instanceof Uint8Array) return bytesText(message);
+  if (Array.isArray(message)) return `[${message.map(messageText).join(' ')}]`;
+  if (typeof message === 'bigint') return `${message}n`;
+  if (typeof message === 'object' && message !== null) {
+    return `{${Object.entries(message)
+      .map(([name, value]) => `${name}:${messageText(value)}`)
+      .join(' ')}}`;
+  }
+  return JSON.stringify(message) ?? 'undefined';
 }
 
 export function effectText(nowMs: number, effect: Effect): string {
   if (effect.type === 'reply') {
     return `${nowMs} out reply #${effect.requestId} ${replyText(effect.reply)}`;
   }
+  if (effect.type === 'send')
+    return `${nowMs} out send ${effect.to} ${messageText(effect.message)}`;
+  if (effect.type === 'map') return `${nowMs} out map epoch ${effect.map.epoch}`;
   const writes = effect.writes
     .map((write) => `${bytesText(write.key)}=${bytesText(write.value)}`)
     .join(' ');

@@ -36,7 +36,7 @@ class Harness {
   step(input: Input): void {
     for (const effect of this.node.step(input)) {
       if (effect.type === 'reply') this.replies.set(effect.requestId, effect.reply);
-      else this.unpersisted.push(effect);
+      else if (effect.type === 'persist') this.unpersisted.push(effect);
     }
   }
 

@@ -32,6 +32,7 @@ export const STATUS_BY_CODE: Readonly<Record<ErrorCode | HttpErrorCode, number>>
   [ErrorCode.NOT_AN_INTEGER]: 409,
   [ErrorCode.INTEGER_OVERFLOW]: 409,
   [ErrorCode.UNKNOWN_KEYSPACE]: 404,
+  [ErrorCode.KEYSPACE_EXISTS]: 409,
   [ErrorCode.INVALID_ARGUMENT]: 400,
   [ErrorCode.INVALID_CONTEXT]: 400,
   [ErrorCode.OVERLOADED]: 503,

@@ -6,7 +6,7 @@
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode } from '../../core/errors.ts';
-import type { Expiry, ReadResult, SetCondition } from '../../core/requests.ts';
+import type { Expiry, QuorumSpec, ReadResult, SetCondition } from '../../core/requests.ts';
 import type { NodeApi } from '../../runtime/node-api.ts';
 import { HttpError, HttpErrorCode } from './http-errors.ts';
 import {
@@ -71,6 +71,20 @@ function expiryOf(ttlText: string | undefined): Expiry {
   return { kind: 'after', ms: ttlMs };
 }
 
+/**
+ * `?r=` or `?w=`: one, quorum, all, or a number of replicas. The node checks the number
+ * against the keyspace's replication factor.
+ */
+function quorumOf(name: 'r' | 'w', text: string | undefined): { r?: QuorumSpec; w?: QuorumSpec } {
+  if (text === undefined) return {};
+  if (text === 'one' || text === 'quorum' || text === 'all') return { [name]: text };
+  if (/^[1-9][0-9]{0,2}$/.test(text)) return { [name]: Number(text) };
+  throw new HttpError(
+    ErrorCode.INVALID_ARGUMENT,
+    `${name} must be one, quorum, all or a number of replicas, not '${text}'`,
+  );
+}
+
 /** `If-None-Match: *` writes only an absent key, `If-Match: *` only a present one. */
 function conditionOf(request: FastifyRequest<KeyRoute>): SetCondition {
   const ifNoneMatch = request.headers['if-none-match'];
@@ -112,12 +126,17 @@ export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
     '/v1/kv/:keyspace/*',
     { config: { operation: 'get', hot: true } },
     async (request, reply: FastifyReply) => {
-      checkQueryParameters(request.query, ['keyEncoding', 'format']);
+      checkQueryParameters(request.query, ['keyEncoding', 'format', 'r']);
       const encoding = parseKeyEncoding(request.query.keyEncoding);
       const json = wantsJson(request);
       const keyText = request.params['*'];
       const key = decodeKey(keyText, encoding);
-      const answer = await ask(node, { op: 'get', keyspace: request.params.keyspace, keys: [key] });
+      const answer = await ask(node, {
+        op: 'get',
+        keyspace: request.params.keyspace,
+        keys: [key],
+        ...quorumOf('r', request.query.r),
+      });
       const read = answer.results[0];
       if (read === undefined || answer.results.length !== 1) {
         throw new Error(`a get of one key had ${answer.results.length} results`);
@@ -148,7 +167,7 @@ export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
     '/v1/kv/:keyspace/*',
     { config: { operation: 'put', hot: true } },
     async (request, reply) => {
-      checkQueryParameters(request.query, ['keyEncoding', 'ttlMs']);
+      checkQueryParameters(request.query, ['keyEncoding', 'ttlMs', 'w']);
       const encoding = parseKeyEncoding(request.query.keyEncoding);
       const key = decodeKey(request.params['*'], encoding);
       const contentEncoding = request.headers['content-encoding'];
@@ -174,6 +193,7 @@ export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
             ...(context === undefined ? {} : { context }),
           },
         ],
+        ...quorumOf('w', request.query.w),
       });
       const result = answer.results[0];
       if (result === undefined) throw new Error('a write of one key had no result');
@@ -194,7 +214,7 @@ export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
     '/v1/kv/:keyspace/*',
     { config: { operation: 'delete', hot: true } },
     async (request, reply) => {
-      checkQueryParameters(request.query, ['keyEncoding']);
+      checkQueryParameters(request.query, ['keyEncoding', 'w']);
       const key = decodeKey(request.params['*'], parseKeyEncoding(request.query.keyEncoding));
       const context = contextOf(request);
       const answer = await ask(node, {
@@ -203,6 +223,7 @@ export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
         items: [
           { key, mutation: { kind: 'delete' }, ...(context === undefined ? {} : { context }) },
         ],
+        ...quorumOf('w', request.query.w),
       });
       const result = answer.results[0];
       if (result === undefined) throw new Error('a delete of one key had no result');

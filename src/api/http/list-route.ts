@@ -12,7 +12,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { NodeApi } from '../../runtime/node-api.ts';
 import { ErrorCode } from '../../core/errors.ts';
-import { HttpError } from './http-errors.ts';
+import { HttpError, HttpErrorCode } from './http-errors.ts';
 import {
   checkQueryParameters,
   decodeBase64Url,
@@ -84,7 +84,21 @@ export function registerListRoute(app: FastifyInstance, node: NodeApi): void {
     '/v1/kv/:keyspace',
     { config: { operation: 'list', hot: true } },
     async (request, reply) => {
-      checkQueryParameters(request.query, ['prefix', 'cursor', 'limit', 'keyEncoding', 'values']);
+      checkQueryParameters(request.query, [
+        'prefix',
+        'cursor',
+        'limit',
+        'keyEncoding',
+        'values',
+        'scope',
+      ]);
+      const scope = request.query.scope ?? 'cluster';
+      if (scope !== 'cluster' && scope !== 'node') {
+        throw new HttpError(
+          HttpErrorCode.BAD_REQUEST,
+          `scope must be cluster or node, not '${scope}'`,
+        );
+      }
       const { keyspace } = request.params;
       const askedEncoding = parseKeyEncoding(request.query.keyEncoding);
       const limit = parseLimit(request.query.limit, node.limits.scanCountMax);
@@ -115,6 +129,7 @@ export function registerListRoute(app: FastifyInstance, node: NodeApi): void {
           count,
           match: null,
           prefix,
+          scope,
         });
         examined += count;
         cursor = page.cursor;

@@ -6,6 +6,8 @@ export interface RingkvRouteConfig {
   readonly operation?: string;
   /** Called often (key-value routes, probes, scrapes): logged at debug instead of info. */
   readonly hot?: boolean;
+  /** An admin route: with an admin token configured, it takes that token. */
+  readonly admin?: boolean;
 }
 
 declare module 'fastify' {

@@ -26,10 +26,15 @@ import type { NodeApi } from '../../runtime/node-api.ts';
 import { BearerCheck } from './auth.ts';
 import { clientErrorResponse, HttpError, HttpErrorCode, toHttpError } from './http-errors.ts';
 import { parseQueryString } from './key-codec.ts';
+import { registerClusterRoutes } from './cluster-routes.ts';
+import './route-config.ts';
 import { registerKvRoutes } from './kv-routes.ts';
 import { registerListRoute } from './list-route.ts';
 import { RequestObserver } from './request-observer.ts';
 import { HEALTH_PATH, registerStatusRoutes } from './status-routes.ts';
+
+/** Response header carrying the cluster map epoch. */
+export const EPOCH_HEADER = 'x-ringkv-epoch';
 
 export interface HttpServerOptions {
   readonly node: NodeApi;
@@ -59,6 +64,7 @@ export async function buildHttpApp(options: HttpServerOptions): Promise<FastifyI
   // Percent-encoding writes a byte as up to three characters.
   const keyInUrlCharsMax = config.keyBytesMax * 3;
   const bearer = config.password === null ? null : new BearerCheck(config.password);
+  const adminBearer = config.adminToken === null ? null : new BearerCheck(config.adminToken);
   const observer = new RequestObserver(metrics);
   let closing = false;
 
@@ -73,7 +79,19 @@ export async function buildHttpApp(options: HttpServerOptions): Promise<FastifyI
       .send(error.body());
   };
 
-  const unauthorized = (request: FastifyRequest): HttpError | null =>
+  const unauthorized = (request: FastifyRequest): HttpError | null => {
+    // Admin routes take the admin token in place of the password when one is configured.
+    if (adminBearer !== null && request.routeOptions.config.admin === true) {
+      return adminBearer.accepts(request.headers.authorization)
+        ? null
+        : new HttpError(
+            HttpErrorCode.UNAUTHORIZED,
+            'admin routes need an Authorization: Bearer <admin token> header',
+          );
+    }
+    return passwordRefusal(request);
+  };
+  const passwordRefusal = (request: FastifyRequest): HttpError | null =>
     bearer === null ||
     request.routeOptions.url === HEALTH_PATH ||
     bearer.accepts(request.headers.authorization)
@@ -170,6 +188,12 @@ export async function buildHttpApp(options: HttpServerOptions): Promise<FastifyI
   registerStatusRoutes(app, node, metrics);
   registerKvRoutes(app, node);
   registerListRoute(app, node);
+  registerClusterRoutes(app, node);
+  // Clients watch the map epoch to learn that the ring changed.
+  app.addHook('onSend', async (_request, reply) => {
+    const epoch = node.clusterMap()?.epoch;
+    if (epoch !== undefined) void reply.header(EPOCH_HEADER, String(epoch));
+  });
   await app.ready();
   return app;
 }

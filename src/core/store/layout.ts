@@ -3,15 +3,21 @@
 //   meta     0x00 | name (utf-8)                                        → bytes
 //   data     0x10 | keyspace id u32 | partition u16 | key              → encoded StoredRecord
 //   expiry   0x20 | expires-at ms u64 | keyspace id u32 | partition u16 | key → empty
+//   hint     0x30 | owner length u8 | owner (utf-8) | keyspace id u32 | partition u16 | key
+//                                                                     → encoded StoredRecord
 // Data sorted by (keyspace, partition) lets a partition be streamed with one range scan.
 // The expiry index sorted by time lets each tick find what has expired without a full scan.
 
 import { ByteReader } from './byte-codec.ts';
-import { prefixEnd, utf8 } from '../bytes.ts';
+import { fromUtf8, prefixEnd, utf8 } from '../bytes.ts';
 
 export const TABLE_META = 0x00;
 export const TABLE_DATA = 0x10;
 export const TABLE_EXPIRY = 0x20;
+/** Writes a fallback node holds for an unreachable owner (sloppy quorum, hinted handoff). */
+export const TABLE_HINT = 0x30;
+/** Node ids are at most this many UTF-8 bytes: hint keys carry them behind one length byte. */
+export const NODE_ID_BYTES_MAX = 255;
 
 /** Bytes a data key adds to the user's key. */
 export const DATA_KEY_OVERHEAD = 7;
@@ -119,4 +125,45 @@ export function expiryKeyAfter(nowMs: number): Uint8Array {
   view.setUint32(1, Math.floor(next / 0x1_0000_0000));
   view.setUint32(5, next % 0x1_0000_0000);
   return key;
+}
+
+/** The prefix of every hint held for `owner`. */
+export function hintPrefix(owner: string): Uint8Array {
+  const ownerBytes = utf8(owner);
+  if (ownerBytes.length === 0 || ownerBytes.length > NODE_ID_BYTES_MAX) {
+    throw new Error(`node id of ${ownerBytes.length} bytes`);
+  }
+  const prefix = new Uint8Array(2 + ownerBytes.length);
+  prefix[0] = TABLE_HINT;
+  prefix[1] = ownerBytes.length;
+  prefix.set(ownerBytes, 2);
+  return prefix;
+}
+
+/** A hint key: the owner's prefix followed by the data key without its table byte. */
+export function hintKey(owner: string, storageDataKey: Uint8Array): Uint8Array {
+  const prefix = hintPrefix(owner);
+  const key = new Uint8Array(prefix.length + storageDataKey.length - 1);
+  key.set(prefix);
+  key.set(storageDataKey.subarray(1), prefix.length);
+  return key;
+}
+
+export const HINT_TABLE_START = new Uint8Array([TABLE_HINT]);
+export const HINT_TABLE_END = new Uint8Array([TABLE_HINT + 1]);
+
+export interface HintKeyParts {
+  readonly owner: string;
+  readonly dataKey: Uint8Array;
+}
+
+export function parseHintKey(key: Uint8Array): HintKeyParts {
+  if (key[0] !== TABLE_HINT || key.length < 2) throw new Error('not a hint key');
+  const ownerLength = key[1]!;
+  const owner = fromUtf8(key.subarray(2, 2 + ownerLength));
+  const rest = key.subarray(2 + ownerLength);
+  const storageDataKey = new Uint8Array(1 + rest.length);
+  storageDataKey[0] = TABLE_DATA;
+  storageDataKey.set(rest, 1);
+  return { owner, dataKey: storageDataKey };
 }

@@ -5,6 +5,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { LateNodeApi } from '../../../src/runtime/late-node-api.ts';
 import pino from 'pino';
 import { buildHttpApp } from '../../../src/api/http/server.ts';
 import {
@@ -260,8 +261,17 @@ function scriptedNode(answer: (request: ClientRequest) => ClientReply): NodeApi 
       commitsTotal: 0,
       commitBatchSizeMean: 0,
     }),
+    // The cluster side comes from a node that never starts: forming, no map, no faults.
+    clusterStatus: () => unbound.clusterStatus(),
+    clusterMap: () => null,
+    faultSettings: () => unbound.faultSettings(),
+    setFaults: (settings) => unbound.setFaults(settings),
   };
 }
+
+const unbound = new LateNodeApi(DEFAULT_LIMITS, 'scripted', () => {
+  throw new Error('not used');
+});
 
 async function scriptedApp(answer: (request: ClientRequest) => ClientReply) {
   const config = { ...DEFAULT_NODE_CONFIG, storage: 'memory' as const, httpPort: 0 };

@@ -1,0 +1,116 @@
+// Cluster routes: what the cluster looks like from this node, the ring document clients
+// route with, keyspace creation, and fault injection. Keyspace creation and fault
+// injection are admin routes (route config `admin: true`): with an admin token configured
+// they need `Authorization: Bearer <admin token>` (server.ts checks it).
+
+import type { FastifyInstance } from 'fastify';
+import { ErrorCode } from '../../core/errors.ts';
+import type { KeyspaceProperties } from '../../core/requests.ts';
+import type { FaultSettings } from '../../runtime/faults.ts';
+import type { NodeApi } from '../../runtime/node-api.ts';
+import { HttpError, HttpErrorCode } from './http-errors.ts';
+import { checkQueryParameters, type ParsedQuery } from './key-codec.ts';
+import { ask } from './node-request.ts';
+
+interface NoParameters {
+  Querystring: ParsedQuery;
+}
+
+const KEYSPACE_FIELDS = ['name', 'n', 'r', 'w', 'consistency', 'conflicts', 'durability'];
+const FAULT_FIELDS = ['failed', 'delayMs', 'lossRate', 'cutPeers'];
+
+/** The JSON object in a request body; anything else is a clear 400. */
+function jsonBody(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  const text = Buffer.isBuffer(body) ? body.toString('utf8') : '';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new HttpError(HttpErrorCode.BAD_REQUEST, 'the body must be a JSON object');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new HttpError(HttpErrorCode.BAD_REQUEST, 'the body must be a JSON object');
+  }
+  for (const field of Object.keys(parsed)) {
+    if (!allowed.includes(field)) {
+      throw new HttpError(
+        HttpErrorCode.BAD_REQUEST,
+        `unknown field '${field}' (known: ${allowed.join(', ')})`,
+      );
+    }
+  }
+  return parsed as Record<string, unknown>;
+}
+
+export function registerClusterRoutes(app: FastifyInstance, node: NodeApi): void {
+  app.get<NoParameters>('/v1/cluster', async (request) => {
+    checkQueryParameters(request.query, []);
+    return { node: node.status().nodeId, ...node.clusterStatus() };
+  });
+
+  app.get<NoParameters>('/v1/cluster/ring', async (request) => {
+    checkQueryParameters(request.query, []);
+    const map = node.clusterMap();
+    if (map === null) {
+      throw new HttpError(ErrorCode.UNAVAILABLE, 'the cluster is forming: no ring yet');
+    }
+    const status = node.clusterStatus();
+    const liveness = new Map(status.members.map((member) => [member.id, member.liveness]));
+    return {
+      clusterId: map.clusterId,
+      epoch: map.epoch,
+      partitionCount: map.partitionCount,
+      owners: map.owners,
+      nodes: map.members.map((member) => ({
+        id: member.id,
+        http: member.http,
+        resp: member.resp,
+        liveness: liveness.get(member.id) ?? 'alive',
+      })),
+      keyspaces: node.keyspaces(),
+    };
+  });
+
+  app.post<NoParameters>('/v1/keyspaces', { config: { admin: true } }, async (request, reply) => {
+    checkQueryParameters(request.query, []);
+    const body = jsonBody(request.body, KEYSPACE_FIELDS);
+    if (typeof body.name !== 'string') {
+      throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'name is required: a keyspace name');
+    }
+    const spec: KeyspaceProperties = {
+      n: (body.n ?? 3) as number | 'all',
+      r: (body.r ?? 2) as number,
+      w: (body.w ?? 2) as number,
+      consistency: (body.consistency ?? 'eventual') as KeyspaceProperties['consistency'],
+      conflicts: (body.conflicts ?? 'lww') as KeyspaceProperties['conflicts'],
+      durability: (body.durability ?? 'sync') as KeyspaceProperties['durability'],
+    };
+    const answer = await ask(node, { op: 'createKeyspace', keyspace: body.name, spec });
+    return reply.status(201).send({ keyspace: answer.keyspace });
+  });
+
+  app.get<NoParameters>('/v1/admin/faults', { config: { admin: true } }, async (request) => {
+    checkQueryParameters(request.query, []);
+    return { faults: node.faultSettings() };
+  });
+
+  app.post<NoParameters>('/v1/admin/faults', { config: { admin: true } }, async (request) => {
+    checkQueryParameters(request.query, []);
+    const body = jsonBody(request.body, FAULT_FIELDS) as Partial<FaultSettings>;
+    try {
+      return { faults: node.setFaults(body) };
+    } catch (error) {
+      if (error instanceof RangeError) {
+        throw new HttpError(ErrorCode.INVALID_ARGUMENT, error.message);
+      }
+      throw error;
+    }
+  });
+
+  app.delete<NoParameters>('/v1/admin/faults', { config: { admin: true } }, async (request) => {
+    checkQueryParameters(request.query, []);
+    return {
+      faults: node.setFaults({ failed: false, delayMs: 0, lossRate: 0, cutPeers: [] }),
+    };
+  });
+}

@@ -1,0 +1,167 @@
+// The cluster map: who the members are, where they listen, who owns each partition, and
+// the keyspaces. Every node holds a copy; a change makes a new map with the next epoch, and
+// a node that sees a newer epoch adopts it (DESIGN section 4).
+//
+// Rules kept here:
+// - Members are sorted by id, owners come from the deterministic claim, so nodes that agree
+//   on the members compute byte-identical maps without talking.
+// - Maps are compared by epoch alone: one node (the claimant) makes every change, so two
+//   different maps never carry the same epoch.
+// - Maps travel and are stored as JSON text: they are small, rare, and readable by people.
+
+import { assert, fromUtf8, utf8 } from '../bytes.ts';
+import {
+  DEFAULT_KEYSPACE,
+  isValidKeyspaceName,
+  KEYSPACE_ID_MAX,
+  type Keyspace,
+} from '../keyspace.ts';
+import { claimPartitions } from '../ring/claim.ts';
+
+export interface MemberInfo {
+  readonly id: string;
+  /** host:port of each listener. */
+  readonly peer: string;
+  readonly http: string;
+  readonly resp: string;
+}
+
+export interface ClusterMap {
+  readonly clusterId: string;
+  readonly epoch: number;
+  readonly partitionCount: number;
+  /** Sorted by id. */
+  readonly members: readonly MemberInfo[];
+  /** Owner of each partition. */
+  readonly owners: readonly string[];
+  /** Sorted by id. */
+  readonly keyspaces: readonly Keyspace[];
+}
+
+export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The first map of a cluster whose members are known. */
+export function initialMap(
+  clusterId: string,
+  partitionCount: number,
+  members: readonly MemberInfo[],
+  keyspaces: readonly Keyspace[] = [DEFAULT_KEYSPACE],
+): ClusterMap {
+  assert(members.length > 0, 'a cluster has members');
+  const sorted = [...members].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  for (let i = 1; i < sorted.length; i++) {
+    assert(sorted[i - 1]!.id !== sorted[i]!.id, `member ${sorted[i]!.id} twice`);
+  }
+  const owners = claimPartitions(
+    sorted.map((member) => member.id),
+    partitionCount,
+    null,
+  );
+  return {
+    clusterId,
+    epoch: 1,
+    partitionCount,
+    members: sorted,
+    owners,
+    keyspaces: [...keyspaces].sort((a, b) => a.id - b.id),
+  };
+}
+
+/**
+ * The member that makes map changes: the lowest id among the members that are up. Riak
+ * calls this node the claimant. Linearizable changes through CASPaxos replace it later.
+ */
+export function claimantOf(map: ClusterMap, isUp: (id: string) => boolean): string | null {
+  for (const member of map.members) if (isUp(member.id)) return member.id;
+  return null;
+}
+
+export type KeyspaceSpec = Omit<Keyspace, 'id'>;
+
+/** Checks a keyspace's properties; answers what is wrong, or null. */
+export function keyspaceProblem(spec: KeyspaceSpec): string | null {
+  if (!isValidKeyspaceName(spec.name)) {
+    return 'keyspace names are 1 to 64 letters, digits, _ or -';
+  }
+  if (spec.n !== 'all' && !(Number.isInteger(spec.n) && spec.n >= 1 && spec.n <= 64)) {
+    return 'n must be an integer from 1 to 64, or "all"';
+  }
+  const nMax = spec.n === 'all' ? 64 : spec.n;
+  for (const [name, value] of [
+    ['r', spec.r],
+    ['w', spec.w],
+  ] as const) {
+    if (!(Number.isInteger(value) && value >= 1 && value <= nMax)) {
+      return `${name} must be an integer from 1 to n`;
+    }
+  }
+  if (!['eventual', 'strong', 'chain'].includes(spec.consistency)) {
+    return 'consistency must be eventual, strong or chain';
+  }
+  if (spec.consistency !== 'eventual') {
+    return `consistency '${spec.consistency}' is not available yet: only eventual keyspaces can be created`;
+  }
+  if (!['lww', 'siblings'].includes(spec.conflicts)) return 'conflicts must be lww or siblings';
+  if (!['sync', 'relaxed'].includes(spec.durability)) return 'durability must be sync or relaxed';
+  return null;
+}
+
+/** The map with one more keyspace (the next free id). */
+export function withKeyspace(map: ClusterMap, spec: KeyspaceSpec): ClusterMap {
+  assert(keyspaceProblem(spec) === null, 'keyspace checked before');
+  assert(!map.keyspaces.some((k) => k.name === spec.name), `keyspace ${spec.name} exists`);
+  const id = map.keyspaces.reduce((max, k) => Math.max(max, k.id), -1) + 1;
+  assert(id <= KEYSPACE_ID_MAX, 'keyspace ids left');
+  return {
+    ...map,
+    epoch: map.epoch + 1,
+    keyspaces: [...map.keyspaces, { id, ...spec }].sort((a, b) => a.id - b.id),
+  };
+}
+
+/** The replication factor of a keyspace in a cluster of `memberCount` members. */
+export function replicationFactor(keyspace: Keyspace, memberCount: number): number {
+  return keyspace.n === 'all' ? memberCount : Math.min(keyspace.n, memberCount);
+}
+
+export function encodeMap(map: ClusterMap): Uint8Array {
+  return utf8(JSON.stringify(map));
+}
+
+/** Decodes and checks a map that came from storage or a peer; throws on anything else. */
+export function decodeMap(bytes: Uint8Array): ClusterMap {
+  const value = JSON.parse(fromUtf8(bytes)) as ClusterMap;
+  const problem = mapProblem(value);
+  if (problem !== null) throw new Error(`not a cluster map: ${problem}`);
+  return value;
+}
+
+export function mapProblem(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return 'not an object';
+  const map = value as Partial<ClusterMap>;
+  if (typeof map.clusterId !== 'string') return 'clusterId';
+  if (!(Number.isSafeInteger(map.epoch) && map.epoch! >= 1)) return 'epoch';
+  const q = map.partitionCount;
+  if (!(Number.isInteger(q) && q! >= 1 && q! <= 65536 && Number.isInteger(Math.log2(q!)))) {
+    return 'partitionCount';
+  }
+  if (!Array.isArray(map.members) || map.members.length === 0) return 'members';
+  const ids = new Set<string>();
+  for (const member of map.members as unknown[]) {
+    const m = member as Partial<MemberInfo>;
+    if (typeof m !== 'object' || m === null) return 'member';
+    if (typeof m.id !== 'string' || !NODE_ID_PATTERN.test(m.id)) return 'member id';
+    for (const field of [m.peer, m.http, m.resp]) if (typeof field !== 'string') return 'address';
+    ids.add(m.id);
+  }
+  if (!Array.isArray(map.owners) || map.owners.length !== q) return 'owners';
+  for (const owner of map.owners) if (!ids.has(owner)) return 'owner not a member';
+  if (!Array.isArray(map.keyspaces)) return 'keyspaces';
+  for (const keyspace of map.keyspaces as Keyspace[]) {
+    if (!(Number.isInteger(keyspace.id) && keyspace.id >= 0)) return 'keyspace id';
+    if (keyspaceProblem(keyspace) !== null && keyspace.consistency === 'eventual') {
+      return `keyspace ${String(keyspace.name)}`;
+    }
+  }
+  return null;
+}

@@ -1,0 +1,820 @@
+// One node's local copy of the data: the records it holds as a replica, the hints it holds
+// as a fallback, and the writes it has accepted but not yet persisted. Pure: every change
+// becomes a persist effect that the owner (src/core/node.ts) hands to the shell, and every
+// answer says which batch must be durable before a client may see it.
+//
+// Unpersisted records live in `pending`, an overlay that every read consults first, so the
+// node never answers from older data than it has accepted. Batches are persisted in the order
+// they were emitted; `persisted` asserts it.
+
+import { assert, bytesToKeyString, keyStringToBytes, prefixEnd } from '../bytes.ts';
+import { ErrorCode, kvError, type KvError } from '../errors.ts';
+import type { Keyspace } from '../keyspace.ts';
+import type { Limits } from '../limits.ts';
+import type { ClientRequest, ReadResult, WriteItem, WriteResult } from '../requests.ts';
+import { applyMutation, writeVersion } from '../kv/apply-mutation.ts';
+import { globMatches } from '../kv/glob.ts';
+import { mergeRecords } from '../kv/merge-records.ts';
+import { liveSiblings, winningSibling } from '../kv/siblings.ts';
+import { partitionOf } from '../ring/partition.ts';
+import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
+import {
+  dataKey,
+  dataPrefix,
+  dataPrefixEnd,
+  EXPIRY_TABLE_START,
+  expiryKey,
+  expiryKeyAfter,
+  hintKey,
+  hintPrefix,
+  HINT_TABLE_END,
+  HINT_TABLE_START,
+  metaKey,
+  parseExpiryKey,
+  parseHintKey,
+} from './layout.ts';
+import {
+  decodeContext,
+  decodeRecord,
+  encodeContext,
+  encodeRecord,
+  readWinner,
+  type StoredRecord,
+} from './record.ts';
+import { HybridLogicalClock, type HlcTimestamp } from '../versions/hlc.ts';
+import type { VersionVector } from '../versions/version-vector.ts';
+import type { StorageReader, StorageWrite } from '../../storage/contract.ts';
+
+export interface PersistEffect {
+  readonly type: 'persist';
+  readonly batchId: number;
+  readonly writes: readonly StorageWrite[];
+  readonly durable: boolean;
+}
+
+interface PendingRecord {
+  readonly record: StoredRecord | undefined;
+  readonly batchId: number;
+  readonly durable: boolean;
+}
+
+/** An answer that may be given once batch `waitFor` is persisted (0: at once). */
+export type Outcome<T> =
+  | { readonly ok: true; readonly value: T; readonly waitFor: number }
+  | { readonly ok: false; readonly error: KvError };
+
+export interface LocalWrite {
+  readonly results: readonly WriteResult[];
+  /** The records this write stored, by user key, to replicate. */
+  readonly written: readonly { readonly key: Uint8Array; readonly record: StoredRecord }[];
+}
+
+export interface ScanPage {
+  readonly keys: readonly Uint8Array[];
+  readonly cursor: Uint8Array | null;
+}
+
+export interface HintEntry {
+  readonly keyspaceId: number;
+  readonly key: Uint8Array;
+  readonly record: StoredRecord;
+}
+
+const HLC_META_KEY = metaKey('hlc');
+/**
+ * How far ahead of the clock the stored HLC ceiling is set. A restarted node starts its
+ * clock at the stored ceiling, so it never reissues a timestamp; the ceiling is rewritten
+ * only when the clock passes it, about once a second under load, not with every batch.
+ */
+const HLC_CEILING_AHEAD_MS = 1000;
+const COUNT_SCAN_CHUNK = 4096;
+const FLUSH_BATCH_WRITES_MAX = 8192;
+/** Bytes of a scan cursor before the key: partition (u16). */
+const CURSOR_HEADER_BYTES = 2;
+/** Hints counted at start-up beyond which the count is taken as "full". */
+const HINT_COUNT_SCAN_MAX = 1 << 22;
+
+export class ReplicaStore {
+  readonly nodeId: string;
+  private readonly limits: Limits;
+  private readonly partitionCount: number;
+  private readonly view: StorageReader;
+  private readonly clock: HybridLogicalClock;
+  /** The HLC wall time stored as the ceiling: every timestamp issued is below it. */
+  private hlcCeilingMs: number;
+  /** Records written but not yet persisted, by storage key (as a key string). */
+  private readonly pending = new Map<string, PendingRecord>();
+  /** The pending keys each unpersisted batch wrote, so persisting one is O(its keys). */
+  private readonly batchKeys = new Map<number, string[]>();
+  private nextBatchId = 1;
+  private persistedBatchId = 0;
+  private persists: PersistEffect[] = [];
+  /** Hints held for other nodes (counted at start, then kept up to date). */
+  private hints: number;
+
+  constructor(nodeId: string, limits: Limits, partitionCount: number, view: StorageReader) {
+    assert(nodeId.length > 0, 'node id is empty');
+    assert(Number.isInteger(Math.log2(partitionCount)), 'partition count is a power of two');
+    this.nodeId = nodeId;
+    this.limits = limits;
+    this.partitionCount = partitionCount;
+    this.view = view;
+    const storedCeiling = readHlc(view);
+    this.clock = new HybridLogicalClock(storedCeiling);
+    this.hlcCeilingMs = storedCeiling[0];
+    this.hints = view.scan({
+      start: HINT_TABLE_START,
+      end: HINT_TABLE_END,
+      limit: HINT_COUNT_SCAN_MAX,
+    }).length;
+  }
+
+  /** The persist effects emitted since the last call, in emission order. */
+  drainPersists(): PersistEffect[] {
+    const persists = this.persists;
+    if (persists.length > 0) this.persists = [];
+    return persists;
+  }
+
+  get lastPersistedBatchId(): number {
+    return this.persistedBatchId;
+  }
+
+  /** Batches emitted and not yet persisted. */
+  pendingBatchCount(): number {
+    return this.nextBatchId - 1 - this.persistedBatchId;
+  }
+
+  hintCount(): number {
+    return this.hints;
+  }
+
+  // ---- what a single node does for a client: the coordinator's local half ----
+
+  get(
+    keyspace: Keyspace,
+    keys: readonly Uint8Array[],
+    withVersions: boolean,
+    nowMs: number,
+  ): Outcome<ReadResult[]> {
+    const invalid = this.checkKeys(keys);
+    if (invalid !== null) return { ok: false, error: invalid };
+    let waitFor = 0;
+    const results: ReadResult[] = [];
+    for (const key of keys) {
+      const storageKey = this.storageKeyOf(keyspace, key);
+      const pending =
+        this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(storageKey));
+      let record: StoredRecord | undefined;
+      if (pending !== undefined) {
+        record = pending.record;
+        if (pending.durable) waitFor = Math.max(waitFor, pending.batchId);
+      } else if (!withVersions) {
+        // The hot path of a plain GET: the winner straight from the stored bytes.
+        const bytes = this.view.get(storageKey);
+        const winner = bytes === undefined ? null : readWinner(bytes, nowMs);
+        results.push(
+          winner === null
+            ? ABSENT
+            : { ...ABSENT, value: winner.value, expiresAtMs: winner.expiresAtMs },
+        );
+        continue;
+      } else {
+        record = this.readStored(storageKey);
+      }
+      results.push(withVersions ? readResultOf(record, nowMs) : winnerOnlyOf(record, nowMs));
+    }
+    return { ok: true, value: results, waitFor };
+  }
+
+  /**
+   * Applies a client's write items atomically as the coordinator: each changed key gets a
+   * new version with a dot of this node. Nothing is written if any item fails.
+   */
+  write(keyspace: Keyspace, items: readonly WriteItem[], nowMs: number): Outcome<LocalWrite> {
+    const invalid = this.checkWriteItems(items);
+    if (invalid !== null) return { ok: false, error: invalid };
+    // Stage every item first: the request is atomic, so an error in a later item must leave
+    // nothing written. Items on the same key see the earlier items' results.
+    const staged = new Map<
+      string,
+      {
+        key: Uint8Array;
+        storageKey: Uint8Array;
+        before: StoredRecord | undefined;
+        after: StoredRecord | undefined;
+      }
+    >();
+    const results: WriteResult[] = [];
+    let waitFor = 0;
+    for (const item of items) {
+      const storageKey = this.storageKeyOf(keyspace, item.key);
+      const keyString = bytesToKeyString(storageKey);
+      let entry = staged.get(keyString);
+      if (entry === undefined) {
+        const pending = this.pending.get(keyString);
+        if (pending !== undefined && pending.durable) waitFor = Math.max(waitFor, pending.batchId);
+        const before = pending !== undefined ? pending.record : this.readStored(storageKey);
+        entry = { key: item.key, storageKey, before, after: before };
+        staged.set(keyString, entry);
+      }
+      let context: VersionVector | null = null;
+      if (item.context !== undefined && item.context.length > 0) {
+        try {
+          context = decodeContext(item.context);
+        } catch (error) {
+          const reason = error instanceof DecodeError ? error.message : String(error);
+          return {
+            ok: false,
+            error: kvError(ErrorCode.INVALID_CONTEXT, `bad causal context: ${reason}`),
+          };
+        }
+      }
+      const outcome = applyMutation({
+        record: entry.after,
+        mutation: item.mutation,
+        context,
+        nodeId: this.nodeId,
+        nowMs,
+        clock: this.clock,
+        policy: keyspace.conflicts,
+        limits: this.limits,
+      });
+      if (!outcome.ok) return { ok: false, error: outcome.error };
+      if (outcome.next !== null) entry.after = outcome.next;
+      results.push(outcome.result);
+    }
+    const writes: StorageWrite[] = [];
+    const records = new Map<string, StoredRecord | undefined>();
+    const written: { key: Uint8Array; record: StoredRecord }[] = [];
+    for (const [keyString, entry] of staged) {
+      if (entry.after === entry.before) continue;
+      this.stageRecordWrite(
+        writes,
+        records,
+        keyString,
+        entry.storageKey,
+        entry.before,
+        entry.after!,
+      );
+      written.push({ key: entry.key, record: entry.after! });
+    }
+    if (writes.length === 0) return { ok: true, value: { results, written }, waitFor };
+    const durable = keyspace.durability === 'sync';
+    const batchId = this.persist(writes, durable, records);
+    return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
+  }
+
+  scan(
+    keyspace: Keyspace,
+    request: Extract<ClientRequest, { op: 'scan' }>,
+    nowMs: number,
+  ): Outcome<ScanPage> {
+    const countMax = this.limits.scanCountMax;
+    if (!(Number.isInteger(request.count) && request.count >= 1 && request.count <= countMax)) {
+      return {
+        ok: false,
+        error: kvError(
+          ErrorCode.INVALID_ARGUMENT,
+          `scan count must be an integer from 1 to ${countMax}`,
+        ),
+      };
+    }
+    const prefix = dataPrefix(keyspace.id);
+    let start = prefix;
+    if (request.cursor !== null && request.cursor.length > 0) {
+      if (request.cursor.length < CURSOR_HEADER_BYTES) {
+        return { ok: false, error: kvError(ErrorCode.INVALID_ARGUMENT, 'invalid scan cursor') };
+      }
+      start = new Uint8Array(prefix.length + request.cursor.length);
+      start.set(prefix);
+      start.set(request.cursor, prefix.length);
+    }
+    // Examine at most `count` stored entries (a hint, as in Redis), plus one to learn
+    // whether more follow.
+    const entries = this.view.scan({
+      start,
+      end: dataPrefixEnd(keyspace.id),
+      limit: request.count + 1,
+    });
+    const keys: Uint8Array[] = [];
+    let cursor: Uint8Array | null = null;
+    for (let i = 0; i < entries.length; i++) {
+      const entry = entries[i]!;
+      if (i === request.count) {
+        cursor = entry.key.slice(prefix.length);
+        break;
+      }
+      const userKey = entry.key.subarray(prefix.length + CURSOR_HEADER_BYTES);
+      if (request.prefix !== null && !startsWith(userKey, request.prefix)) continue;
+      if (request.match !== null && !globMatches(request.match, userKey)) continue;
+      const pending = this.pending.get(bytesToKeyString(entry.key));
+      const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
+      if (liveSiblings(record, nowMs).length === 0) continue;
+      keys.push(userKey.slice());
+    }
+    return { ok: true, value: { keys, cursor }, waitFor: 0 };
+  }
+
+  /**
+   * The live keys of one partition after `afterKey` (exclusive; null: from its start), in key
+   * order, at most `limit`, and whether the partition has more.
+   */
+  scanPartition(
+    keyspace: Keyspace,
+    partition: number,
+    afterKey: Uint8Array | null,
+    limit: number,
+    nowMs: number,
+  ): { keys: Uint8Array[]; more: boolean } {
+    assert(limit >= 1, 'scan limit is at least 1');
+    const prefix = dataPrefix(keyspace.id, partition);
+    let start = prefix;
+    if (afterKey !== null) {
+      start = new Uint8Array(prefix.length + afterKey.length + 1);
+      start.set(prefix);
+      start.set(afterKey, prefix.length);
+    }
+    const entries = this.view.scan({ start, end: prefixEnd(prefix), limit: limit + 1 });
+    const keys: Uint8Array[] = [];
+    for (let i = 0; i < entries.length && i < limit; i++) {
+      const entry = entries[i]!;
+      const pending = this.pending.get(bytesToKeyString(entry.key));
+      const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
+      if (liveSiblings(record, nowMs).length === 0) continue;
+      keys.push(entry.key.slice(prefix.length));
+    }
+    // Keys accepted but not yet in storage show up once their batch is persisted.
+    return { keys, more: entries.length > limit };
+  }
+
+  count(keyspace: Keyspace, nowMs: number, partitions: ReadonlySet<number> | null): number {
+    let count = 0;
+    this.forEachLiveKey(keyspace, nowMs, (storageKey) => {
+      if (partitions === null || partitions.has(partitionOfDataKey(storageKey))) count++;
+    });
+    return count;
+  }
+
+  /** Writes tombstones over every live key of a keyspace; answers how many there were. */
+  flush(keyspace: Keyspace, nowMs: number): Outcome<number> {
+    const targets: { storageKey: Uint8Array; record: StoredRecord }[] = [];
+    this.forEachLiveKey(keyspace, nowMs, (storageKey, record) =>
+      targets.push({ storageKey, record }),
+    );
+    let writes: StorageWrite[] = [];
+    let records = new Map<string, StoredRecord | undefined>();
+    let lastBatchId = 0;
+    const durable = keyspace.durability === 'sync';
+    for (const { storageKey, record } of targets) {
+      const tombstone = writeVersion(
+        {
+          record,
+          mutation: { kind: 'delete' },
+          context: null,
+          nodeId: this.nodeId,
+          nowMs,
+          clock: this.clock,
+          policy: keyspace.conflicts,
+          limits: this.limits,
+        },
+        null,
+        0,
+      );
+      const keyString = bytesToKeyString(storageKey);
+      this.stageRecordWrite(writes, records, keyString, storageKey, record, tombstone);
+      if (writes.length >= FLUSH_BATCH_WRITES_MAX) {
+        lastBatchId = this.persist(writes, durable, records);
+        writes = [];
+        records = new Map();
+      }
+    }
+    if (writes.length > 0) lastBatchId = this.persist(writes, durable, records);
+    return { ok: true, value: targets.length, waitFor: durable ? lastBatchId : 0 };
+  }
+
+  // ---- what a replica does for a coordinator ----
+
+  /** This node's record of a key (pending state included). */
+  readRecord(keyspace: Keyspace, key: Uint8Array): Outcome<StoredRecord | undefined> {
+    return this.readAt(this.storageKeyOf(keyspace, key));
+  }
+
+  /**
+   * Merges a record received from another replica into this node's copy. Answers the merged
+   * record, and the batch to wait for before acknowledging (the merge's, or an earlier
+   * pending one whose state the merge contains).
+   */
+  mergeRecord(
+    keyspace: Keyspace,
+    key: Uint8Array,
+    incoming: StoredRecord,
+    nowMs: number,
+  ): Outcome<StoredRecord> {
+    return this.mergeAt(this.storageKeyOf(keyspace, key), keyspace, incoming, nowMs, true);
+  }
+
+  // ---- hints: what a fallback holds for an unreachable owner ----
+
+  readHint(owner: string, keyspace: Keyspace, key: Uint8Array): Outcome<StoredRecord | undefined> {
+    return this.readAt(hintKey(owner, this.storageKeyOf(keyspace, key)));
+  }
+
+  /** Stores (merges) a hint; refuses when the hint table is full. */
+  mergeHint(
+    owner: string,
+    keyspace: Keyspace,
+    key: Uint8Array,
+    incoming: StoredRecord,
+    hintsMax: number,
+    nowMs: number,
+  ): Outcome<StoredRecord> {
+    const storageKey = hintKey(owner, this.storageKeyOf(keyspace, key));
+    const exists = this.readAt(storageKey);
+    if (exists.ok && exists.value === undefined && this.hints >= hintsMax) {
+      return {
+        ok: false,
+        error: kvError(ErrorCode.OVERLOADED, `${this.hints} hints held, the limit is ${hintsMax}`),
+      };
+    }
+    const outcome = this.mergeAt(storageKey, keyspace, incoming, nowMs, false);
+    if (outcome.ok && exists.ok && exists.value === undefined) this.hints++;
+    return outcome;
+  }
+
+  /** Up to `limit` hints held for `owner`, in key order. */
+  hintsFor(owner: string, limit: number): HintEntry[] {
+    const prefix = hintPrefix(owner);
+    const entries = this.view.scan({ start: prefix, end: prefixEnd(prefix), limit });
+    const hints: HintEntry[] = [];
+    for (const entry of entries) {
+      const pending = this.pending.get(bytesToKeyString(entry.key));
+      const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
+      if (record === undefined) continue;
+      const { dataKey: storageDataKey } = parseHintKey(entry.key);
+      hints.push({
+        keyspaceId: keyspaceIdOfDataKey(storageDataKey),
+        key: storageDataKey.slice(1 + 6),
+        record,
+      });
+    }
+    return hints;
+  }
+
+  /** The owners this node holds hints for, with how many (bounded scan). */
+  hintOwners(limit: number): Map<string, number> {
+    const owners = new Map<string, number>();
+    const entries = this.view.scan({ start: HINT_TABLE_START, end: HINT_TABLE_END, limit });
+    for (const entry of entries) {
+      const { owner } = parseHintKey(entry.key);
+      owners.set(owner, (owners.get(owner) ?? 0) + 1);
+    }
+    return owners;
+  }
+
+  /**
+   * Drops a hint once its owner has acknowledged `delivered`, unless the hint changed since
+   * (a newer write arrived meanwhile, which a later handoff delivers).
+   */
+  dropHint(owner: string, keyspaceId: number, key: Uint8Array, delivered: StoredRecord): void {
+    const partition = partitionOf(keyspaceId, key, this.partitionCount);
+    const storageKey = hintKey(owner, dataKey(keyspaceId, partition, key));
+    const current = this.readAt(storageKey);
+    if (!current.ok || current.value === undefined) return;
+    if (!equalRecords(current.value, delivered)) return;
+    const keyString = bytesToKeyString(storageKey);
+    const records = new Map<string, StoredRecord | undefined>([[keyString, undefined]]);
+    this.persist([{ key: storageKey, value: null }], false, records);
+    this.hints--;
+  }
+
+  // ---- ticks: expiry ----
+
+  tick(nowMs: number): void {
+    const expired = this.view.scan({
+      start: EXPIRY_TABLE_START,
+      end: expiryKeyAfter(nowMs),
+      limit: this.limits.expiryPurgePerTickMax,
+    });
+    if (expired.length === 0) return;
+    const writes: StorageWrite[] = [];
+    const records = new Map<string, StoredRecord | undefined>();
+    const done = new Set<string>();
+    for (const entry of expired) {
+      const { expiresAtMs, dataKey: storageKey } = parseExpiryKey(entry.key);
+      writes.push({ key: entry.key, value: null });
+      const keyString = bytesToKeyString(storageKey);
+      if (done.has(keyString)) continue;
+      done.add(keyString);
+      const pending = this.pending.get(keyString);
+      const record = pending !== undefined ? pending.record : this.readStored(storageKey);
+      if (record === undefined) continue;
+      // Expiry turns the expired versions into tombstones with the same dots: it is not a
+      // new write, and every replica reaches the same record on its own.
+      let changed = false;
+      const siblings = record.siblings.map((sibling) => {
+        if (sibling.value === null || sibling.expiresAtMs === 0 || sibling.expiresAtMs > nowMs) {
+          return sibling;
+        }
+        changed = true;
+        return { ...sibling, value: null, expiresAtMs: 0 };
+      });
+      if (!changed || !siblings.some((s) => s.expiresAtMs === expiresAtMs || s.value === null))
+        continue;
+      const next: StoredRecord = { context: record.context, siblings };
+      writes.push({ key: storageKey, value: encodeRecord(next) });
+      records.set(keyString, next);
+    }
+    // The purge need not be durable: if it is lost, the index entries are still there and a
+    // later tick does it again.
+    this.persist(writes, false, records);
+  }
+
+  // ---- persistence ----
+
+  persisted(batchId: number): void {
+    assert(batchId === this.persistedBatchId + 1, `batch ${batchId} persisted out of order`);
+    assert(batchId < this.nextBatchId, `batch ${batchId} was never emitted`);
+    this.persistedBatchId = batchId;
+    for (const keyString of this.batchKeys.get(batchId) ?? []) {
+      if (this.pending.get(keyString)?.batchId === batchId) this.pending.delete(keyString);
+    }
+    this.batchKeys.delete(batchId);
+  }
+
+  /** Writes arbitrary meta entries (the cluster map) in a batch of their own. */
+  persistMeta(name: string, value: Uint8Array, durable: boolean): number {
+    return this.persist([{ key: metaKey(name), value }], durable, new Map());
+  }
+
+  readMeta(name: string): Uint8Array | undefined {
+    return this.view.get(metaKey(name));
+  }
+
+  /**
+   * Emits a persist effect and returns its batch id. `records` are the records the batch
+   * stores, by key string: they stay readable in `pending` until the batch is persisted.
+   */
+  private persist(
+    writes: StorageWrite[],
+    durable: boolean,
+    records: Map<string, StoredRecord | undefined>,
+  ): number {
+    const batchId = this.nextBatchId++;
+    for (const [keyString, record] of records) {
+      this.pending.set(keyString, { record, batchId, durable });
+    }
+    if (records.size > 0) this.batchKeys.set(batchId, [...records.keys()]);
+    // A batch whose timestamps may pass the stored ceiling raises it, in the same batch: a
+    // record cannot survive a crash without the ceiling that covers its timestamp.
+    if (this.clock.last()[0] >= this.hlcCeilingMs) {
+      this.hlcCeilingMs = this.clock.last()[0] + HLC_CEILING_AHEAD_MS;
+      writes.push({ key: HLC_META_KEY, value: encodeHlc([this.hlcCeilingMs, 0]) });
+    }
+    this.persists.push({ type: 'persist', batchId, writes, durable });
+    return batchId;
+  }
+
+  private readAt(storageKey: Uint8Array): Outcome<StoredRecord | undefined> {
+    const pending =
+      this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(storageKey));
+    if (pending !== undefined) {
+      return { ok: true, value: pending.record, waitFor: pending.durable ? pending.batchId : 0 };
+    }
+    return { ok: true, value: this.readStored(storageKey), waitFor: 0 };
+  }
+
+  private mergeAt(
+    storageKey: Uint8Array,
+    keyspace: Keyspace,
+    incoming: StoredRecord,
+    nowMs: number,
+    isData: boolean,
+  ): Outcome<StoredRecord> {
+    const keyString = bytesToKeyString(storageKey);
+    const current = this.readAt(storageKey);
+    assert(current.ok, 'a local read cannot fail');
+    // Timestamps seen from other nodes move this node's clock on (HLC receive rule).
+    for (const sibling of incoming.siblings) this.clock.observe(sibling.timestamp, nowMs);
+    const merged = mergeRecords(current.value, incoming)!;
+    if (current.value !== undefined && equalRecords(merged, current.value)) {
+      return { ok: true, value: merged, waitFor: current.waitFor };
+    }
+    const writes: StorageWrite[] = [];
+    const records = new Map<string, StoredRecord | undefined>();
+    if (isData) {
+      this.stageRecordWrite(writes, records, keyString, storageKey, current.value, merged);
+    } else {
+      writes.push({ key: storageKey, value: encodeRecord(merged) });
+      records.set(keyString, merged);
+    }
+    const durable = keyspace.durability === 'sync';
+    const batchId = this.persist(writes, durable, records);
+    return { ok: true, value: merged, waitFor: durable ? batchId : current.waitFor };
+  }
+
+  /** Adds the writes that store `after` in place of `before`, expiry index included. */
+  private stageRecordWrite(
+    writes: StorageWrite[],
+    records: Map<string, StoredRecord | undefined>,
+    keyString: string,
+    storageKey: Uint8Array,
+    before: StoredRecord | undefined,
+    after: StoredRecord,
+  ): void {
+    // Index entries for expiry times that appear or disappear (most records have none).
+    const beforeExpiries = expiryTimesOf(before);
+    const afterExpiries = expiryTimesOf(after);
+    for (const expiresAtMs of beforeExpiries) {
+      if (!afterExpiries.includes(expiresAtMs)) {
+        writes.push({ key: expiryKey(expiresAtMs, storageKey), value: null });
+      }
+    }
+    for (const expiresAtMs of afterExpiries) {
+      if (!beforeExpiries.includes(expiresAtMs)) {
+        writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
+      }
+    }
+    writes.push({ key: storageKey, value: encodeRecord(after) });
+    records.set(keyString, after);
+  }
+
+  /** Visits every live key of a keyspace, in storage order (pending state included). */
+  private forEachLiveKey(
+    keyspace: Keyspace,
+    nowMs: number,
+    visit: (storageKey: Uint8Array, record: StoredRecord) => void,
+  ): void {
+    const end = dataPrefixEnd(keyspace.id);
+    let start = dataPrefix(keyspace.id);
+    const seen = new Set<string>();
+    for (;;) {
+      const entries = this.view.scan({ start, end, limit: COUNT_SCAN_CHUNK });
+      for (const entry of entries) {
+        const keyString = bytesToKeyString(entry.key);
+        seen.add(keyString);
+        const pending = this.pending.get(keyString);
+        const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
+        if (record !== undefined && liveSiblings(record, nowMs).length > 0)
+          visit(entry.key, record);
+      }
+      if (entries.length < COUNT_SCAN_CHUNK) break;
+      const last = entries[entries.length - 1]!.key;
+      start = new Uint8Array(last.length + 1);
+      start.set(last);
+    }
+    // Keys written but not yet in storage.
+    const prefix = dataPrefix(keyspace.id);
+    for (const [keyString, pending] of this.pending) {
+      if (seen.has(keyString) || pending.record === undefined) continue;
+      if (!keyStringStartsWith(keyString, prefix)) continue;
+      if (liveSiblings(pending.record, nowMs).length > 0)
+        visit(keyStringToBytes(keyString), pending.record);
+    }
+  }
+
+  private readStored(storageKey: Uint8Array): StoredRecord | undefined {
+    const bytes = this.view.get(storageKey);
+    // Storage is ours: a record that does not decode is corruption, and must stop the node
+    // rather than be served or overwritten (decodeRecord throws).
+    return bytes === undefined ? undefined : decodeRecord(bytes);
+  }
+
+  private storageKeyOf(keyspace: Keyspace, key: Uint8Array): Uint8Array {
+    return dataKey(keyspace.id, partitionOf(keyspace.id, key, this.partitionCount), key);
+  }
+
+  checkKeys(keys: readonly Uint8Array[]): KvError | null {
+    const limits = this.limits;
+    if (keys.length > limits.keysPerRequestMax) {
+      return kvError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${keys.length} keys in one request, the limit is ${limits.keysPerRequestMax}`,
+      );
+    }
+    for (const key of keys) {
+      if (key.length === 0) return kvError(ErrorCode.KEY_EMPTY, 'keys must not be empty');
+      if (key.length > limits.keyBytesMax) {
+        return kvError(
+          ErrorCode.KEY_TOO_LARGE,
+          `key is ${key.length} bytes, the limit is ${limits.keyBytesMax}`,
+        );
+      }
+    }
+    return null;
+  }
+
+  checkWriteItems(items: readonly WriteItem[]): KvError | null {
+    const keyError = this.checkKeys(items.map((item) => item.key));
+    if (keyError !== null) return keyError;
+    const valueBytesMax = this.limits.valueBytesMax;
+    for (const { mutation } of items) {
+      const bytes =
+        mutation.kind === 'set'
+          ? mutation.value.length
+          : mutation.kind === 'append'
+            ? mutation.suffix.length
+            : 0;
+      if (bytes > valueBytesMax) {
+        return kvError(
+          ErrorCode.VALUE_TOO_LARGE,
+          `value is ${bytes} bytes, the limit is ${valueBytesMax}`,
+        );
+      }
+      if (mutation.kind === 'set' || mutation.kind === 'expire') {
+        const expiry = mutation.expiry;
+        if (
+          (expiry.kind === 'at' && !(Number.isSafeInteger(expiry.atMs) && expiry.atMs > 0)) ||
+          (expiry.kind === 'after' && !(Number.isSafeInteger(expiry.ms) && expiry.ms > 0))
+        ) {
+          return kvError(ErrorCode.INVALID_ARGUMENT, 'invalid expire time');
+        }
+      }
+    }
+    return null;
+  }
+}
+
+const NO_EXPIRY_TIMES: readonly number[] = [];
+
+/** The distinct nonzero expiry times of a record's siblings. */
+function expiryTimesOf(record: StoredRecord | undefined): readonly number[] {
+  if (record === undefined) return NO_EXPIRY_TIMES;
+  let times: number[] | null = null;
+  for (const sibling of record.siblings) {
+    if (sibling.expiresAtMs === 0) continue;
+    times ??= [];
+    if (!times.includes(sibling.expiresAtMs)) times.push(sibling.expiresAtMs);
+  }
+  return times ?? NO_EXPIRY_TIMES;
+}
+
+export function equalRecords(a: StoredRecord, b: StoredRecord): boolean {
+  const x = encodeRecord(a);
+  const y = encodeRecord(b);
+  if (x.length !== y.length) return false;
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+export function readResultOf(record: StoredRecord | undefined, nowMs: number): ReadResult {
+  const live = liveSiblings(record, nowMs);
+  const winner = live[0];
+  return {
+    value: winner?.value ?? null,
+    expiresAtMs: winner?.expiresAtMs ?? 0,
+    context: record === undefined ? new Uint8Array(0) : encodeContext(record.context),
+    siblings: live.map((sibling) => ({ value: sibling.value!, timestamp: sibling.timestamp })),
+  };
+}
+
+export const ABSENT: ReadResult = {
+  value: null,
+  expiresAtMs: 0,
+  context: new Uint8Array(0),
+  siblings: [],
+};
+
+export function winnerOnlyOf(record: StoredRecord | undefined, nowMs: number): ReadResult {
+  const winner = winningSibling(record, nowMs);
+  if (winner === null) return ABSENT;
+  return {
+    value: winner.value,
+    expiresAtMs: winner.expiresAtMs,
+    context: ABSENT.context,
+    siblings: [],
+  };
+}
+
+function partitionOfDataKey(storageKey: Uint8Array): number {
+  return (storageKey[5]! << 8) | storageKey[6]!;
+}
+
+function keyspaceIdOfDataKey(storageKey: Uint8Array): number {
+  return (
+    ((storageKey[1]! << 24) | (storageKey[2]! << 16) | (storageKey[3]! << 8) | storageKey[4]!) >>> 0
+  );
+}
+
+function encodeHlc(timestamp: HlcTimestamp): Uint8Array {
+  return new ByteWriter(16).varint(timestamp[0]).varint(timestamp[1]).finish();
+}
+
+function readHlc(view: StorageReader): HlcTimestamp {
+  const bytes = view.get(HLC_META_KEY);
+  if (bytes === undefined) return [0, 0];
+  const reader = new ByteReader(bytes);
+  return [reader.varint(), reader.varint()];
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (prefix.length > bytes.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}
+
+function keyStringStartsWith(keyString: string, prefix: Uint8Array): boolean {
+  if (keyString.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (keyString.charCodeAt(i) !== prefix[i]) return false;
+  return true;
+}

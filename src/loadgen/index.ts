@@ -14,6 +14,7 @@ export {
   type Progress,
 } from './run-load.ts';
 export {
+  DEFAULT_ENDPOINTS,
   openTarget,
   TARGET_KINDS,
   type TargetKind,

@@ -1,6 +1,7 @@
 // `ringkv dev`: the port and directory layout of the contract, the supervision of the node
 // processes (endpoints once every node answers, log lines prefixed, every child stopped by
-// PID and nothing else), and the command itself run as a user would, with three real nodes.
+// PID and nothing else), and the command itself run as a user would, with three real nodes
+// that `ringkv bench` then reaches through the client and over RESP.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -207,6 +208,31 @@ test(
         const response = await fetch(`http://127.0.0.1:${basePort + 100 + index}/v1/status`);
         assert.equal(response.status, 200);
         await response.arrayBuffer();
+      }
+      // The load generator reaches the cluster both ways: the client, and RESP on every node.
+      const http = `127.0.0.1:${basePort + 100}`;
+      const resp = [0, 1, 2].map((index) => `127.0.0.1:${basePort + index}`).join(',');
+      for (const [target, endpoints] of [
+        ['client', http],
+        ['resp', resp],
+      ]) {
+        const bench = spawnSync(
+          process.execPath,
+          [
+            ringkv,
+            'bench',
+            '--target',
+            target!,
+            '--endpoints',
+            endpoints!,
+            '--workload',
+            'gets',
+          ].concat(['--keys', '50', '--requests', '200', '--concurrency', '5', '--json']),
+          { encoding: 'utf8', timeout: 60_000 },
+        );
+        assert.equal(bench.status, 0, `${target}: ${bench.stdout}${bench.stderr}`);
+        const result = JSON.parse(bench.stdout) as { succeeded: number; notFound: number };
+        assert.deepEqual([result.succeeded, result.notFound], [200, 0], target);
       }
       process.kill(child.pid!, 'SIGTERM');
       assert.equal(await exited, 0, output);

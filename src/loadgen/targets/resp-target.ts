@@ -19,6 +19,10 @@ export async function openRespTarget(options: RespTargetOptions): Promise<LoadTa
   assert(options.endpoints.length > 0, 'a RESP target needs at least one endpoint');
   assert(options.connections > 0, 'a RESP target needs at least one connection');
   const clients: Redis[] = [];
+  // Until every socket is up, a failure ends the attempt at once; afterwards a lost socket
+  // is redialled (as an application would), and requests meanwhile fail and are counted.
+  let opened = false;
+  let firstError: Error | null = null;
   for (let index = 0; index < options.connections; index++) {
     const endpoint = options.endpoints[index % options.endpoints.length]!;
     clients.push(
@@ -28,6 +32,7 @@ export async function openRespTarget(options: RespTargetOptions): Promise<LoadTa
         lazyConnect: true,
         enableOfflineQueue: false,
         maxRetriesPerRequest: 0,
+        retryStrategy: (times) => (opened ? Math.min(times * 50, 1_000) : null),
         db: options.database ?? 0,
         ...(options.password === undefined ? {} : { password: options.password }),
       }),
@@ -35,13 +40,14 @@ export async function openRespTarget(options: RespTargetOptions): Promise<LoadTa
   }
   // A socket error also fails the commands on that socket, which is how the runner learns
   // of it; the event itself is only noise (ioredis prints unhandled ones).
-  for (const client of clients) client.on('error', () => {});
+  for (const client of clients) client.on('error', (error: Error) => (firstError ??= error));
   try {
     await Promise.all(clients.map((client) => client.connect()));
   } catch (error) {
     clients.forEach((client) => client.disconnect());
-    throw error;
+    throw firstError ?? error;
   }
+  opened = true;
   let turn = 0;
   const nextClient = (): Redis => {
     turn = (turn + 1) % clients.length;

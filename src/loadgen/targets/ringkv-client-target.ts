@@ -1,0 +1,33 @@
+// A ringkv target through the project's TypeScript client (src/client/): each request goes
+// over HTTP straight to a replica of its key, as the client routes it by the ring. The
+// client's own retry policy stays on, as an application's would; its errors carry stable
+// codes, which the runner counts by.
+
+import { RingkvClient } from '../../client/index.ts';
+import { assert } from '../../core/bytes.ts';
+import { formatEndpoint, type Endpoint, type LoadTarget } from './target.ts';
+
+export interface RingkvClientTargetOptions {
+  /** HTTP endpoints of one or more nodes; the client learns the rest from the ring. */
+  readonly endpoints: readonly Endpoint[];
+  readonly keyspace: string;
+  readonly token?: string;
+}
+
+export async function openRingkvClientTarget(
+  options: RingkvClientTargetOptions,
+): Promise<LoadTarget> {
+  assert(options.endpoints.length > 0, 'a client target needs at least one endpoint');
+  assert(options.keyspace.length > 0, 'a client target needs a keyspace');
+  const client = await RingkvClient.connect({
+    endpoints: options.endpoints.map(formatEndpoint),
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
+  const keyspace = options.keyspace;
+  return {
+    name: 'client',
+    get: async (key) => (await client.get(keyspace, key)).value,
+    put: (key, value) => client.put(keyspace, key, value),
+    close: async () => client.close(),
+  };
+}

@@ -5,6 +5,7 @@
 import { parseArgs } from 'node:util';
 import {
   CONCURRENCY_MAX,
+  DEFAULT_ENDPOINTS,
   openTarget,
   parseEndpoints,
   progressLine,
@@ -27,8 +28,11 @@ that read (gets, a, b, c) first write every key once, so that reads hit. Progres
 stderr when it is a terminal.
 
 Options:
-  --target KIND          resp or etcd (default resp)
-  --endpoints LIST       host:port,... to spread the load over (default 127.0.0.1:6380)
+  --target KIND          resp (a node's Redis protocol port), client (the TypeScript
+                         client, over HTTP) or etcd (default resp)
+  --endpoints LIST       host:port,... to spread the load over (default: 127.0.0.1:6380
+                         for resp, 127.0.0.1:8080 for client, 127.0.0.1:2379 for etcd)
+  --keyspace NAME        keyspace of the client target (default 'default')
   --workload NAME        puts, gets, a (50% reads), b (95% reads), c (reads only) (default puts)
   --keys N               number of distinct keys (default 100000)
   --distribution D       uniform or zipfian (YCSB's, constant 0.99) (default uniform)
@@ -38,7 +42,7 @@ Options:
   --requests N           stop after N requests (default 100000)
   --duration-s N         stop after N seconds instead
   --seed N               seed of the key and operation choices (default 1)
-  --password PW          RESP password (env RINGKV_PASSWORD)
+  --password PW          node password, resp and client (env RINGKV_PASSWORD)
   --json                 print the result as JSON
   --help                 show this help
 `;
@@ -56,6 +60,7 @@ export interface BenchOptions {
   readonly durationS: number | undefined;
   readonly seed: number;
   readonly password: string | undefined;
+  readonly keyspace: string;
   readonly json: boolean;
 }
 
@@ -110,12 +115,14 @@ export function parseBenchOptions(
       'duration-s': { type: 'string' },
       seed: { type: 'string' },
       password: { type: 'string' },
+      keyspace: { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
   if (values.help === true) return 'help';
-  const endpoints = values.endpoints ?? '127.0.0.1:6380';
+  const target = choiceFlag(values, 'target', TARGET_KINDS, 'resp');
+  const endpoints = values.endpoints ?? DEFAULT_ENDPOINTS[target];
   try {
     parseEndpoints(endpoints);
   } catch (error) {
@@ -129,7 +136,7 @@ export function parseBenchOptions(
   const concurrency = integerFlag(values, 'concurrency', 1, CONCURRENCY_MAX) ?? 50;
   const password = values.password ?? environment.RINGKV_PASSWORD;
   return {
-    target: choiceFlag(values, 'target', TARGET_KINDS, 'resp'),
+    target,
     endpoints,
     workload: choiceFlag(values, 'workload', WORKLOAD_NAMES, 'puts'),
     keyCount: integerFlag(values, 'keys', 1, 1e9) ?? 100_000,
@@ -141,6 +148,7 @@ export function parseBenchOptions(
     durationS,
     seed: integerFlag(values, 'seed', 0, 0xffff_ffff) ?? 1,
     password: password === '' ? undefined : password,
+    keyspace: values.keyspace ?? 'default',
     json: values.json === true,
   };
 }
@@ -194,6 +202,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     kind: options.target,
     endpoints: parseEndpoints(options.endpoints),
     connections: options.connections,
+    keyspace: options.keyspace,
     ...(options.password === undefined ? {} : { password: options.password }),
   }).catch((error: unknown) => {
     throw new Error(`cannot reach ${options.target} at ${options.endpoints}: ${String(error)}`, {

@@ -50,7 +50,8 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   const usage =
-    error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    error instanceof UsageError ||
+    String((error as { code?: unknown }).code ?? '').startsWith('ERR_PARSE_ARGS');
   process.stderr.write(`ringkv: ${(error as Error).message}\n`);
   process.exitCode = usage ? 2 : 1;
 }

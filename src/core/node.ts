@@ -36,7 +36,7 @@ import type {
   WriteItem,
   WriteResult,
 } from './requests.ts';
-import { mergeRecords } from './kv/merge-records.ts';
+import { mergeRecords, recordDescends } from './kv/merge-records.ts';
 import { globMatches } from './kv/glob.ts';
 import { partitionOf } from './ring/partition.ts';
 import { walkRing } from './ring/preference-list.ts';
@@ -53,7 +53,6 @@ import {
 } from './cluster/cluster-map.ts';
 import { isPeerMessage, MessageType, type PeerMessage } from './cluster/messages.ts';
 import {
-  equalRecords,
   readResultOf,
   ReplicaStore,
   winnerOnlyOf,
@@ -65,6 +64,7 @@ import { metaKey } from './store/layout.ts';
 import { DecodeError } from './store/byte-codec.ts';
 import { Swim, type Liveness, type SwimOutput } from './swim/swim.ts';
 import type { SwimConfig } from './swim/config.ts';
+import { coversDot } from './versions/version-vector.ts';
 import type { StorageReader } from '../storage/contract.ts';
 
 export interface NodeCoreConfig {
@@ -733,8 +733,7 @@ export class Node {
     const encoded = encodeRecord(merged);
     for (const target of op.targets) {
       if (!op.answers.has(target.node)) continue;
-      const copy = op.answers.get(target.node);
-      if (copy !== undefined && equalRecords(copy, merged)) continue;
+      if (recordDescends(op.answers.get(target.node), merged)) continue;
       if (target.node === this.nodeId) {
         this.storeIncoming(op.keyspace, op.key, merged, target.hintFor);
       } else {
@@ -1172,13 +1171,20 @@ export class Node {
   }
 
   private decodePeerRecord(bytes: Uint8Array): StoredRecord | null {
+    let record: StoredRecord;
     try {
-      return decodeRecord(bytes);
+      record = decodeRecord(bytes);
     } catch (error) {
       if (!(error instanceof DecodeError)) throw error;
       this.droppedMessages++;
       return null;
     }
+    // The merge is a join only for records whose context covers their own versions.
+    if (!record.siblings.every((sibling) => coversDot(record.context, sibling.dot))) {
+      this.droppedMessages++;
+      return null;
+    }
+    return record;
   }
 
   private onReadRequest(

@@ -85,6 +85,7 @@ export class NodeRuntime implements NodeApi {
   private readonly onFatal: ((error: Error) => void) | undefined;
   private readonly callbacks = new Map<number, ReplyCallback>();
   private readonly startedAtMs = Date.now();
+  private lastNowMs = 0;
   private nextRequestId = 1;
   private commitQueue: PersistEffect[] = [];
   private commitScheduled = false;
@@ -125,7 +126,7 @@ export class NodeRuntime implements NodeApi {
       cluster.transport.onMessage(({ from, message }) => {
         if (this.closed || this.failure !== null || !this.faults.admits(from)) return;
         this.metrics.peerMessagesReceived.increment();
-        this.run(this.node.step({ type: 'peer', nowMs: Date.now(), from, message }));
+        this.run(this.node.step({ type: 'peer', nowMs: this.nowMs(), from, message }));
       });
     }
     this.tickTimer = setInterval(() => this.tick(), config.tickMs);
@@ -158,7 +159,7 @@ export class NodeRuntime implements NodeApi {
     }
     const requestId = this.nextRequestId++;
     this.callbacks.set(requestId, onReply);
-    this.run(this.node.step({ type: 'request', nowMs: Date.now(), requestId, request }));
+    this.run(this.node.step({ type: 'request', nowMs: this.nowMs(), requestId, request }));
   }
 
   keyspaces(): readonly Keyspace[] {
@@ -218,7 +219,17 @@ export class NodeRuntime implements NodeApi {
 
   private tick(): void {
     if (this.failure !== null) return;
-    this.run(this.node.step({ type: 'tick', nowMs: Date.now() }));
+    this.run(this.node.step({ type: 'tick', nowMs: this.nowMs() }));
+  }
+
+  /**
+   * The wall clock, never going back: the core's timers (failure detection, timeouts) need
+   * time to be monotonic, and a stepped-back system clock must not stall or confuse them.
+   */
+  private nowMs(): number {
+    const now = Date.now();
+    if (now > this.lastNowMs) this.lastNowMs = now;
+    return this.lastNowMs;
   }
 
   private usePeersOf(map: ClusterMap): void {
@@ -290,7 +301,7 @@ export class NodeRuntime implements NodeApi {
   private deliverFinishedCommits(): void {
     while (this.commitsInFlight.length > 0 && this.commitsInFlight[0]!.done) {
       const commit = this.commitsInFlight.shift()!;
-      const nowMs = Date.now();
+      const nowMs = this.nowMs();
       for (const batch of commit.group) {
         this.run(this.node.step({ type: 'persisted', nowMs, batchId: batch.batchId }));
       }

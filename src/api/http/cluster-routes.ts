@@ -56,6 +56,13 @@ export function registerClusterRoutes(app: FastifyInstance, node: NodeApi): void
     }
     const status = node.clusterStatus();
     const liveness = new Map(status.members.map((member) => [member.id, member.liveness]));
+    // A single node started without cluster options does not know its own addresses: it
+    // is reached where this request reached it.
+    const socket = request.socket;
+    const here =
+      socket.localAddress === undefined
+        ? ''
+        : `${socket.localFamily === 'IPv6' ? `[${socket.localAddress}]` : socket.localAddress}:${socket.localPort}`;
     return {
       clusterId: map.clusterId,
       epoch: map.epoch,
@@ -63,7 +70,7 @@ export function registerClusterRoutes(app: FastifyInstance, node: NodeApi): void
       owners: map.owners,
       nodes: map.members.map((member) => ({
         id: member.id,
-        http: member.http,
+        http: member.http === '' ? here : member.http,
         resp: member.resp,
         liveness: liveness.get(member.id) ?? 'alive',
       })),

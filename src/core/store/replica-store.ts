@@ -14,7 +14,7 @@ import type { Limits } from '../limits.ts';
 import type { ClientRequest, ReadResult, WriteItem, WriteResult } from '../requests.ts';
 import { applyMutation, writeVersion } from '../kv/apply-mutation.ts';
 import { globMatches } from '../kv/glob.ts';
-import { mergeRecords } from '../kv/merge-records.ts';
+import { mergeRecords, recordDescends, recordsEqual } from '../kv/merge-records.ts';
 import { liveSiblings, winningSibling } from '../kv/siblings.ts';
 import { partitionOf } from '../ring/partition.ts';
 import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
@@ -481,7 +481,7 @@ export class ReplicaStore {
     const storageKey = hintKey(owner, dataKey(keyspaceId, partition, key));
     const current = this.readAt(storageKey);
     if (!current.ok || current.value === undefined) return;
-    if (!equalRecords(current.value, delivered)) return;
+    if (!recordsEqual(current.value, delivered)) return;
     const keyString = bytesToKeyString(storageKey);
     const records = new Map<string, StoredRecord | undefined>([[keyString, undefined]]);
     this.persist([{ key: storageKey, value: null }], false, records);
@@ -596,10 +596,10 @@ export class ReplicaStore {
     assert(current.ok, 'a local read cannot fail');
     // Timestamps seen from other nodes move this node's clock on (HLC receive rule).
     for (const sibling of incoming.siblings) this.clock.observe(sibling.timestamp, nowMs);
-    const merged = mergeRecords(current.value, incoming)!;
-    if (current.value !== undefined && equalRecords(merged, current.value)) {
-      return { ok: true, value: merged, waitFor: current.waitFor };
+    if (current.value !== undefined && recordDescends(current.value, incoming)) {
+      return { ok: true, value: current.value, waitFor: current.waitFor };
     }
+    const merged = mergeRecords(current.value, incoming)!;
     const writes: StorageWrite[] = [];
     const records = new Map<string, StoredRecord | undefined>();
     if (isData) {
@@ -747,14 +747,6 @@ function expiryTimesOf(record: StoredRecord | undefined): readonly number[] {
     if (!times.includes(sibling.expiresAtMs)) times.push(sibling.expiresAtMs);
   }
   return times ?? NO_EXPIRY_TIMES;
-}
-
-export function equalRecords(a: StoredRecord, b: StoredRecord): boolean {
-  const x = encodeRecord(a);
-  const y = encodeRecord(b);
-  if (x.length !== y.length) return false;
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
 
 export function readResultOf(record: StoredRecord | undefined, nowMs: number): ReadResult {

@@ -127,6 +127,8 @@ export class LmdbStorage implements Storage {
     mkdirSync(dataDir, { recursive: true });
     const root = open({
       path: dataDir,
+      // lmdb-js takes a path with an extension ("data.v2") as a file; ours is a directory.
+      noSubdir: false,
       overlappingSync: true,
       separateFlushed: true,
       // The map grows on demand (lmdb-js remaps); this is only the first reservation.

@@ -1,0 +1,353 @@
+// A whole cluster in one process on a virtual clock: the real core Node of every member,
+// each over the in-memory storage engine, joined by a simulated network with seeded delays
+// and loss, crash and restart of nodes, and one-way cuts between them. Everything that
+// varies comes from one seed, so a run replays exactly.
+//
+// Storage: each node's persist effects complete in order after a seeded latency; only then
+// are their writes applied and the node told. A crash drops what was not yet applied (the
+// writes a real crash would lose) and the node's messages in flight; a restart builds a new
+// Node over the same storage, as a real restart does.
+//
+// No Promises and no real time: `run*` methods advance the clock event by event.
+
+import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
+import { DEFAULT_LIMITS } from '../core/limits.ts';
+import type { MemberInfo } from '../core/cluster/cluster-map.ts';
+import { Node, type Effect, type NodeCoreConfig } from '../core/node.ts';
+import { Prng } from '../core/prng.ts';
+import type { ClientReply, ClientRequest } from '../core/requests.ts';
+import { DEFAULT_SWIM_CONFIG, type SwimConfig } from '../core/swim/config.ts';
+import { MemoryStorage } from '../storage/memory/memory-storage.ts';
+import { EventQueue } from './event-queue.ts';
+
+export interface ClusterWorldOptions {
+  readonly seed: number;
+  readonly nodeCount: number;
+  readonly keyspaces?: readonly Keyspace[];
+  readonly partitionCount?: number;
+  /** One-way network delay, uniform in [min, max] ms. */
+  readonly delayMsMin?: number;
+  readonly delayMsMax?: number;
+  /** Probability that a message is lost. */
+  readonly lossRate?: number;
+  /** Storage commit latency, uniform in [min, max] ms. */
+  readonly commitMsMin?: number;
+  readonly commitMsMax?: number;
+  readonly tickMs?: number;
+  readonly requestTimeoutMs?: number;
+  readonly swim?: Partial<SwimConfig>;
+  /** Virtual unix time at the start. */
+  readonly startMs?: number;
+}
+
+type WorldEvent =
+  | {
+      readonly kind: 'deliver';
+      readonly from: string;
+      readonly to: string;
+      readonly message: unknown;
+      readonly generation: number;
+    }
+  | { readonly kind: 'tick'; readonly node: string; readonly generation: number }
+  | { readonly kind: 'persisted'; readonly node: string; readonly generation: number }
+  | { readonly kind: 'call'; readonly action: () => void };
+
+type PersistEffect = Extract<Effect, { type: 'persist' }>;
+
+interface SimNode {
+  readonly id: string;
+  readonly storage: MemoryStorage;
+  node: Node | null;
+  /** Bumped by every crash: events of an earlier life are ignored. */
+  generation: number;
+  /** Persist effects waiting for their commit, oldest first. */
+  persisting: PersistEffect[];
+  lastCommitDoneMs: number;
+  callbacks: Map<number, (reply: ClientReply) => void>;
+}
+
+export class ClusterWorld {
+  readonly ids: readonly string[];
+  nowMs: number;
+  private options: Required<Omit<ClusterWorldOptions, 'swim' | 'keyspaces'>> & {
+    swim: SwimConfig;
+    keyspaces: readonly Keyspace[];
+  };
+  private readonly prng: Prng;
+  private readonly events = new EventQueue<WorldEvent>();
+  private readonly nodes = new Map<string, SimNode>();
+  /** Directed cuts: "a>b" drops every message from a to b. */
+  private readonly cuts = new Set<string>();
+  private nextRequestId = 1;
+  messagesSent = 0;
+  messagesDropped = 0;
+
+  constructor(options: ClusterWorldOptions) {
+    const tickMs = options.tickMs ?? 20;
+    this.options = {
+      seed: options.seed,
+      nodeCount: options.nodeCount,
+      keyspaces: options.keyspaces ?? [DEFAULT_KEYSPACE],
+      partitionCount: options.partitionCount ?? 64,
+      delayMsMin: options.delayMsMin ?? 1,
+      delayMsMax: options.delayMsMax ?? 5,
+      lossRate: options.lossRate ?? 0,
+      commitMsMin: options.commitMsMin ?? 1,
+      commitMsMax: options.commitMsMax ?? 4,
+      tickMs,
+      requestTimeoutMs: options.requestTimeoutMs ?? 500,
+      startMs: options.startMs ?? 1_700_000_000_000,
+      swim: {
+        ...DEFAULT_SWIM_CONFIG,
+        probeIntervalMs: 200,
+        probeTimeoutMs: 80,
+        suspicionTimeoutMs: 600,
+        downProbeIntervalMs: 400,
+        tickIntervalMsMax: tickMs,
+        ...options.swim,
+      },
+    };
+    this.prng = new Prng(options.seed);
+    this.nowMs = this.options.startMs;
+    this.ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
+    for (const id of this.ids) {
+      this.nodes.set(id, {
+        id,
+        storage: new MemoryStorage(),
+        node: null,
+        generation: 0,
+        persisting: [],
+        lastCommitDoneMs: 0,
+        callbacks: new Map(),
+      });
+      this.boot(id);
+    }
+  }
+
+  /** The core node of a member that is up (tests inspect it). */
+  node(id: string): Node {
+    const node = this.simNode(id).node;
+    if (node === null) throw new Error(`${id} is down`);
+    return node;
+  }
+
+  storage(id: string): MemoryStorage {
+    return this.simNode(id).storage;
+  }
+
+  isUp(id: string): boolean {
+    return this.simNode(id).node !== null;
+  }
+
+  /** Sends a client request to a node; `onReply` is called once, in virtual time. */
+  submit(id: string, request: ClientRequest, onReply: (reply: ClientReply) => void): void {
+    const sim = this.simNode(id);
+    if (sim.node === null) {
+      onReply({ ok: false, error: { code: 'RINGKV_UNAVAILABLE', message: `${id} is down` } });
+      return;
+    }
+    const requestId = this.nextRequestId++;
+    sim.callbacks.set(requestId, onReply);
+    this.apply(sim, sim.node.step({ type: 'request', nowMs: this.nowMs, requestId, request }));
+  }
+
+  /** Submits and runs the world until the reply arrives (or `timeoutMs` passes). */
+  call(id: string, request: ClientRequest, timeoutMs = 10_000): ClientReply {
+    let reply: ClientReply | null = null;
+    this.submit(id, request, (answer) => (reply = answer));
+    this.runUntil(() => reply !== null, timeoutMs);
+    if (reply === null) throw new Error(`no reply from ${id} within ${timeoutMs} ms`);
+    return reply;
+  }
+
+  /** Stops a node at once: unapplied writes and in-flight messages to and from it are lost. */
+  crash(id: string): void {
+    const sim = this.simNode(id);
+    sim.node = null;
+    sim.generation++;
+    sim.persisting = [];
+    for (const callback of sim.callbacks.values()) {
+      callback({ ok: false, error: { code: 'RINGKV_UNAVAILABLE', message: `${id} crashed` } });
+    }
+    sim.callbacks.clear();
+  }
+
+  /** Starts a crashed node again over its storage. */
+  restart(id: string): void {
+    const sim = this.simNode(id);
+    if (sim.node !== null) throw new Error(`${id} is up`);
+    this.boot(id);
+  }
+
+  /** Drops every message from `from` to `to` (one way) until healed. */
+  cut(from: string, to: string): void {
+    this.cuts.add(`${from}>${to}`);
+  }
+
+  /** Cuts a node off from every other node, both ways. */
+  isolate(id: string): void {
+    for (const other of this.ids) {
+      if (other === id) continue;
+      this.cut(id, other);
+      this.cut(other, id);
+    }
+  }
+
+  healAll(): void {
+    this.cuts.clear();
+  }
+
+  setLossRate(lossRate: number): void {
+    this.options = { ...this.options, lossRate };
+  }
+
+  /** Runs `action` at virtual time `atMs` (or now, if past). */
+  at(atMs: number, action: () => void): void {
+    this.events.push(Math.max(atMs, this.nowMs), { kind: 'call', action });
+  }
+
+  runFor(durationMs: number): void {
+    const endMs = this.nowMs + durationMs;
+    this.runUntil(() => false, durationMs);
+    this.nowMs = Math.max(this.nowMs, endMs);
+  }
+
+  /** Runs events until `done()` holds; answers whether it did within `timeoutMs`. */
+  runUntil(done: () => boolean, timeoutMs: number): boolean {
+    const endMs = this.nowMs + timeoutMs;
+    while (!done()) {
+      const next = this.events.peekTime();
+      if (next === undefined || next > endMs) {
+        this.nowMs = endMs;
+        return done();
+      }
+      const event = this.events.pop()!;
+      this.nowMs = event.atMs;
+      this.handle(event.payload);
+    }
+    return true;
+  }
+
+  private boot(id: string): void {
+    const sim = this.simNode(id);
+    const self: MemberInfo = { id, peer: `${id}:7000`, http: `${id}:8080`, resp: `${id}:6379` };
+    const config: NodeCoreConfig = {
+      nodeId: id,
+      keyspaces: this.options.keyspaces,
+      limits: DEFAULT_LIMITS,
+      partitionCount: this.options.partitionCount,
+      cluster: {
+        clusterId: 'sim',
+        self,
+        founders: this.ids.filter((other) => other !== id),
+        seed: this.prng.nextUint32(),
+        swim: this.options.swim,
+        requestTimeoutMs: this.options.requestTimeoutMs,
+        hintsMax: 100_000,
+        handoffIntervalMs: 200,
+        handoffBatchMax: 64,
+      },
+    };
+    sim.node = new Node(config, sim.storage);
+    sim.lastCommitDoneMs = this.nowMs;
+    this.events.push(this.nowMs + this.prng.between(0, this.options.tickMs), {
+      kind: 'tick',
+      node: id,
+      generation: sim.generation,
+    });
+  }
+
+  private handle(event: WorldEvent): void {
+    switch (event.kind) {
+      case 'call':
+        return event.action();
+      case 'tick': {
+        const sim = this.simNode(event.node);
+        if (sim.generation !== event.generation || sim.node === null) return;
+        this.apply(sim, sim.node.step({ type: 'tick', nowMs: this.nowMs }));
+        this.events.push(this.nowMs + this.options.tickMs, event);
+        return;
+      }
+      case 'deliver': {
+        const sim = this.simNode(event.to);
+        if (sim.generation !== event.generation || sim.node === null) return;
+        if (this.cuts.has(`${event.from}>${event.to}`)) {
+          this.messagesDropped++;
+          return;
+        }
+        this.apply(
+          sim,
+          sim.node.step({
+            type: 'peer',
+            nowMs: this.nowMs,
+            from: event.from,
+            message: event.message,
+          }),
+        );
+        return;
+      }
+      case 'persisted': {
+        const sim = this.simNode(event.node);
+        if (sim.generation !== event.generation || sim.node === null) return;
+        const batch = sim.persisting.shift()!;
+        // MemoryStorage applies a commit synchronously.
+        void sim.storage.commit(batch.writes, { durable: batch.durable });
+        this.apply(
+          sim,
+          sim.node.step({ type: 'persisted', nowMs: this.nowMs, batchId: batch.batchId }),
+        );
+        return;
+      }
+    }
+  }
+
+  private apply(sim: SimNode, effects: readonly Effect[]): void {
+    for (const effect of effects) {
+      switch (effect.type) {
+        case 'persist': {
+          sim.persisting.push(effect);
+          const doneMs =
+            Math.max(sim.lastCommitDoneMs, this.nowMs) +
+            this.prng.between(this.options.commitMsMin, this.options.commitMsMax);
+          sim.lastCommitDoneMs = doneMs;
+          this.events.push(doneMs, { kind: 'persisted', node: sim.id, generation: sim.generation });
+          break;
+        }
+        case 'reply': {
+          const callback = sim.callbacks.get(effect.requestId);
+          if (callback === undefined)
+            throw new Error(`reply to unknown request ${effect.requestId}`);
+          sim.callbacks.delete(effect.requestId);
+          callback(effect.reply);
+          break;
+        }
+        case 'send': {
+          this.messagesSent++;
+          const target = this.nodes.get(effect.to);
+          if (target === undefined || this.prng.chance(this.options.lossRate)) {
+            this.messagesDropped++;
+            break;
+          }
+          const delay = this.prng.between(this.options.delayMsMin, this.options.delayMsMax);
+          // Links are FIFO, as TCP is: a message never overtakes an earlier one on its link.
+          this.events.push(this.nowMs + delay, {
+            kind: 'deliver',
+            from: sim.id,
+            to: effect.to,
+            message: effect.message,
+            generation: target.generation,
+          });
+          break;
+        }
+        case 'map':
+          break;
+      }
+    }
+  }
+
+  private simNode(id: string): SimNode {
+    const sim = this.nodes.get(id);
+    if (sim === undefined) throw new Error(`no node ${id}`);
+    return sim;
+  }
+}

@@ -1,0 +1,324 @@
+// Dynamo replication in simulation: the real core of every node, a seeded network, crashes
+// and restarts (src/sim/cluster-world.ts). Each test names the claim it proves; a failure
+// prints the seed, and CLUSTER_SEED=<n> replays one.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { fromUtf8, utf8 } from '../../src/core/bytes.ts';
+import { DEFAULT_KEYSPACE, type Keyspace } from '../../src/core/keyspace.ts';
+import { winningSibling } from '../../src/core/kv/siblings.ts';
+import type { ClientReply, ClientRequest, QuorumSpec } from '../../src/core/requests.ts';
+import { partitionOf } from '../../src/core/ring/partition.ts';
+import { preferenceList } from '../../src/core/ring/preference-list.ts';
+import { dataKey } from '../../src/core/store/layout.ts';
+import { decodeRecord } from '../../src/core/store/record.ts';
+import { ClusterWorld } from '../../src/sim/cluster-world.ts';
+
+const FIXED_SEED = process.env.CLUSTER_SEED === undefined ? null : Number(process.env.CLUSTER_SEED);
+const seedsFor = (count: number): number[] =>
+  FIXED_SEED !== null ? [FIXED_SEED] : Array.from({ length: count }, (_, i) => 1000 + i);
+
+function put(key: string, value: string, w?: QuorumSpec): ClientRequest {
+  return {
+    op: 'write',
+    keyspace: 'default',
+    items: [
+      {
+        key: utf8(key),
+        mutation: {
+          kind: 'set',
+          value: utf8(value),
+          condition: 'always',
+          expiry: { kind: 'none' },
+        },
+      },
+    ],
+    ...(w === undefined ? {} : { w }),
+  };
+}
+
+function get(key: string, r?: QuorumSpec, keyspace = 'default'): ClientRequest {
+  return { op: 'get', keyspace, keys: [utf8(key)], ...(r === undefined ? {} : { r }) };
+}
+
+/** A reply as text for messages (bigints included). */
+function show(reply: ClientReply): string {
+  return JSON.stringify(reply, (_, value: unknown) =>
+    typeof value === 'bigint' ? `${value}` : value,
+  );
+}
+
+function valueOf(reply: ClientReply): string | null {
+  assert.ok(reply.ok, `expected a value, got ${show(reply)}`);
+  assert.equal(reply.op, 'get');
+  const value = reply.results[0]!.value;
+  return value === null ? null : fromUtf8(value);
+}
+
+function formed(world: ClusterWorld): ClusterWorld {
+  const ready = world.runUntil(
+    () => world.ids.every((id) => world.node(id).clusterMap() !== null),
+    5_000,
+  );
+  assert.ok(ready, 'the cluster forms');
+  return world;
+}
+
+/** The replicas of a key in the keyspace `default` (n = 3). */
+function replicasOf(world: ClusterWorld, key: string, n = 3): string[] {
+  const map = world.node(world.ids.find((id) => world.isUp(id))!).clusterMap()!;
+  return preferenceList(map.owners, partitionOf(0, utf8(key), map.partitionCount), n);
+}
+
+/** The winning value a node's own storage holds for a key, read directly. */
+function storedValue(world: ClusterWorld, id: string, key: string): string | null {
+  const map = world.node(world.ids.find((other) => world.isUp(other))!).clusterMap()!;
+  const bytes = world
+    .storage(id)
+    .get(dataKey(0, partitionOf(0, utf8(key), map.partitionCount), utf8(key)));
+  if (bytes === undefined) return null;
+  const winner = winningSibling(decodeRecord(bytes), world.nowMs);
+  return winner === null ? null : fromUtf8(winner.value!);
+}
+
+test('a cluster forms from its founders and every node holds the same map', () => {
+  for (const seed of seedsFor(5)) {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
+    const maps = world.ids.map((id) => JSON.stringify(world.node(id).clusterMap()));
+    assert.equal(new Set(maps).size, 1, `seed ${seed}: one map`);
+    const owners = world.node('n1').clusterMap()!.owners;
+    assert.deepEqual(new Set(owners), new Set(world.ids), `seed ${seed}: every node owns some`);
+  }
+});
+
+test('any node serves any key: a write through one node is read through every other', () => {
+  for (const seed of seedsFor(3)) {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
+    for (let i = 0; i < 40; i++) {
+      const writer = world.ids[i % 5]!;
+      const reply = world.call(writer, put(`key${i}`, `value${i}`));
+      assert.ok(reply.ok, `seed ${seed}: write ${i} acknowledged: ${show(reply)}`);
+    }
+    for (let i = 0; i < 40; i++) {
+      for (const reader of world.ids) {
+        assert.equal(valueOf(world.call(reader, get(`key${i}`))), `value${i}`, `seed ${seed}`);
+      }
+    }
+    // Each acknowledged write is on W = 2 replicas at least, and on no node outside them.
+    for (let i = 0; i < 40; i++) {
+      const replicas = replicasOf(world, `key${i}`);
+      const holders = world.ids.filter((id) => storedValue(world, id, `key${i}`) === `value${i}`);
+      assert.ok(holders.length >= 2, `seed ${seed}: key${i} on ${holders.join(',')}`);
+      for (const holder of holders) assert.ok(replicas.includes(holder), `seed ${seed}: placement`);
+    }
+  }
+});
+
+test('an acknowledged W=2 write survives the crash of a replica; hinted handoff restores it', () => {
+  for (const seed of seedsFor(4)) {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
+    const victim = 'n3';
+    const acknowledged = new Map<string, string>();
+    let attempts = 0;
+    const writers = world.ids.filter((id) => id !== victim);
+    world.at(world.nowMs + 300, () => world.crash(victim));
+    // Writes go on through the crash, its detection and after: each waits for its reply.
+    while (acknowledged.size < 120 && attempts < 400) {
+      const key = `k${attempts}`;
+      const reply = world.call(writers[attempts % writers.length]!, put(key, `v${attempts}`, 2));
+      if (reply.ok) acknowledged.set(key, `v${attempts}`);
+      attempts++;
+    }
+    assert.equal(acknowledged.size, 120, `seed ${seed}: writes keep succeeding`);
+    assert.ok(!world.isUp(victim));
+    const hintsHeld = writers.reduce(
+      (sum, id) => sum + world.node(id).clusterStatus().hintsTotal,
+      0,
+    );
+    assert.ok(hintsHeld > 0, `seed ${seed}: fallbacks hold hints for ${victim}`);
+    for (const [key, value] of acknowledged) {
+      for (const reader of writers) {
+        assert.equal(valueOf(world.call(reader, get(key, 2))), value, `seed ${seed}: ${key}`);
+      }
+    }
+    world.restart(victim);
+    const delivered = world.runUntil(
+      () => writers.every((id) => world.node(id).clusterStatus().hintsTotal === 0),
+      20_000,
+    );
+    assert.ok(delivered, `seed ${seed}: every hint handed back`);
+    // The victim's own storage now holds every acknowledged write it is a replica of.
+    let checked = 0;
+    for (const [key, value] of acknowledged) {
+      if (!replicasOf(world, key).includes(victim)) continue;
+      assert.equal(storedValue(world, victim, key), value, `seed ${seed}: ${key} on ${victim}`);
+      checked++;
+    }
+    assert.ok(checked > 10, `seed ${seed}: the victim replicates some keys (${checked})`);
+  }
+});
+
+test('with two of three replicas down, a sloppy quorum still takes W=2 writes on fallbacks', () => {
+  for (const seed of seedsFor(3)) {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
+    const key = 'sloppy';
+    const [first, second, third] = replicasOf(world, key);
+    world.crash(first!);
+    world.crash(second!);
+    const detected = world.runUntil(
+      () =>
+        world.node(third!).liveness(first!) === 'down' &&
+        world.node(third!).liveness(second!) === 'down',
+      10_000,
+    );
+    assert.ok(detected, `seed ${seed}: the crashes are detected`);
+    const reply = world.call(third!, put(key, 'kept', 2));
+    assert.ok(reply.ok, `seed ${seed}: ${show(reply)}`);
+    assert.equal(valueOf(world.call(third!, get(key, 2))), 'kept');
+    const fallbacks = world.ids.filter((id) => ![first, second, third].includes(id));
+    const hints = fallbacks.reduce((sum, id) => sum + world.node(id).clusterStatus().hintsTotal, 0);
+    assert.ok(hints >= 1, `seed ${seed}: a fallback holds the hint`);
+    // W = 3 cannot be met by the one replica left plus fallbacks... it can: a sloppy quorum
+    // counts fallbacks. What cannot succeed is R = all on the strict replicas being down:
+    // the coordinator still answers, from the targets it has.
+    world.restart(first!);
+    world.restart(second!);
+    const healed = world.runUntil(
+      () =>
+        storedValue(world, first!, key) === 'kept' && storedValue(world, second!, key) === 'kept',
+      20_000,
+    );
+    assert.ok(healed, `seed ${seed}: hinted handoff reaches both returning replicas`);
+  }
+});
+
+test('read repair brings a replica that missed a write up to date', () => {
+  for (const seed of seedsFor(4)) {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 3 }));
+    const key = 'repair-me';
+    const [coordinator, , last] = replicasOf(world, key);
+    // The coordinator's messages to the last replica are lost while the write happens:
+    // W = 2 is met without it.
+    world.cut(coordinator!, last!);
+    assert.ok(world.call(coordinator!, put(key, 'fresh', 2)).ok);
+    world.healAll();
+    assert.equal(storedValue(world, last!, key), null, `seed ${seed}: the replica missed it`);
+    assert.equal(valueOf(world.call(last!, get(key, 'all'))), 'fresh');
+    world.runFor(100);
+    assert.equal(storedValue(world, last!, key), 'fresh', `seed ${seed}: repaired`);
+  }
+});
+
+test('a write that cannot reach W replicas fails as unavailable and says how far it got', () => {
+  const world = formed(new ClusterWorld({ seed: FIXED_SEED ?? 7, nodeCount: 3 }));
+  const key = 'lonely';
+  const [coordinator, ...others] = replicasOf(world, key);
+  for (const other of others) world.cut(coordinator!, other);
+  const reply = world.call(coordinator!, put(key, 'x', 'all'));
+  assert.ok(!reply.ok);
+  assert.equal(reply.error.code, 'RINGKV_UNAVAILABLE');
+  assert.match(reply.error.message, /reached 1 of the 3 replicas needed/);
+  const invalid = world.call(coordinator!, put(key, 'x', 4));
+  assert.ok(!invalid.ok);
+  assert.equal(invalid.error.code, 'RINGKV_INVALID_ARGUMENT');
+});
+
+test('concurrent writes under the siblings policy are all kept and read back from any node', () => {
+  const siblings: Keyspace = { ...DEFAULT_KEYSPACE, id: 1, name: 'carts', conflicts: 'siblings' };
+  const world = formed(
+    new ClusterWorld({
+      seed: FIXED_SEED ?? 11,
+      nodeCount: 3,
+      keyspaces: [DEFAULT_KEYSPACE, siblings],
+    }),
+  );
+  const key = utf8('cart');
+  const start: ClientRequest = { ...put('cart', 'empty'), keyspace: 'carts' };
+  assert.ok(world.call('n1', start).ok);
+  const first = world.call('n1', get('cart', undefined, 'carts'));
+  assert.ok(first.ok && first.op === 'get');
+  const context = first.results[0]!.context;
+  for (const [node, item] of [
+    ['n2', 'apple'],
+    ['n3', 'pear'],
+  ] as const) {
+    const reply = world.call(node, {
+      op: 'write',
+      keyspace: 'carts',
+      items: [
+        {
+          key,
+          context,
+          mutation: {
+            kind: 'set',
+            value: utf8(item),
+            condition: 'always',
+            expiry: { kind: 'none' },
+          },
+        },
+      ],
+    });
+    assert.ok(reply.ok, show(reply));
+  }
+  for (const reader of world.ids) {
+    const read = world.call(reader, get('cart', 'all', 'carts'));
+    assert.ok(read.ok && read.op === 'get');
+    const values = read.results[0]!.siblings.map((sibling) => fromUtf8(sibling.value)).sort();
+    assert.deepEqual(values, ['apple', 'pear'], `read through ${reader}`);
+  }
+});
+
+test('the whole-cluster listing returns every live key exactly once, page by page', () => {
+  const world = formed(new ClusterWorld({ seed: FIXED_SEED ?? 21, nodeCount: 4 }));
+  const written = new Set<string>();
+  for (let i = 0; i < 150; i++) {
+    assert.ok(world.call(world.ids[i % 4]!, put(`item:${i}`, 'x')).ok);
+    written.add(`item:${i}`);
+  }
+  assert.ok(
+    world.call('n2', {
+      op: 'write',
+      keyspace: 'default',
+      items: [{ key: utf8('item:7'), mutation: { kind: 'delete' } }],
+    }).ok,
+  );
+  written.delete('item:7');
+  const listed: string[] = [];
+  let cursor: Uint8Array | null = null;
+  let pages = 0;
+  do {
+    const reply = world.call('n3', {
+      op: 'scan',
+      keyspace: 'default',
+      cursor,
+      count: 17,
+      match: null,
+      prefix: null,
+    });
+    assert.ok(reply.ok && reply.op === 'scan', show(reply));
+    listed.push(...reply.keys.map(fromUtf8));
+    cursor = reply.cursor;
+    pages++;
+  } while (cursor !== null && pages < 1000);
+  assert.equal(listed.length, new Set(listed).size, 'no key twice');
+  assert.deepEqual(new Set(listed), written);
+  const count = world.call('n4', { op: 'count', keyspace: 'default' });
+  assert.ok(count.ok && count.op === 'count');
+  assert.equal(count.count, written.size);
+});
+
+test('one seed gives the same replies twice', () => {
+  const run = (seed: number): string => {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 4, lossRate: 0.02 }));
+    const replies: string[] = [];
+    for (let i = 0; i < 30; i++) {
+      world.submit(world.ids[i % 4]!, put(`d${i % 7}`, `v${i}`), (reply) =>
+        replies.push(`${world.nowMs} ${show(reply)}`),
+      );
+      world.runFor(3);
+    }
+    world.runFor(3000);
+    return replies.join('\n');
+  };
+  assert.equal(run(5), run(5));
+  assert.notEqual(run(5), run(6));
+});

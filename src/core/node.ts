@@ -192,9 +192,10 @@ interface WriteOp {
   readonly indexes: readonly number[];
   readonly results: readonly WriteResult[];
   readonly needed: number;
-  readonly targetCount: number;
-  acks: number;
-  failures: number;
+  /** The nodes whose acknowledgement counts (this node included when it is a target). */
+  readonly targets: readonly string[];
+  readonly acked: Set<string>;
+  readonly refused: Set<string>;
   answered: boolean;
   readonly deadlineMs: number;
 }
@@ -589,24 +590,33 @@ export class Node {
     needed: number,
     nowMs: number,
   ): void {
+    const targets = this.targetsOf(partition, n);
+    if (targets.length < needed) {
+      return this.failJob(
+        job,
+        unavailable(
+          `only ${targets.length} nodes are up to hold the key; the write needs ${needed}`,
+        ),
+      );
+    }
     const outcome = this.store.write(keyspace, items, nowMs);
     if (!outcome.ok) return this.failJob(job, outcome.error);
     const { results, written } = outcome.value;
     assert(written.length <= 1, 'one key per coordinated write');
     const opId = this.nextOpId++;
-    const targets = this.targetsOf(partition, n);
     const selfIsTarget = targets.some((target) => target.node === this.nodeId);
+    // Nothing to replicate (a condition did not hold): the answer waits only for the local
+    // state it was computed from to be durable.
+    const counted = written.length === 0 ? [this.nodeId] : targets.map((target) => target.node);
     const op: WriteOp = {
       kind: 'write',
       job,
       indexes,
       results,
-      // Nothing to replicate (a condition did not hold): the answer waits only for the
-      // local state it was computed from to be durable.
       needed: written.length === 0 ? 1 : needed,
-      targetCount: written.length === 0 ? 1 : targets.length + (selfIsTarget ? 0 : 1),
-      acks: 0,
-      failures: 0,
+      targets: counted,
+      acked: new Set(),
+      refused: new Set(),
       answered: false,
       deadlineMs: nowMs + this.requestTimeoutMs(),
     };
@@ -627,8 +637,11 @@ export class Node {
         ]);
       }
     }
-    // The coordinator's own durable copy counts as one acknowledgement.
-    this.after(outcome.waitFor, { kind: 'write-ack', opId });
+    // The coordinator's own durable copy counts as one acknowledgement when it is a target
+    // (it is not only when every replica is down and a stranger coordinates).
+    if (selfIsTarget || written.length === 0) {
+      this.after(outcome.waitFor, { kind: 'write-ack', opId });
+    }
   }
 
   private startRead(
@@ -652,13 +665,20 @@ export class Node {
       key,
       withVersions,
       targets,
-      needed: Math.min(needed, targets.length),
+      needed,
       answers: new Map(),
       failures: 0,
       answered: false,
       deadlineMs: nowMs + this.requestTimeoutMs(),
     };
-    if (op.needed === 0) return this.failJob(job, unavailable('no replica of the key is up'));
+    if (targets.length < needed) {
+      return this.failJob(
+        job,
+        unavailable(
+          `only ${targets.length} nodes are up to hold the key; the read needs ${needed}`,
+        ),
+      );
+    }
     this.ops.set(opId, op);
     for (const target of targets) {
       if (target.node === this.nodeId) {
@@ -697,6 +717,7 @@ export class Node {
   private onReadAnswer(opId: number, from: string, record: StoredRecord | undefined | null): void {
     const op = this.ops.get(opId);
     if (op === undefined || op.kind !== 'read' || op.answers.has(from)) return;
+    if (!op.targets.some((target) => target.node === from)) return;
     if (record === null) {
       op.failures++;
     } else {
@@ -750,24 +771,25 @@ export class Node {
     }
   }
 
-  private onWriteAck(opId: number, ok: boolean): void {
+  private onWriteAck(opId: number, from: string, ok: boolean): void {
     const op = this.ops.get(opId);
-    if (op === undefined || op.kind !== 'write') return;
-    if (ok) op.acks++;
-    else op.failures++;
-    if (!op.answered && op.acks >= op.needed) {
+    if (op === undefined || op.kind !== 'write' || !op.targets.includes(from)) return;
+    if (op.acked.has(from) || op.refused.has(from)) return;
+    if (ok) op.acked.add(from);
+    else op.refused.add(from);
+    if (!op.answered && op.acked.size >= op.needed) {
       op.answered = true;
       op.indexes.forEach((jobIndex, i) => this.completePart(op.job, jobIndex, op.results[i]!));
-    } else if (!op.answered && op.targetCount - op.failures < op.needed) {
+    } else if (!op.answered && op.targets.length - op.refused.size < op.needed) {
       op.answered = true;
       this.failJob(op.job, this.writeShortfall(op));
     }
-    if (op.acks + op.failures === op.targetCount) this.ops.delete(opId);
+    if (op.acked.size + op.refused.size === op.targets.length) this.ops.delete(opId);
   }
 
   private writeShortfall(op: WriteOp): KvError {
     return unavailable(
-      `the write reached ${op.acks} of the ${op.needed} replicas needed; ` +
+      `the write reached ${op.acked.size} of the ${op.needed} replicas needed; ` +
         'it may still become visible',
     );
   }
@@ -1124,7 +1146,7 @@ export class Node {
           nowMs,
         );
       case MessageType.putReply:
-        return this.onPutReply(message[2], message[3]);
+        return this.onPutReply(message[2], from, message[3]);
       case MessageType.scan: {
         const keyspace = this.keyspacesById.get(message[3]);
         const limit = Math.min(Math.max(message[6], 1), this.config.limits.scanCountMax);
@@ -1258,11 +1280,11 @@ export class Node {
     return this.store.mergeHint(hintFor, keyspace, key, record, this.hintsMax(), nowMs);
   }
 
-  private onPutReply(opId: number, ok: boolean): void {
+  private onPutReply(opId: number, from: string, ok: boolean): void {
     const op = this.ops.get(opId);
     if (op === undefined) return;
-    if (op.kind === 'write') return this.onWriteAck(opId, ok);
-    if (op.kind === 'handoff') {
+    if (op.kind === 'write') return this.onWriteAck(opId, from, ok);
+    if (op.kind === 'handoff' && op.owner === from) {
       this.ops.delete(opId);
       if (ok) this.store.dropHint(op.owner, op.keyspaceId, op.key, op.record);
     }
@@ -1467,7 +1489,7 @@ export class Node {
       case 'reply':
         return this.reply(waiter.origin, waiter.reply);
       case 'write-ack':
-        return this.onWriteAck(waiter.opId, true);
+        return this.onWriteAck(waiter.opId, this.nodeId, true);
       case 'read-local':
         return this.onReadAnswer(waiter.opId, this.nodeId, waiter.record);
       case 'send':

@@ -322,3 +322,31 @@ test('one seed gives the same replies twice', () => {
   assert.equal(run(5), run(5));
   assert.notEqual(run(5), run(6));
 });
+
+test('a keyspace with n: all keeps every key on every member', () => {
+  const everywhere: Keyspace = { ...DEFAULT_KEYSPACE, id: 1, name: 'config', n: 'all', r: 1, w: 4 };
+  const world = formed(
+    new ClusterWorld({
+      seed: FIXED_SEED ?? 31,
+      nodeCount: 4,
+      keyspaces: [DEFAULT_KEYSPACE, everywhere],
+    }),
+  );
+  for (let i = 0; i < 20; i++) {
+    const reply = world.call(world.ids[i % 4]!, {
+      ...put(`setting${i}`, `on${i}`),
+      keyspace: 'config',
+    });
+    assert.ok(reply.ok, show(reply));
+  }
+  const map = world.node('n1').clusterMap()!;
+  for (let i = 0; i < 20; i++) {
+    const key = utf8(`setting${i}`);
+    const storageKey = dataKey(1, partitionOf(1, key, map.partitionCount), key);
+    for (const id of world.ids) {
+      const bytes = world.storage(id).get(storageKey);
+      assert.ok(bytes !== undefined, `setting${i} on ${id}`);
+      assert.equal(fromUtf8(winningSibling(decodeRecord(bytes), world.nowMs)!.value!), `on${i}`);
+    }
+  }
+});

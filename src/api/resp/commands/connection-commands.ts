@@ -193,6 +193,38 @@ function info(context: CommandContext, args: Buffer[]): void {
       ].join('\r\n'),
     );
   }
+  if (everything || section === 'keyspaces' || section === 'cluster') {
+    // ringkv's own sections: the keyspaces SELECT picks by index, and the cluster's members.
+    if (everything || section === 'keyspaces') {
+      parts.push(
+        [
+          '# Keyspaces',
+          ...server.node
+            .keyspaces()
+            .map(
+              (k, index) =>
+                `db${index}:name=${k.name},n=${k.n},r=${k.r},w=${k.w},consistency=${k.consistency},conflicts=${k.conflicts},durability=${k.durability}`,
+            ),
+        ].join('\r\n'),
+      );
+    }
+    if (everything || section === 'cluster') {
+      const cluster = server.node.clusterStatus();
+      parts.push(
+        [
+          '# Cluster',
+          `cluster_state:${cluster.state}`,
+          `cluster_epoch:${cluster.epoch}`,
+          `cluster_members:${cluster.members.length}`,
+          ...cluster.members.map(
+            (m) =>
+              `member_${m.id}:liveness=${m.liveness},partitions=${m.partitionsOwned},resp=${m.resp}`,
+          ),
+          `hints_pending:${cluster.hintsTotal}`,
+        ].join('\r\n'),
+      );
+    }
+  }
   const finish = (keyspaceLines: string[]): void => {
     if (keyspaceLines.length > 0) parts.push(['# Keyspace', ...keyspaceLines].join('\r\n'));
     context.reply((w) => w.verbatim(`${parts.join('\r\n\r\n')}\r\n`));

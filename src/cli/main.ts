@@ -1,6 +1,7 @@
 // The `ringkv` command: dispatches to one file per command under ./commands/.
 
 import { clientCommand, CLIENT_HELP } from './commands/client-commands.ts';
+import { clusterCommand, CLUSTER_HELP } from './commands/cluster-commands.ts';
 import { START_HELP, startCommand } from './commands/start.ts';
 import { UsageError } from './options.ts';
 
@@ -16,6 +17,10 @@ Commands:
   del       delete a key
   scan      list keys
   status    print a node's status
+  cluster   print the members, their liveness, partitions and hints
+  ring      print how the ring's partitions are owned
+  keyspace  create or list keyspaces
+  fault     inject faults into a node (fail, delay, loss, cut) and clear them
   bench     drive a store with a workload and report ops/s and latency
   help CMD  show the help of a command
 
@@ -24,7 +29,7 @@ Run 'ringkv <command> --help' for a command's options.
 
 function helpOf(command: string | undefined): string | undefined {
   if (command === 'start') return START_HELP;
-  return command === undefined ? undefined : CLIENT_HELP[command];
+  return command === undefined ? undefined : (CLIENT_HELP[command] ?? CLUSTER_HELP[command]);
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -43,6 +48,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'dev') return (await import('./commands/dev.ts')).devCommand(rest);
   if (command === 'bench') return (await import('./commands/bench.ts')).benchCommand(rest);
   if (command in CLIENT_HELP) return clientCommand(command, rest);
+  if (command in CLUSTER_HELP) return clusterCommand(command, rest);
   throw new UsageError(`unknown command '${command}'\n\n${MAIN_HELP}`);
 }
 

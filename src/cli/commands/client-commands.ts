@@ -18,13 +18,13 @@ export const CLIENT_HELP: Record<string, string> = {
   status: `Usage: ringkv status [options]\n\nPrints the node's status as JSON.\n\n${COMMON_HELP}`,
 };
 
-interface Target {
+export interface Target {
   readonly url: string;
   readonly keyspace: string;
   readonly password: string | undefined;
 }
 
-async function request(
+export async function request(
   target: Target,
   method: string,
   path: string,
@@ -45,7 +45,7 @@ async function request(
   }
 }
 
-async function failure(response: Response): Promise<Error> {
+export async function failure(response: Response): Promise<Error> {
   const text = await response.text();
   try {
     const parsed = JSON.parse(text) as { error?: { code?: string; message?: string } };

@@ -241,7 +241,29 @@ interface HandoffOp {
   readonly deadlineMs: number;
 }
 
-type Op = ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp;
+/**
+ * A write that reads before it writes: the coordinator first merges R replicas' copies into
+ * its own, so a mutation that depends on the current value (INCR, DEL, SET NX) builds on
+ * every acknowledged write even right after the coordinator changed.
+ */
+interface PrefetchOp {
+  readonly kind: 'prefetch';
+  readonly job: Job;
+  readonly indexes: readonly number[];
+  readonly keyspace: Keyspace;
+  readonly items: readonly WriteItem[];
+  readonly partition: number;
+  readonly n: number;
+  readonly needed: number;
+  readonly readNeeded: number;
+  readonly targets: readonly Target[];
+  readonly answers: Map<string, StoredRecord | undefined>;
+  readonly refused: Set<string>;
+  done: boolean;
+  readonly deadlineMs: number;
+}
+
+type Op = ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp | PrefetchOp;
 
 /** What to do once a batch is persisted. */
 type Waiter =
@@ -543,7 +565,7 @@ export class Node {
       const walk = this.walkOf(partition);
       const coordinator = walk.slice(0, n).find((id) => this.isUp(id)) ?? this.nodeId;
       if (coordinator === this.nodeId || forwarded) {
-        this.coordinateWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
+        this.prefetchThenWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
       } else {
         this.forward(
           coordinator,
@@ -578,6 +600,95 @@ export class Node {
       deadlineMs: nowMs + this.requestTimeoutMs(),
     });
     this.send(to, [MessageType.forward, this.epoch(), opId, request]);
+  }
+
+  /**
+   * Runs a write at once when it replaces the value blindly (SET without conditions), and
+   * after a read of R replicas otherwise.
+   */
+  private prefetchThenWrite(
+    job: Job,
+    indexes: readonly number[],
+    keyspace: Keyspace,
+    items: readonly WriteItem[],
+    partition: number,
+    n: number,
+    needed: number,
+    nowMs: number,
+  ): void {
+    const targets = this.targetsOf(partition, n);
+    const readNeeded = Math.min(keyspace.r, n);
+    if (items.every(isBlindWrite) || targets.length < readNeeded) {
+      return this.coordinateWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
+    }
+    const opId = this.nextOpId++;
+    const op: PrefetchOp = {
+      kind: 'prefetch',
+      job,
+      indexes,
+      keyspace,
+      items,
+      partition,
+      n,
+      needed,
+      readNeeded,
+      targets,
+      answers: new Map(),
+      refused: new Set(),
+      done: false,
+      deadlineMs: nowMs + this.requestTimeoutMs(),
+    };
+    this.ops.set(opId, op);
+    const key = items[0]!.key;
+    for (const target of targets) {
+      if (target.node === this.nodeId) {
+        const local = this.localCopy(keyspace, key, target.hintFor);
+        this.after(local.waitFor, { kind: 'read-local', opId, record: local.value });
+      } else {
+        this.send(target.node, [
+          MessageType.read,
+          this.epoch(),
+          opId,
+          keyspace.id,
+          key,
+          target.hintFor,
+        ]);
+      }
+    }
+  }
+
+  private onPrefetchAnswer(
+    opId: number,
+    op: PrefetchOp,
+    from: string,
+    record: StoredRecord | undefined | null,
+  ): void {
+    if (op.done || op.answers.has(from) || op.refused.has(from)) return;
+    if (!op.targets.some((target) => target.node === from)) return;
+    if (record === null) op.refused.add(from);
+    else op.answers.set(from, record);
+    if (op.answers.size >= op.readNeeded) {
+      op.done = true;
+      this.ops.delete(opId);
+      const key = op.items[0]!.key;
+      for (const copy of op.answers.values()) {
+        if (copy !== undefined) this.store.mergeRecord(op.keyspace, key, copy, this.lastNowMs);
+      }
+      this.coordinateWrite(
+        op.job,
+        op.indexes,
+        op.keyspace,
+        op.items,
+        op.partition,
+        op.n,
+        op.needed,
+        this.lastNowMs,
+      );
+    } else if (op.targets.length - op.refused.size < op.readNeeded) {
+      op.done = true;
+      this.ops.delete(opId);
+      this.failJob(op.job, unavailable('too few replicas answered the read this write needs'));
+    }
   }
 
   private coordinateWrite(
@@ -715,6 +826,8 @@ export class Node {
   }
 
   private onReadAnswer(opId: number, from: string, record: StoredRecord | undefined | null): void {
+    const prefetch = this.ops.get(opId);
+    if (prefetch?.kind === 'prefetch') return this.onPrefetchAnswer(opId, prefetch, from, record);
     const op = this.ops.get(opId);
     if (op === undefined || op.kind !== 'read' || op.answers.has(from)) return;
     if (!op.targets.some((target) => target.node === from)) return;
@@ -1430,6 +1543,16 @@ export class Node {
         case 'handoff':
           this.ops.delete(opId);
           break;
+        case 'prefetch':
+          this.ops.delete(opId);
+          if (!op.done) {
+            op.done = true;
+            this.failJob(
+              op.job,
+              unavailable('too few replicas answered in time the read this write needs'),
+            );
+          }
+          break;
       }
     }
   }
@@ -1625,6 +1748,14 @@ export class Node {
 export function storedClusterMap(view: StorageReader): ClusterMap | null {
   const bytes = view.get(metaKey(MAP_META_NAME));
   return bytes === undefined ? null : decodeMap(bytes);
+}
+
+/** A write that replaces the value whatever it was: it needs no read of the replicas first. */
+function isBlindWrite(item: WriteItem): boolean {
+  const mutation = item.mutation;
+  return (
+    mutation.kind === 'set' && mutation.condition === 'always' && mutation.expiry.kind !== 'keep'
+  );
 }
 
 function unavailable(message: string): KvError {

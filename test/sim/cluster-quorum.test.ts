@@ -350,3 +350,40 @@ test('a keyspace with n: all keeps every key on every member', () => {
     }
   }
 });
+
+test('after a coordinator returns, INCR and DEL build on the writes acknowledged without it', () => {
+  for (const seed of seedsFor(3)) {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 3 }));
+    const key = 'counter';
+    const [first, second] = replicasOf(world, key);
+    const incr: ClientRequest = {
+      op: 'write',
+      keyspace: 'default',
+      items: [{ key: utf8(key), mutation: { kind: 'incrBy', delta: 1n } }],
+    };
+    world.crash(first!);
+    assert.ok(
+      world.runUntil(() => world.node(second!).liveness(first!) === 'down', 10_000),
+      `seed ${seed}: crash detected`,
+    );
+    for (let i = 0; i < 5; i++) assert.ok(world.call(second!, incr).ok, `seed ${seed}: incr ${i}`);
+    world.restart(first!);
+    assert.ok(
+      world.runUntil(() => world.node(second!).liveness(first!) === 'alive', 10_000),
+      `seed ${seed}: return noticed`,
+    );
+    // The returning node coordinates again; its own copy has none of the five increments.
+    const reply = world.call(first!, incr);
+    assert.ok(reply.ok && reply.op === 'write', show(reply));
+    assert.equal(reply.results[0]!.integer, 6n, `seed ${seed}: the sixth increment`);
+    const removed = world.call(first!, {
+      op: 'write',
+      keyspace: 'default',
+      items: [{ key: utf8(key), mutation: { kind: 'delete' } }],
+    });
+    assert.ok(removed.ok && removed.op === 'write' && removed.results[0]!.applied, show(removed));
+    for (const reader of world.ids) {
+      assert.equal(valueOf(world.call(reader, get(key, 2))), null, `seed ${seed}: ${reader}`);
+    }
+  }
+});

@@ -146,7 +146,17 @@ export class Swim {
     if (from === this.selfId || !isValidMemberId(from) || !isValidSwimMessage(message)) {
       return this.flush();
     }
-    for (const update of message.updates) this.applyUpdate(update, nowMs);
+    for (const update of message.updates) {
+      // Another member's `down` is only a suspicion here: this node declares a member down
+      // by its own suspicion timer alone. A node back from isolation gossips the downs it
+      // declared while cut off; taken as they come, they would take down members that
+      // everyone else reaches. As a suspicion, the accused is pinged and refutes first.
+      const demoted: SwimUpdate =
+        update.liveness === 'down' && update.id !== this.selfId
+          ? { ...update, liveness: 'suspect' }
+          : update;
+      this.applyUpdate(demoted, nowMs);
+    }
     // The message itself shows that its sender is alive at the incarnation it carries.
     this.applyUpdate({ id: from, liveness: 'alive', incarnation: message.incarnation }, nowMs);
     switch (message.type) {

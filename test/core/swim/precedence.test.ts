@@ -52,6 +52,18 @@ function freshSwim(): Swim {
   return new Swim('a', ['a', 'b', 'c', 'd'], DEFAULT_SWIM_CONFIG, new Prng(1));
 }
 
+/**
+ * Makes `id` down at `incarnation` the only way a node declares one: a suspicion (gossiped
+ * by c) that its own timer sees expire. Answers the time at which it became down.
+ */
+function declareDown(swim: Swim, id: string, incarnation: number, atMs: number): number {
+  swim.receive('c', gossip([{ id, liveness: 'suspect', incarnation }]), atMs);
+  const downAtMs = atMs + DEFAULT_SWIM_CONFIG.suspicionTimeoutMs;
+  swim.tick(downAtMs);
+  assert.equal(swim.liveness(id), 'down');
+  return downAtMs;
+}
+
 test('alive with a higher incarnation refutes a suspicion; alive at the same one does not', () => {
   const swim = freshSwim();
   const first = swim.receive('c', gossip([{ id: 'b', liveness: 'suspect', incarnation: 0 }]), 0);
@@ -74,20 +86,47 @@ test('alive with a higher incarnation refutes a suspicion; alive at the same one
 
 test('down overrides suspect at the same incarnation and only a higher incarnation brings the member back', () => {
   const swim = freshSwim();
-  swim.receive('c', gossip([{ id: 'b', liveness: 'suspect', incarnation: 2 }]), 0);
-  swim.receive('c', gossip([{ id: 'b', liveness: 'down', incarnation: 2 }]), 1);
-  assert.equal(swim.liveness('b'), 'down');
-  swim.receive('c', gossip([{ id: 'b', liveness: 'alive', incarnation: 2 }]), 2);
-  swim.receive('c', gossip([{ id: 'b', liveness: 'suspect', incarnation: 2 }]), 3);
+  const downAtMs = declareDown(swim, 'b', 2, 0);
+  swim.receive('c', gossip([{ id: 'b', liveness: 'alive', incarnation: 2 }]), downAtMs + 1);
+  swim.receive('c', gossip([{ id: 'b', liveness: 'suspect', incarnation: 2 }]), downAtMs + 2);
   assert.equal(swim.liveness('b'), 'down', 'same-incarnation alive or suspect does not undo down');
-  const back = swim.receive('c', gossip([{ id: 'b', liveness: 'alive', incarnation: 3 }]), 4);
+  const back = swim.receive(
+    'c',
+    gossip([{ id: 'b', liveness: 'alive', incarnation: 3 }]),
+    downAtMs + 3,
+  );
   assert.deepEqual(back.changes, [{ id: 'b', liveness: 'alive', incarnation: 3 }]);
+});
+
+test("another member's down is taken as a suspicion: only this node's own timer declares down", () => {
+  const swim = freshSwim();
+  const heard = swim.receive('c', gossip([{ id: 'b', liveness: 'down', incarnation: 0 }]), 0);
+  assert.deepEqual(heard.changes, [{ id: 'b', liveness: 'suspect', incarnation: 0 }]);
+  // The accused is pinged at once, with the suspicion, so that it can refute.
+  const ping = heard.sends.find((send) => send.to === 'b');
+  assert.ok(ping !== undefined && ping.message.type === 'ping');
+  assert.deepEqual(ping.message.updates[0], { id: 'b', liveness: 'suspect', incarnation: 0 });
+  const refuted = swim.receive(
+    'b',
+    { type: 'ack', sequence: ping.message.sequence, incarnation: 1, updates: [] },
+    10,
+  );
+  assert.deepEqual(refuted.changes, [{ id: 'b', liveness: 'alive', incarnation: 1 }]);
+  // Unrefuted, the suspicion ends in down by this node's timer.
+  swim.receive('c', gossip([{ id: 'd', liveness: 'down', incarnation: 0 }]), 20);
+  assert.equal(swim.liveness('d'), 'suspect');
+  swim.tick(20 + DEFAULT_SWIM_CONFIG.suspicionTimeoutMs);
+  assert.equal(swim.liveness('d'), 'down');
 });
 
 test('a message from a member is itself proof that it is alive at the incarnation it carries', () => {
   const swim = freshSwim();
-  swim.receive('c', gossip([{ id: 'b', liveness: 'down', incarnation: 0 }]), 0);
-  const stale = swim.receive('b', { type: 'ping', sequence: 9, incarnation: 0, updates: [] }, 1);
+  const downAtMs = declareDown(swim, 'b', 0, 0);
+  const stale = swim.receive(
+    'b',
+    { type: 'ping', sequence: 9, incarnation: 0, updates: [] },
+    downAtMs + 1,
+  );
   assert.equal(
     swim.liveness('b'),
     'down',
@@ -96,7 +135,11 @@ test('a message from a member is itself proof that it is alive at the incarnatio
   // The answer tells b what we hold about it, so that it can refute.
   const ack = stale.sends.find((send) => send.to === 'b')!.message;
   assert.deepEqual(ack.updates[0], { id: 'b', liveness: 'down', incarnation: 0 });
-  const fresh = swim.receive('b', { type: 'ping', sequence: 10, incarnation: 1, updates: [] }, 2);
+  const fresh = swim.receive(
+    'b',
+    { type: 'ping', sequence: 10, incarnation: 1, updates: [] },
+    downAtMs + 2,
+  );
   assert.deepEqual(fresh.changes, [{ id: 'b', liveness: 'alive', incarnation: 1 }]);
 });
 
@@ -141,7 +184,7 @@ test('a suspect that is not refuted within the suspicion timeout becomes down, a
 
 test('setMembers keeps the state of members kept, adds new ones alive, and forgets removed ones', () => {
   const swim = freshSwim();
-  swim.receive('c', gossip([{ id: 'b', liveness: 'down', incarnation: 5 }]), 0);
+  const downAtMs = declareDown(swim, 'b', 5, 0);
   swim.setMembers(['a', 'b', 'e']);
   assert.deepEqual(swim.members(), [
     { id: 'a', liveness: 'alive', incarnation: 0 },
@@ -151,7 +194,8 @@ test('setMembers keeps the state of members kept, adds new ones alive, and forge
   assert.throws(() => swim.liveness('c'), /not one/);
   // Gossip about a member no longer in the map is ignored.
   assert.equal(
-    swim.receive('e', gossip([{ id: 'c', liveness: 'down', incarnation: 9 }]), 1).changes.length,
+    swim.receive('e', gossip([{ id: 'c', liveness: 'down', incarnation: 9 }]), downAtMs + 1).changes
+      .length,
     0,
   );
 });

@@ -99,18 +99,22 @@ test('a helper pings the target for a ping-req and relays its ack under the requ
 
 test('down members leave the rounds and are pinged once per down-probe interval', () => {
   const swim = new Swim('a', ['a', ...others], config, new Prng(15));
+  // b is suspected and, unrefuted, declared down by this node's own timer.
   swim.receive(
     'c',
     {
       type: 'ack',
       sequence: 0,
       incarnation: 0,
-      updates: [{ id: 'b', liveness: 'down', incarnation: 0 }],
+      updates: [{ id: 'b', liveness: 'suspect', incarnation: 0 }],
     },
     0,
   );
+  const downAtMs = config.suspicionTimeoutMs;
+  swim.tick(downAtMs);
+  assert.equal(swim.liveness('b'), 'down');
   const pingTimesMs: number[] = [];
-  for (let nowMs = 0; nowMs <= 30_000; nowMs += 100) {
+  for (let nowMs = downAtMs + 100; nowMs <= downAtMs + 30_000; nowMs += 100) {
     for (const send of pings(swim.tick(nowMs))) {
       if (send.to === 'b') {
         pingTimesMs.push(nowMs);

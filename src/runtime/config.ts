@@ -66,7 +66,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   durability: 'sync',
   host: '127.0.0.1',
   respPort: 6380,
-  httpPort: 8080,
+  httpPort: 6480,
   password: null,
   keyBytesMax: 8 * 1024,
   valueBytesMax: 16 * 1024 * 1024,

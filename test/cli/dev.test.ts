@@ -91,12 +91,13 @@ test('the cluster secret is fresh for each run unless given, and flags are check
   assert.throws(() => parseDevOptions(['--frobnicate'], {}), /frobnicate/);
 });
 
-/** A stand-in for a node: answers GET /v1/status on its HTTP port, logs a line on each stream. */
+/** A stand-in for a node: answers GET /v1/cluster (formed) on its HTTP port, logs a line on each stream. */
 const STAND_IN_NODE = `
 const http = require('node:http');
 const [port, id] = process.argv.slice(1);
 const server = http.createServer((request, response) => {
-  response.writeHead(request.url === '/v1/status' ? 200 : 404).end('{}');
+  if (request.url === '/v1/cluster') response.writeHead(200).end('{"state":"ready"}');
+  else response.writeHead(404).end('{}');
 });
 server.listen(Number(port), '127.0.0.1', () => {
   process.stdout.write('listening ' + id + '\\n');
@@ -130,7 +131,7 @@ test('the supervisor waits for every node, prefixes their lines, and stops only 
     const cluster = startCluster(plans, (plan) => standIn(plan), io);
     await cluster.ready;
     for (const plan of plans) {
-      const response = await fetch(`http://127.0.0.1:${plan.httpPort}/v1/status`);
+      const response = await fetch(`http://127.0.0.1:${plan.httpPort}/v1/cluster`);
       assert.equal(response.status, 200);
     }
     await new Promise((resolve) => setTimeout(resolve, 100));

@@ -31,7 +31,7 @@ Options:
   --target KIND          resp (a node's Redis protocol port), client (the TypeScript
                          client, over HTTP) or etcd (default resp)
   --endpoints LIST       host:port,... to spread the load over (default: 127.0.0.1:6380
-                         for resp, 127.0.0.1:8080 for client, 127.0.0.1:2379 for etcd)
+                         for resp, 127.0.0.1:6480 for client, 127.0.0.1:2379 for etcd)
   --keyspace NAME        keyspace of the client target (default 'default')
   --workload NAME        puts, gets, a (50% reads), b (95% reads), c (reads only) (default puts)
   --keys N               number of distinct keys (default 100000)

@@ -4,7 +4,7 @@ import { parseArgs } from 'node:util';
 import { UsageError } from '../options.ts';
 
 const COMMON_HELP = `Common options:
-  --url URL          node's HTTP address (default http://127.0.0.1:8080; env RINGKV_URL)
+  --url URL          node's HTTP address (default http://127.0.0.1:6480; env RINGKV_URL)
   --keyspace NAME    keyspace (default 'default')
   --password PW      client password (env RINGKV_PASSWORD)
   --help             show this help
@@ -87,7 +87,7 @@ export async function clientCommand(name: string, argv: string[]): Promise<numbe
     return 0;
   }
   const target: Target = {
-    url: values.url ?? process.env.RINGKV_URL ?? 'http://127.0.0.1:8080',
+    url: values.url ?? process.env.RINGKV_URL ?? 'http://127.0.0.1:6480',
     keyspace: values.keyspace!,
     password: values.password ?? process.env.RINGKV_PASSWORD,
   };

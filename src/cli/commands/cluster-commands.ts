@@ -2,7 +2,7 @@
 // fault injection, over the node's HTTP routes (docs/HTTP.md, "Cluster routes").
 //
 // Rules: the node is found as the client commands find it (--node, then RINGKV_URL, then
-// 127.0.0.1:8080) and requests go through their helpers; admin routes (keyspace create,
+// 127.0.0.1:6480) and requests go through their helpers; admin routes (keyspace create,
 // faults) send the admin token (--admin-token or RINGKV_ADMIN_TOKEN), or the password when
 // no admin token is given. A refused request exits 1 with the node's error code; a usage
 // mistake exits 2.
@@ -12,7 +12,7 @@ import { UsageError } from '../options.ts';
 import { failure, request, type Target } from './client-commands.ts';
 
 const NODE_HELP = `Options:
-  --node HOST:PORT   node's HTTP address (default 127.0.0.1:8080; env RINGKV_URL, a URL)
+  --node HOST:PORT   node's HTTP address (default 127.0.0.1:6480; env RINGKV_URL, a URL)
   --password PW      client password (env RINGKV_PASSWORD)
   --help             show this help
 `;
@@ -89,7 +89,7 @@ function parseFlags(name: string, argv: string[], extra: Record<string, 'string'
   const admin = name === 'fault' || (name === 'keyspace' && positionals[0] === 'create');
   const target: Target = {
     url:
-      node === undefined ? (process.env.RINGKV_URL ?? 'http://127.0.0.1:8080') : `http://${node}`,
+      node === undefined ? (process.env.RINGKV_URL ?? 'http://127.0.0.1:6480') : `http://${node}`,
     keyspace: 'default',
     password: admin ? (adminToken ?? password) : password,
   };

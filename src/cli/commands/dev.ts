@@ -2,7 +2,7 @@
 // benchmarks. Node k (0-based) is `node{k+1}` with RESP port P+k, HTTP port P+100+k, peer
 // port P+200+k and data in DIR/node{k+1}; every node is given every peer address as a seed.
 // Each child's output lines are prefixed with its id. Once every node answers
-// GET /v1/status, the endpoints are printed. Ctrl-C or SIGTERM stops the children by PID
+// GET /v1/cluster with its cluster formed, the endpoints are printed. Ctrl-C or SIGTERM stops the children by PID
 // (SIGTERM, a bounded wait, then SIGKILL); a child that dies on its own stops the rest, and
 // the command exits 1. Only processes this command started are ever signalled.
 
@@ -27,7 +27,7 @@ Options:
   --data DIR             parent of the nodes' data directories (default data)
   --cluster-secret S     secret the nodes authenticate each other with (env
                          RINGKV_CLUSTER_SECRET; default: a fresh random one for this run)
-  --log-level LEVEL      log level of every node (default: the node's own default)
+  --log-level LEVEL      log level of every node (default warn: errors and warnings only)
   --help                 show this help
 `;
 
@@ -134,7 +134,8 @@ export function planNodes(options: DevOptions): NodePlan[] {
       String(peerPort),
       '--seeds',
       seeds,
-      ...(options.logLevel === undefined ? [] : ['--log-level', options.logLevel]),
+      '--log-level',
+      options.logLevel ?? 'warn',
     ];
     return { id, host: LOOPBACK, respPort, httpPort, peerPort, dataDir, startArguments };
   });
@@ -166,7 +167,7 @@ export interface ClusterIo {
 export interface RunningCluster {
   readonly pids: readonly number[];
   /**
-   * Settles once every node answers GET /v1/status; rejects if a node exits first, if the
+   * Settles once every node answers GET /v1/cluster, formed; rejects if a node exits first, if the
    * wait times out (the nodes are then stopped), or if stop() is called first.
    */
   readonly ready: Promise<void>;
@@ -192,13 +193,14 @@ function prefixLines(stream: NodeJS.ReadableStream, prefix: string, write: (t: s
   );
 }
 
+/** Whether a node serves: it answers, and its cluster has formed. */
 async function answersStatus(plan: NodePlan): Promise<boolean> {
   try {
-    const response = await fetch(`http://${plan.host}:${plan.httpPort}/v1/status`, {
+    const response = await fetch(`http://${plan.host}:${plan.httpPort}/v1/cluster`, {
       signal: AbortSignal.timeout(2_000),
     });
-    await response.arrayBuffer();
-    return response.ok;
+    const body = (await response.json()) as { state?: unknown };
+    return response.ok && body.state === 'ready';
   } catch {
     return false;
   }
@@ -278,7 +280,9 @@ export function startCluster(
       if (Date.now() > deadlineMs) {
         await stop();
         const late = [...pending].map((plan) => plan.id).join(', ');
-        throw new Error(`${late} did not answer /v1/status within ${READY_TIMEOUT_MS} ms`);
+        throw new Error(
+          `${late} did not report a formed cluster on /v1/cluster within ${READY_TIMEOUT_MS} ms`,
+        );
       }
       for (const plan of [...pending]) if (await answersStatus(plan)) pending.delete(plan);
       if (pending.size > 0) await new Promise((resolve) => setTimeout(resolve, READY_POLL_MS));

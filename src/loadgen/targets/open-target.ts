@@ -22,7 +22,7 @@ export interface TargetOptions {
 /** Where each kind listens by default: a node's RESP and HTTP ports, etcd's client port. */
 export const DEFAULT_ENDPOINTS: Readonly<Record<TargetKind, string>> = {
   resp: '127.0.0.1:6380',
-  client: '127.0.0.1:8080',
+  client: '127.0.0.1:6480',
   etcd: '127.0.0.1:2379',
 };
 

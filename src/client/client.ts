@@ -11,10 +11,18 @@
 //   nothing); after a timeout or a connection lost mid-request a write is never resent, and
 //   fails with UNKNOWN_OUTCOME. Attempts are bounded by `retries`, with jittered backoff.
 // - Causal contexts are opaque strings: what a read returns is handed back unchanged.
+// - The request path is one loop per call: the node comes from the ring view's cached route
+//   of the key's partition, the URL and headers are built as strings, and of an answer only
+//   the status, two headers and (for reads) the JSON body are looked at.
 
 import { RingkvError, ClientErrorCode, UNKNOWN_KEYSPACE_CODE } from './errors.ts';
-import { callNode, type CallOutcome, type CallRequest } from './http-call.ts';
-import { parseRingDocument, RingView, type RingKeyspace, type RingNode } from './ring-view.ts';
+import {
+  NodeConnections,
+  SOCKETS_PER_NODE_DEFAULT,
+  type Answer,
+  type CallRequest,
+} from './http-call.ts';
+import { bestIndexOf, parseRingDocument, RingView, type RingKeyspace } from './ring-view.ts';
 
 export interface ConnectOptions {
   /** host:port of the HTTP interface of one or more nodes; any one that answers will do. */
@@ -29,6 +37,8 @@ export interface ConnectOptions {
   readonly refreshRingMs?: number;
   /** Wait before the first retry; it doubles with each further one, with jitter. */
   readonly backoffMs?: number;
+  /** Most connections kept open to one node; requests beyond them wait for a free one. */
+  readonly socketsPerNodeMax?: number;
 }
 
 /** A quorum override: `one`, `quorum`, `all`, or a number of replicas. */
@@ -91,13 +101,14 @@ export const BACKOFF_MS_DEFAULT = 25;
 const BACKOFF_MS_MAX = 1_000;
 /** Retries one request may be configured for: a bound on how long a call can go on. */
 const RETRIES_MAX = 10;
+/** Most connections to one node a client may be configured for. */
+const SOCKETS_PER_NODE_MAX = 1024;
 /** How long a node this client could not reach is tried after the others. */
 const UNREACHABLE_HOLD_MS = 5_000;
 /** Fewest ms between two refreshes started by unreachable nodes (not by newer epochs). */
 const REFRESH_ON_FAILURE_INTERVAL_MS = 1_000;
 
 const CONTEXT_HEADER = 'x-ringkv-context';
-const EPOCH_HEADER = 'x-ringkv-epoch';
 const NOT_FOUND_CODE = 'RINGKV_NOT_FOUND';
 const OVERLOADED_CODE = 'RINGKV_OVERLOADED';
 const STATUS_UNAVAILABLE = 503;
@@ -105,6 +116,15 @@ const RING_PATH = '/v1/cluster/ring';
 
 const textEncoder = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+/** Keys made only of these characters stand for themselves in a URL path. */
+const UNRESERVED_PATTERN = /^[A-Za-z0-9\-._~]+$/;
+/** Characters encodeURIComponent leaves alone that docs/HTTP.md percent-encodes. */
+const SUB_DELIMS_PATTERN = /[!'()*]/g;
+/** An epoch in X-Ringkv-Epoch: digits, few enough to be a safe integer. */
+const EPOCH_PATTERN = /^[0-9]{1,15}$/;
+/** Retry kinds: reads may be resent after any failure, writes only when surely not sent. */
+const READ = true;
+const WRITE = false;
 
 function toBytes(value: BytesLike): Uint8Array {
   return typeof value === 'string' ? textEncoder.encode(value) : value;
@@ -132,24 +152,34 @@ function checkCount(name: string, value: number | undefined, fallback: number, m
 }
 
 /**
- * Percent-encodes every byte but letters, digits and `-._~` (docs/HTTP.md); keys that are
- * not UTF-8, and `.` and `..`, which URL parsers drop as path segments, go in base64url.
+ * The key as a URL path segment: every byte but letters, digits and `-._~` percent-encoded
+ * (docs/HTTP.md); keys that are not UTF-8, and `.` and `..`, which URL parsers drop as path
+ * segments, go in base64url (and then the query must say keyEncoding=base64). A text key
+ * is encoded from its text, which gives the same bytes as its UTF-8 (a lone surrogate
+ * becomes U+FFFD in both), without decoding the bytes back.
  */
-function keyInUrl(key: Uint8Array): { path: string; base64: boolean } {
+function keySegment(key: BytesLike, keyBytes: Uint8Array): { segment: string; base64: boolean } {
   let text: string | null;
-  try {
-    text = strictUtf8.decode(key);
-  } catch {
-    text = null;
+  if (typeof key === 'string') {
+    if (UNRESERVED_PATTERN.test(key) && key !== '.' && key !== '..') {
+      return { segment: key, base64: false };
+    }
+    text = key.isWellFormed() ? key : key.toWellFormed();
+  } else {
+    try {
+      text = strictUtf8.decode(keyBytes);
+    } catch {
+      text = null;
+    }
   }
   if (text === null || text === '.' || text === '..') {
-    return { path: Buffer.from(key).toString('base64url'), base64: true };
+    return { segment: Buffer.from(keyBytes).toString('base64url'), base64: true };
   }
-  const path = encodeURIComponent(text).replace(
-    /[!'()*]/g,
+  const segment = encodeURIComponent(text).replace(
+    SUB_DELIMS_PATTERN,
     (character) => `%${character.charCodeAt(0).toString(16).toUpperCase()}`,
   );
-  return { path, base64: false };
+  return { segment, base64: false };
 }
 
 function copyBytes(buffer: Buffer): Uint8Array {
@@ -169,9 +199,9 @@ function badResponse(what: string, nodeId: string | null = null): RingkvError {
   });
 }
 
-function parseJson(body: Uint8Array, nodeId: string | null): unknown {
+function parseJson(body: Buffer, nodeId: string | null): unknown {
   try {
-    return JSON.parse(Buffer.from(body).toString('utf8')) as unknown;
+    return JSON.parse(body.toString('utf8')) as unknown;
   } catch (cause) {
     throw new RingkvError(
       ClientErrorCode.BAD_RESPONSE,
@@ -184,14 +214,12 @@ function parseJson(body: Uint8Array, nodeId: string | null): unknown {
   }
 }
 
-type Answered = Extract<CallOutcome, { kind: 'answered' }>;
-
 /** The server's error in an answer that is not a success, as a RingkvError. */
-function serverError(answer: Answered, nodeId: string | null, attempts: number): RingkvError {
+function serverError(answer: Answer, nodeId: string | null, attempts: number): RingkvError {
   let code: string | null = null;
   let message = `HTTP ${answer.status}`;
   try {
-    const body = JSON.parse(Buffer.from(answer.body).toString('utf8')) as {
+    const body = JSON.parse(answer.body.toString('utf8')) as {
       error?: { code?: unknown; message?: unknown };
     };
     if (typeof body.error?.code === 'string') code = body.error.code;
@@ -209,9 +237,9 @@ function serverError(answer: Answered, nodeId: string | null, attempts: number):
   return new RingkvError(code, message, { status: answer.status, nodeId, attempts });
 }
 
-function errorCodeOf(answer: Answered): string | null {
+function errorCodeOf(answer: Answer): string | null {
   try {
-    const body = JSON.parse(Buffer.from(answer.body).toString('utf8')) as {
+    const body = JSON.parse(answer.body.toString('utf8')) as {
       error?: { code?: unknown };
     };
     return typeof body.error?.code === 'string' ? body.error.code : null;
@@ -224,16 +252,17 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** What one request is, for the retry loop. */
-interface Operation {
-  /** Reads may be resent after any failure; writes only when they surely were not sent. */
-  readonly safeToRepeat: boolean;
-  /** The nodes to try, best first, from the current ring. */
-  readonly candidates: () => readonly RingNode[];
-  readonly request: (node: RingNode) => Omit<CallRequest, 'timeoutMs' | 'headers'> & {
-    readonly headers?: Record<string, string>;
-  };
-  readonly what: string;
+/** What a call that got an answer returns to its method. */
+interface Reply {
+  readonly answer: Answer;
+  readonly nodeId: string;
+  readonly attempts: number;
+}
+
+/** The headers every request of a client carries, and those of writes, built once. */
+interface SharedHeaders {
+  readonly plain: Readonly<Record<string, string>>;
+  readonly put: Readonly<Record<string, string>>;
 }
 
 interface Settings {
@@ -243,11 +272,14 @@ interface Settings {
   readonly retries: number;
   readonly refreshRingMs: number;
   readonly backoffMs: number;
+  readonly socketsPerNodeMax: number;
 }
 
 export class RingkvClient {
   private ring: RingView;
   private readonly settings: Settings;
+  private readonly connections: NodeConnections;
+  private readonly headers: SharedHeaders;
   /** Node id to the time (ms) until which it is tried after the others. */
   private readonly unreachableUntilMs = new Map<string, number>();
   private refreshInFlight: Promise<void> | null = null;
@@ -257,9 +289,16 @@ export class RingkvClient {
   private refreshTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
 
-  private constructor(ring: RingView, settings: Settings) {
+  private constructor(ring: RingView, settings: Settings, connections: NodeConnections) {
     this.ring = ring;
     this.settings = settings;
+    this.connections = connections;
+    const authorization: Record<string, string> =
+      settings.authorization === null ? {} : { authorization: settings.authorization };
+    this.headers = {
+      plain: Object.freeze(authorization),
+      put: Object.freeze({ ...authorization, 'content-type': 'application/octet-stream' }),
+    };
     this.epochRefreshRequested = ring.epoch;
     if (settings.refreshRingMs > 0) {
       this.refreshTimer = setInterval(() => {
@@ -297,9 +336,24 @@ export class RingkvClient {
         2 ** 31 - 1,
       ),
       backoffMs: checkCount('backoffMs', options.backoffMs, BACKOFF_MS_DEFAULT, BACKOFF_MS_MAX),
+      socketsPerNodeMax: checkCount(
+        'socketsPerNodeMax',
+        options.socketsPerNodeMax,
+        SOCKETS_PER_NODE_DEFAULT,
+        SOCKETS_PER_NODE_MAX,
+      ),
     };
-    const ring = await fetchRing(settings, endpoints);
-    return new RingkvClient(ring, settings);
+    if (settings.socketsPerNodeMax === 0) {
+      throw invalid('socketsPerNodeMax must be at least 1');
+    }
+    const connections = new NodeConnections(settings.socketsPerNodeMax);
+    try {
+      const ring = await fetchRing(settings, connections, endpoints);
+      return new RingkvClient(ring, settings, connections);
+    } catch (error) {
+      connections.close();
+      throw error;
+    }
   }
 
   /** The epoch of the ring the client routes by. */
@@ -313,24 +367,28 @@ export class RingkvClient {
   }
 
   async get(keyspace: string, key: BytesLike, options: GetOptions = {}): Promise<GetResult> {
-    const space = await this.keyspaceOf(keyspace);
+    const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
     const keyBytes = toBytes(key);
-    const query = new URLSearchParams({ format: 'json' });
     const r = checkQuorum('r', options.r);
-    if (r !== undefined) query.set('r', r);
-    const { answer, nodeId, attempts } = await this.execute({
-      safeToRepeat: true,
-      candidates: () => this.ring.candidatesFor(space, keyBytes, this.isUnreachable),
-      request: (node) => ({ method: 'GET', url: keyUrl(node, keyspace, keyBytes, query) }),
-      what: `get in keyspace '${keyspace}'`,
-    });
+    const path = keyPath(
+      keyspace,
+      key,
+      keyBytes,
+      r === undefined ? 'format=json' : `format=json&r=${r}`,
+    );
+    const { answer, nodeId, attempts } = await this.execute(
+      READ,
+      'GET',
+      space,
+      keyBytes,
+      path,
+      this.headers.plain,
+      undefined,
+      'get',
+      keyspace,
+    );
     if (answer.status === 404 && errorCodeOf(answer) === NOT_FOUND_CODE) {
-      return {
-        value: null,
-        context: answer.headers.get(CONTEXT_HEADER) ?? '',
-        siblings: [],
-        expiresAtMs: null,
-      };
+      return { value: null, context: answer.context ?? '', siblings: [], expiresAtMs: null };
     }
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
     return parseGetAnswer(parseJson(answer.body, nodeId), nodeId);
@@ -342,30 +400,31 @@ export class RingkvClient {
     value: BytesLike,
     options: PutOptions = {},
   ): Promise<void> {
-    const space = await this.keyspaceOf(keyspace);
+    const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
     const keyBytes = toBytes(key);
-    const query = new URLSearchParams();
     const w = checkQuorum('w', options.w);
-    if (w !== undefined) query.set('w', w);
+    let query = w === undefined ? '' : `w=${w}`;
     if (options.ttlMs !== undefined) {
       if (!(Number.isSafeInteger(options.ttlMs) && options.ttlMs >= 1)) {
         throw invalid(`ttlMs must be a positive integer, not ${String(options.ttlMs)}`);
       }
-      query.set('ttlMs', String(options.ttlMs));
+      query += `${query === '' ? '' : '&'}ttlMs=${options.ttlMs}`;
     }
-    const body = toBytes(value);
-    const headers = contextHeaders(options.context);
-    const { answer, nodeId, attempts } = await this.execute({
-      safeToRepeat: false,
-      candidates: () => this.ring.candidatesFor(space, keyBytes, this.isUnreachable),
-      request: (node) => ({
-        method: 'PUT',
-        url: keyUrl(node, keyspace, keyBytes, query),
-        headers: { ...headers, 'content-type': 'application/octet-stream' },
-        body,
-      }),
-      what: `put in keyspace '${keyspace}'`,
-    });
+    const headers =
+      options.context === undefined || options.context === ''
+        ? this.headers.put
+        : { ...this.headers.put, [CONTEXT_HEADER]: options.context };
+    const { answer, nodeId, attempts } = await this.execute(
+      WRITE,
+      'PUT',
+      space,
+      keyBytes,
+      keyPath(keyspace, key, keyBytes, query),
+      headers,
+      toBytes(value),
+      'put',
+      keyspace,
+    );
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
   }
 
@@ -375,22 +434,24 @@ export class RingkvClient {
     key: BytesLike,
     options: DeleteOptions = {},
   ): Promise<{ deleted: boolean }> {
-    const space = await this.keyspaceOf(keyspace);
+    const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
     const keyBytes = toBytes(key);
-    const query = new URLSearchParams();
     const w = checkQuorum('w', options.w);
-    if (w !== undefined) query.set('w', w);
-    const headers = contextHeaders(options.context);
-    const { answer, nodeId, attempts } = await this.execute({
-      safeToRepeat: false,
-      candidates: () => this.ring.candidatesFor(space, keyBytes, this.isUnreachable),
-      request: (node) => ({
-        method: 'DELETE',
-        url: keyUrl(node, keyspace, keyBytes, query),
-        headers,
-      }),
-      what: `delete in keyspace '${keyspace}'`,
-    });
+    const headers =
+      options.context === undefined || options.context === ''
+        ? this.headers.plain
+        : { ...this.headers.plain, [CONTEXT_HEADER]: options.context };
+    const { answer, nodeId, attempts } = await this.execute(
+      WRITE,
+      'DELETE',
+      space,
+      keyBytes,
+      keyPath(keyspace, key, keyBytes, w === undefined ? '' : `w=${w}`),
+      headers,
+      undefined,
+      'delete',
+      keyspace,
+    );
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
     const parsed = parseJson(answer.body, nodeId) as { deleted?: unknown };
     if (typeof parsed.deleted !== 'boolean') throw badResponse('a delete answer without deleted');
@@ -418,16 +479,18 @@ export class RingkvClient {
       }
       query.set('limit', String(options.limit));
     }
-    const { answer, nodeId, attempts } = await this.execute({
-      safeToRepeat: true,
-      // Pages of one listing go to the same node while it answers: the ring's first alive one.
-      candidates: () => this.ring.anyNodeCandidates(this.isUnreachable),
-      request: (node) => ({
-        method: 'GET',
-        url: `http://${node.http}/v1/kv/${encodeURIComponent(keyspace)}?${query.toString()}`,
-      }),
-      what: `scan of keyspace '${keyspace}'`,
-    });
+    // Pages of one listing go to the same node while it answers: the ring's first alive one.
+    const { answer, nodeId, attempts } = await this.execute(
+      READ,
+      'GET',
+      null,
+      null,
+      `/v1/kv/${encodeURIComponent(keyspace)}?${query.toString()}`,
+      this.headers.plain,
+      undefined,
+      'scan',
+      keyspace,
+    );
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
     return parseScanAnswer(parseJson(answer.body, nodeId), nodeId);
   }
@@ -458,7 +521,7 @@ export class RingkvClient {
     if (this.refreshInFlight !== null) return this.refreshInFlight;
     const known = this.ring.anyNodeCandidates(this.isUnreachable).map((node) => node.http);
     const sources = [...new Set([...known, ...this.settings.endpoints])];
-    this.refreshInFlight = fetchRing(this.settings, sources)
+    this.refreshInFlight = fetchRing(this.settings, this.connections, sources)
       .then((ring) => {
         if (ring.epoch >= this.ring.epoch) this.ring = ring;
       })
@@ -473,6 +536,7 @@ export class RingkvClient {
     this.closed = true;
     if (this.refreshTimer !== null) clearInterval(this.refreshTimer);
     this.refreshTimer = null;
+    this.connections.close();
   }
 
   private readonly isUnreachable = (nodeId: string): boolean => {
@@ -482,6 +546,11 @@ export class RingkvClient {
     this.unreachableUntilMs.delete(nodeId);
     return false;
   };
+
+  /** The keyspace from the ring in hand, without a turn of the event loop; undefined to look further. */
+  private knownKeyspace(name: string): RingKeyspace | undefined {
+    return this.closed ? undefined : this.ring.keyspace(name);
+  }
 
   private async keyspaceOf(name: string): Promise<RingKeyspace> {
     if (this.closed) throw closedError();
@@ -497,60 +566,85 @@ export class RingkvClient {
     );
   }
 
-  /** Sends the operation until a node answers or the attempts run out (see the file header). */
+  /**
+   * Sends the request until a node answers or the attempts run out (see the file header).
+   * `space` and `key` route it to the key's replicas; null sends it to any node.
+   */
   private async execute(
-    operation: Operation,
-  ): Promise<{ answer: Answered; nodeId: string; attempts: number }> {
+    safeToRepeat: boolean,
+    method: CallRequest['method'],
+    space: RingKeyspace | null,
+    key: Uint8Array | null,
+    path: string,
+    headers: Readonly<Record<string, string>>,
+    body: Uint8Array | undefined,
+    operation: string,
+    keyspace: string,
+  ): Promise<Reply> {
     const attemptsMax = this.settings.retries + 1;
-    const tried = new Set<string>();
+    // Nodes tried for this call; allocated only when a first attempt fails.
+    let tried: string[] | null = null;
+    let previous: string | null = null;
     let lastError: RingkvError | null = null;
     for (let attempt = 1; attempt <= attemptsMax; attempt++) {
       if (this.closed) throw closedError();
-      if (attempt > 1) await sleep(this.backoffBefore(attempt));
-      const candidates = operation.candidates();
-      if (candidates.length === 0) throw badResponse('a ring that lists no node');
-      // The best node not yet tried for this request; once all were, start over.
-      let node = candidates.find((candidate) => !tried.has(candidate.id));
-      if (node === undefined) {
-        tried.clear();
-        node = candidates[0]!;
+      if (previous !== null) {
+        (tried ??= []).push(previous);
+        await sleep(this.backoffBefore(attempt));
       }
-      tried.add(node.id);
-      const request = operation.request(node);
-      const outcome = await callNode({
-        ...request,
-        headers: this.headersWith(request.headers),
+      // The ring may have been refreshed during the backoff: route by the one in hand now.
+      const ring = this.ring;
+      const route =
+        space === null || key === null
+          ? ring.anyNodeRouteOf()
+          : ring.routeOf(space, ring.partitionOf(space, key));
+      if (route.nodes.length === 0) throw badResponse('a ring that lists no node');
+      const isUnreachable = this.unreachableUntilMs.size === 0 ? null : this.isUnreachable;
+      // The best node not yet tried for this request; once all were, start over.
+      let index = bestIndexOf(route, isUnreachable, tried);
+      if (index === -1) {
+        tried = null;
+        index = bestIndexOf(route, isUnreachable, null);
+      }
+      const node = route.nodes[index]!;
+      previous = node.id;
+      const outcome = await this.connections.call({
+        method,
+        address: node.http,
+        path,
+        headers,
+        ...(body === undefined ? {} : { body }),
         timeoutMs: this.settings.timeoutMs,
       });
-      const details = { nodeId: node.id, attempts: attempt, cause: undefined as unknown };
       if (outcome.kind === 'answered') {
-        this.unreachableUntilMs.delete(node.id);
-        this.noticeEpoch(outcome.headers);
+        if (isUnreachable !== null) this.unreachableUntilMs.delete(node.id);
+        if (outcome.epoch !== null) this.noticeEpoch(outcome.epoch);
         if (outcome.status === STATUS_UNAVAILABLE) {
           const overloaded = errorCodeOf(outcome) === OVERLOADED_CODE;
-          if (operation.safeToRepeat || overloaded) {
+          if (safeToRepeat || overloaded) {
             lastError = serverError(outcome, node.id, attempt);
             continue;
           }
         }
         return { answer: outcome, nodeId: node.id, attempts: attempt };
       }
-      details.cause = outcome.cause;
+      const details = { nodeId: node.id, attempts: attempt, cause: outcome.cause };
+      const what = describe(operation, keyspace);
       this.noticeUnreachable(node.id);
       if (outcome.kind === 'not-sent') {
         lastError = new RingkvError(
           ClientErrorCode.UNREACHABLE,
-          `${operation.what}: could not connect to node '${node.id}' at ${node.http}`,
+          `${what}: could not connect to node '${node.id}' at ${node.http}`,
           details,
         );
         continue;
       }
-      if (!operation.safeToRepeat) {
+      if (!safeToRepeat) {
         throw new RingkvError(
           ClientErrorCode.UNKNOWN_OUTCOME,
           outcome.kind === 'timeout'
-            ? `${operation.what}: no answer from node '${node.id}' within ${this.settings.timeoutMs} ms; the write may or may not have been applied`
-            : `${operation.what}: the connection to node '${node.id}' failed mid-request; the write may or may not have been applied`,
+            ? `${what}: no answer from node '${node.id}' within ${this.settings.timeoutMs} ms; the write may or may not have been applied`
+            : `${what}: the connection to node '${node.id}' failed mid-request; the write may or may not have been applied`,
           details,
         );
       }
@@ -558,12 +652,12 @@ export class RingkvClient {
         outcome.kind === 'timeout'
           ? new RingkvError(
               ClientErrorCode.TIMEOUT,
-              `${operation.what}: no answer from node '${node.id}' within ${this.settings.timeoutMs} ms`,
+              `${what}: no answer from node '${node.id}' within ${this.settings.timeoutMs} ms`,
               details,
             )
           : new RingkvError(
               ClientErrorCode.UNREACHABLE,
-              `${operation.what}: the connection to node '${node.id}' failed`,
+              `${what}: the connection to node '${node.id}' failed`,
               details,
             );
     }
@@ -577,15 +671,8 @@ export class RingkvClient {
     return ceilingMs / 2 + (Math.random() * ceilingMs) / 2;
   }
 
-  private headersWith(extra: Record<string, string> | undefined): Record<string, string> {
-    const headers: Record<string, string> = { ...extra };
-    if (this.settings.authorization !== null) headers.authorization = this.settings.authorization;
-    return headers;
-  }
-
-  private noticeEpoch(headers: Headers): void {
-    const text = headers.get(EPOCH_HEADER);
-    if (text === null || !/^[0-9]{1,15}$/.test(text)) return;
+  private noticeEpoch(text: string): void {
+    if (!EPOCH_PATTERN.test(text)) return;
     const epoch = Number(text);
     if (epoch <= this.ring.epoch || epoch <= this.epochRefreshRequested) return;
     this.epochRefreshRequested = epoch;
@@ -612,17 +699,23 @@ function closedError(): RingkvError {
   return new RingkvError(ClientErrorCode.CLOSED, 'the client was closed');
 }
 
-function contextHeaders(context: string | undefined): Record<string, string> {
-  if (context === undefined || context === '') return {};
-  return { [CONTEXT_HEADER]: context };
+/** How an operation is named in its errors. */
+function describe(operation: string, keyspace: string): string {
+  return operation === 'scan'
+    ? `scan of keyspace '${keyspace}'`
+    : `${operation} in keyspace '${keyspace}'`;
 }
 
-function keyUrl(node: RingNode, keyspace: string, key: Uint8Array, query: URLSearchParams): string {
-  const { path, base64 } = keyInUrl(key);
-  const parameters = new URLSearchParams(query);
-  if (base64) parameters.set('keyEncoding', 'base64');
-  const search = parameters.size === 0 ? '' : `?${parameters.toString()}`;
-  return `http://${node.http}/v1/kv/${encodeURIComponent(keyspace)}/${path}${search}`;
+/** `/v1/kv/{keyspace}/{key}?{query}`, with keyEncoding=base64 added for a base64 key. */
+function keyPath(keyspace: string, key: BytesLike, keyBytes: Uint8Array, query: string): string {
+  const { segment, base64 } = keySegment(key, keyBytes);
+  const fullQuery = base64
+    ? query === ''
+      ? 'keyEncoding=base64'
+      : `${query}&keyEncoding=base64`
+    : query;
+  const prefix = `/v1/kv/${encodeURIComponent(keyspace)}/${segment}`;
+  return fullQuery === '' ? prefix : `${prefix}?${fullQuery}`;
 }
 
 function parseGetAnswer(body: unknown, nodeId: string): GetResult {
@@ -677,14 +770,19 @@ function parseScanAnswer(body: unknown, nodeId: string): ScanPage {
 }
 
 /** The first ring document any of `sources` (host:port) gives. */
-async function fetchRing(settings: Settings, sources: readonly string[]): Promise<RingView> {
+async function fetchRing(
+  settings: Settings,
+  connections: NodeConnections,
+  sources: readonly string[],
+): Promise<RingView> {
   // A node's own refusal (a wrong token, say) says more than another node's silence.
   let answeredError: RingkvError | null = null;
   let lastError: RingkvError | null = null;
   for (const source of sources) {
-    const outcome = await callNode({
+    const outcome = await connections.call({
       method: 'GET',
-      url: `http://${source}${RING_PATH}`,
+      address: source,
+      path: RING_PATH,
       headers: settings.authorization === null ? {} : { authorization: settings.authorization },
       timeoutMs: settings.timeoutMs,
     });

@@ -312,7 +312,24 @@ export function resolveNodeConfig(
     const fromFlag = flags[spec.flag];
     if (fromFlag !== undefined) config[spec.key] = parseValue(spec, fromFlag, `--${spec.flag}`);
   }
-  return config as unknown as NodeConfig;
+  const resolved = config as unknown as NodeConfig;
+  checkTimings(resolved);
+  return resolved;
+}
+
+/** Options that must agree with each other (failure detection needs a tick inside a probe). */
+function checkTimings(config: NodeConfig): void {
+  if (config.probeTimeoutMs + config.tickMs >= config.probeIntervalMs) {
+    throw new UsageError(
+      `probeTimeoutMs (${config.probeTimeoutMs}) + tickMs (${config.tickMs}) must be less than ` +
+        `probeIntervalMs (${config.probeIntervalMs}): indirect probes need a tick before the period ends`,
+    );
+  }
+  if (config.seeds.length > 0 && config.clusterSecret === null) {
+    throw new UsageError(
+      '--seeds needs a cluster secret: --cluster-secret or RINGKV_CLUSTER_SECRET',
+    );
+  }
 }
 
 export function optionsHelp(): string {

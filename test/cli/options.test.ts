@@ -101,3 +101,21 @@ test('docs/CONFIGURATION.md lists every option with its flag and environment var
     );
   }
 });
+
+test('options that must agree are checked together: a tick inside a probe, a secret with seeds', () => {
+  assert.throws(
+    () => resolveNodeConfig({ 'tick-ms': '700' }, {}, undefined),
+    /probeTimeoutMs \(400\) \+ tickMs \(700\) must be less than probeIntervalMs \(1000\)/,
+  );
+  assert.throws(
+    () => resolveNodeConfig({ seeds: '127.0.0.1:6580,127.0.0.1:6581' }, {}, undefined),
+    /--seeds needs a cluster secret/,
+  );
+  const config = resolveNodeConfig(
+    { seeds: '127.0.0.1:6580,127.0.0.1:6581' },
+    { RINGKV_CLUSTER_SECRET: 's' },
+    undefined,
+  );
+  assert.deepEqual(config.seeds, ['127.0.0.1:6580', '127.0.0.1:6581']);
+  assert.throws(() => resolveNodeConfig({ seeds: 'nohost' }, {}, undefined), /is not HOST:PORT/);
+});

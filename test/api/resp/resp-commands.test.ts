@@ -206,3 +206,18 @@ test('RESP3 through HELLO 3: nulls and maps in RESP3 form', async () => {
     client.disconnect();
   }
 });
+
+test('INFO keyspaces lists every keyspace by its SELECT index; INFO cluster the members', async () => {
+  const keyspaces = await redis.info('keyspaces');
+  assert.match(
+    keyspaces,
+    /^db0:name=default,n=3,r=2,w=2,consistency=eventual,conflicts=lww,durability=sync$/m,
+  );
+  const cluster = await redis.info('cluster');
+  assert.match(cluster, /^cluster_state:ready$/m);
+  assert.match(cluster, /^cluster_members:1$/m);
+  assert.match(
+    cluster,
+    new RegExp(`^member_${node.config.nodeId}:liveness=alive,partitions=256,`, 'm'),
+  );
+});

@@ -262,6 +262,8 @@ interface Reply {
 /** The headers every request of a client carries, and those of writes, built once. */
 interface SharedHeaders {
   readonly plain: Readonly<Record<string, string>>;
+  /** Reads ask for JSON by header, not `?format=json`: most gets then have no query at all. */
+  readonly read: Readonly<Record<string, string>>;
   readonly put: Readonly<Record<string, string>>;
 }
 
@@ -297,6 +299,7 @@ export class RingkvClient {
       settings.authorization === null ? {} : { authorization: settings.authorization };
     this.headers = {
       plain: Object.freeze(authorization),
+      read: Object.freeze({ ...authorization, accept: 'application/json' }),
       put: Object.freeze({ ...authorization, 'content-type': 'application/octet-stream' }),
     };
     this.epochRefreshRequested = ring.epoch;
@@ -370,19 +373,14 @@ export class RingkvClient {
     const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
     const keyBytes = toBytes(key);
     const r = checkQuorum('r', options.r);
-    const path = keyPath(
-      keyspace,
-      key,
-      keyBytes,
-      r === undefined ? 'format=json' : `format=json&r=${r}`,
-    );
+    const path = keyPath(keyspace, key, keyBytes, r === undefined ? '' : `r=${r}`);
     const { answer, nodeId, attempts } = await this.execute(
       READ,
       'GET',
       space,
       keyBytes,
       path,
-      this.headers.plain,
+      this.headers.read,
       undefined,
       'get',
       keyspace,

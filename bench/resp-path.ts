@@ -12,6 +12,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { buildCommandTable } from '../src/api/resp/server.ts';
+import { KeyspaceCounts } from '../src/api/resp/keyspace-counts.ts';
 import { ScanCursors } from '../src/api/resp/command-table.ts';
 import { Connection } from '../src/api/resp/connection.ts';
 import { DEFAULT_NODE_CONFIG } from '../src/runtime/config.ts';
@@ -67,6 +68,7 @@ new Connection({
     connectionsReceived: () => 1,
     listClients: () => [],
     scanCursors: new ScanCursors(),
+    keyspaceCounts: new KeyspaceCounts(),
   },
   commands: buildCommandTable(),
   metrics,

@@ -3,6 +3,7 @@
 // its flags, and a handler that completes the command through the context exactly once.
 
 import type { ClientReply, ClientRequest } from '../../core/requests.ts';
+import type { KeyspaceCounts } from './keyspace-counts.ts';
 import type { ReplyWriter } from './reply-writer.ts';
 
 export type OkReply = Extract<ClientReply, { ok: true }>;
@@ -38,6 +39,7 @@ export interface RespServerState {
   connectionsReceived(): number;
   listClients(): string[];
   readonly scanCursors: ScanCursors;
+  readonly keyspaceCounts: KeyspaceCounts;
 }
 
 export interface CommandSpec {

@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { NodeConfig } from '../../runtime/config.ts';
 import type { Metrics } from '../../runtime/metrics.ts';
 import type { NodeApi } from '../../runtime/node-api.ts';
+import { KeyspaceCounts } from './keyspace-counts.ts';
 import { ScanCursors, type CommandSpec, type RespServerState } from './command-table.ts';
 import { connectionCommands } from './commands/connection-commands.ts';
 import { KEY_COMMANDS } from './commands/key-commands.ts';
@@ -57,6 +58,7 @@ export async function startRespServer(options: RespServerOptions): Promise<RespS
     connectionsReceived: () => connectionsReceived,
     listClients: () => [...connections.values()].map((connection) => connection.describe()),
     scanCursors: new ScanCursors(),
+    keyspaceCounts: new KeyspaceCounts(),
   };
   metrics.connections.track(() => connections.size, { protocol: 'resp' });
 

@@ -230,20 +230,12 @@ function info(context: CommandContext, args: Buffer[]): void {
     context.reply((w) => w.verbatim(`${parts.join('\r\n\r\n')}\r\n`));
   };
   if (!(everything || section === 'keyspace')) return finish([]);
-  // One count per keyspace, in order; empty keyspaces are left out, as Redis does.
-  const keyspaces = server.node.keyspaces();
-  const lines: string[] = [];
-  const countNext = (index: number): void => {
-    const keyspace = keyspaces[index];
-    if (keyspace === undefined) return finish(lines);
-    context.callRaw({ op: 'count', keyspace: keyspace.name }, (reply) => {
-      if (reply.ok && reply.op === 'count' && reply.count > 0) {
-        lines.push(`db${index}:keys=${reply.count},expires=0,avg_ttl=0`);
-      }
-      countNext(index + 1);
-    });
-  };
-  countNext(0);
+  // Counts are shared between INFO calls and may be a few seconds old (keyspace-counts.ts).
+  server.keyspaceCounts.get(
+    server.node,
+    (request, onReply) => context.callRaw(request, onReply),
+    (lines) => finish([...lines]),
+  );
 }
 
 function quit(context: CommandContext): void {

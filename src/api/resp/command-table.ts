@@ -19,6 +19,11 @@ export interface CommandContext {
   readonly server: RespServerState;
   /** Completes the command with a reply written now. */
   reply(write: (writer: ReplyWriter) => void): void;
+  /**
+   * Leaves the command to be completed later, from any context: the function returned
+   * writes its reply (once) into this command's place in the connection's reply order.
+   */
+  replyLater(): (write: (writer: ReplyWriter) => void) => void;
   /** Submits a request to the node; errors are answered for the handler. */
   call(request: ClientRequest, onOk: (reply: OkReply, writer: ReplyWriter) => void): void;
   /** Submits a request and hands the raw reply (errors included) to the handler. */

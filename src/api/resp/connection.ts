@@ -188,6 +188,18 @@ export class Connection implements CommandContext {
     this.finishSlot(slot, write);
   }
 
+  replyLater(): (write: (writer: ReplyWriter) => void) => void {
+    const slot = this.currentSlot;
+    if (slot === null) throw new Error('reply outside of a command');
+    this.currentSlot = null;
+    let answered = false;
+    return (write) => {
+      if (answered) return;
+      answered = true;
+      this.finishSlot(slot, write);
+    };
+  }
+
   call(request: ClientRequest, onOk: (reply: OkReply, writer: ReplyWriter) => void): void {
     const slot = this.currentSlot;
     if (slot === null) throw new Error('call outside of a command');

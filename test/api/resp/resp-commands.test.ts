@@ -221,3 +221,29 @@ test('INFO keyspaces lists every keyspace by its SELECT index; INFO cluster the 
     new RegExp(`^member_${node.config.nodeId}:liveness=alive,partitions=256,`, 'm'),
   );
 });
+
+test('many clients that send INFO as they connect all get their answer (shared key counts)', async () => {
+  // A node of its own: no count cached yet, so the first INFO counts and the rest wait.
+  const fresh = await startTestNode();
+  const clients = Array.from(
+    { length: 20 },
+    () =>
+      new Redis({
+        port: fresh.respPort,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+      }),
+  );
+  try {
+    // ioredis sends INFO as its ready check: twenty at once share one count.
+    await Promise.all(clients.map((client) => client.connect()));
+    for (const client of clients) assert.equal(client.status, 'ready');
+    const infos = await Promise.all(clients.map((client) => client.info('keyspace')));
+    // One count, shared: every answer is the same (and may be a few seconds old).
+    assert.equal(new Set(infos).size, 1);
+  } finally {
+    for (const client of clients) client.disconnect();
+    await fresh.stop();
+  }
+});

@@ -225,16 +225,18 @@ function info(context: CommandContext, args: Buffer[]): void {
       );
     }
   }
-  const finish = (keyspaceLines: string[]): void => {
+  const text = (keyspaceLines: readonly string[]): string => {
     if (keyspaceLines.length > 0) parts.push(['# Keyspace', ...keyspaceLines].join('\r\n'));
-    context.reply((w) => w.verbatim(`${parts.join('\r\n\r\n')}\r\n`));
+    return `${parts.join('\r\n\r\n')}\r\n`;
   };
-  if (!(everything || section === 'keyspace')) return finish([]);
+  if (!(everything || section === 'keyspace')) return context.reply((w) => w.verbatim(text([])));
   // Counts are shared between INFO calls and may be a few seconds old (keyspace-counts.ts).
+  // The counts may come from another connection's INFO: answer into this command's own slot.
+  const answer = context.replyLater();
   server.keyspaceCounts.get(
     server.node,
-    (request, onReply) => context.callRaw(request, onReply),
-    (lines) => finish([...lines]),
+    (request, onReply) => server.node.submit(request, onReply),
+    (lines) => answer((w) => w.verbatim(text(lines))),
   );
 }
 

@@ -279,6 +279,8 @@ type Waiter =
 
 const MAP_META_NAME = 'cluster-map';
 const HELLO_INTERVAL_MS = 500;
+/** How much longer a forwarding node waits than the coordinator's own request timeout. */
+const FORWARD_GRACE_MS = 250;
 const MAP_FETCH_INTERVAL_MS = 500;
 /** Partitions one listing request may visit before it answers with a cursor. */
 const SCAN_ROUNDS_MAX = 32;
@@ -597,7 +599,9 @@ export class Node {
       job,
       indexes,
       requestId,
-      deadlineMs: nowMs + this.requestTimeoutMs(),
+      // The coordinator answers within its own timeout, with a more precise error (how many
+      // replicas a write reached): give it that long, and a little more.
+      deadlineMs: nowMs + this.requestTimeoutMs() + FORWARD_GRACE_MS,
     });
     this.send(to, [MessageType.forward, this.epoch(), opId, request]);
   }

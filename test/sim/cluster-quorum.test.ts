@@ -391,50 +391,48 @@ test('after a coordinator returns, INCR and DEL build on the writes acknowledged
 
 /** Runs one client's writes and reads through random nodes; answers the stale reads seen. */
 function staleReads(seed: number, r: QuorumSpec, w: QuorumSpec): string[] {
-  {
-    const world = formed(
-      new ClusterWorld({ seed, nodeCount: 5, lossRate: 0.03, delayMsMin: 1, delayMsMax: 15 }),
-    );
-    const prng = new Prng(seed);
-    const keys = ['a', 'b', 'c', 'd'];
-    // Values are increasing numbers: a later write of the one client has a larger one.
-    const lastAcked = new Map<string, number>();
-    let next = 1;
-    let checkedReads = 0;
-    const stale: string[] = [];
-    for (let step = 0; step < 200; step++) {
-      for (const observer of world.ids) {
-        for (const member of world.ids) {
-          assert.notEqual(
-            world.node(observer).liveness(member),
-            'down',
-            `seed ${seed} step ${step}: no node is down in this test, so no fallback is used`,
-          );
-        }
-      }
-      const key = prng.pick(keys);
-      const via = prng.pick(world.ids);
-      if (prng.chance(0.5)) {
-        const value = next++;
-        const reply = world.call(via, put(key, String(value), w));
-        if (reply.ok) lastAcked.set(key, value);
-      } else {
-        const reply = world.call(via, get(key, r));
-        if (!reply.ok) continue; // a read may fail under loss; it must not be stale
-        const read = valueOf(reply);
-        const acked = lastAcked.get(key);
-        if (acked === undefined) continue;
-        checkedReads++;
-        if (read === null || Number(read) < acked) {
-          stale.push(
-            `seed ${seed} step ${step}: read ${read} of ${key} after ${acked} was acknowledged`,
-          );
-        }
+  const world = formed(
+    new ClusterWorld({ seed, nodeCount: 5, lossRate: 0.03, delayMsMin: 1, delayMsMax: 15 }),
+  );
+  const prng = new Prng(seed);
+  const keys = ['a', 'b', 'c', 'd'];
+  // Values are increasing numbers: a later write of the one client has a larger one.
+  const lastAcked = new Map<string, number>();
+  let next = 1;
+  let checkedReads = 0;
+  const stale: string[] = [];
+  for (let step = 0; step < 200; step++) {
+    for (const observer of world.ids) {
+      for (const member of world.ids) {
+        assert.notEqual(
+          world.node(observer).liveness(member),
+          'down',
+          `seed ${seed} step ${step}: no node is down in this test, so no fallback is used`,
+        );
       }
     }
-    assert.ok(checkedReads > 40, `seed ${seed}: enough reads checked (${checkedReads})`);
-    return stale;
+    const key = prng.pick(keys);
+    const via = prng.pick(world.ids);
+    if (prng.chance(0.5)) {
+      const value = next++;
+      const reply = world.call(via, put(key, String(value), w));
+      if (reply.ok) lastAcked.set(key, value);
+    } else {
+      const reply = world.call(via, get(key, r));
+      if (!reply.ok) continue; // a read may fail under loss; it must not be stale
+      const read = valueOf(reply);
+      const acked = lastAcked.get(key);
+      if (acked === undefined) continue;
+      checkedReads++;
+      if (read === null || Number(read) < acked) {
+        stale.push(
+          `seed ${seed} step ${step}: read ${read} of ${key} after ${acked} was acknowledged`,
+        );
+      }
+    }
   }
+  assert.ok(checkedReads > 40, `seed ${seed}: enough reads checked (${checkedReads})`);
+  return stale;
 }
 
 test('with R + W > N and no fallback, a read started after a write was acknowledged returns it or a later one', () => {

@@ -10,6 +10,7 @@ import { KeyspaceCounts } from './keyspace-counts.ts';
 import { ScanCursors, type CommandSpec, type RespServerState } from './command-table.ts';
 import { connectionCommands } from './commands/connection-commands.ts';
 import { KEY_COMMANDS } from './commands/key-commands.ts';
+import { RINGKV_COMMANDS } from './commands/ringkv-commands.ts';
 import { STRING_COMMANDS } from './commands/string-commands.ts';
 import { Connection } from './connection.ts';
 
@@ -30,7 +31,12 @@ export function buildCommandTable(): Map<string, CommandSpec> {
   const table = new Map<string, CommandSpec>();
   // Each command is in the table twice (lower and upper case); list it once.
   const all = (): CommandSpec[] => [...new Set(table.values())];
-  for (const spec of [...STRING_COMMANDS, ...KEY_COMMANDS, ...connectionCommands(all)]) {
+  for (const spec of [
+    ...STRING_COMMANDS,
+    ...KEY_COMMANDS,
+    ...RINGKV_COMMANDS,
+    ...connectionCommands(all),
+  ]) {
     if (table.has(spec.name)) throw new Error(`command ${spec.name} registered twice`);
     table.set(spec.name, spec);
     // Most clients send upper case: that spelling is found without lowering the name.

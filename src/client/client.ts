@@ -1,4 +1,7 @@
 // RingkvClient: get, put, delete and scan over the HTTP API, routed to a replica of each key.
+// With `transport: 'resp'`, get, put and delete go instead over the nodes' Redis protocol
+// port (RINGKV.GET, RINGKV.PUT, RINGKV.DEL), pipelined on a few connections per node; the
+// ring, scan and listing stay on HTTP.
 //
 // Rules it keeps:
 // - Each key request goes to the first alive node of the key's preference list, computed
@@ -10,7 +13,11 @@
 //   connection was refused, or the node answered RINGKV_OVERLOADED, which means it did
 //   nothing); after a timeout or a connection lost mid-request a write is never resent, and
 //   fails with UNKNOWN_OUTCOME. Attempts are bounded by `retries`, with jittered backoff.
-// - Causal contexts are opaque strings: what a read returns is handed back unchanged.
+// - Causal contexts are opaque strings: what a read returns is handed back unchanged. Both
+//   transports carry the same base64url text, so a context read over one may be written
+//   back over the other.
+// - Routing, retries and error codes do not depend on the transport: execute() takes the
+//   sending of one attempt as a function and applies the same policy to what it returns.
 // - The request path is one loop per call: the node comes from the ring view's cached route
 //   of the key's partition, the URL and headers are built as strings, and of an answer only
 //   the status, two headers and (for reads) the JSON body are looked at.
@@ -22,7 +29,19 @@ import {
   type Answer,
   type CallRequest,
 } from './http-call.ts';
-import { bestIndexOf, parseRingDocument, RingView, type RingKeyspace } from './ring-view.ts';
+import {
+  RESP_CONNECTIONS_PER_NODE_DEFAULT,
+  RespConnections,
+  type RespOutcome,
+} from './resp-call.ts';
+import { RespErrorReply, type RespReply } from './resp-protocol.ts';
+import {
+  bestIndexOf,
+  parseRingDocument,
+  RingView,
+  type RingKeyspace,
+  type RingNode,
+} from './ring-view.ts';
 
 export interface ConnectOptions {
   /** host:port of the HTTP interface of one or more nodes; any one that answers will do. */
@@ -39,7 +58,17 @@ export interface ConnectOptions {
   readonly backoffMs?: number;
   /** Most connections kept open to one node; requests beyond them wait for a free one. */
   readonly socketsPerNodeMax?: number;
+  /**
+   * How get, put and delete reach the nodes: `http` (the default), or `resp`, the nodes'
+   * Redis protocol port with pipelining. The ring, scan and listing use HTTP either way.
+   */
+  readonly transport?: Transport;
+  /** With `transport: 'resp'`: connections kept to one node, each carrying many requests. */
+  readonly respConnectionsPerNode?: number;
 }
+
+/** The protocol of key requests. */
+export type Transport = 'http' | 'resp';
 
 /** A quorum override: `one`, `quorum`, `all`, or a number of replicas. */
 export type Quorum = 'one' | 'quorum' | 'all' | number;
@@ -103,6 +132,8 @@ const BACKOFF_MS_MAX = 1_000;
 const RETRIES_MAX = 10;
 /** Most connections to one node a client may be configured for. */
 const SOCKETS_PER_NODE_MAX = 1024;
+/** Most RESP connections to one node a client may be configured for. */
+const RESP_CONNECTIONS_PER_NODE_MAX = 64;
 /** How long a node this client could not reach is tried after the others. */
 const UNREACHABLE_HOLD_MS = 5_000;
 /** Fewest ms between two refreshes started by unreachable nodes (not by newer epochs). */
@@ -111,6 +142,12 @@ const REFRESH_ON_FAILURE_INTERVAL_MS = 1_000;
 const CONTEXT_HEADER = 'x-ringkv-context';
 const NOT_FOUND_CODE = 'RINGKV_NOT_FOUND';
 const OVERLOADED_CODE = 'RINGKV_OVERLOADED';
+const UNAVAILABLE_CODE = 'RINGKV_UNAVAILABLE';
+/** A node's error on the RESP port: `ERR RINGKV_<CODE> message`. */
+const RESP_ERROR_PATTERN = /^ERR (RINGKV_[A-Z0-9_]+) ?(.*)$/s;
+/** Redis's own words for a missing or refused password, as the node's code. */
+const RESP_AUTH_ERROR_PATTERN = /^(NOAUTH|WRONGPASS) /;
+const UNAUTHORIZED_CODE = 'RINGKV_UNAUTHORIZED';
 const STATUS_UNAVAILABLE = 503;
 const RING_PATH = '/v1/cluster/ring';
 
@@ -253,11 +290,32 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** What a call that got an answer returns to its method. */
-interface Reply {
-  readonly answer: Answer;
+interface Reply<T> {
+  readonly answer: T;
   readonly nodeId: string;
   readonly attempts: number;
 }
+
+/** A node's answer saying it did not do the request (503 over HTTP). */
+interface Refusal {
+  readonly error: RingkvError;
+  /** RINGKV_OVERLOADED: the node did nothing at all, so even a write may go elsewhere. */
+  readonly overloaded: boolean;
+}
+
+/** What one attempt on one node came to, whatever the transport. */
+type Sent<T> =
+  | {
+      readonly kind: 'answered';
+      readonly answer: T;
+      /** X-Ringkv-Epoch of the answer, or null. */
+      readonly epoch: string | null;
+      readonly refusal: Refusal | null;
+    }
+  | { readonly kind: 'not-sent' | 'timeout' | 'lost'; readonly cause: unknown };
+
+/** Sends one attempt of a request to `node`; never rejects. */
+type Send<T> = (node: RingNode, attempt: number) => Promise<Sent<T>>;
 
 /** The headers every request of a client carries, and those of writes, built once. */
 interface SharedHeaders {
@@ -275,12 +333,16 @@ interface Settings {
   readonly refreshRingMs: number;
   readonly backoffMs: number;
   readonly socketsPerNodeMax: number;
+  readonly transport: Transport;
+  readonly respConnectionsPerNode: number;
 }
 
 export class RingkvClient {
   private ring: RingView;
   private readonly settings: Settings;
   private readonly connections: NodeConnections;
+  /** Null unless the transport is RESP. */
+  private readonly respConnections: RespConnections | null;
   private readonly headers: SharedHeaders;
   /** Node id to the time (ms) until which it is tried after the others. */
   private readonly unreachableUntilMs = new Map<string, number>();
@@ -291,10 +353,19 @@ export class RingkvClient {
   private refreshTimer: ReturnType<typeof setInterval> | null = null;
   private closed = false;
 
-  private constructor(ring: RingView, settings: Settings, connections: NodeConnections) {
+  private constructor(
+    ring: RingView,
+    settings: Settings,
+    connections: NodeConnections,
+    options: ConnectOptions,
+  ) {
     this.ring = ring;
     this.settings = settings;
     this.connections = connections;
+    this.respConnections =
+      settings.transport === 'resp'
+        ? new RespConnections(settings.respConnectionsPerNode, options.token ?? null)
+        : null;
     const authorization: Record<string, string> =
       settings.authorization === null ? {} : { authorization: settings.authorization };
     this.headers = {
@@ -345,14 +416,27 @@ export class RingkvClient {
         SOCKETS_PER_NODE_DEFAULT,
         SOCKETS_PER_NODE_MAX,
       ),
+      transport: options.transport ?? 'http',
+      respConnectionsPerNode: checkCount(
+        'respConnectionsPerNode',
+        options.respConnectionsPerNode,
+        RESP_CONNECTIONS_PER_NODE_DEFAULT,
+        RESP_CONNECTIONS_PER_NODE_MAX,
+      ),
     };
     if (settings.socketsPerNodeMax === 0) {
       throw invalid('socketsPerNodeMax must be at least 1');
     }
+    if (settings.transport !== 'http' && settings.transport !== 'resp') {
+      throw invalid(`transport must be http or resp, not ${String(settings.transport)}`);
+    }
+    if (settings.respConnectionsPerNode === 0) {
+      throw invalid('respConnectionsPerNode must be at least 1');
+    }
     const connections = new NodeConnections(settings.socketsPerNodeMax);
     try {
       const ring = await fetchRing(settings, connections, endpoints);
-      return new RingkvClient(ring, settings, connections);
+      return new RingkvClient(ring, settings, connections, options);
     } catch (error) {
       connections.close();
       throw error;
@@ -373,17 +457,20 @@ export class RingkvClient {
     const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
     const keyBytes = toBytes(key);
     const r = checkQuorum('r', options.r);
+    if (this.respConnections !== null) {
+      const args = ['RINGKV.GET', keyspace, keyBytes];
+      if (r !== undefined) args.push('R', r);
+      const reply = await this.execute(READ, space, keyBytes, 'get', keyspace, this.sendResp(args));
+      return parseRespGet(reply.answer, reply.nodeId, reply.attempts);
+    }
     const path = keyPath(keyspace, key, keyBytes, r === undefined ? '' : `r=${r}`);
     const { answer, nodeId, attempts } = await this.execute(
       READ,
-      'GET',
       space,
       keyBytes,
-      path,
-      this.headers.read,
-      undefined,
       'get',
       keyspace,
+      this.sendHttp('GET', path, this.headers.read, undefined),
     );
     if (answer.status === 404 && errorCodeOf(answer) === NOT_FOUND_CODE) {
       return { value: null, context: answer.context ?? '', siblings: [], expiresAtMs: null };
@@ -408,20 +495,36 @@ export class RingkvClient {
       }
       query += `${query === '' ? '' : '&'}ttlMs=${options.ttlMs}`;
     }
+    if (this.respConnections !== null) {
+      const args = ['RINGKV.PUT', keyspace, keyBytes, toBytes(value)];
+      if (options.context !== undefined && options.context !== '') {
+        args.push('CONTEXT', options.context);
+      }
+      if (w !== undefined) args.push('W', w);
+      if (options.ttlMs !== undefined) args.push('PX', String(options.ttlMs));
+      const reply = await this.execute(
+        WRITE,
+        space,
+        keyBytes,
+        'put',
+        keyspace,
+        this.sendResp(args),
+      );
+      if (reply.answer !== 'OK')
+        throw unexpectedRespReply(reply.answer, reply.nodeId, reply.attempts);
+      return;
+    }
     const headers =
       options.context === undefined || options.context === ''
         ? this.headers.put
         : { ...this.headers.put, [CONTEXT_HEADER]: options.context };
     const { answer, nodeId, attempts } = await this.execute(
       WRITE,
-      'PUT',
       space,
       keyBytes,
-      keyPath(keyspace, key, keyBytes, query),
-      headers,
-      toBytes(value),
       'put',
       keyspace,
+      this.sendHttp('PUT', keyPath(keyspace, key, keyBytes, query), headers, toBytes(value)),
     );
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
   }
@@ -435,20 +538,41 @@ export class RingkvClient {
     const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
     const keyBytes = toBytes(key);
     const w = checkQuorum('w', options.w);
+    if (this.respConnections !== null) {
+      const args = ['RINGKV.DEL', keyspace, keyBytes];
+      if (options.context !== undefined && options.context !== '') {
+        args.push('CONTEXT', options.context);
+      }
+      if (w !== undefined) args.push('W', w);
+      const reply = await this.execute(
+        WRITE,
+        space,
+        keyBytes,
+        'delete',
+        keyspace,
+        this.sendResp(args),
+      );
+      if (reply.answer !== 0 && reply.answer !== 1) {
+        throw unexpectedRespReply(reply.answer, reply.nodeId, reply.attempts);
+      }
+      return { deleted: reply.answer === 1 };
+    }
     const headers =
       options.context === undefined || options.context === ''
         ? this.headers.plain
         : { ...this.headers.plain, [CONTEXT_HEADER]: options.context };
     const { answer, nodeId, attempts } = await this.execute(
       WRITE,
-      'DELETE',
       space,
       keyBytes,
-      keyPath(keyspace, key, keyBytes, w === undefined ? '' : `w=${w}`),
-      headers,
-      undefined,
       'delete',
       keyspace,
+      this.sendHttp(
+        'DELETE',
+        keyPath(keyspace, key, keyBytes, w === undefined ? '' : `w=${w}`),
+        headers,
+        undefined,
+      ),
     );
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
     const parsed = parseJson(answer.body, nodeId) as { deleted?: unknown };
@@ -480,14 +604,16 @@ export class RingkvClient {
     // Pages of one listing go to the same node while it answers: the ring's first alive one.
     const { answer, nodeId, attempts } = await this.execute(
       READ,
-      'GET',
       null,
       null,
-      `/v1/kv/${encodeURIComponent(keyspace)}?${query.toString()}`,
-      this.headers.plain,
-      undefined,
       'scan',
       keyspace,
+      this.sendHttp(
+        'GET',
+        `/v1/kv/${encodeURIComponent(keyspace)}?${query.toString()}`,
+        this.headers.plain,
+        undefined,
+      ),
     );
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
     return parseScanAnswer(parseJson(answer.body, nodeId), nodeId);
@@ -535,6 +661,7 @@ export class RingkvClient {
     if (this.refreshTimer !== null) clearInterval(this.refreshTimer);
     this.refreshTimer = null;
     this.connections.close();
+    this.respConnections?.close();
   }
 
   private readonly isUnreachable = (nodeId: string): boolean => {
@@ -564,21 +691,72 @@ export class RingkvClient {
     );
   }
 
+  /** One HTTP attempt: an answer of 503 is a refusal (see the retry policy). */
+  private sendHttp(
+    method: CallRequest['method'],
+    path: string,
+    headers: Readonly<Record<string, string>>,
+    body: Uint8Array | undefined,
+  ): Send<Answer> {
+    return async (node, attempt) => {
+      const outcome = await this.connections.call({
+        method,
+        address: node.http,
+        path,
+        headers,
+        ...(body === undefined ? {} : { body }),
+        timeoutMs: this.settings.timeoutMs,
+      });
+      if (outcome.kind !== 'answered') return outcome;
+      const refusal =
+        outcome.status === STATUS_UNAVAILABLE
+          ? {
+              error: serverError(outcome, node.id, attempt),
+              overloaded: errorCodeOf(outcome) === OVERLOADED_CODE,
+            }
+          : null;
+      return { kind: 'answered', answer: outcome, epoch: outcome.epoch, refusal };
+    };
+  }
+
+  /**
+   * One RESP attempt, to the node's `resp` address from the ring. A RINGKV_UNAVAILABLE or
+   * RINGKV_OVERLOADED error reply is a refusal, as a 503 is over HTTP.
+   */
+  private sendResp(args: readonly (string | Uint8Array)[]): Send<RespReply> {
+    const connections = this.respConnections;
+    if (connections === null) throw new Error('a RESP request on a client without RESP');
+    return async (node, attempt) => {
+      if (node.resp === '') {
+        const cause = new Error(`the ring gives node '${node.id}' no RESP address`);
+        return { kind: 'not-sent', cause };
+      }
+      const outcome: RespOutcome = await connections.call(node.resp, args, this.settings.timeoutMs);
+      if (outcome.kind !== 'answered') return outcome;
+      const reply = outcome.reply;
+      let refusal: Refusal | null = null;
+      if (reply instanceof RespErrorReply) {
+        const error = respServerError(reply, node.id, attempt);
+        if (error.code === UNAVAILABLE_CODE || error.code === OVERLOADED_CODE) {
+          refusal = { error, overloaded: error.code === OVERLOADED_CODE };
+        }
+      }
+      return { kind: 'answered', answer: reply, epoch: null, refusal };
+    };
+  }
+
   /**
    * Sends the request until a node answers or the attempts run out (see the file header).
    * `space` and `key` route it to the key's replicas; null sends it to any node.
    */
-  private async execute(
+  private async execute<T>(
     safeToRepeat: boolean,
-    method: CallRequest['method'],
     space: RingKeyspace | null,
     key: Uint8Array | null,
-    path: string,
-    headers: Readonly<Record<string, string>>,
-    body: Uint8Array | undefined,
     operation: string,
     keyspace: string,
-  ): Promise<Reply> {
+    send: Send<T>,
+  ): Promise<Reply<T>> {
     const attemptsMax = this.settings.retries + 1;
     // Nodes tried for this call; allocated only when a first attempt fails.
     let tried: string[] | null = null;
@@ -606,33 +784,25 @@ export class RingkvClient {
       }
       const node = route.nodes[index]!;
       previous = node.id;
-      const outcome = await this.connections.call({
-        method,
-        address: node.http,
-        path,
-        headers,
-        ...(body === undefined ? {} : { body }),
-        timeoutMs: this.settings.timeoutMs,
-      });
+      const outcome = await send(node, attempt);
       if (outcome.kind === 'answered') {
         if (isUnreachable !== null) this.unreachableUntilMs.delete(node.id);
         if (outcome.epoch !== null) this.noticeEpoch(outcome.epoch);
-        if (outcome.status === STATUS_UNAVAILABLE) {
-          const overloaded = errorCodeOf(outcome) === OVERLOADED_CODE;
-          if (safeToRepeat || overloaded) {
-            lastError = serverError(outcome, node.id, attempt);
-            continue;
-          }
+        const refusal = outcome.refusal;
+        if (refusal !== null && (safeToRepeat || refusal.overloaded)) {
+          lastError = refusal.error;
+          continue;
         }
-        return { answer: outcome, nodeId: node.id, attempts: attempt };
+        return { answer: outcome.answer, nodeId: node.id, attempts: attempt };
       }
+      const address = this.respConnections === null || key === null ? node.http : node.resp;
       const details = { nodeId: node.id, attempts: attempt, cause: outcome.cause };
       const what = describe(operation, keyspace);
       this.noticeUnreachable(node.id);
       if (outcome.kind === 'not-sent') {
         lastError = new RingkvError(
           ClientErrorCode.UNREACHABLE,
-          `${what}: could not connect to node '${node.id}' at ${node.http}`,
+          `${what}: could not connect to node '${node.id}' at ${address}`,
           details,
         );
         continue;
@@ -747,6 +917,66 @@ function parseGetAnswer(body: unknown, nodeId: string): GetResult {
     context: answer.context,
     siblings,
     expiresAtMs: typeof answer.expiresAtMs === 'number' ? answer.expiresAtMs : null,
+  };
+}
+
+/** A node's error reply on the RESP port as a RingkvError with the node's code. */
+function respServerError(reply: RespErrorReply, nodeId: string, attempts: number): RingkvError {
+  const match = RESP_ERROR_PATTERN.exec(reply.message);
+  if (match !== null) {
+    return new RingkvError(match[1]!, match[2]!, { nodeId, attempts });
+  }
+  if (RESP_AUTH_ERROR_PATTERN.test(reply.message)) {
+    return new RingkvError(UNAUTHORIZED_CODE, reply.message, { nodeId, attempts });
+  }
+  return new RingkvError(
+    ClientErrorCode.BAD_RESPONSE,
+    `a node answered with an error without a RINGKV_ code: ${reply.message}`,
+    { nodeId, attempts },
+  );
+}
+
+/** The error for a RESP reply that is not what the command answers. */
+function unexpectedRespReply(reply: RespReply, nodeId: string, attempts: number): RingkvError {
+  if (reply instanceof RespErrorReply) return respServerError(reply, nodeId, attempts);
+  return new RingkvError(ClientErrorCode.BAD_RESPONSE, 'a node answered with an unexpected reply', {
+    nodeId,
+    attempts,
+  });
+}
+
+/** RINGKV.GET's reply: [value, context, expiresAtMs, [[value, wallMs, logical], ...]]. */
+function parseRespGet(reply: RespReply, nodeId: string, attempts: number): GetResult {
+  if (!Array.isArray(reply) || reply.length !== 4) {
+    throw unexpectedRespReply(reply, nodeId, attempts);
+  }
+  const [value, context, expiresAtMs, siblings] = reply;
+  if (
+    !(value === null || Buffer.isBuffer(value)) ||
+    !Buffer.isBuffer(context) ||
+    typeof expiresAtMs !== 'number' ||
+    !Array.isArray(siblings)
+  ) {
+    throw badResponse('a RINGKV.GET reply of the wrong shape', nodeId);
+  }
+  return {
+    value: value === null ? null : copyBytes(value),
+    context: context.toString('latin1'),
+    siblings: siblings.map((sibling): Sibling => {
+      if (!Array.isArray(sibling) || sibling.length !== 3) {
+        throw badResponse('a RINGKV.GET sibling of the wrong shape', nodeId);
+      }
+      const [siblingValue, wallMs, logical] = sibling;
+      if (
+        !Buffer.isBuffer(siblingValue) ||
+        typeof wallMs !== 'number' ||
+        typeof logical !== 'number'
+      ) {
+        throw badResponse('a RINGKV.GET sibling of the wrong shape', nodeId);
+      }
+      return { value: copyBytes(siblingValue), timestamp: [wallMs, logical] };
+    }),
+    expiresAtMs: expiresAtMs === 0 ? null : expiresAtMs,
   };
 }
 

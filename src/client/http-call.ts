@@ -69,7 +69,7 @@ export type CallOutcome =
   /** The connection failed after the request may have been sent. */
   | { readonly kind: 'lost'; readonly cause: unknown };
 
-interface Destination {
+export interface Destination {
   readonly host: string;
   readonly port: number;
 }
@@ -201,7 +201,7 @@ function onResponseClose(this: http.IncomingMessage): void {
   settle(exchange, { kind: 'lost', cause: new Error('the connection closed mid-answer') });
 }
 
-function parseAddress(address: string): Destination {
+export function parseAddress(address: string): Destination {
   const colon = address.lastIndexOf(':');
   const port = Number(address.slice(colon + 1));
   let host = address.slice(0, colon);

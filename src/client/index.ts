@@ -14,6 +14,7 @@ export {
   type ScanOptions,
   type ScanPage,
   type Sibling,
+  type Transport,
 } from './client.ts';
 export {
   ClientErrorCode,

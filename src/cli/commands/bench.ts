@@ -14,10 +14,12 @@ import {
   WORKLOAD_NAMES,
   type LatencySummary,
   type LoadResult,
+  type LoadTarget,
   type PhaseResult,
   type TargetKind,
   type WorkloadName,
 } from '../../loadgen/index.ts';
+import type { Transport } from '../../client/index.ts';
 import { VALUE_BYTES_CEILING } from '../../core/limits.ts';
 import { UsageError } from '../options.ts';
 
@@ -33,6 +35,9 @@ Options:
   --endpoints LIST       host:port,... to spread the load over (default: 127.0.0.1:6380
                          for resp, 127.0.0.1:6480 for client, 127.0.0.1:2379 for etcd)
   --keyspace NAME        keyspace of the client target (default 'default')
+  --client-transport T   http or resp: how the client target sends gets and puts (the
+                         ring always comes over HTTP; --endpoints stay HTTP addresses)
+                         (default http)
   --workload NAME        puts, gets, a (50% reads), b (95% reads), c (reads only) (default puts)
   --keys N               number of distinct keys (default 100000)
   --distribution D       uniform or zipfian (YCSB's, constant 0.99) (default uniform)
@@ -61,6 +66,7 @@ export interface BenchOptions {
   readonly seed: number;
   readonly password: string | undefined;
   readonly keyspace: string;
+  readonly clientTransport: Transport;
   readonly json: boolean;
 }
 
@@ -116,12 +122,16 @@ export function parseBenchOptions(
       seed: { type: 'string' },
       password: { type: 'string' },
       keyspace: { type: 'string' },
+      'client-transport': { type: 'string' },
       json: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
   if (values.help === true) return 'help';
   const target = choiceFlag(values, 'target', TARGET_KINDS, 'resp');
+  if (values['client-transport'] !== undefined && target !== 'client') {
+    throw new UsageError('--client-transport applies to --target client only');
+  }
   const endpoints = values.endpoints ?? DEFAULT_ENDPOINTS[target];
   try {
     parseEndpoints(endpoints);
@@ -149,6 +159,7 @@ export function parseBenchOptions(
     seed: integerFlag(values, 'seed', 0, 0xffff_ffff) ?? 1,
     password: password === '' ? undefined : password,
     keyspace: values.keyspace ?? 'default',
+    clientTransport: choiceFlag(values, 'client-transport', ['http', 'resp'] as const, 'http'),
     json: values.json === true,
   };
 }
@@ -192,19 +203,35 @@ function errorCount(phase: PhaseResult | null): number {
   return phase === null ? 0 : Object.values(phase.errors).reduce((sum, count) => sum + count, 0);
 }
 
+/** The client target is opened here, where its transport is known; others by openTarget. */
+async function openBenchTarget(options: BenchOptions): Promise<LoadTarget> {
+  const endpoints = parseEndpoints(options.endpoints);
+  if (options.target === 'client') {
+    const { openRingkvClientTarget } =
+      await import('../../loadgen/targets/ringkv-client-target.ts');
+    return openRingkvClientTarget({
+      endpoints,
+      keyspace: options.keyspace,
+      transport: options.clientTransport,
+      ...(options.password === undefined ? {} : { token: options.password }),
+    });
+  }
+  return openTarget({
+    kind: options.target,
+    endpoints,
+    connections: options.connections,
+    keyspace: options.keyspace,
+    ...(options.password === undefined ? {} : { password: options.password }),
+  });
+}
+
 export async function benchCommand(argv: string[]): Promise<number> {
   const options = parseBenchOptions(argv, process.env);
   if (options === 'help') {
     process.stdout.write(BENCH_HELP);
     return 0;
   }
-  const target = await openTarget({
-    kind: options.target,
-    endpoints: parseEndpoints(options.endpoints),
-    connections: options.connections,
-    keyspace: options.keyspace,
-    ...(options.password === undefined ? {} : { password: options.password }),
-  }).catch((error: unknown) => {
+  const target = await openBenchTarget(options).catch((error: unknown) => {
     throw new Error(`cannot reach ${options.target} at ${options.endpoints}: ${String(error)}`, {
       cause: error,
     });

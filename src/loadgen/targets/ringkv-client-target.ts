@@ -1,9 +1,10 @@
 // A ringkv target through the project's TypeScript client (src/client/): each request goes
-// over HTTP straight to a replica of its key, as the client routes it by the ring. The
+// straight to a replica of its key, as the client routes it by the ring, over HTTP or (with
+// `transport: 'resp'`) pipelined over the nodes' Redis protocol ports. The
 // client's own retry policy stays on, as an application's would; its errors carry stable
 // codes, which the runner counts by.
 
-import { RingkvClient } from '../../client/index.ts';
+import { RingkvClient, type Transport } from '../../client/index.ts';
 import { assert } from '../../core/bytes.ts';
 import { formatEndpoint, type Endpoint, type LoadTarget } from './target.ts';
 
@@ -12,6 +13,8 @@ export interface RingkvClientTargetOptions {
   readonly endpoints: readonly Endpoint[];
   readonly keyspace: string;
   readonly token?: string;
+  /** How the client sends gets and puts (default http). */
+  readonly transport?: Transport;
 }
 
 export async function openRingkvClientTarget(
@@ -22,10 +25,11 @@ export async function openRingkvClientTarget(
   const client = await RingkvClient.connect({
     endpoints: options.endpoints.map(formatEndpoint),
     ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.transport === undefined ? {} : { transport: options.transport }),
   });
   const keyspace = options.keyspace;
   return {
-    name: 'client',
+    name: options.transport === 'resp' ? 'client (resp)' : 'client',
     get: async (key) => (await client.get(keyspace, key)).value,
     put: (key, value) => client.put(keyspace, key, value),
     close: async () => client.close(),

@@ -2,13 +2,15 @@
 // N=3 R=2 W=2, durable) against a 3-member etcd cluster, both on loopback on this machine
 // with data in a temporary directory, driven by the same load generator (src/loadgen/): 50
 // requests in flight, 100-byte values, puts and then gets (after a load phase, so that reads
-// hit). ringkv is measured through its TypeScript client and over RESP. Targets alternate
+// hit). ringkv is measured through its TypeScript client (over HTTP, and over the RESP
+// port with RINGKV.* commands) and over RESP with plain Redis commands. Targets alternate
 // within each run, and each figure is the median over the runs. The table goes to stdout
 // and, when every target ran, into BENCHMARKS.md (replacing the section it wrote before).
 // Every process started here is stopped by its PID at the end, or on Ctrl-C.
 //
 // Needs etcd (Debian: apt-get install etcd-server).
-// Usage: npm run bench:cluster [-- --requests N --keys N --runs K --targets client,resp,etcd]
+// Usage: npm run bench:cluster [-- --requests N --keys N --runs K
+//          --targets client,client-resp,resp,etcd]
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -16,20 +18,23 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import type { Transport } from '../src/client/index.ts';
 import {
   openTarget,
   parseEndpoints,
   runLoad,
   type LoadResult,
+  type LoadTarget,
   type TargetKind,
 } from '../src/loadgen/index.ts';
+import { openRingkvClientTarget } from '../src/loadgen/targets/ringkv-client-target.ts';
 
 const { values: flags } = parseArgs({
   options: {
     requests: { type: 'string', default: '20000' },
     keys: { type: 'string', default: '10000' },
     runs: { type: 'string', default: '3' },
-    targets: { type: 'string', default: 'client,resp,etcd' },
+    targets: { type: 'string', default: 'client,client-resp,resp,etcd' },
     output: { type: 'string', default: 'BENCHMARKS.md' },
   },
 });
@@ -44,9 +49,16 @@ const STOP_TIMEOUT_MS = 20_000;
 const projectRoot = path.resolve(import.meta.dirname, '..');
 const ringkvLauncher = path.join(projectRoot, 'bin/ringkv.js');
 
-type TargetName = 'ringkv client' | 'ringkv RESP' | 'etcd';
-const TARGET_OF: Record<string, { name: TargetName; kind: TargetKind }> = {
+type TargetName = 'ringkv client' | 'ringkv client (RESP)' | 'ringkv RESP' | 'etcd';
+interface BenchTarget {
+  readonly name: TargetName;
+  readonly kind: TargetKind;
+  /** For the client: how it sends gets and puts. */
+  readonly transport?: Transport;
+}
+const TARGET_OF: Record<string, BenchTarget> = {
   client: { name: 'ringkv client', kind: 'client' },
+  'client-resp': { name: 'ringkv client (RESP)', kind: 'client', transport: 'resp' },
   resp: { name: 'ringkv RESP', kind: 'resp' },
   etcd: { name: 'etcd', kind: 'etcd' },
 };
@@ -261,17 +273,28 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+function openBenchTarget(benchTarget: BenchTarget, endpoints: string): Promise<LoadTarget> {
+  if (benchTarget.kind === 'client') {
+    return openRingkvClientTarget({
+      endpoints: parseEndpoints(endpoints),
+      keyspace: 'default',
+      transport: benchTarget.transport ?? 'http',
+    });
+  }
+  return openTarget({
+    kind: benchTarget.kind,
+    endpoints: parseEndpoints(endpoints),
+    connections: CONCURRENCY,
+  });
+}
+
 async function measure(
-  kind: TargetKind,
+  benchTarget: BenchTarget,
   endpoints: string,
   operation: 'puts' | 'gets',
   seed: number,
 ): Promise<Cell> {
-  const target = await openTarget({
-    kind,
-    endpoints: parseEndpoints(endpoints),
-    connections: CONCURRENCY,
-  });
+  const target = await openBenchTarget(benchTarget, endpoints);
   try {
     const result = await runLoad(target, {
       workload: {
@@ -354,7 +377,7 @@ async function main(): Promise<void> {
       for (const target of order) {
         for (const operation of ['puts', 'gets'] as const) {
           process.stderr.write(`run ${run + 1}/${RUNS}: ${target.name} ${operation}\n`);
-          const cell = await measure(target.kind, endpointsOf(target.kind), operation, run + 1);
+          const cell = await measure(target, endpointsOf(target.kind), operation, run + 1);
           const key = `${target.name}|${operation}`;
           cells.set(key, [...(cells.get(key) ?? []), cell]);
         }

@@ -71,8 +71,8 @@ class RespConnection {
   private readonly parser = new RespReplyParser();
   private readonly pool: RespConnections;
   private readonly address: string;
-  /** Commands sent and not yet replied to, oldest first, from `head` on. */
-  private queue: PendingCommand[] = [];
+  /** Commands sent and not yet replied to, oldest first, from `head` on (before: replied). */
+  private queue: (PendingCommand | undefined)[] = [];
   private head = 0;
   /** Commands on this connection not yet settled (answered, timed out or failed). */
   private unsettled = 0;
@@ -109,6 +109,8 @@ class RespConnection {
   }
 
   send(bytes: Buffer, timeoutMs: number): Promise<RespOutcome> {
+    if (this.retired) throw new Error('a command sent on a retired connection');
+    if (!(timeoutMs > 0)) throw new Error(`a command deadline of ${timeoutMs} ms`);
     const { promise, resolve } = Promise.withResolvers<RespOutcome>();
     const command: PendingCommand = { resolve, connection: this, timer: null, settled: false };
     this.queue.push(command);
@@ -158,7 +160,7 @@ class RespConnection {
         this.socket.destroy();
         return;
       }
-      this.queue[this.head] = undefined as unknown as PendingCommand;
+      this.queue[this.head] = undefined;
       this.head++;
       settle(command, { kind: 'answered', reply });
     }
@@ -180,7 +182,8 @@ class RespConnection {
     const waiting = this.queue.slice(this.head);
     this.queue = [];
     this.head = 0;
-    for (const command of waiting) settle(command, { kind, cause });
+    for (const command of waiting) if (command !== undefined) settle(command, { kind, cause });
+    if (this.unsettled !== 0) throw new Error('a closed connection left commands unsettled');
   }
 }
 

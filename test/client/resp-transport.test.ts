@@ -452,6 +452,35 @@ test('over RESP on a three-node cluster: reads, writes, siblings and expiry; a k
         const read = await client.get('default', `key:${index}`, { r: 'one' });
         assert.equal(decoder.decode(read.value!), `value ${index}`);
       }
+
+      // A write that waits on its coordinator (w: all, one replica dead) when the coordinator
+      // is killed: its connection breaks after it was sent, so the client cannot know whether
+      // it was applied, and does not send it again.
+      let inDoubtKey = '';
+      let coordinator = '';
+      for (let index = 0; coordinator === ''; index++) {
+        const [replica] = await client.replicasOf('default', `in-doubt:${index}`);
+        if (replica !== firstReplica) {
+          inDoubtKey = `in-doubt:${index}`;
+          coordinator = replica!;
+        }
+      }
+      const startedMs = Date.now();
+      const pending = client.put('default', inDoubtKey, 'maybe', { w: 'all' }).then(
+        () => null,
+        (error: unknown) => error,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await cluster.signal(coordinator, 'SIGKILL');
+      const failure = await pending;
+      assert.ok(failure instanceof RingkvError, String(failure));
+      assert.equal(
+        failure.code,
+        'UNKNOWN_OUTCOME',
+        `${failure.message} after ${Date.now() - startedMs} ms`,
+      );
+      assert.equal(failure.nodeId, coordinator);
+      assert.equal(failure.attempts, 1);
     } finally {
       client.close();
     }

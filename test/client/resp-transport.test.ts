@@ -488,3 +488,41 @@ test('over RESP on a three-node cluster: reads, writes, siblings and expiry; a k
     await cluster.close();
   }
 });
+
+test('over RESP the token opens each connection with AUTH; a wrong one is RINGKV_UNAUTHORIZED', async () => {
+  const guarded = await startTestNode({ password: 'sesame' });
+  const ring = await serveRing(async (ringServer) => ({
+    clusterId: 'guarded',
+    epoch: 1,
+    partitionCount: 16,
+    owners: Array<string>(16).fill('node1'),
+    nodes: [
+      { id: 'node1', http: ringServer, resp: `127.0.0.1:${guarded.respPort}`, liveness: 'alive' },
+    ],
+    keyspaces: [
+      {
+        id: 0,
+        name: 'default',
+        n: 3,
+        r: 2,
+        w: 2,
+        consistency: 'eventual',
+        conflicts: 'lww',
+        durability: 'sync',
+      },
+    ],
+  }));
+  const options = { endpoints: [ring.endpoint], transport: 'resp' as const, refreshRingMs: 0 };
+  const right = await RingkvClient.connect({ ...options, token: 'sesame' });
+  const wrong = await RingkvClient.connect({ ...options, token: 'guess' });
+  try {
+    await right.put('default', 'guarded', 'yes');
+    assert.equal(decoder.decode((await right.get('default', 'guarded')).value!), 'yes');
+    assert.equal(await codeOf(wrong.get('default', 'guarded')), 'RINGKV_UNAUTHORIZED');
+  } finally {
+    right.close();
+    wrong.close();
+    await ring.close();
+    await guarded.stop();
+  }
+});

@@ -63,16 +63,14 @@ export async function startNode(
     commitsTotal: 0,
     commitBatchSizeMean: 0,
   }));
+  let clients: { readonly http: string; readonly resp: string };
   try {
-    if (config.seeds.length > 0) {
-      // The client ports are bound first so that the addresses peers learn are the real ones.
-      resp = await startRespServer({ node: late, config, metrics, logger });
-      http = await startHttpServer({ node: late, config, metrics, logger });
-      cluster = await joinCluster(config, storage, logger, {
-        http: `${config.host}:${http.port}`,
-        resp: `${config.host}:${resp.port}`,
-      });
-    }
+    // The client ports are bound first so that the addresses the cluster map (and the ring
+    // that clients route by) carries are the real ones, port 0 included.
+    resp = await startRespServer({ node: late, config, metrics, logger });
+    http = await startHttpServer({ node: late, config, metrics, logger });
+    clients = { http: `${config.host}:${http.port}`, resp: `${config.host}:${resp.port}` };
+    if (config.seeds.length > 0) cluster = await joinCluster(config, storage, logger, clients);
   } catch (error) {
     await resp?.close();
     await http?.close();
@@ -84,12 +82,10 @@ export async function startNode(
     metrics,
     logger,
     ...(onFatal === undefined ? {} : { onFatal }),
-    ...(cluster === undefined ? {} : { cluster }),
+    ...(cluster === undefined ? { self: { peer: '', ...clients } } : { cluster }),
   });
   try {
     late.bind(runtime);
-    resp ??= await startRespServer({ node: runtime, config, metrics, logger });
-    http ??= await startHttpServer({ node: runtime, config, metrics, logger });
     const httpServer = http;
     const respServer = resp;
     let stopping: Promise<void> | null = null;

@@ -79,6 +79,8 @@ export interface NodeCoreConfig {
   readonly partitionCount: number;
   /** Absent: a cluster of this node alone. */
   readonly cluster?: ClusterConfig;
+  /** A single node's own addresses (in a cluster, `cluster.self` says them). */
+  readonly self?: MemberInfo;
 }
 
 export interface ClusterConfig {
@@ -331,7 +333,8 @@ export class Node {
       );
       this.install(stored);
     } else if (config.cluster === undefined || config.cluster.founders.length === 0) {
-      const self = config.cluster?.self ?? { id: config.nodeId, peer: '', http: '', resp: '' };
+      const self = config.cluster?.self ??
+        config.self ?? { id: config.nodeId, peer: '', http: '', resp: '' };
       this.install(
         initialMap(
           config.cluster?.clusterId ?? 'local',
@@ -1165,8 +1168,15 @@ export class Node {
   private install(stored: ClusterMap): void {
     // This node's own keyspace options (durability of `default`) override the stored ones.
     const overrides = new Map(this.config.keyspaces.map((keyspace) => [keyspace.id, keyspace]));
+    // A single node's addresses are those it has now (its ports may differ from the last run).
+    const self = this.config.self;
+    const members =
+      self !== undefined && stored.members.length === 1 && stored.members[0]!.id === self.id
+        ? [self]
+        : stored.members;
     const map: ClusterMap = {
       ...stored,
+      members,
       keyspaces: stored.keyspaces.map((keyspace) => {
         const local = overrides.get(keyspace.id);
         return local !== undefined && local.name === keyspace.name ? local : keyspace;

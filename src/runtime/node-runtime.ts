@@ -49,6 +49,8 @@ export interface NodeRuntimeOptions {
   readonly onFatal?: (error: Error) => void;
   /** Cluster mode: the transport to the peers, and what the core needs to form or join. */
   readonly cluster?: RuntimeCluster;
+  /** A single node's own client addresses, for the ring it shows clients. */
+  readonly self?: { readonly peer: string; readonly http: string; readonly resp: string };
 }
 
 export interface RuntimeCluster {
@@ -115,6 +117,7 @@ export class NodeRuntime implements NodeApi {
         limits: this.limits,
         partitionCount: DEFAULT_PARTITION_COUNT,
         ...(cluster === undefined ? {} : { cluster: clusterConfigOf(config, cluster) }),
+        ...(options.self === undefined ? {} : { self: { id: config.nodeId, ...options.self } }),
       },
       storage,
     );

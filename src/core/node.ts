@@ -646,22 +646,7 @@ export class Node {
       deadlineMs: nowMs + this.requestTimeoutMs(),
     };
     this.ops.set(opId, op);
-    const key = items[0]!.key;
-    for (const target of targets) {
-      if (target.node === this.nodeId) {
-        const local = this.localCopy(keyspace, key, target.hintFor);
-        this.after(local.waitFor, { kind: 'read-local', opId, record: local.value });
-      } else {
-        this.send(target.node, [
-          MessageType.read,
-          this.epoch(),
-          opId,
-          keyspace.id,
-          key,
-          target.hintFor,
-        ]);
-      }
-    }
+    this.askCopies(opId, keyspace, items[0]!.key, targets);
   }
 
   private onPrefetchAnswer(
@@ -798,6 +783,16 @@ export class Node {
       );
     }
     this.ops.set(opId, op);
+    this.askCopies(opId, keyspace, key, targets);
+  }
+
+  /** Asks every target for its copy of a key; the answers come to op `opId`. */
+  private askCopies(
+    opId: number,
+    keyspace: Keyspace,
+    key: Uint8Array,
+    targets: readonly Target[],
+  ): void {
     for (const target of targets) {
       if (target.node === this.nodeId) {
         const local = this.localCopy(keyspace, key, target.hintFor);

@@ -707,7 +707,24 @@ export class Node {
     const { results, written } = outcome.value;
     assert(written.length <= 1, 'one key per coordinated write');
     const opId = this.nextOpId++;
-    const selfIsTarget = targets.some((target) => target.node === this.nodeId);
+    const selfTarget = targets.find((target) => target.node === this.nodeId);
+    let selfIsTarget = selfTarget !== undefined;
+    let ownWaitFor = outcome.waitFor;
+    if (selfTarget !== undefined && selfTarget.hintFor !== '' && written.length === 1) {
+      // This node coordinates as a fallback (every replica it could reach is down): its copy
+      // must also be a hint, or the replica it stands in for would never receive it.
+      const { key, record } = written[0]!;
+      const hinted = this.store.mergeHint(
+        selfTarget.hintFor,
+        keyspace,
+        key,
+        record,
+        this.hintsMax(),
+        nowMs,
+      );
+      if (hinted.ok) ownWaitFor = Math.max(ownWaitFor, hinted.waitFor);
+      else selfIsTarget = false;
+    }
     // Nothing to replicate (a condition did not hold): the answer waits only for the local
     // state it was computed from to be durable.
     const counted = written.length === 0 ? [this.nodeId] : targets.map((target) => target.node);
@@ -743,7 +760,7 @@ export class Node {
     // The coordinator's own durable copy counts as one acknowledgement when it is a target
     // (it is not only when every replica is down and a stranger coordinates).
     if (selfIsTarget || written.length === 0) {
-      this.after(outcome.waitFor, { kind: 'write-ack', opId });
+      this.after(ownWaitFor, { kind: 'write-ack', opId });
     }
   }
 

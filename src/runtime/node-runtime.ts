@@ -88,6 +88,7 @@ export class NodeRuntime implements NodeApi {
   private readonly callbacks = new Map<number, ReplyCallback>();
   private readonly startedAtMs = Date.now();
   private lastNowMs = 0;
+  private lastMonotonicMs = performance.now();
   private nextRequestId = 1;
   private commitQueue: PersistEffect[] = [];
   private commitScheduled = false;
@@ -226,13 +227,18 @@ export class NodeRuntime implements NodeApi {
   }
 
   /**
-   * The wall clock, never going back: the core's timers (failure detection, timeouts) need
-   * time to be monotonic, and a stepped-back system clock must not stall or confuse them.
+   * The node's clock: it advances with elapsed (monotonic) time and follows the wall clock
+   * whenever that is ahead. A wall clock set back neither takes it back nor stops it, so
+   * the core's timers (failure detection, timeouts) keep running; it is then ahead of the
+   * wall clock by the step until the wall clock catches up.
    */
   private nowMs(): number {
-    const now = Date.now();
-    if (now > this.lastNowMs) this.lastNowMs = now;
-    return this.lastNowMs;
+    const monotonicMs = performance.now();
+    const advanced = this.lastNowMs + (monotonicMs - this.lastMonotonicMs);
+    this.lastMonotonicMs = monotonicMs;
+    this.lastNowMs = Math.max(advanced, Date.now());
+    // Whole milliseconds: timestamps and expiry times are integers.
+    return Math.floor(this.lastNowMs);
   }
 
   private usePeersOf(map: ClusterMap): void {

@@ -1,7 +1,8 @@
 // A whole cluster in one process on a virtual clock: the real core Node of every member,
 // each over the in-memory storage engine, joined by a simulated network with seeded delays
-// and loss, crash and restart of nodes, and one-way cuts between them. Everything that
-// varies comes from one seed, so a run replays exactly.
+// (and a long tail), loss, one-way cuts and partitions of any shape; crash, restart and
+// pause of nodes; and skewed clocks. Everything that varies comes from one seed, so a run
+// replays exactly.
 //
 // Storage: each node's persist effects complete in order after a seeded latency; only then
 // are their writes applied and the node told. A crash drops what was not yet applied (the
@@ -30,6 +31,9 @@ export interface ClusterWorldOptions {
   readonly delayMsMax?: number;
   /** Probability that a message is lost. */
   readonly lossRate?: number;
+  /** Probability that a message takes the long tail: a delay up to `tailDelayMsMax`. */
+  readonly tailRate?: number;
+  readonly tailDelayMsMax?: number;
   /** Storage commit latency, uniform in [min, max] ms. */
   readonly commitMsMin?: number;
   readonly commitMsMax?: number;
@@ -64,6 +68,12 @@ interface SimNode {
   persisting: PersistEffect[];
   lastCommitDoneMs: number;
   callbacks: Map<number, (reply: ClientReply) => void>;
+  /** This node's wall clock minus the world's (skew); its clock never goes back. */
+  clockOffsetMs: number;
+  lastNodeNowMs: number;
+  lastWorldMs: number;
+  /** While paused, the node's events wait until this time. */
+  pausedUntilMs: number;
 }
 
 export class ClusterWorld {
@@ -78,6 +88,8 @@ export class ClusterWorld {
   private readonly nodes = new Map<string, SimNode>();
   /** Directed cuts: "a>b" drops every message from a to b. */
   private readonly cuts = new Set<string>();
+  /** The delivery time of the last message sent on each link "a>b". */
+  private readonly linkFreeAtMs = new Map<string, number>();
   private nextRequestId = 1;
   messagesSent = 0;
   messagesDropped = 0;
@@ -92,6 +104,8 @@ export class ClusterWorld {
       delayMsMin: options.delayMsMin ?? 1,
       delayMsMax: options.delayMsMax ?? 5,
       lossRate: options.lossRate ?? 0,
+      tailRate: options.tailRate ?? 0,
+      tailDelayMsMax: options.tailDelayMsMax ?? 500,
       commitMsMin: options.commitMsMin ?? 1,
       commitMsMax: options.commitMsMax ?? 4,
       tickMs,
@@ -119,6 +133,10 @@ export class ClusterWorld {
         persisting: [],
         lastCommitDoneMs: 0,
         callbacks: new Map(),
+        clockOffsetMs: 0,
+        lastNodeNowMs: 0,
+        lastWorldMs: 0,
+        pausedUntilMs: 0,
       });
       this.boot(id);
     }
@@ -142,13 +160,20 @@ export class ClusterWorld {
   /** Sends a client request to a node; `onReply` is called once, in virtual time. */
   submit(id: string, request: ClientRequest, onReply: (reply: ClientReply) => void): void {
     const sim = this.simNode(id);
+    if (this.nowMs < sim.pausedUntilMs) {
+      this.at(sim.pausedUntilMs, () => this.submit(id, request, onReply));
+      return;
+    }
     if (sim.node === null) {
       onReply({ ok: false, error: { code: 'RINGKV_UNAVAILABLE', message: `${id} is down` } });
       return;
     }
     const requestId = this.nextRequestId++;
     sim.callbacks.set(requestId, onReply);
-    this.apply(sim, sim.node.step({ type: 'request', nowMs: this.nowMs, requestId, request }));
+    this.apply(
+      sim,
+      sim.node.step({ type: 'request', nowMs: this.nodeNowMs(sim), requestId, request }),
+    );
   }
 
   /** Submits and runs the world until the reply arrives (or `timeoutMs` passes). */
@@ -195,6 +220,30 @@ export class ClusterWorld {
 
   healAll(): void {
     this.cuts.clear();
+  }
+
+  /** Splits the nodes into groups that cannot reach each other (both ways). */
+  partition(groups: readonly (readonly string[])[]): void {
+    for (const group of groups) {
+      for (const other of groups) {
+        if (other === group) continue;
+        for (const from of group) for (const to of other) this.cut(from, to);
+      }
+    }
+  }
+
+  /**
+   * Sets a node's wall clock to the world's plus `offsetMs`. As in the real shell, the node's
+   * own clock never goes back: set back, it keeps advancing from where it was.
+   */
+  skewClock(id: string, offsetMs: number): void {
+    this.simNode(id).clockOffsetMs = offsetMs;
+  }
+
+  /** Stops a node from running (a long GC pause, SIGSTOP) for `durationMs`; nothing is lost. */
+  pause(id: string, durationMs: number): void {
+    const sim = this.simNode(id);
+    sim.pausedUntilMs = Math.max(sim.pausedUntilMs, this.nowMs + durationMs);
   }
 
   setLossRate(lossRate: number): void {
@@ -258,13 +307,21 @@ export class ClusterWorld {
   }
 
   private handle(event: WorldEvent): void {
+    if (event.kind !== 'call') {
+      // A paused node runs nothing; what arrives for it waits, in order, until it resumes.
+      const sim = this.simNode(event.kind === 'deliver' ? event.to : event.node);
+      if (this.nowMs < sim.pausedUntilMs) {
+        this.events.push(sim.pausedUntilMs, event);
+        return;
+      }
+    }
     switch (event.kind) {
       case 'call':
         return event.action();
       case 'tick': {
         const sim = this.simNode(event.node);
         if (sim.generation !== event.generation || sim.node === null) return;
-        this.apply(sim, sim.node.step({ type: 'tick', nowMs: this.nowMs }));
+        this.apply(sim, sim.node.step({ type: 'tick', nowMs: this.nodeNowMs(sim) }));
         this.events.push(this.nowMs + this.options.tickMs, event);
         return;
       }
@@ -279,7 +336,7 @@ export class ClusterWorld {
           sim,
           sim.node.step({
             type: 'peer',
-            nowMs: this.nowMs,
+            nowMs: this.nodeNowMs(sim),
             from: event.from,
             message: event.message,
           }),
@@ -294,7 +351,7 @@ export class ClusterWorld {
         void sim.storage.commit(batch.writes, { durable: batch.durable });
         this.apply(
           sim,
-          sim.node.step({ type: 'persisted', nowMs: this.nowMs, batchId: batch.batchId }),
+          sim.node.step({ type: 'persisted', nowMs: this.nodeNowMs(sim), batchId: batch.batchId }),
         );
         return;
       }
@@ -328,9 +385,16 @@ export class ClusterWorld {
             this.messagesDropped++;
             break;
           }
-          const delay = this.prng.between(this.options.delayMsMin, this.options.delayMsMax);
-          // Links are FIFO, as TCP is: a message never overtakes an earlier one on its link.
-          this.events.push(this.nowMs + delay, {
+          let delay = this.prng.between(this.options.delayMsMin, this.options.delayMsMax);
+          if (this.prng.chance(this.options.tailRate)) {
+            delay = this.prng.between(this.options.delayMsMax, this.options.tailDelayMsMax);
+          }
+          // Links are FIFO, as TCP is: a message never overtakes an earlier one on its link
+          // (a slow one holds back those behind it). Equal times keep their push order.
+          const link = `${sim.id}>${effect.to}`;
+          const atMs = Math.max(this.nowMs + delay, this.linkFreeAtMs.get(link) ?? 0);
+          this.linkFreeAtMs.set(link, atMs);
+          this.events.push(atMs, {
             kind: 'deliver',
             from: sim.id,
             to: effect.to,
@@ -343,6 +407,18 @@ export class ClusterWorld {
           break;
       }
     }
+  }
+
+  /**
+   * What the node's own clock reads now, as the real shell computes it: it advances with
+   * elapsed time and follows the (skewed) wall clock when that is ahead; a wall clock set
+   * back does not take it back or stop it.
+   */
+  private nodeNowMs(sim: SimNode): number {
+    const advanced = sim.lastNodeNowMs + (this.nowMs - sim.lastWorldMs);
+    sim.lastWorldMs = this.nowMs;
+    sim.lastNodeNowMs = Math.max(advanced, this.nowMs + sim.clockOffsetMs);
+    return sim.lastNodeNowMs;
   }
 
   private simNode(id: string): SimNode {

@@ -242,5 +242,8 @@ test('a malformed history is refused with the position and the problem', () => {
     /operation 1: completedAt must not be before invokedAt/,
   );
   const badIncr = { ...incr('n', [0, 1], 1, '1'), output: '01' };
-  assert.throws(() => check([badIncr]), /incr returns the new value as a decimal integer string/);
+  assert.throws(
+    () => check([badIncr as never]),
+    /incr returns the new value as a decimal integer string/,
+  );
 });

@@ -188,8 +188,7 @@ function buildEvents(operations: readonly Operation[]): Event {
     }
   }
   pending.sort(
-    (a, b) =>
-      a.timeMs - b.timeMs || Number(b.isCall) - Number(a.isCall) || a.slot - b.slot,
+    (a, b) => a.timeMs - b.timeMs || Number(b.isCall) - Number(a.isCall) || a.slot - b.slot,
   );
   const head: Event = { isCall: false, slot: -1, match: null, prev: null, next: null };
   let last = head;

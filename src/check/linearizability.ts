@@ -100,6 +100,8 @@ export function checkLinearizable(
   const deadlineMs = startedAtMs + options.budgetMs;
   const keyHistories = splitByKey(history);
   let keysLinearizable = 0;
+  const budgetExplanation = (key: string): string =>
+    `the budget of ${options.budgetMs} ms ran out while checking key ${JSON.stringify(key)} (${keysLinearizable} of ${keyHistories.length} keys found linearizable)`;
   // A key that cannot be decided does not stop the others: one of them may still show a
   // violation, which is a definite answer.
   let firstUndecided: { key: string; explanation: string } | null = null;
@@ -112,6 +114,10 @@ export function checkLinearizable(
   });
 
   for (const keyHistory of keyHistories) {
+    // Many small keys may each finish within one clock interval of the search: look here too.
+    if (nowMs() >= deadlineMs) {
+      return finish({ key: keyHistory.key, explanation: budgetExplanation(keyHistory.key) });
+    }
     const count = keyHistory.operations.length;
     if (count > maxOperationsPerKey) {
       firstUndecided ??= {
@@ -137,8 +143,7 @@ export function checkLinearizable(
         explanation: `the search on key ${JSON.stringify(keyHistory.key)} remembered ${maxMemoEntries} states, the bound, without deciding`,
       };
     } else {
-      const budgetExplanation = `the budget of ${options.budgetMs} ms ran out while checking key ${JSON.stringify(keyHistory.key)} (${keysLinearizable} of ${keyHistories.length} keys found linearizable)`;
-      return finish({ key: keyHistory.key, explanation: budgetExplanation });
+      return finish({ key: keyHistory.key, explanation: budgetExplanation(keyHistory.key) });
     }
   }
   if (firstUndecided !== null) return finish(firstUndecided);

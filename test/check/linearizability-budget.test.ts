@@ -78,3 +78,9 @@ test('many small keys share one budget: past it, the next key is not started', (
   assert.equal(result.result, 'unknown');
   assert.ok(result.keysLinearizable < 50);
 });
+
+test("Lowe's memo decides 13 concurrent writes, whose orders (13!, about 6e9) a plain search could not try", () => {
+  const result = checkLinearizable(pathological(13), { budgetMs: 30_000 });
+  assert.equal(result.result, 'not-linearizable', result.explanation);
+  assert.equal(result.unplacedOperation, 13);
+});

@@ -1,0 +1,165 @@
+// Concurrent clients against a simulated cluster, recorded as a history (src/check/
+// history.ts): each client runs one operation at a time through a node it picks, and every
+// operation's invocation and completion go into the history with the world's time.
+//
+// Outcomes, from what the client can know:
+// - ok: the node answered with success;
+// - failed: the node answered with an error that means nothing was done (a read that
+//   failed, a request refused before it ran);
+// - unknown: no answer within the client's timeout, or an error that leaves the write's
+//   fate open (RINGKV_UNAVAILABLE after the write may have reached some replicas). A late
+//   answer to an operation already recorded as unknown is ignored, as a real client would.
+// Every written value is unique (client and sequence), so checkers can tell writes apart.
+
+import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
+import type { ClientReply, ClientRequest, QuorumSpec } from '../core/requests.ts';
+import { Prng } from '../core/prng.ts';
+import type { History, Operation } from '../check/history.ts';
+import { keyChooser, type KeyDistribution } from '../loadgen/key-chooser.ts';
+import type { ClusterWorld } from './cluster-world.ts';
+
+export interface WorkloadOptions {
+  readonly seed: number;
+  readonly clients: number;
+  /** Operations in all, over every client. */
+  readonly operations: number;
+  readonly keys: number;
+  readonly distribution: KeyDistribution;
+  readonly keyspace: string;
+  /** Shares of reads and deletes; the rest are puts. */
+  readonly readFraction: number;
+  readonly deleteFraction: number;
+  /** A client waits up to this long between two operations. */
+  readonly thinkMsMax: number;
+  /** A client gives up on an answer after this long: the operation is unknown. */
+  readonly timeoutMs: number;
+  /** Quorum overrides for every read and write (the keyspace's r and w when absent). */
+  readonly r?: QuorumSpec;
+  readonly w?: QuorumSpec;
+}
+
+/** Errors after which a write surely did nothing. */
+const NOTHING_DONE = new Set([
+  'RINGKV_KEY_TOO_LARGE',
+  'RINGKV_KEY_EMPTY',
+  'RINGKV_VALUE_TOO_LARGE',
+  'RINGKV_UNKNOWN_KEYSPACE',
+  'RINGKV_INVALID_ARGUMENT',
+  'RINGKV_INVALID_CONTEXT',
+  'RINGKV_OVERLOADED',
+]);
+
+/** Runs the workload to its end (every operation completed or unknown); returns the history. */
+export function runWorkload(world: ClusterWorld, options: WorkloadOptions): History {
+  assert(options.clients >= 1 && options.operations >= 0, 'a workload has clients');
+  assert(options.readFraction + options.deleteFraction <= 1, 'shares add up to at most 1');
+  const prng = new Prng(options.seed);
+  const keys = keyChooser(options.distribution, options.keys, prng);
+  const history: Operation[] = [];
+  let issued = 0;
+  let finished = 0;
+  const sequenceOf = new Array<number>(options.clients).fill(0);
+
+  const issue = (client: number): void => {
+    if (issued >= options.operations) return;
+    issued++;
+    const key = `k${keys.next()}`;
+    const via = prng.pick(world.ids);
+    const roll = prng.next();
+    const kind =
+      roll < options.readFraction
+        ? 'get'
+        : roll < options.readFraction + options.deleteFraction
+          ? 'delete'
+          : 'put';
+    const value = `${client}:${++sequenceOf[client]!}`;
+    const operation: Operation =
+      kind === 'get'
+        ? { client, key, op: 'get', input: null, output: null, ...pending(world.nowMs) }
+        : kind === 'delete'
+          ? { client, key, op: 'delete', input: null, output: null, ...pending(world.nowMs) }
+          : { client, key, op: 'put', input: { value }, output: null, ...pending(world.nowMs) };
+    history.push(operation);
+    let settled = false;
+    const settle = (): void => {
+      settled = true;
+      finished++;
+      world.at(world.nowMs + prng.between(0, options.thinkMsMax), () => issue(client));
+    };
+    world.at(world.nowMs + options.timeoutMs, () => {
+      if (settled) return;
+      operation.outcome = 'unknown';
+      settle();
+    });
+    world.submit(via, requestOf(operation, options), (reply) => {
+      if (settled) return;
+      record(operation, reply, world.nowMs);
+      settle();
+    });
+  };
+
+  for (let client = 0; client < options.clients; client++) {
+    world.at(world.nowMs + prng.between(0, options.thinkMsMax), () => issue(client));
+  }
+  const done = world.runUntil(
+    () => finished === options.operations,
+    options.operations * (options.timeoutMs + options.thinkMsMax) + 1_000,
+  );
+  assert(done, 'every operation of the workload ends');
+  return history;
+}
+
+function pending(nowMs: number): { invokedAt: number; completedAt: null; outcome: 'unknown' } {
+  return { invokedAt: nowMs, completedAt: null, outcome: 'unknown' };
+}
+
+function requestOf(operation: Operation, options: WorkloadOptions): ClientRequest {
+  const key = utf8(operation.key);
+  const keyspace = options.keyspace;
+  const r = options.r === undefined ? {} : { r: options.r };
+  const w = options.w === undefined ? {} : { w: options.w };
+  switch (operation.op) {
+    case 'get':
+      return { op: 'get', keyspace, keys: [key], ...r };
+    case 'delete':
+      return { op: 'write', keyspace, items: [{ key, mutation: { kind: 'delete' } }], ...w };
+    case 'put':
+      return {
+        op: 'write',
+        keyspace,
+        ...w,
+        items: [
+          {
+            key,
+            mutation: {
+              kind: 'set',
+              value: utf8(operation.input.value),
+              condition: 'always',
+              expiry: { kind: 'none' },
+            },
+          },
+        ],
+      };
+    default:
+      throw new Error(`the workload does not issue ${operation.op}`);
+  }
+}
+
+/** Fills in an operation's outcome from the node's reply. */
+function record(operation: Operation, reply: ClientReply, nowMs: number): void {
+  if (reply.ok) {
+    operation.outcome = 'ok';
+    operation.completedAt = nowMs;
+    if (operation.op === 'get' && reply.op === 'get') {
+      const value = reply.results[0]?.value ?? null;
+      operation.output = value === null ? null : fromUtf8(value);
+    }
+    return;
+  }
+  // A read that failed changed nothing; a write refused before it ran did nothing; any other
+  // failed write may have reached some replicas.
+  if (operation.op === 'get' || NOTHING_DONE.has(reply.error.code)) {
+    operation.outcome = 'failed';
+    operation.completedAt = nowMs;
+  }
+}

@@ -37,6 +37,11 @@ export interface ClusterWorldOptions {
   /** Storage commit latency, uniform in [min, max] ms. */
   readonly commitMsMin?: number;
   readonly commitMsMax?: number;
+  /**
+   * A broken disk for negative controls: every batch is reported durable at once, and
+   * written only after the commit latency, so a crash in between loses acknowledged data.
+   */
+  readonly skipFsync?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -54,6 +59,13 @@ type WorldEvent =
     }
   | { readonly kind: 'tick'; readonly node: string; readonly generation: number }
   | { readonly kind: 'persisted'; readonly node: string; readonly generation: number }
+  /** Under `skipFsync`: the node is told a batch is durable before it is. */
+  | {
+      readonly kind: 'early-ack';
+      readonly node: string;
+      readonly generation: number;
+      readonly batchId: number;
+    }
   | { readonly kind: 'call'; readonly action: () => void };
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
@@ -108,6 +120,7 @@ export class ClusterWorld {
       tailDelayMsMax: options.tailDelayMsMax ?? 500,
       commitMsMin: options.commitMsMin ?? 1,
       commitMsMax: options.commitMsMax ?? 4,
+      skipFsync: options.skipFsync ?? false,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -310,6 +323,7 @@ export class ClusterWorld {
     if (event.kind !== 'call') {
       // A paused node runs nothing; what arrives for it waits, in order, until it resumes.
       const sim = this.simNode(event.kind === 'deliver' ? event.to : event.node);
+      // (early acknowledgements of a paused node wait too)
       if (this.nowMs < sim.pausedUntilMs) {
         this.events.push(sim.pausedUntilMs, event);
         return;
@@ -349,9 +363,19 @@ export class ClusterWorld {
         const batch = sim.persisting.shift()!;
         // MemoryStorage applies a commit synchronously.
         void sim.storage.commit(batch.writes, { durable: batch.durable });
+        if (this.options.skipFsync) return; // the node was told long ago
         this.apply(
           sim,
           sim.node.step({ type: 'persisted', nowMs: this.nodeNowMs(sim), batchId: batch.batchId }),
+        );
+        return;
+      }
+      case 'early-ack': {
+        const sim = this.simNode(event.node);
+        if (sim.generation !== event.generation || sim.node === null) return;
+        this.apply(
+          sim,
+          sim.node.step({ type: 'persisted', nowMs: this.nodeNowMs(sim), batchId: event.batchId }),
         );
         return;
       }
@@ -368,6 +392,14 @@ export class ClusterWorld {
             this.prng.between(this.options.commitMsMin, this.options.commitMsMax);
           sim.lastCommitDoneMs = doneMs;
           this.events.push(doneMs, { kind: 'persisted', node: sim.id, generation: sim.generation });
+          if (this.options.skipFsync) {
+            this.events.push(this.nowMs, {
+              kind: 'early-ack',
+              node: sim.id,
+              generation: sim.generation,
+              batchId: effect.batchId,
+            });
+          }
           break;
         }
         case 'reply': {

@@ -33,6 +33,11 @@ export interface WorkloadOptions {
   readonly thinkMsMax: number;
   /** A client gives up on an answer after this long: the operation is unknown. */
   readonly timeoutMs: number;
+  /**
+   * Each client writes only keys of its own (`c{client}-k{n}`), so every key has one writer:
+   * what the acknowledged-writes checker needs.
+   */
+  readonly keysPerClient?: boolean;
   /** Quorum overrides for every read and write (the keyspace's r and w when absent). */
   readonly r?: QuorumSpec;
   readonly w?: QuorumSpec;
@@ -63,7 +68,7 @@ export function runWorkload(world: ClusterWorld, options: WorkloadOptions): Hist
   const issue = (client: number): void => {
     if (issued >= options.operations) return;
     issued++;
-    const key = `k${keys.next()}`;
+    const key = options.keysPerClient === true ? `c${client}-k${keys.next()}` : `k${keys.next()}`;
     const via = prng.pick(world.ids);
     const roll = prng.next();
     const kind =

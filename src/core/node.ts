@@ -610,8 +610,12 @@ export class Node {
   }
 
   /**
-   * Runs a write at once when it replaces the value blindly (SET without conditions), and
-   * after a read of R replicas otherwise.
+   * Runs a write after a read of R replicas, merged into this node's copy: the new version
+   * then supersedes every acknowledged one, even right after this node took over as
+   * coordinator or came back missing writes (no anti-entropy yet). Without the read, a
+   * plain SET through such a node would be concurrent with what it missed, and timestamps
+   * would decide (a restarted node's clock starts at its stored ceiling, up to a second
+   * ahead), so an earlier write could win.
    */
   private prefetchThenWrite(
     job: Job,
@@ -625,7 +629,7 @@ export class Node {
   ): void {
     const targets = this.targetsOf(partition, n);
     const readNeeded = Math.min(keyspace.r, n);
-    if (items.every(isBlindWrite) || targets.length < readNeeded) {
+    if (targets.length < readNeeded) {
       return this.coordinateWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
     }
     const opId = this.nextOpId++;
@@ -679,8 +683,15 @@ export class Node {
     } else if (op.targets.length - op.refused.size < op.readNeeded) {
       op.done = true;
       this.ops.delete(opId);
-      this.failJob(op.job, unavailable('too few replicas answered the read this write needs'));
+      this.failJob(op.job, this.prefetchShortfall(op));
     }
+  }
+
+  private prefetchShortfall(op: PrefetchOp): KvError {
+    return unavailable(
+      `the write reads ${op.readNeeded} replicas first and ${op.answers.size} answered; ` +
+        'nothing was written',
+    );
   }
 
   private coordinateWrite(
@@ -1573,10 +1584,7 @@ export class Node {
           this.ops.delete(opId);
           if (!op.done) {
             op.done = true;
-            this.failJob(
-              op.job,
-              unavailable('too few replicas answered in time the read this write needs'),
-            );
+            this.failJob(op.job, this.prefetchShortfall(op));
           }
           break;
       }
@@ -1774,14 +1782,6 @@ export class Node {
 export function storedClusterMap(view: StorageReader): ClusterMap | null {
   const bytes = view.get(metaKey(MAP_META_NAME));
   return bytes === undefined ? null : decodeMap(bytes);
-}
-
-/** A write that replaces the value whatever it was: it needs no read of the replicas first. */
-function isBlindWrite(item: WriteItem): boolean {
-  const mutation = item.mutation;
-  return (
-    mutation.kind === 'set' && mutation.condition === 'always' && mutation.expiry.kind !== 'keep'
-  );
 }
 
 function unavailable(message: string): KvError {

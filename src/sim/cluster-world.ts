@@ -263,6 +263,12 @@ export class ClusterWorld {
     this.options = { ...this.options, lossRate };
   }
 
+  /** Ends every network fault: no loss, no long tails, no cuts. */
+  calmNetwork(): void {
+    this.options = { ...this.options, lossRate: 0, tailRate: 0 };
+    this.healAll();
+  }
+
   /** Runs `action` at virtual time `atMs` (or now, if past). */
   at(atMs: number, action: () => void): void {
     this.events.push(Math.max(atMs, this.nowMs), { kind: 'call', action });

@@ -12,9 +12,10 @@
 //
 // Rules:
 // - A write is coordinated by the first replica of its key that is up; others forward it
-//   there (once: a forwarded request is never forwarded again). The coordinator applies the
-//   mutation to its own copy (a new dot of its own), sends the resulting record to the
-//   other targets, and acknowledges after W of them (itself included) made it durable.
+//   there (once: a forwarded request is never forwarded again). The coordinator first
+//   merges R replicas' copies into its own, applies the mutation to it (a new dot of its
+//   own), sends the resulting record to the other targets, and acknowledges after W of them
+//   (itself included) made it durable.
 // - Targets are the first N nodes of the ring walk that are not down; a fallback that
 //   stands in for a down replica stores the record as a hint and hands it back later.
 // - A read asks the targets, answers from the merge of the first R answers, and repairs

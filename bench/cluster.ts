@@ -13,7 +13,7 @@
 //          --targets client,client-resp,resp,etcd]
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,6 +28,7 @@ import {
   type TargetKind,
 } from '../src/loadgen/index.ts';
 import { openRingkvClientTarget } from '../src/loadgen/targets/ringkv-client-target.ts';
+import { writeBenchmarkSection } from './benchmarks-file.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -438,16 +439,7 @@ async function main(): Promise<void> {
     return;
   }
   const outputPath = path.resolve(projectRoot, flags.output);
-  const begin = '<!-- bench:cluster begin -->';
-  const end = '<!-- bench:cluster end -->';
-  const section = `${begin}\n${table}${end}`;
-  let document = existsSync(outputPath) ? readFileSync(outputPath, 'utf8') : '# Benchmarks\n\n';
-  document = document.includes(begin)
-    ? document.slice(0, document.indexOf(begin)) +
-      section +
-      document.slice(document.indexOf(end) + end.length)
-    : `${document.trimEnd()}\n\n${section}\n`;
-  writeFileSync(outputPath, document);
+  writeBenchmarkSection(outputPath, 'cluster', table);
 }
 
 await main();

@@ -8,11 +8,12 @@
 // Usage: npm run bench:single [-- --requests N --runs K]
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeBenchmarkSection } from './benchmarks-file.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -234,16 +235,7 @@ async function main(): Promise<void> {
   }
   process.stdout.write(table);
   const outputPath = path.join(projectRoot, flags.output);
-  const begin = '<!-- bench:single begin -->';
-  const end = '<!-- bench:single end -->';
-  const section = `${begin}\n${table}${end}`;
-  let document = existsSync(outputPath) ? readFileSync(outputPath, 'utf8') : '# Benchmarks\n\n';
-  document = document.includes(begin)
-    ? document.slice(0, document.indexOf(begin)) +
-      section +
-      document.slice(document.indexOf(end) + end.length)
-    : `${document.trimEnd()}\n\n${section}\n`;
-  writeFileSync(outputPath, document);
+  writeBenchmarkSection(outputPath, 'single', table);
 }
 
 await main();

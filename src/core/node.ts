@@ -631,7 +631,12 @@ export class Node {
     const targets = this.targetsOf(partition, n);
     const readNeeded = Math.min(keyspace.r, n);
     if (targets.length < readNeeded) {
-      return this.coordinateWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
+      return this.failJob(
+        job,
+        unavailable(
+          `only ${targets.length} nodes are up to hold the key; the write reads ${readNeeded} first`,
+        ),
+      );
     }
     const opId = this.nextOpId++;
     const op: PrefetchOp = {

@@ -18,6 +18,11 @@ import { Node, type Effect, type NodeCoreConfig } from '../core/node.ts';
 import { Prng } from '../core/prng.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
 import { DEFAULT_SWIM_CONFIG, type SwimConfig } from '../core/swim/config.ts';
+import { winningSibling } from '../core/kv/siblings.ts';
+import { partitionOf } from '../core/ring/partition.ts';
+import { preferenceList } from '../core/ring/preference-list.ts';
+import { dataKey } from '../core/store/layout.ts';
+import { decodeRecord } from '../core/store/record.ts';
 import { MemoryStorage } from '../storage/memory/memory-storage.ts';
 import { EventQueue } from './event-queue.ts';
 
@@ -168,6 +173,42 @@ export class ClusterWorld {
 
   isUp(id: string): boolean {
     return this.simNode(id).node !== null;
+  }
+
+  /** Runs until every node holds a cluster map; answers whether they did in time. */
+  waitFormed(timeoutMs = 5_000): boolean {
+    return this.runUntil(
+      () => this.ids.every((id) => this.isUp(id) && this.node(id).clusterMap() !== null),
+      timeoutMs,
+    );
+  }
+
+  /** Runs until every node sees every other alive and no node holds hints. */
+  waitSettled(timeoutMs: number): boolean {
+    return this.runUntil(
+      () =>
+        this.ids.every(
+          (id) =>
+            this.isUp(id) &&
+            this.node(id).clusterStatus().hintsTotal === 0 &&
+            this.ids.every((other) => this.node(id).liveness(other) === 'alive'),
+        ),
+      timeoutMs,
+    );
+  }
+
+  /** The first `n` replicas of a key, by the map of the first node that is up. */
+  replicasOf(keyspaceId: number, key: Uint8Array, n: number): string[] {
+    const map = this.node(this.ids.find((id) => this.isUp(id))!).clusterMap()!;
+    return preferenceList(map.owners, partitionOf(keyspaceId, key, map.partitionCount), n);
+  }
+
+  /** The winning value a node's own storage holds for a key (null: none live). */
+  storedWinner(id: string, keyspaceId: number, key: Uint8Array): Uint8Array | null {
+    const partition = partitionOf(keyspaceId, key, this.options.partitionCount);
+    const bytes = this.storage(id).get(dataKey(keyspaceId, partition, key));
+    if (bytes === undefined) return null;
+    return winningSibling(decodeRecord(bytes), this.nowMs)?.value ?? null;
   }
 
   /** Sends a client request to a node; `onReply` is called once, in virtual time. */

@@ -7,12 +7,7 @@
 import { checkAcknowledgedWrites, type LostWrite } from '../check/acknowledged-writes.ts';
 import type { History, Value } from '../check/history.ts';
 import { fromUtf8, utf8 } from '../core/bytes.ts';
-import { winningSibling } from '../core/kv/siblings.ts';
 import { Prng } from '../core/prng.ts';
-import { partitionOf } from '../core/ring/partition.ts';
-import { preferenceList } from '../core/ring/preference-list.ts';
-import { dataKey } from '../core/store/layout.ts';
-import { decodeRecord } from '../core/store/record.ts';
 import { ClusterWorld } from './cluster-world.ts';
 import { runWorkload } from './workload.ts';
 
@@ -67,8 +62,7 @@ export function runSwarmSeed(seed: number, options: { skipFsync?: boolean } = {}
     commitMsMax: 20,
     skipFsync: options.skipFsync ?? false,
   });
-  const anomalies: string[] = [];
-  if (!world.runUntil(() => world.ids.every((id) => world.node(id).clusterMap() !== null), 5_000)) {
+  if (!world.waitFormed()) {
     return { seed, faults, history: [], anomalies: ['the cluster did not form'] };
   }
   const startMs = world.nowMs;
@@ -111,19 +105,44 @@ export function runSwarmSeed(seed: number, options: { skipFsync?: boolean } = {}
     timeoutMs: 1_000,
     keysPerClient: true,
   });
-  // Liveness phase: every fault stops.
   world.runUntil(() => world.nowMs >= startMs + SAFETY_PHASE_MS + 3_000, SAFETY_PHASE_MS + 3_000);
+  const judgement = settleAndJudge(world, history, LIVENESS_TIMEOUT_MS);
+  const anomalies: string[] = [];
+  if (!judgement.settled && options.skipFsync !== true)
+    anomalies.push('the cluster did not settle');
+  anomalies.push(...judgement.unreadable.map((key) => `${key} could not be read once settled`));
+  anomalies.push(...judgement.lost.map(describeLost));
+  anomalies.push(...judgement.diverged);
+  return { seed, faults, history, anomalies };
+}
+
+export interface Judgement {
+  /** Whether every node saw every other alive and every hint was handed back in time. */
+  readonly settled: boolean;
+  readonly keysChecked: number;
+  readonly lost: readonly LostWrite[];
+  /** Keys that R = all could not read once faults stopped. */
+  readonly unreadable: readonly string[];
+  /** Keys whose replicas hold different winners, each as one line. */
+  readonly diverged: readonly string[];
+}
+
+/**
+ * The liveness phase and the verdict: every fault stops, every node runs, the cluster is
+ * given `settleTimeoutMs` to settle; then every key of the history (keyspace `default`) is
+ * read with R = all (which also repairs) and judged by the acknowledged-writes checker, and,
+ * once read repair has had its time, the replicas of every key must hold the same winner.
+ */
+export function settleAndJudge(
+  world: ClusterWorld,
+  history: History,
+  settleTimeoutMs: number,
+): Judgement {
   world.calmNetwork();
   for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
-  const settled = world.runUntil(
-    () =>
-      world.ids.every((id) =>
-        world.ids.every((other) => world.node(id).liveness(other) === 'alive'),
-      ) && world.ids.every((id) => world.node(id).clusterStatus().hintsTotal === 0),
-    LIVENESS_TIMEOUT_MS,
-  );
-  if (!settled && options.skipFsync !== true) anomalies.push('the cluster did not settle');
+  const settled = world.waitSettled(settleTimeoutMs);
   const finals = new Map<string, Value>();
+  const unreadable: string[] = [];
   const keys = [...new Set(history.map((operation) => operation.key))];
   for (const key of keys) {
     const reply = world.call(world.ids[0]!, {
@@ -133,30 +152,32 @@ export function runSwarmSeed(seed: number, options: { skipFsync?: boolean } = {}
       r: 'all',
     });
     if (!reply.ok || reply.op !== 'get') {
-      anomalies.push(`${key} could not be read once settled`);
+      unreadable.push(key);
       continue;
     }
     const value = reply.results[0]!.value;
     finals.set(key, value === null ? null : fromUtf8(value));
   }
   const judged = history.filter((operation) => finals.has(operation.key));
-  for (const lost of checkAcknowledgedWrites(judged, finals).violations) {
-    anomalies.push(describeLost(lost));
-  }
+  const verdict = checkAcknowledgedWrites(judged, finals);
   world.runFor(500);
-  const map = world.node(world.ids[0]!).clusterMap()!;
+  const diverged: string[] = [];
   for (const key of keys) {
-    const partition = partitionOf(0, utf8(key), map.partitionCount);
-    const winners = preferenceList(map.owners, partition, 3).map((id) => {
-      const bytes = world.storage(id).get(dataKey(0, partition, utf8(key)));
-      const winner = bytes === undefined ? null : winningSibling(decodeRecord(bytes), world.nowMs);
-      return winner === null ? null : fromUtf8(winner.value!);
+    const winners = world.replicasOf(0, utf8(key), 3).map((id) => {
+      const winner = world.storedWinner(id, 0, utf8(key));
+      return winner === null ? null : fromUtf8(winner);
     });
     if (new Set(winners).size !== 1) {
-      anomalies.push(`${key}: replicas disagree (${winners.join(' | ')})`);
+      diverged.push(`${key}: replicas disagree (${winners.join(' | ')})`);
     }
   }
-  return { seed, faults, history, anomalies };
+  return {
+    settled,
+    keysChecked: verdict.keysChecked,
+    lost: verdict.violations,
+    unreadable,
+    diverged,
+  };
 }
 
 function describeLost(lost: LostWrite): string {

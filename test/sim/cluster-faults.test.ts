@@ -3,65 +3,11 @@
 // CLUSTER_SEED=<n> replays one.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { fromUtf8, utf8 } from '../../src/core/bytes.ts';
-import type { ClientReply, ClientRequest, QuorumSpec } from '../../src/core/requests.ts';
-import { partitionOf } from '../../src/core/ring/partition.ts';
-import { preferenceList } from '../../src/core/ring/preference-list.ts';
 import { ClusterWorld } from '../../src/sim/cluster-world.ts';
-
-const FIXED_SEED = process.env.CLUSTER_SEED === undefined ? null : Number(process.env.CLUSTER_SEED);
-const seedsFor = (count: number): number[] =>
-  FIXED_SEED !== null ? [FIXED_SEED] : Array.from({ length: count }, (_, i) => 2000 + i);
-
-function put(key: string, value: string, w?: QuorumSpec, context?: Uint8Array): ClientRequest {
-  return {
-    op: 'write',
-    keyspace: 'default',
-    items: [
-      {
-        key: utf8(key),
-        mutation: {
-          kind: 'set',
-          value: utf8(value),
-          condition: 'always',
-          expiry: { kind: 'none' },
-        },
-        ...(context === undefined ? {} : { context }),
-      },
-    ],
-    ...(w === undefined ? {} : { w }),
-  };
-}
-
-function get(key: string, r?: QuorumSpec): ClientRequest {
-  return { op: 'get', keyspace: 'default', keys: [utf8(key)], ...(r === undefined ? {} : { r }) };
-}
-
-function read(reply: ClientReply): { value: string | null; context: Uint8Array } {
-  assert.ok(reply.ok && reply.op === 'get', JSON.stringify(reply, bigints));
-  const result = reply.results[0]!;
-  return { value: result.value === null ? null : fromUtf8(result.value), context: result.context };
-}
-
-function bigints(_: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? `${value}` : value;
-}
-
-function formed(world: ClusterWorld): ClusterWorld {
-  assert.ok(
-    world.runUntil(() => world.ids.every((id) => world.node(id).clusterMap() !== null), 5_000),
-    'the cluster forms',
-  );
-  return world;
-}
-
-function replicasOf(world: ClusterWorld, key: string): string[] {
-  const map = world.node(world.ids.find((id) => world.isUp(id))!).clusterMap()!;
-  return preferenceList(map.owners, partitionOf(0, utf8(key), map.partitionCount), 3);
-}
+import { formed, get, put, readOf, replicasOf, seedsFor } from './sim-helpers.ts';
 
 test('a causally later write beats an earlier one whatever the clocks say', () => {
-  for (const seed of seedsFor(3)) {
+  for (const seed of seedsFor(3, 2000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 3 }));
     const key = 'clocked';
     const [first, second] = replicasOf(world, key);
@@ -70,7 +16,7 @@ test('a causally later write beats an earlier one whatever the clocks say', () =
     world.skewClock(second!, -3_600_000);
     world.runFor(50);
     assert.ok(world.call(first!, put(key, 'early')).ok, `seed ${seed}`);
-    const seen = read(world.call(second!, get(key)));
+    const seen = readOf(world.call(second!, get(key)));
     assert.equal(seen.value, 'early');
     // The first replica goes down: the second, two hours behind, coordinates the next write,
     // made with the context of the read. Its timestamp is older; its version is later.
@@ -87,13 +33,13 @@ test('a causally later write beats an earlier one whatever the clocks say', () =
       `seed ${seed}: return noticed`,
     );
     for (const reader of world.ids) {
-      assert.equal(read(world.call(reader, get(key, 'all'))).value, 'late', `seed ${seed}`);
+      assert.equal(readOf(world.call(reader, get(key, 'all'))).value, 'late', `seed ${seed}`);
     }
   }
 });
 
 test('a paused node loses nothing: writes go on without it, and it serves again on resume', () => {
-  for (const seed of seedsFor(3)) {
+  for (const seed of seedsFor(3, 2000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 3 }));
     const paused = 'n2';
     world.pause(paused, 3_000);
@@ -105,14 +51,14 @@ test('a paused node loses nothing: writes go on without it, and it serves again 
     assert.ok(acknowledged.length >= 20, `seed ${seed}: writes go on (${acknowledged.length})`);
     world.runFor(3_000);
     for (const key of acknowledged) {
-      const value = read(world.call(paused, get(key, 2))).value;
+      const value = readOf(world.call(paused, get(key, 2))).value;
       assert.equal(value, `v${key.slice(1)}`, `seed ${seed}: ${key} through the resumed node`);
     }
   }
 });
 
 test('a partition heals and every write acknowledged on either side is readable everywhere', () => {
-  for (const seed of seedsFor(3)) {
+  for (const seed of seedsFor(3, 2000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
     world.partition([
       ['n1', 'n2', 'n3'],
@@ -148,14 +94,14 @@ test('a partition heals and every write acknowledged on either side is readable 
     assert.ok(settled, `seed ${seed}: every node alive everywhere and every hint handed back`);
     for (const [key, value] of acknowledged) {
       for (const reader of world.ids) {
-        assert.equal(read(world.call(reader, get(key, 2))).value, value, `seed ${seed}: ${key}`);
+        assert.equal(readOf(world.call(reader, get(key, 2))).value, value, `seed ${seed}: ${key}`);
       }
     }
   }
 });
 
 test('long-tailed delays make requests slow or unavailable, never wrong', () => {
-  for (const seed of seedsFor(3)) {
+  for (const seed of seedsFor(3, 2000)) {
     const world = formed(
       new ClusterWorld({ seed, nodeCount: 5, tailRate: 0.05, tailDelayMsMax: 800 }),
     );
@@ -174,7 +120,7 @@ test('long-tailed delays make requests slow or unavailable, never wrong', () => 
           failures++;
           continue;
         }
-        const value = read(reply).value;
+        const value = readOf(reply).value;
         const acked = lastAcked.get(key);
         if (acked !== undefined) {
           assert.ok(

@@ -6,83 +6,26 @@ import assert from 'node:assert/strict';
 import { fromUtf8, utf8 } from '../../src/core/bytes.ts';
 import { DEFAULT_KEYSPACE, type Keyspace } from '../../src/core/keyspace.ts';
 import { winningSibling } from '../../src/core/kv/siblings.ts';
-import type { ClientReply, ClientRequest, QuorumSpec } from '../../src/core/requests.ts';
+import type { ClientRequest, QuorumSpec } from '../../src/core/requests.ts';
 import { partitionOf } from '../../src/core/ring/partition.ts';
-import { preferenceList } from '../../src/core/ring/preference-list.ts';
 import { dataKey } from '../../src/core/store/layout.ts';
 import { decodeRecord } from '../../src/core/store/record.ts';
 import { ClusterWorld } from '../../src/sim/cluster-world.ts';
 import { Prng } from '../../src/core/prng.ts';
-
-const FIXED_SEED = process.env.CLUSTER_SEED === undefined ? null : Number(process.env.CLUSTER_SEED);
-const seedsFor = (count: number): number[] =>
-  FIXED_SEED !== null ? [FIXED_SEED] : Array.from({ length: count }, (_, i) => 1000 + i);
-
-function put(key: string, value: string, w?: QuorumSpec): ClientRequest {
-  return {
-    op: 'write',
-    keyspace: 'default',
-    items: [
-      {
-        key: utf8(key),
-        mutation: {
-          kind: 'set',
-          value: utf8(value),
-          condition: 'always',
-          expiry: { kind: 'none' },
-        },
-      },
-    ],
-    ...(w === undefined ? {} : { w }),
-  };
-}
-
-function get(key: string, r?: QuorumSpec, keyspace = 'default'): ClientRequest {
-  return { op: 'get', keyspace, keys: [utf8(key)], ...(r === undefined ? {} : { r }) };
-}
-
-/** A reply as text for messages (bigints included). */
-function show(reply: ClientReply): string {
-  return JSON.stringify(reply, (_, value: unknown) =>
-    typeof value === 'bigint' ? `${value}` : value,
-  );
-}
-
-function valueOf(reply: ClientReply): string | null {
-  assert.ok(reply.ok, `expected a value, got ${show(reply)}`);
-  assert.equal(reply.op, 'get');
-  const value = reply.results[0]!.value;
-  return value === null ? null : fromUtf8(value);
-}
-
-function formed(world: ClusterWorld): ClusterWorld {
-  const ready = world.runUntil(
-    () => world.ids.every((id) => world.node(id).clusterMap() !== null),
-    5_000,
-  );
-  assert.ok(ready, 'the cluster forms');
-  return world;
-}
-
-/** The replicas of a key in the keyspace `default` (n = 3). */
-function replicasOf(world: ClusterWorld, key: string, n = 3): string[] {
-  const map = world.node(world.ids.find((id) => world.isUp(id))!).clusterMap()!;
-  return preferenceList(map.owners, partitionOf(0, utf8(key), map.partitionCount), n);
-}
-
-/** The winning value a node's own storage holds for a key, read directly. */
-function storedValue(world: ClusterWorld, id: string, key: string): string | null {
-  const map = world.node(world.ids.find((other) => world.isUp(other))!).clusterMap()!;
-  const bytes = world
-    .storage(id)
-    .get(dataKey(0, partitionOf(0, utf8(key), map.partitionCount), utf8(key)));
-  if (bytes === undefined) return null;
-  const winner = winningSibling(decodeRecord(bytes), world.nowMs);
-  return winner === null ? null : fromUtf8(winner.value!);
-}
+import {
+  formed,
+  get,
+  put,
+  replicasOf,
+  seedOr,
+  seedsFor,
+  show,
+  storedValue,
+  valueOf,
+} from './sim-helpers.ts';
 
 test('a cluster forms from its founders and every node holds the same map', () => {
-  for (const seed of seedsFor(5)) {
+  for (const seed of seedsFor(5, 1000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
     const maps = world.ids.map((id) => JSON.stringify(world.node(id).clusterMap()));
     assert.equal(new Set(maps).size, 1, `seed ${seed}: one map`);
@@ -92,7 +35,7 @@ test('a cluster forms from its founders and every node holds the same map', () =
 });
 
 test('any node serves any key: a write through one node is read through every other', () => {
-  for (const seed of seedsFor(3)) {
+  for (const seed of seedsFor(3, 1000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
     for (let i = 0; i < 40; i++) {
       const writer = world.ids[i % 5]!;
@@ -115,7 +58,7 @@ test('any node serves any key: a write through one node is read through every ot
 });
 
 test('an acknowledged W=2 write survives the crash of a replica; hinted handoff restores it', () => {
-  for (const seed of seedsFor(4)) {
+  for (const seed of seedsFor(4, 1000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
     const victim = 'n3';
     const acknowledged = new Map<string, string>();
@@ -159,7 +102,7 @@ test('an acknowledged W=2 write survives the crash of a replica; hinted handoff 
 });
 
 test('with two of three replicas down, a sloppy quorum still takes W=2 writes on fallbacks', () => {
-  for (const seed of seedsFor(3)) {
+  for (const seed of seedsFor(3, 1000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
     const key = 'sloppy';
     const [first, second, third] = replicasOf(world, key);
@@ -193,7 +136,7 @@ test('with two of three replicas down, a sloppy quorum still takes W=2 writes on
 });
 
 test('read repair brings a replica that missed a write up to date', () => {
-  for (const seed of seedsFor(4)) {
+  for (const seed of seedsFor(4, 1000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 3 }));
     const key = 'repair-me';
     const [coordinator, , last] = replicasOf(world, key);
@@ -210,7 +153,7 @@ test('read repair brings a replica that missed a write up to date', () => {
 });
 
 test('a write that cannot reach W replicas fails as unavailable and says how far it got', () => {
-  const world = formed(new ClusterWorld({ seed: FIXED_SEED ?? 7, nodeCount: 3 }));
+  const world = formed(new ClusterWorld({ seed: seedOr(7), nodeCount: 3 }));
   const key = 'lonely';
   const [coordinator, ...others] = replicasOf(world, key);
   for (const other of others) world.cut(coordinator!, other);
@@ -228,7 +171,7 @@ test('concurrent writes under the siblings policy are all kept and read back fro
   const siblings: Keyspace = { ...DEFAULT_KEYSPACE, id: 1, name: 'carts', conflicts: 'siblings' };
   const world = formed(
     new ClusterWorld({
-      seed: FIXED_SEED ?? 11,
+      seed: seedOr(11),
       nodeCount: 3,
       keyspaces: [DEFAULT_KEYSPACE, siblings],
     }),
@@ -270,7 +213,7 @@ test('concurrent writes under the siblings policy are all kept and read back fro
 });
 
 test('the whole-cluster listing returns every live key exactly once, page by page', () => {
-  const world = formed(new ClusterWorld({ seed: FIXED_SEED ?? 21, nodeCount: 4 }));
+  const world = formed(new ClusterWorld({ seed: seedOr(21), nodeCount: 4 }));
   const written = new Set<string>();
   for (let i = 0; i < 150; i++) {
     assert.ok(world.call(world.ids[i % 4]!, put(`item:${i}`, 'x')).ok);
@@ -329,7 +272,7 @@ test('a keyspace with n: all keeps every key on every member', () => {
   const everywhere: Keyspace = { ...DEFAULT_KEYSPACE, id: 1, name: 'config', n: 'all', r: 1, w: 4 };
   const world = formed(
     new ClusterWorld({
-      seed: FIXED_SEED ?? 31,
+      seed: seedOr(31),
       nodeCount: 4,
       keyspaces: [DEFAULT_KEYSPACE, everywhere],
     }),
@@ -354,7 +297,7 @@ test('a keyspace with n: all keeps every key on every member', () => {
 });
 
 test('after a coordinator returns, INCR and DEL build on the writes acknowledged without it', () => {
-  for (const seed of seedsFor(3)) {
+  for (const seed of seedsFor(3, 1000)) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 3 }));
     const key = 'counter';
     const [first, second] = replicasOf(world, key);
@@ -437,10 +380,10 @@ function staleReads(seed: number, r: QuorumSpec, w: QuorumSpec): string[] {
 }
 
 test('with R + W > N and no fallback, a read started after a write was acknowledged returns it or a later one', () => {
-  for (const seed of seedsFor(6)) assert.deepEqual(staleReads(seed, 2, 2), []);
+  for (const seed of seedsFor(6, 1000)) assert.deepEqual(staleReads(seed, 2, 2), []);
 });
 
 test('negative control: with R + W <= N the same check sees stale reads', () => {
-  const stale = seedsFor(6).flatMap((seed) => staleReads(seed, 1, 1));
+  const stale = seedsFor(6, 1000).flatMap((seed) => staleReads(seed, 1, 1));
   assert.ok(stale.length > 0, 'quorums that need not intersect must show a stale read');
 });

@@ -3,15 +3,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatHistoryLines, parseHistoryLines, validateHistory } from '../../src/check/history.ts';
-import { checkAcknowledgedWrites } from '../../src/check/acknowledged-writes.ts';
 import { checkLinearizable } from '../../src/check/linearizability.ts';
-import { fromUtf8, utf8 } from '../../src/core/bytes.ts';
-import { winningSibling } from '../../src/core/kv/siblings.ts';
-import { partitionOf } from '../../src/core/ring/partition.ts';
-import { preferenceList } from '../../src/core/ring/preference-list.ts';
-import { dataKey } from '../../src/core/store/layout.ts';
-import { decodeRecord } from '../../src/core/store/record.ts';
 import { ClusterWorld } from '../../src/sim/cluster-world.ts';
+import { settleAndJudge, type Judgement } from '../../src/sim/swarm.ts';
 import { runWorkload, type WorkloadOptions } from '../../src/sim/workload.ts';
 
 const OPTIONS: WorkloadOptions = {
@@ -28,9 +22,7 @@ const OPTIONS: WorkloadOptions = {
 };
 
 function formed(world: ClusterWorld): ClusterWorld {
-  assert.ok(
-    world.runUntil(() => world.ids.every((id) => world.node(id).clusterMap() !== null), 5_000),
-  );
+  assert.ok(world.waitFormed(), 'the cluster forms');
   return world;
 }
 
@@ -87,17 +79,8 @@ test('negative control: one client with R = W = 1 reads stale values the checker
   assert.ok(verdicts.includes('not-linearizable'), `verdicts: ${verdicts.join(', ')}`);
 });
 
-/**
- * A safety phase with faults, then a liveness phase: faults stop, every node runs, hints
- * are handed back; then every key is read with R = all (which also repairs) and judged.
- */
-function settledRun(
-  seed: number,
-  faults: { skipFsync: boolean },
-): {
-  verdict: ReturnType<typeof checkAcknowledgedWrites>;
-  diverged: string[];
-} {
+/** A safety phase with fixed faults, then the liveness phase and the verdict. */
+function settledRun(seed: number, faults: { skipFsync: boolean }): Judgement {
   const world = formed(
     new ClusterWorld({
       seed,
@@ -129,61 +112,23 @@ function settledRun(
     readFraction: 0.3,
     keysPerClient: true,
   });
-  world.healAll();
-  world.setLossRate(0);
-  if (faults.skipFsync) {
-    // A lying disk also breaks the node's own read-your-writes (storage lags what the node
-    // was told is durable), so hint counts need not settle: give the liveness phase a
-    // fixed time instead.
-    world.runFor(20_000);
-  } else {
-    const settled = world.runUntil(
-      () =>
-        world.ids.every((id) =>
-          world.ids.every((other) => world.node(id).liveness(other) === 'alive'),
-        ) && world.ids.every((id) => world.node(id).clusterStatus().hintsTotal === 0),
-      60_000,
-    );
-    assert.ok(settled, `seed ${seed}: the cluster settles`);
-  }
-  const keys = [...new Set(history.map((operation) => operation.key))];
-  const finals = new Map<string, string | null>();
-  for (const key of keys) {
-    const reply = world.call('n1', { op: 'get', keyspace: 'default', keys: [utf8(key)], r: 'all' });
-    if (faults.skipFsync && !reply.ok) continue; // judged on the keys that can be read
-    assert.ok(reply.ok && reply.op === 'get', `seed ${seed}: ${key} readable once settled`);
-    const value = reply.results[0]!.value;
-    finals.set(key, value === null ? null : fromUtf8(value));
-  }
-  // Read repair has had its time: the replicas of every key agree.
-  world.runFor(500);
-  const diverged: string[] = [];
-  const map = world.node('n1').clusterMap()!;
-  for (const key of keys) {
-    const partition = partitionOf(0, utf8(key), map.partitionCount);
-    const winners = preferenceList(map.owners, partition, 3).map((id) => {
-      const bytes = world.storage(id).get(dataKey(0, partition, utf8(key)));
-      const winner = bytes === undefined ? null : winningSibling(decodeRecord(bytes), world.nowMs);
-      return winner === null ? null : fromUtf8(winner.value!);
-    });
-    if (new Set(winners).size !== 1) diverged.push(`${key}: ${winners.join(' | ')}`);
-  }
-  const judged = history.filter((operation) => finals.has(operation.key));
-  return { verdict: checkAcknowledgedWrites(judged, finals), diverged };
+  // A lying disk also breaks the node's own read-your-writes (storage lags what the node
+  // was told is durable), so its hint counts need not settle: it gets a fixed time.
+  return settleAndJudge(world, history, faults.skipFsync ? 20_000 : 60_000);
 }
 
 test('under crashes, a power loss, a partition and loss, no acknowledged write is lost and replicas converge', () => {
   for (const seed of [41, 42, 43]) {
-    const { verdict, diverged } = settledRun(seed, { skipFsync: false });
-    assert.ok(verdict.keysChecked > 50, `seed ${seed}: keys checked`);
-    assert.deepEqual(verdict.violations, [], `seed ${seed}`);
-    assert.deepEqual(diverged, [], `seed ${seed}: replicas agree once settled`);
+    const judgement = settledRun(seed, { skipFsync: false });
+    assert.ok(judgement.settled, `seed ${seed}: the cluster settles`);
+    assert.ok(judgement.keysChecked > 50, `seed ${seed}: keys checked`);
+    assert.deepEqual(judgement.unreadable, [], `seed ${seed}: every key readable once settled`);
+    assert.deepEqual(judgement.lost, [], `seed ${seed}`);
+    assert.deepEqual(judgement.diverged, [], `seed ${seed}: replicas agree once settled`);
   }
 });
 
 test('negative control: with a disk that acknowledges before it writes, a power loss loses acknowledged writes', () => {
-  const violations = [41, 42, 43].flatMap(
-    (seed) => settledRun(seed, { skipFsync: true }).verdict.violations,
-  );
+  const violations = [41, 42, 43].flatMap((seed) => settledRun(seed, { skipFsync: true }).lost);
   assert.ok(violations.length > 0, 'the checker must see the writes the lying disk lost');
 });

@@ -60,7 +60,7 @@ import {
   type Outcome,
   type PersistEffect,
 } from './store/replica-store.ts';
-import { decodeRecord, encodeRecord, type StoredRecord } from './store/record.ts';
+import { decodeRecord, encodeContext, encodeRecord, type StoredRecord } from './store/record.ts';
 import { metaKey } from './store/layout.ts';
 import { DecodeError } from './store/byte-codec.ts';
 import { Swim, type Liveness, type SwimOutput } from './swim/swim.ts';
@@ -100,6 +100,13 @@ export interface ClusterConfig {
   readonly handoffIntervalMs: number;
   /** Hints sent to one owner per handoff round. */
   readonly handoffBatchMax: number;
+  /**
+   * Switches for the simulator's negative controls, on unless set false: a cluster without
+   * them must fail its checkers. `hintedHandoff: false` keeps hints but never hands them
+   * back; `readRepair: false` answers reads without repairing stale replicas.
+   */
+  readonly hintedHandoff?: boolean;
+  readonly readRepair?: boolean;
 }
 
 export const DEFAULT_CLUSTER_TIMINGS = {
@@ -721,8 +728,15 @@ export class Node {
     }
     const outcome = this.store.write(keyspace, items, nowMs);
     if (!outcome.ok) return this.failJob(job, outcome.error);
-    const { results, written } = outcome.value;
+    const { written } = outcome.value;
     assert(written.length <= 1, 'one key per coordinated write');
+    const results =
+      written.length === 1
+        ? outcome.value.results.map((result) => ({
+            ...result,
+            context: encodeContext(written[0]!.record.context),
+          }))
+        : outcome.value.results;
     const opId = this.nextOpId++;
     const selfTarget = targets.find((target) => target.node === this.nodeId);
     let selfIsTarget = selfTarget !== undefined;
@@ -898,6 +912,7 @@ export class Node {
   /** Read repair: every target whose copy the merge supersedes gets the merge. */
   private finishRead(opId: number, op: ReadOp): void {
     this.ops.delete(opId);
+    if (this.config.cluster?.readRepair === false) return;
     const merged = this.mergeAnswers(op);
     if (merged === undefined) return;
     const encoded = encodeRecord(merged);
@@ -1599,7 +1614,7 @@ export class Node {
 
   /** Offers the hints this node holds back to their owners that are alive. */
   private handOffHints(nowMs: number): void {
-    if (this.store.hintCount() === 0) return;
+    if (this.store.hintCount() === 0 || this.config.cluster?.hintedHandoff === false) return;
     const busy = new Set<string>();
     for (const op of this.ops.values()) if (op.kind === 'handoff') busy.add(op.owner);
     const members = new Set(this.map!.members.map((member) => member.id));

@@ -119,6 +119,11 @@ export interface WriteResult {
   readonly integer: bigint;
   /** The value's length after an append. */
   readonly length: number;
+  /**
+   * Cluster writes that changed the key: the encoded causal context of the version written,
+   * which covers every version it supersedes (checkers compare writes by it).
+   */
+  readonly context?: Uint8Array;
 }
 
 export type ClientReply =

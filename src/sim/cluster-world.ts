@@ -47,6 +47,9 @@ export interface ClusterWorldOptions {
    * written only after the commit latency, so a crash in between loses acknowledged data.
    */
   readonly skipFsync?: boolean;
+  /** Negative controls: nodes that never hand hints back, or never repair on reads. */
+  readonly hintedHandoff?: boolean;
+  readonly readRepair?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -126,6 +129,8 @@ export class ClusterWorld {
       commitMsMin: options.commitMsMin ?? 1,
       commitMsMax: options.commitMsMax ?? 4,
       skipFsync: options.skipFsync ?? false,
+      hintedHandoff: options.hintedHandoff ?? true,
+      readRepair: options.readRepair ?? true,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -355,6 +360,8 @@ export class ClusterWorld {
         hintsMax: 100_000,
         handoffIntervalMs: 200,
         handoffBatchMax: 64,
+        hintedHandoff: this.options.hintedHandoff,
+        readRepair: this.options.readRepair,
       },
     };
     sim.node = new Node(config, sim.storage);

@@ -197,7 +197,8 @@ export class SwimWorld {
 
   private node(id: string): SimulatedNode {
     const node = this.nodes.get(id);
-    assert(node !== undefined, `${id} is a node of this world`);
+    // Runs for every event: the message is built only when the lookup fails.
+    if (node === undefined) assert(false, `${id} is a node of this world`);
     return node;
   }
 }

@@ -1,8 +1,16 @@
 // A whole cluster in one process on a virtual clock: the real core Node of every member,
 // each over the in-memory storage engine, joined by a simulated network with seeded delays
-// (and a long tail), loss, one-way cuts and partitions of any shape; crash, restart and
-// pause of nodes; and skewed clocks. Everything that varies comes from one seed, so a run
-// replays exactly.
+// (and a long tail), loss, duplication, reordering, one-way cuts, partitions of any shape
+// (src/sim/network-faults.ts) and clogged links; crash, restart and pause of nodes; and
+// skewed and jumping clocks. Everything that varies comes from one seed, so a run replays
+// exactly.
+//
+// Network: links are FIFO, as TCP is, except for the faults that say otherwise. A duplicate
+// is a second copy delivered later, outside the link's order; a reordered message skips the
+// link's order (a reconnect), so it may overtake earlier messages or be overtaken. A cut
+// drops what reaches it; a clogged link holds what reaches it, in order, and delivers all of
+// it once unclogged. Faults that are off draw nothing from the Prng, so turning one on never
+// changes the runs of seeds that do not use it.
 //
 // Storage: each node's persist effects complete in order after a seeded latency; only then
 // are their writes applied and the node told. A crash drops what was not yet applied (the
@@ -24,7 +32,14 @@ import { preferenceList } from '../core/ring/preference-list.ts';
 import { dataKey } from '../core/store/layout.ts';
 import { decodeRecord } from '../core/store/record.ts';
 import { MemoryStorage } from '../storage/memory/memory-storage.ts';
+import { assert } from '../core/bytes.ts';
 import { EventQueue } from './event-queue.ts';
+import {
+  cutsOf,
+  describePartition,
+  type PartitionShape,
+  type SwizzleSchedule,
+} from './network-faults.ts';
 
 export interface ClusterWorldOptions {
   readonly seed: number;
@@ -39,6 +54,11 @@ export interface ClusterWorldOptions {
   /** Probability that a message takes the long tail: a delay up to `tailDelayMsMax`. */
   readonly tailRate?: number;
   readonly tailDelayMsMax?: number;
+  /** Probability that a message is delivered twice; the copy lags up to `duplicateDelayMsMax`. */
+  readonly duplicateRate?: number;
+  readonly duplicateDelayMsMax?: number;
+  /** Probability that a message ignores its link's FIFO order (a reconnect). */
+  readonly reorderRate?: number;
   /** Storage commit latency, uniform in [min, max] ms. */
   readonly commitMsMin?: number;
   readonly commitMsMax?: number;
@@ -58,13 +78,9 @@ export interface ClusterWorldOptions {
 }
 
 type WorldEvent =
-  | {
-      readonly kind: 'deliver';
-      readonly from: string;
-      readonly to: string;
-      readonly message: unknown;
-      readonly generation: number;
-    }
+  | DeliverEvent
+  /** An unclogged link hands over what it held, in order. */
+  | { readonly kind: 'release'; readonly from: string; readonly to: string }
   | { readonly kind: 'tick'; readonly node: string; readonly generation: number }
   | { readonly kind: 'persisted'; readonly node: string; readonly generation: number }
   /** Under `skipFsync`: the node is told a batch is durable before it is. */
@@ -75,6 +91,33 @@ type WorldEvent =
       readonly batchId: number;
     }
   | { readonly kind: 'call'; readonly action: () => void };
+
+interface DeliverEvent {
+  readonly kind: 'deliver';
+  readonly from: string;
+  readonly to: string;
+  readonly message: unknown;
+  readonly generation: number;
+  /** The message's place among those sent on its link (a duplicate shares it). */
+  readonly sequence: number;
+  readonly duplicate: boolean;
+  readonly reordered: boolean;
+}
+
+/** A message as it reaches a node, for observers (tests, transcripts). */
+export interface Delivery {
+  readonly atMs: number;
+  readonly from: string;
+  readonly to: string;
+  readonly message: unknown;
+  /** The message's place among those sent on its link, from 1; a duplicate shares it. */
+  readonly sequence: number;
+  readonly duplicate: boolean;
+  readonly reordered: boolean;
+}
+
+/** A bound on what a clogged link holds; past it the run is wrong, not slow. */
+const HELD_MESSAGES_MAX = 1_000_000;
 
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 
@@ -110,9 +153,19 @@ export class ClusterWorld {
   private readonly cuts = new Set<string>();
   /** The delivery time of the last message sent on each link "a>b". */
   private readonly linkFreeAtMs = new Map<string, number>();
+  /** Messages sent on each link "a>b" so far. */
+  private readonly linkSentCount = new Map<string, number>();
+  /** Clogged links "a>b", and nodes every link to and from which is clogged. */
+  private readonly cloggedLinks = new Set<string>();
+  private readonly cloggedNodes = new Set<string>();
+  /** What each clogged (or just unclogged) link holds, oldest first. */
+  private readonly held = new Map<string, DeliverEvent[]>();
+  private readonly deliveryListeners: ((delivery: Delivery) => void)[] = [];
   private nextRequestId = 1;
   messagesSent = 0;
   messagesDropped = 0;
+  messagesDuplicated = 0;
+  messagesReordered = 0;
 
   constructor(options: ClusterWorldOptions) {
     const tickMs = options.tickMs ?? 20;
@@ -126,6 +179,9 @@ export class ClusterWorld {
       lossRate: options.lossRate ?? 0,
       tailRate: options.tailRate ?? 0,
       tailDelayMsMax: options.tailDelayMsMax ?? 500,
+      duplicateRate: options.duplicateRate ?? 0,
+      duplicateDelayMsMax: options.duplicateDelayMsMax ?? 200,
+      reorderRate: options.reorderRate ?? 0,
       commitMsMin: options.commitMsMin ?? 1,
       commitMsMax: options.commitMsMax ?? 4,
       skipFsync: options.skipFsync ?? false,
@@ -292,11 +348,96 @@ export class ClusterWorld {
   }
 
   /**
+   * Applies a partition shape (src/sim/network-faults.ts) in place of every cut there is:
+   * a shape describes the whole network.
+   */
+  applyPartition(shape: PartitionShape): void {
+    assert(
+      shape.nodes.every((id) => this.nodes.has(id)),
+      `the shape names nodes of this world: ${describePartition(shape)}`,
+    );
+    this.healAll();
+    for (const cut of cutsOf(shape)) this.cut(cut.from, cut.to);
+  }
+
+  /** Clogs the link from `from` to `to` (one way): it holds its messages, in order. */
+  clog(from: string, to: string): void {
+    assert(this.nodes.has(from) && this.nodes.has(to), `no link ${from}>${to}`);
+    this.cloggedLinks.add(`${from}>${to}`);
+  }
+
+  /** Unclogs a link: it delivers what it held, in order, unless one of its nodes is clogged. */
+  unclog(from: string, to: string): void {
+    this.cloggedLinks.delete(`${from}>${to}`);
+    this.releaseUnclogged();
+  }
+
+  /** Clogs every link to and from a node. */
+  clogNode(id: string): void {
+    this.simNode(id);
+    this.cloggedNodes.add(id);
+  }
+
+  /** Unclogs the links of a node, but not those still clogged by their other end or by `clog`. */
+  unclogNode(id: string): void {
+    this.cloggedNodes.delete(id);
+    this.releaseUnclogged();
+  }
+
+  unclogAll(): void {
+    this.cloggedLinks.clear();
+    this.cloggedNodes.clear();
+    this.releaseUnclogged();
+  }
+
+  isClogged(from: string, to: string): boolean {
+    return (
+      this.cloggedLinks.has(`${from}>${to}`) ||
+      this.cloggedNodes.has(from) ||
+      this.cloggedNodes.has(to)
+    );
+  }
+
+  /** Schedules every step of a swizzle (src/sim/network-faults.ts) at its time. */
+  scheduleSwizzle(schedule: SwizzleSchedule): void {
+    for (const step of schedule.steps) {
+      this.simNode(step.node);
+      this.at(step.atMs, () =>
+        step.action === 'clog' ? this.clogNode(step.node) : this.unclogNode(step.node),
+      );
+    }
+  }
+
+  /** Calls `listener` with every message as it reaches its node, duplicates included. */
+  onDeliver(listener: (delivery: Delivery) => void): void {
+    this.deliveryListeners.push(listener);
+  }
+
+  /**
    * Sets a node's wall clock to the world's plus `offsetMs`. As in the real shell, the node's
    * own clock never goes back: set back, it keeps advancing from where it was.
    */
   skewClock(id: string, offsetMs: number): void {
     this.simNode(id).clockOffsetMs = offsetMs;
+  }
+
+  /**
+   * Moves a node's wall clock by `deltaMs` (back when negative) from now on, on top of any
+   * skew. A jump back does not take the node's own clock back: it keeps advancing from
+   * where it was, and follows the wall clock again once that catches up.
+   */
+  jumpClock(id: string, deltaMs: number): void {
+    assert(Number.isFinite(deltaMs), 'a clock jumps by a finite amount');
+    this.simNode(id).clockOffsetMs += deltaMs;
+  }
+
+  /** What a node's own clock reads now (reading it changes nothing). */
+  nodeClockMs(id: string): number {
+    const sim = this.simNode(id);
+    return Math.max(
+      sim.lastNodeNowMs + (this.nowMs - sim.lastWorldMs),
+      this.nowMs + sim.clockOffsetMs,
+    );
   }
 
   /** Stops a node from running (a long GC pause, SIGSTOP) for `durationMs`; nothing is lost. */
@@ -309,10 +450,24 @@ export class ClusterWorld {
     this.options = { ...this.options, lossRate };
   }
 
-  /** Ends every network fault: no loss, no long tails, no cuts. */
+  setDuplicateRate(duplicateRate: number): void {
+    assert(duplicateRate >= 0 && duplicateRate <= 1, 'a rate is a probability');
+    this.options = { ...this.options, duplicateRate };
+  }
+
+  setReorderRate(reorderRate: number): void {
+    assert(reorderRate >= 0 && reorderRate <= 1, 'a rate is a probability');
+    this.options = { ...this.options, reorderRate };
+  }
+
+  /**
+   * Ends every network fault: no loss, long tails, duplication or reordering, no cuts, no
+   * clogs (clogged links deliver what they held). Copies already on their way still arrive.
+   */
   calmNetwork(): void {
-    this.options = { ...this.options, lossRate: 0, tailRate: 0 };
+    this.options = { ...this.options, lossRate: 0, tailRate: 0, duplicateRate: 0, reorderRate: 0 };
     this.healAll();
+    this.unclogAll();
   }
 
   /** Runs `action` at virtual time `atMs` (or now, if past). */
@@ -376,7 +531,9 @@ export class ClusterWorld {
   private handle(event: WorldEvent): void {
     if (event.kind !== 'call') {
       // A paused node runs nothing; what arrives for it waits, in order, until it resumes.
-      const sim = this.simNode(event.kind === 'deliver' ? event.to : event.node);
+      const sim = this.simNode(
+        event.kind === 'deliver' || event.kind === 'release' ? event.to : event.node,
+      );
       // (early acknowledgements of a paused node wait too)
       if (this.nowMs < sim.pausedUntilMs) {
         this.events.push(sim.pausedUntilMs, event);
@@ -394,21 +551,28 @@ export class ClusterWorld {
         return;
       }
       case 'deliver': {
-        const sim = this.simNode(event.to);
-        if (sim.generation !== event.generation || sim.node === null) return;
-        if (this.cuts.has(`${event.from}>${event.to}`)) {
-          this.messagesDropped++;
+        const link = `${event.from}>${event.to}`;
+        const held = this.held.get(link);
+        // A clogged link holds what reaches it; a link that still holds messages (it was
+        // just unclogged) queues newcomers behind them, so its order is kept.
+        if (held !== undefined || this.isClogged(event.from, event.to)) {
+          const queue = held ?? [];
+          assert(queue.length < HELD_MESSAGES_MAX, `link ${link} holds too many messages`);
+          queue.push(event);
+          this.held.set(link, queue);
           return;
         }
-        this.apply(
-          sim,
-          sim.node.step({
-            type: 'peer',
-            nowMs: this.nodeNowMs(sim),
-            from: event.from,
-            message: event.message,
-          }),
-        );
+        this.deliver(event);
+        return;
+      }
+      case 'release': {
+        // Clogged again before its turn came: the next unclog releases it.
+        if (this.isClogged(event.from, event.to)) return;
+        const link = `${event.from}>${event.to}`;
+        const held = this.held.get(link);
+        if (held === undefined) return;
+        this.held.delete(link);
+        for (const message of held) this.deliver(message);
         return;
       }
       case 'persisted': {
@@ -433,6 +597,46 @@ export class ClusterWorld {
         );
         return;
       }
+    }
+  }
+
+  /** Hands a message to its node, unless the node restarted since the send or the link is cut. */
+  private deliver(event: DeliverEvent): void {
+    const sim = this.simNode(event.to);
+    if (sim.generation !== event.generation || sim.node === null) return;
+    if (this.cuts.has(`${event.from}>${event.to}`)) {
+      this.messagesDropped++;
+      return;
+    }
+    for (const listener of this.deliveryListeners) {
+      listener({
+        atMs: this.nowMs,
+        from: event.from,
+        to: event.to,
+        message: event.message,
+        sequence: event.sequence,
+        duplicate: event.duplicate,
+        reordered: event.reordered,
+      });
+    }
+    this.apply(
+      sim,
+      sim.node.step({
+        type: 'peer',
+        nowMs: this.nodeNowMs(sim),
+        from: event.from,
+        message: event.message,
+      }),
+    );
+  }
+
+  /** Schedules the release of every link that holds messages and is no longer clogged. */
+  private releaseUnclogged(): void {
+    for (const [link, held] of this.held) {
+      const first = held[0];
+      assert(first !== undefined, `link ${link} holds something`);
+      if (this.isClogged(first.from, first.to)) continue;
+      this.events.push(this.nowMs, { kind: 'release', from: first.from, to: first.to });
     }
   }
 
@@ -477,16 +681,37 @@ export class ClusterWorld {
           }
           // Links are FIFO, as TCP is: a message never overtakes an earlier one on its link
           // (a slow one holds back those behind it). Equal times keep their push order.
+          // A reordered message (a reconnect) keeps its own delay and does not hold back
+          // those behind it: it may overtake earlier ones, and later ones may overtake it.
           const link = `${sim.id}>${effect.to}`;
-          const atMs = Math.max(this.nowMs + delay, this.linkFreeAtMs.get(link) ?? 0);
-          this.linkFreeAtMs.set(link, atMs);
-          this.events.push(atMs, {
+          const sequence = (this.linkSentCount.get(link) ?? 0) + 1;
+          this.linkSentCount.set(link, sequence);
+          const reordered =
+            this.options.reorderRate > 0 && this.prng.chance(this.options.reorderRate);
+          let atMs = this.nowMs + delay;
+          if (reordered) {
+            this.messagesReordered++;
+          } else {
+            atMs = Math.max(atMs, this.linkFreeAtMs.get(link) ?? 0);
+            this.linkFreeAtMs.set(link, atMs);
+          }
+          const event: DeliverEvent = {
             kind: 'deliver',
             from: sim.id,
             to: effect.to,
             message: effect.message,
             generation: target.generation,
-          });
+            sequence,
+            duplicate: false,
+            reordered,
+          };
+          this.events.push(atMs, event);
+          // The copy comes later and outside the link's order, as a retransmission would.
+          if (this.options.duplicateRate > 0 && this.prng.chance(this.options.duplicateRate)) {
+            this.messagesDuplicated++;
+            const lagMs = this.prng.between(1, this.options.duplicateDelayMsMax);
+            this.events.push(atMs + lagMs, { ...event, duplicate: true });
+          }
           break;
         }
         case 'map':

@@ -133,12 +133,33 @@ test('a wait that times out fails and says what each node still sees', () => {
   );
 });
 
-test('the same script gives the same output every run', () => {
-  const script = ['seed 8', 'nodes 4', 'crash 2', 'put k v via 3', 'tick 2s', 'status'];
-  const first = runTranscript(script.join('\n'));
-  const second = runTranscript(script.join('\n'));
-  assert.equal(first.failure, null);
-  assert.equal(first.output, second.output);
+test('every command runs, and the same script gives the same output every run', () => {
+  const script = [
+    'seed 8',
+    'nodes 4 conflicts=siblings',
+    'crash 2',
+    'put k v via 3',
+    'del k via 1',
+    'get k',
+    'put "a key" "two words" w=all',
+    'loss 0.1',
+    'isolate 4',
+    'cut 1>3',
+    'skew 3 -2s',
+    'pause 1 100ms',
+    'tick 2s',
+    'status',
+    'heal',
+    'restart 2',
+    'stabilize',
+    'expect get "a key" r=all = "two words"',
+  ].join('\n');
+  const first = runTranscript(script);
+  assert.equal(first.failure, null, first.output);
+  assert.match(first.output, /\] del k via 1 -> ok\n.*\] get k -> nil\n/);
+  assert.match(first.output, /put "a key" "two words" w=all -> RINGKV_UNAVAILABLE\n/);
+  assert.match(first.output, /\n {11}n4: sees n1 down, n2 down, n3 down; hints 0\n/);
+  assert.equal(runTranscript(script).output, first.output);
 });
 
 /**

@@ -64,9 +64,12 @@ export interface ClusterScaleResult {
   readonly failed: number;
   readonly unknown: number;
   readonly formationWallMs: number;
+  readonly formationCpuMs: number;
   readonly formationVirtualMs: number;
   readonly formationEvents: number;
   readonly workloadWallMs: number;
+  /** CPU time of the process (user and system, GC threads included) during the workload. */
+  readonly workloadCpuMs: number;
   readonly workloadVirtualMs: number;
   readonly workloadEvents: number;
   readonly messagesSent: number;
@@ -118,7 +121,7 @@ export function runClusterScale(options: ClusterScaleOptions): ClusterScaleResul
   assert(options.operations >= 1 && options.clients >= 1, 'a workload has work');
   const memory = new MemoryPeaks();
   const partitionCount = partitionCountFor(options.nodeCount);
-  const formationStartMs = performance.now();
+  const formationStart = startClocks();
   const world = new CountingClusterWorld(
     { seed: options.seed, nodeCount: options.nodeCount, partitionCount },
     () => memory.onEvent(),
@@ -127,7 +130,7 @@ export function runClusterScale(options: ClusterScaleOptions): ClusterScaleResul
   if (!world.waitFormed(FORMATION_TIMEOUT_MS)) {
     throw new Error(`seed ${options.seed}: ${options.nodeCount} nodes did not form in time`);
   }
-  const formationWallMs = performance.now() - formationStartMs;
+  const formation = elapsedSince(formationStart);
   const formationVirtualMs = world.nowMs - virtualStartMs;
   const formationEvents = world.eventsHandled;
 
@@ -143,10 +146,10 @@ export function runClusterScale(options: ClusterScaleOptions): ClusterScaleResul
     thinkMsMax: THINK_MS_MAX,
     timeoutMs: CLIENT_TIMEOUT_MS,
   };
-  const workloadStartMs = performance.now();
+  const workloadStart = startClocks();
   const workloadVirtualStartMs = world.nowMs;
   const history = runWorkload(world, workload);
-  const workloadWallMs = performance.now() - workloadStartMs;
+  const workloadElapsed = elapsedSince(workloadStart);
   memory.sample();
 
   let ok = 0;
@@ -167,10 +170,12 @@ export function runClusterScale(options: ClusterScaleOptions): ClusterScaleResul
     ok,
     failed,
     unknown: history.length - ok - failed,
-    formationWallMs,
+    formationWallMs: formation.wallMs,
+    formationCpuMs: formation.cpuMs,
     formationVirtualMs,
     formationEvents,
-    workloadWallMs,
+    workloadWallMs: workloadElapsed.wallMs,
+    workloadCpuMs: workloadElapsed.cpuMs,
     workloadVirtualMs: world.nowMs - workloadVirtualStartMs,
     workloadEvents: world.eventsHandled - formationEvents,
     messagesSent: world.messagesSent,
@@ -194,6 +199,7 @@ const SWIM_DELAY_MS_MAX = 20;
 
 export interface SwimPhase {
   readonly wallMs: number;
+  readonly cpuMs: number;
   readonly virtualMs: number;
   readonly events: number;
   readonly messages: number;
@@ -203,6 +209,7 @@ export interface SwimScaleResult {
   readonly memberCount: number;
   /** Building the world: one Swim instance per member, each holding every other. */
   readonly buildWallMs: number;
+  readonly buildCpuMs: number;
   readonly converge: SwimPhase;
   /** After one full probe round: does every member hold every other alive? */
   readonly aliveEverywhere: boolean;
@@ -224,7 +231,7 @@ export function runSwimScale(options: SwimScaleOptions): SwimScaleResult {
   assert(options.memberCount >= 3, 'a crash leaves at least two members to notice it');
   const config = DEFAULT_SWIM_CONFIG;
   const memory = new MemoryPeaks();
-  const buildStartMs = performance.now();
+  const buildStart = startClocks();
   const world = new SwimWorld({
     seed: options.seed,
     memberCount: options.memberCount,
@@ -234,7 +241,7 @@ export function runSwimScale(options: SwimScaleOptions): SwimScaleResult {
     lossProbability: 0,
     tickIntervalMs: config.tickIntervalMsMax,
   });
-  const buildWallMs = performance.now() - buildStartMs;
+  const build = elapsedSince(buildStart);
   memory.sample();
 
   // A member's first probe starts at its first tick, within one tick interval; its round
@@ -289,7 +296,8 @@ export function runSwimScale(options: SwimScaleOptions): SwimScaleResult {
   ).length;
   return {
     memberCount: options.memberCount,
-    buildWallMs,
+    buildWallMs: build.wallMs,
+    buildCpuMs: build.cpuMs,
     converge,
     aliveEverywhere,
     falseSuspicions,
@@ -313,17 +321,39 @@ function measurePhase(
   const eventsBefore = counter.events;
   const messagesBefore = world.messagesSent;
   const virtualStartMs = world.nowMs;
-  const wallStartMs = performance.now();
+  const start = startClocks();
   body();
+  const { wallMs, cpuMs } = elapsedSince(start);
   return {
-    wallMs: performance.now() - wallStartMs,
+    wallMs,
+    cpuMs,
     virtualMs: world.nowMs - virtualStartMs,
     events: counter.events - eventsBefore,
     messages: world.messagesSent - messagesBefore,
   };
 }
 
-// --- memory ---
+// --- time and memory ---
+
+interface Clocks {
+  readonly wallMs: number;
+  readonly cpuMs: number;
+}
+
+/**
+ * Wall time and the process's CPU time. Other work on the machine stretches wall time but
+ * not CPU time; CPU time includes V8's helper threads (concurrent marking), so it can exceed
+ * wall time on an idle machine.
+ */
+function startClocks(): Clocks {
+  const cpu = process.cpuUsage();
+  return { wallMs: performance.now(), cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+function elapsedSince(start: Clocks): Clocks {
+  const now = startClocks();
+  return { wallMs: now.wallMs - start.wallMs, cpuMs: now.cpuMs - start.cpuMs };
+}
 
 /** Peaks of RSS and heap used, sampled every SAMPLE_EVERY_EVENTS events. */
 class MemoryPeaks {
@@ -497,8 +527,10 @@ function clusterTable(runs: readonly ClusterScaleResult[]): string {
     'cluster figures',
   );
   const run = runs[0]!;
-  const wall = (pick: (result: ClusterScaleResult) => number): number => median(runs.map(pick));
-  const workloadWallMs = wall((result) => result.workloadWallMs);
+  const medianMs = (pick: (result: ClusterScaleResult) => number): number => median(runs.map(pick));
+  const wallMs = medianMs((result) => result.workloadWallMs);
+  const cpuMs = medianMs((result) => result.workloadCpuMs);
+  const perSecond = (count: number, ms: number): string => whole((count * 1000) / ms);
   let table = `### ClusterWorld: ${run.nodeCount} nodes\n\n`;
   table += `Real core Nodes over the in-memory engine, ${run.partitionCount} partitions, keyspace `;
   table += `default (N=3 R=2 W=2), network delay 1-5 ms, commit 1-4 ms, no faults. Workload: `;
@@ -507,15 +539,14 @@ function clusterTable(runs: readonly ClusterScaleResult[]): string {
   table += `reads and the rest puts (each put reads before it writes), think time up to `;
   table += `${THINK_MS_MAX} ms, client timeout ${CLIENT_TIMEOUT_MS} ms.\n\n`;
   table += `| measure | value |\n| --- | ---: |\n`;
-  table += `| formation: virtual ms / wall s / events | ${whole(run.formationVirtualMs)} / ${seconds(wall((result) => result.formationWallMs))} / ${whole(run.formationEvents)} |\n`;
+  table += `| formation: virtual ms / events / wall s | ${whole(run.formationVirtualMs)} / ${whole(run.formationEvents)} / ${seconds(medianMs((result) => result.formationWallMs))} |\n`;
   table += `| operations: reads / writes | ${whole(run.reads)} / ${whole(run.writes)} |\n`;
   table += `| outcomes: ok / failed / unknown (every run) | ${whole(run.ok)} / ${whole(run.failed)} / ${whole(run.unknown)} |\n`;
-  table += `| workload wall time, s | ${seconds(workloadWallMs)} |\n`;
-  table += `| operations per wall second | ${whole((run.operations * 1000) / workloadWallMs)} |\n`;
+  table += `| workload: wall s / CPU s | ${seconds(wallMs)} / ${seconds(cpuMs)} |\n`;
+  table += `| operations per wall second / per CPU second | ${perSecond(run.operations, wallMs)} / ${perSecond(run.operations, cpuMs)} |\n`;
   table += `| virtual time simulated, s | ${seconds(run.workloadVirtualMs)} |\n`;
-  table += `| wall time per virtual second, s | ${(workloadWallMs / run.workloadVirtualMs).toFixed(2)} |\n`;
   table += `| events handled | ${whole(run.workloadEvents)} |\n`;
-  table += `| events per wall second | ${whole((run.workloadEvents * 1000) / workloadWallMs)} |\n`;
+  table += `| events per wall second / per CPU second | ${perSecond(run.workloadEvents, wallMs)} / ${perSecond(run.workloadEvents, cpuMs)} |\n`;
   table += `| messages sent (formation included) | ${whole(run.messagesSent)} |\n`;
   table += `| peak RSS, MiB | ${mebibytes(medianOf(runs, (result) => result.rssBytesMax))} |\n`;
   table += `| peak heap used, MiB | ${mebibytes(medianOf(runs, (result) => result.heapUsedBytesMax))} |\n`;
@@ -530,7 +561,7 @@ function swimTable(runs: readonly SwimScaleResult[]): string {
     'SWIM figures',
   );
   const run = runs[0]!;
-  const wall = (pick: (result: SwimScaleResult) => number): number => median(runs.map(pick));
+  const medianMs = (pick: (result: SwimScaleResult) => number): number => median(runs.map(pick));
   const config = DEFAULT_SWIM_CONFIG;
   let table = `### SwimWorld: ${run.memberCount} members\n\n`;
   table += `SWIM alone with the default settings (probe every ${config.probeIntervalMs} ms, timeout `;
@@ -542,17 +573,19 @@ function swimTable(runs: readonly SwimScaleResult[]): string {
   table += `Then ${run.crashed} crashes; the first suspicion of it came ${seconds(run.firstSuspectAfterMs)} s `;
   table += `and the first down ${seconds(run.firstDownAfterMs)} s after the crash, and `;
   table += `${whole(run.downHolders)} of ${whole(run.memberCount - 1)} live members hold it down at the end.\n\n`;
-  table += `| phase | wall s | virtual s | events | messages | events per wall second |\n`;
-  table += `| --- | ---: | ---: | ---: | ---: | ---: |\n`;
-  table += `| build ${whole(run.memberCount)} Swim instances | ${seconds(wall((result) => result.buildWallMs))} | 0 | 0 | 0 | |\n`;
+  table += `| phase | wall s | CPU s | virtual s | events | messages | events per CPU second |\n`;
+  table += `| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n`;
+  table += `| build ${whole(run.memberCount)} Swim instances | ${seconds(medianMs((result) => result.buildWallMs))} | `;
+  table += `${seconds(medianMs((result) => result.buildCpuMs))} | 0 | 0 | 0 | |\n`;
   for (const [name, pick] of [
     ['converge: one full probe round', (result: SwimScaleResult) => result.converge],
     [`detect: from the crash to down everywhere`, (result: SwimScaleResult) => result.detect],
   ] as const) {
     const phase = pick(run);
-    const wallMs = wall((result) => pick(result).wallMs);
-    table += `| ${name} | ${seconds(wallMs)} | ${seconds(phase.virtualMs)} | ${whole(phase.events)} | `;
-    table += `${whole(phase.messages)} | ${whole((phase.events * 1000) / wallMs)} |\n`;
+    const cpuMs = medianMs((result) => pick(result).cpuMs);
+    table += `| ${name} | ${seconds(medianMs((result) => pick(result).wallMs))} | ${seconds(cpuMs)} | `;
+    table += `${seconds(phase.virtualMs)} | ${whole(phase.events)} | ${whole(phase.messages)} | `;
+    table += `${whole((phase.events * 1000) / cpuMs)} |\n`;
   }
   table += `\nPeak RSS ${mebibytes(medianOf(runs, (result) => result.rssBytesMax))} MiB, peak heap used `;
   table += `${mebibytes(medianOf(runs, (result) => result.heapUsedBytesMax))} MiB, heap used after GC at the end `;
@@ -588,7 +621,8 @@ async function main(): Promise<void> {
   table += `Date: ${new Date().toISOString().slice(0, 10)}; Node ${process.version}; ringkv ${packageVersion} (${commit})  \n`;
   table += `Each run is a fresh process with the same seed, so every simulated figure (virtual time, `;
   table += `events, messages, outcomes) is the same in every run (checked); wall times and memory are `;
-  table += `medians of ${settings.runs} runs. Memory is the process's RSS and V8's heap used, sampled every `;
+  table += `medians of ${settings.runs} runs. CPU time is the process's (user and system, V8's helper `;
+  table += `threads included): unlike wall time, it does not stretch when other work shares the machine. Memory is the process's RSS and V8's heap used, sampled every `;
   table += `${whole(SAMPLE_EVERY_EVENTS)} events, and the heap still used after a forced GC at the end, `;
   table += `with the world alive.\n\n`;
   table += `${clusterTable(clusterRuns)}\n${swimTable(swimRuns)}`;

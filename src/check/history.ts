@@ -17,6 +17,13 @@ export type Outcome = 'ok' | 'failed' | 'unknown';
 
 export type OperationName = 'get' | 'put' | 'delete' | 'cas' | 'incr';
 
+/**
+ * A version vector as plain data: node id -> counter (a positive integer). It is the causal
+ * context a store answered: for a write, the context of the version it wrote; for a read, the
+ * context of what it read. A node absent from it counts as 0; `{}` is the absent key's.
+ */
+export type Version = Readonly<Record<string, number>>;
+
 /** Fields every operation carries, whatever its kind. */
 export interface OperationTiming {
   /** Who issued it; a client runs one operation at a time (not required by the checker). */
@@ -27,6 +34,11 @@ export interface OperationTiming {
   /** When the client got the answer; null when it never did (outcome 'unknown'). */
   completedAt: number | null;
   outcome: Outcome;
+  /**
+   * The causal context the store answered, when it gives one; only on ok operations (a
+   * failed or unknown one taught the client nothing).
+   */
+  version?: Version;
 }
 
 /**
@@ -61,14 +73,24 @@ function isRecord(candidate: unknown): candidate is Record<string, unknown> {
   return typeof candidate === 'object' && candidate !== null && !Array.isArray(candidate);
 }
 
+/** Whether `candidate` is a version: an object of non-empty node ids to positive integers. */
+export function isVersion(candidate: unknown): candidate is Version {
+  if (!isRecord(candidate)) return false;
+  for (const [node, counter] of Object.entries(candidate)) {
+    if (node === '' || !Number.isSafeInteger(counter) || (counter as number) <= 0) return false;
+  }
+  return true;
+}
+
 /**
  * Why `candidate` is not a well-formed operation, or null when it is. Checked: the field
  * types, the input of each kind, an output of the right type when the outcome is ok,
- * completedAt present and not before invokedAt unless the outcome is unknown.
+ * completedAt present and not before invokedAt unless the outcome is unknown, a version only
+ * on an ok operation and well formed.
  */
 export function operationProblem(candidate: unknown): string | null {
   if (!isRecord(candidate)) return 'an operation must be an object';
-  const { client, key, op, input, output, invokedAt, completedAt, outcome } = candidate;
+  const { client, key, op, input, output, invokedAt, completedAt, outcome, version } = candidate;
   if (!Number.isSafeInteger(client)) return 'client must be an integer';
   if (typeof key !== 'string') return 'key must be a string';
   if (typeof op !== 'string' || !OPERATION_NAMES.has(op)) {
@@ -86,6 +108,12 @@ export function operationProblem(candidate: unknown): string | null {
     return 'completedAt must be a finite number or null';
   } else if (completedAt < invokedAt) {
     return 'completedAt must not be before invokedAt';
+  }
+  if (version !== undefined) {
+    if (!isVersion(version)) {
+      return 'version must map node ids to positive integers (a version vector)';
+    }
+    if (outcome !== 'ok') return 'version may be given only when the outcome is ok';
   }
   const checkOutput = outcome === 'ok';
   switch (op) {

@@ -10,11 +10,14 @@
 //   fate open (RINGKV_UNAVAILABLE after the write may have reached some replicas). A late
 //   answer to an operation already recorded as unknown is ignored, as a real client would.
 // Every written value is unique (client and sequence), so checkers can tell writes apart.
+// An ok read or write also records the causal context the node answered, decoded into a plain
+// version (node id -> counter): what the causal checkers compare.
 
 import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
 import type { ClientReply, ClientRequest, QuorumSpec } from '../core/requests.ts';
 import { Prng } from '../core/prng.ts';
-import type { History, Operation } from '../check/history.ts';
+import { decodeContext } from '../core/store/record.ts';
+import type { History, Operation, Version } from '../check/history.ts';
 import { keyChooser, type KeyDistribution } from '../loadgen/key-chooser.ts';
 import type { ClusterWorld } from './cluster-world.ts';
 
@@ -156,8 +159,14 @@ function record(operation: Operation, reply: ClientReply, nowMs: number): void {
     operation.outcome = 'ok';
     operation.completedAt = nowMs;
     if (operation.op === 'get' && reply.op === 'get') {
-      const value = reply.results[0]?.value ?? null;
-      operation.output = value === null ? null : fromUtf8(value);
+      const result = reply.results[0];
+      assert(result !== undefined, 'a read of one key answers one result');
+      operation.output = result.value === null ? null : fromUtf8(result.value);
+      operation.version = versionOf(result.context);
+    } else if (reply.op === 'write') {
+      const context = reply.results[0]?.context;
+      // A write that changed nothing (a delete of an absent key) names no version.
+      if (context !== undefined) operation.version = versionOf(context);
     }
     return;
   }
@@ -167,4 +176,15 @@ function record(operation: Operation, reply: ClientReply, nowMs: number): void {
     operation.outcome = 'failed';
     operation.completedAt = nowMs;
   }
+}
+
+/** A context as the node encodes it, as a history's plain version; empty bytes: no version. */
+export function versionOf(context: Uint8Array): Version {
+  const version: Record<string, number> = {};
+  if (context.length === 0) return version;
+  for (const [node, counter] of decodeContext(context)) {
+    assert(!Object.hasOwn(version, node), 'a context names each node once');
+    version[node] = counter;
+  }
+  return version;
 }

@@ -2,7 +2,7 @@
 // operations, and a bad line is refused with its line number.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatHistoryLines, parseHistoryLines } from '../../src/check/history.ts';
+import { formatHistoryLines, parseHistoryLines, type Operation } from '../../src/check/history.ts';
 import { checkLinearizable } from '../../src/check/linearizability.ts';
 import { cas, get, incr, put, unknown } from './builders.ts';
 
@@ -36,5 +36,22 @@ test('a line that is not JSON or not an operation is refused with its line numbe
   assert.throws(
     () => parseHistoryLines(wrongOp),
     /line 2: op must be one of get, put, delete, cas, incr/,
+  );
+});
+
+test('versions round-trip through JSON lines and malformed ones are refused', () => {
+  const history: Operation[] = [
+    { ...put('x', [0, 10], 'a'), version: { n1: 3, n2: 1 } },
+    { ...get('x', [11, 12], null, 2), version: {} },
+  ];
+  assert.deepEqual(parseHistoryLines(formatHistoryLines(history)), history);
+  const line = (version: string, outcome = 'ok', completedAt = '1'): string =>
+    `{"client":1,"key":"x","op":"get","input":null,"output":null,"invokedAt":0,"completedAt":${completedAt},"outcome":"${outcome}","version":${version}}`;
+  assert.throws(() => parseHistoryLines(line('{"n1":0}')), /line 1: version must map node ids/);
+  assert.throws(() => parseHistoryLines(line('{"n1":1.5}')), /version must map node ids/);
+  assert.throws(() => parseHistoryLines(line('[["n1",1]]')), /version must map node ids/);
+  assert.throws(
+    () => parseHistoryLines(line('{"n1":1}', 'unknown', 'null')),
+    /version may be given only when the outcome is ok/,
   );
 });

@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { formatHistoryLines, parseHistoryLines, validateHistory } from '../../src/check/history.ts';
 import { checkLinearizable } from '../../src/check/linearizability.ts';
 import { ClusterWorld } from '../../src/sim/cluster-world.ts';
-import { settleAndJudge, type Judgement } from '../../src/sim/swarm.ts';
+import { judgeRun, type FullJudgement } from '../../src/sim/judge.ts';
 import { runWorkload, type WorkloadOptions } from '../../src/sim/workload.ts';
+import { descends } from '../../src/check/version.ts';
 
 const OPTIONS: WorkloadOptions = {
   seed: 1,
@@ -49,6 +50,32 @@ test('a workload under faults records every operation once, and one seed gives t
   assert.notEqual(faultyRun(11), faultyRun(12));
 });
 
+test('ok reads and writes record the version the node answered, and a key with one writer only moves forward', () => {
+  const world = formed(new ClusterWorld({ seed: 51, nodeCount: 5 }));
+  const history = runWorkload(world, { ...OPTIONS, seed: 51, keysPerClient: true });
+  const lastVersion = new Map<string, Record<string, number>>();
+  let versioned = 0;
+  for (const operation of history) {
+    if (operation.outcome !== 'ok') {
+      assert.equal(operation.version, undefined, 'only ok operations carry a version');
+      continue;
+    }
+    if (operation.version === undefined) {
+      // Only a delete that found nothing to delete writes no version.
+      assert.equal(operation.op, 'delete');
+      continue;
+    }
+    versioned++;
+    const before = lastVersion.get(operation.key) ?? {};
+    assert.ok(
+      descends(operation.version, before),
+      `#${history.indexOf(operation)} on ${operation.key}: ${JSON.stringify(operation.version)} after ${JSON.stringify(before)}`,
+    );
+    lastVersion.set(operation.key, { ...operation.version });
+  }
+  assert.ok(versioned > OPTIONS.operations / 2, `${versioned} operations carry a version`);
+});
+
 test('one client without faults: its history is linearizable by the checker', () => {
   for (const seed of [21, 22, 23]) {
     const world = formed(new ClusterWorld({ seed, nodeCount: 5 }));
@@ -80,7 +107,7 @@ test('negative control: one client with R = W = 1 reads stale values the checker
 });
 
 /** A safety phase with fixed faults, then the liveness phase and the verdict. */
-function settledRun(seed: number, faults: { skipFsync: boolean }): Judgement {
+function settledRun(seed: number, faults: { skipFsync: boolean }): FullJudgement {
   const world = formed(
     new ClusterWorld({
       seed,
@@ -114,17 +141,21 @@ function settledRun(seed: number, faults: { skipFsync: boolean }): Judgement {
   });
   // A lying disk also breaks the node's own read-your-writes (storage lags what the node
   // was told is durable), so its hint counts need not settle: it gets a fixed time.
-  return settleAndJudge(world, history, faults.skipFsync ? 20_000 : 60_000);
+  return judgeRun(world, history, {
+    settleTimeoutMs: faults.skipFsync ? 20_000 : 60_000,
+    requireSettled: !faults.skipFsync,
+  });
 }
 
 test('under crashes, a power loss, a partition and loss, no acknowledged write is lost and replicas converge', () => {
   for (const seed of [41, 42, 43]) {
     const judgement = settledRun(seed, { skipFsync: false });
-    assert.ok(judgement.settled, `seed ${seed}: the cluster settles`);
+    assert.ok(judgement.alive && judgement.hintsLeft === 0, `seed ${seed}: the cluster settles`);
     assert.ok(judgement.keysChecked > 50, `seed ${seed}: keys checked`);
     assert.deepEqual(judgement.unreadable, [], `seed ${seed}: every key readable once settled`);
     assert.deepEqual(judgement.lost, [], `seed ${seed}`);
     assert.deepEqual(judgement.diverged, [], `seed ${seed}: replicas agree once settled`);
+    assert.deepEqual(judgement.anomalies, [], `seed ${seed}`);
   }
 });
 

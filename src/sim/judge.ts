@@ -1,0 +1,281 @@
+// The liveness phase of a simulated run and the verdict of every checker on it, for one
+// keyspace (`default` as the world was given it: its n, r, w and conflict policy). Faults stop, every node runs, the cluster is given its time to
+// settle (every node sees every other alive, every hint handed back); then:
+//
+// 1. optionally, before anything reads, every key's replicas must hold the same winner:
+//    convergence by hinted handoff alone. Sound only where every write a replica missed
+//    left a hint (it was down in everyone's view while it missed them): until anti-entropy
+//    exists, nothing else brings a replica that is never read up to date;
+// 2. every key of the history is read with R = all (which also repairs, where read repair
+//    is on) and judged by the acknowledged-writes checker, with each key's final version
+//    (keys with one writer only: that checker orders a key's writes by its writer);
+// 3. once read repair has had its time, every key's replicas must hold the same winner;
+// 4. the session checker judges the history's reads, where DESIGN section 1 promises what it
+//    checks: R + W > N and no fallback replica involved, which a FallbackWatch started
+//    before the workload shows (no node ever saw another down, no node ever held a hint).
+//    Elsewhere it is skipped and the judgement says why, unless asked for anyway (a
+//    negative control runs it where the promise does not hold, to see it fail).
+//
+// Every anomaly is one line in `anomalies`; the structured fields say the same in parts.
+
+import {
+  checkAcknowledgedWrites,
+  type Allowance,
+  type LostWrite,
+} from '../check/acknowledged-writes.ts';
+import type { History, Value, Version } from '../check/history.ts';
+import { checkSessionOrder, type SessionOrderVerdict } from '../check/session-order.ts';
+import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
+import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
+import type { QuorumSpec } from '../core/requests.ts';
+import type { ClusterWorld } from './cluster-world.ts';
+import { versionOf } from './workload.ts';
+
+/** What a FallbackWatch saw: any sign that a request may have used a fallback replica. */
+export interface FallbackWatch {
+  /** The first sign seen, e.g. "n1 saw n3 down at 1700000001234", or null for none. */
+  readonly firstSign: () => string | null;
+  /** Stops watching (the judge stops it before the liveness phase restarts nodes). */
+  readonly stop: () => void;
+}
+
+/**
+ * Polls every node that is up, every `intervalMs` of virtual time, for a peer it sees down
+ * (its requests then take fallbacks) or a hint it holds (a fallback has stood in). A hint
+ * lives until handed back, at least one handoff round, so polling more often than rounds
+ * cannot miss one; a down view lasts until the peer refutes it, a round trip at least.
+ */
+export function watchFallbacks(world: ClusterWorld, intervalMs = 5): FallbackWatch {
+  assert(intervalMs > 0, 'a watch polls forward in time');
+  let firstSign: string | null = null;
+  let stopped = false;
+  const poll = (): void => {
+    if (stopped || firstSign !== null) return;
+    for (const id of world.ids) {
+      if (!world.isUp(id)) continue;
+      const node = world.node(id);
+      const down = world.ids.find((other) => node.liveness(other) === 'down');
+      if (down !== undefined) {
+        firstSign = `${id} saw ${down} down at ${world.nowMs}`;
+        return;
+      }
+      const hints = node.clusterStatus().hintsTotal;
+      if (hints > 0) {
+        firstSign = `${id} held ${hints} hint(s) at ${world.nowMs}`;
+        return;
+      }
+    }
+    world.at(world.nowMs + intervalMs, poll);
+  };
+  world.at(world.nowMs, poll);
+  return {
+    firstSign: () => firstSign,
+    stop: () => {
+      stopped = true;
+    },
+  };
+}
+
+export interface JudgeOptions {
+  /** Time the cluster gets to settle once faults stop, in virtual ms. */
+  readonly settleTimeoutMs: number;
+  /** The keyspace the workload used, as the world was configured; DEFAULT_KEYSPACE if absent. */
+  readonly keyspace?: Keyspace;
+  /** The workload's read and write quorums (the keyspace's r and w when absent). */
+  readonly r?: QuorumSpec;
+  readonly w?: QuorumSpec;
+  /** Started before the workload; without it no run is shown free of fallbacks. */
+  readonly fallbacks?: FallbackWatch;
+  /** `when-promised` (default) or `always`: also where DESIGN does not promise it. */
+  readonly sessionCheck?: 'when-promised' | 'always';
+  /** Check step 1 (replicas agree before any read): see the file's opening. */
+  readonly convergeBeforeReads?: boolean;
+  /** Report a cluster that did not settle (default true; a lying disk may keep it busy). */
+  readonly requireSettled?: boolean;
+}
+
+export interface FullJudgement {
+  /** Every node saw every other alive in time. */
+  readonly alive: boolean;
+  /** Hints still held when the settle time ran out (0: all handed back). */
+  readonly hintsLeft: number;
+  /** Keys judged by the acknowledged-writes checker (those with one writer). */
+  readonly keysChecked: number;
+  /** Keys written by several clients, which that checker cannot order: left out of it. */
+  readonly sharedKeys: number;
+  readonly lost: readonly LostWrite[];
+  /** Final values other than the last acknowledged write's, and why each is allowed. */
+  readonly allowances: readonly Allowance[];
+  readonly unreadable: readonly string[];
+  /** Keys whose replicas disagreed once settled, before the final reads (step 1). */
+  readonly divergedBeforeReads: readonly string[];
+  /** Keys whose replicas disagreed after the final reads (step 3). */
+  readonly diverged: readonly string[];
+  readonly session: {
+    /** Whether the session checker ran, and why (or why not). */
+    readonly ran: boolean;
+    readonly scope: string;
+    readonly verdict: SessionOrderVerdict | null;
+  };
+  /** Every problem above, one line each; empty when the run is clean. */
+  readonly anomalies: readonly string[];
+}
+
+const REPAIR_TIME_MS = 500;
+
+/** The liveness phase, then every checker: see the file's opening. */
+export function judgeRun(
+  world: ClusterWorld,
+  history: History,
+  options: JudgeOptions,
+): FullJudgement {
+  const keyspace = options.keyspace ?? DEFAULT_KEYSPACE;
+  const n = keyspace.n === 'all' ? world.ids.length : keyspace.n;
+  assert(n >= 1 && n <= world.ids.length, 'a key has from one to every node as replicas');
+  const session = sessionScope(keyspace, n, options);
+  options.fallbacks?.stop();
+  world.calmNetwork();
+  for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
+  const startMs = world.nowMs;
+  const alive = world.runUntil(
+    () =>
+      world.ids.every(
+        (id) =>
+          world.isUp(id) && world.ids.every((other) => world.node(id).liveness(other) === 'alive'),
+      ),
+    options.settleTimeoutMs,
+  );
+  world.waitSettled(Math.max(0, startMs + options.settleTimeoutMs - world.nowMs));
+  let hintsLeft = 0;
+  for (const id of world.ids) hintsLeft += world.node(id).clusterStatus().hintsTotal;
+  const keys = [...new Set(history.map((operation) => operation.key))];
+
+  const divergedBeforeReads =
+    options.convergeBeforeReads === true ? disagreements(world, keyspace.id, keys, n) : [];
+  const finals = new Map<string, Value>();
+  const finalVersions = new Map<string, Version>();
+  const unreadable: string[] = [];
+  for (const key of keys) {
+    const reply = world.call(world.ids[0]!, {
+      op: 'get',
+      keyspace: keyspace.name,
+      keys: [utf8(key)],
+      r: 'all',
+    });
+    if (!reply.ok || reply.op !== 'get') {
+      unreadable.push(key);
+      continue;
+    }
+    const result = reply.results[0]!;
+    finals.set(key, result.value === null ? null : fromUtf8(result.value));
+    finalVersions.set(key, versionOf(result.context));
+  }
+  // The acknowledged-writes checker orders a key's writes by their one writer; keys with
+  // several writers (a shared-key workload) are left out of it, and counted.
+  const writersOf = new Map<string, Set<number>>();
+  for (const operation of history) {
+    if (operation.op !== 'put' && operation.op !== 'delete') continue;
+    const writers = writersOf.get(operation.key) ?? new Set<number>();
+    writersOf.set(operation.key, writers.add(operation.client));
+  }
+  const sharedKeys = [...writersOf].filter(([, writers]) => writers.size > 1).length;
+  const judged = history.filter(
+    (operation) => finals.has(operation.key) && (writersOf.get(operation.key)?.size ?? 0) <= 1,
+  );
+  const verdict = checkAcknowledgedWrites(judged, finals, {
+    policy: keyspace.conflicts,
+    finalVersions,
+  });
+  world.runFor(REPAIR_TIME_MS);
+  const diverged = disagreements(world, keyspace.id, keys, n);
+  const sessionVerdict = session.ran ? checkSessionOrder(history) : null;
+
+  const anomalies: string[] = [];
+  if (options.requireSettled !== false && !alive) {
+    anomalies.push(
+      `the cluster did not settle: not every node saw every other alive in ${options.settleTimeoutMs} ms`,
+    );
+  }
+  if (options.requireSettled !== false && hintsLeft > 0) {
+    anomalies.push(`${hintsLeft} hint(s) not handed back in ${options.settleTimeoutMs} ms`);
+  }
+  anomalies.push(
+    ...divergedBeforeReads.map((line) => `${line}, once settled and before any read`),
+    ...unreadable.map((key) => `${key} could not be read once settled`),
+    ...verdict.violations.map(
+      (lost) =>
+        `${lost.key}: lost write: holds ${JSON.stringify(lost.found)}, allowed ` +
+        `${JSON.stringify(lost.allowed)}: ${lost.reason}`,
+    ),
+    ...diverged.map((line) => `${line}, after the final reads`),
+    ...(sessionVerdict?.violations ?? []).map(
+      (violation) => `session (${violation.kind}): ${violation.explanation}`,
+    ),
+  );
+  return {
+    alive,
+    hintsLeft,
+    keysChecked: verdict.keysChecked,
+    sharedKeys,
+    lost: verdict.violations,
+    allowances: verdict.allowances,
+    unreadable,
+    divergedBeforeReads,
+    diverged,
+    session: { ...session, verdict: sessionVerdict },
+    anomalies,
+  };
+}
+
+/** Whether the session checker runs, and the reason, from the quorums and the watch. */
+function sessionScope(
+  keyspace: Keyspace,
+  n: number,
+  options: JudgeOptions,
+): { ran: boolean; scope: string } {
+  const r = resolveQuorum(options.r ?? keyspace.r, n);
+  const w = resolveQuorum(options.w ?? keyspace.w, n);
+  const sign = options.fallbacks?.firstSign() ?? null;
+  const reasons: string[] = [];
+  if (r + w <= n) reasons.push(`R + W = ${r + w} does not exceed N = ${n}`);
+  if (options.fallbacks === undefined) reasons.push('no fallback watch shows a strict quorum');
+  if (sign !== null) reasons.push(`a fallback may have been used (${sign})`);
+  if (reasons.length === 0) {
+    return { ran: true, scope: `promised: R = ${r}, W = ${w}, N = ${n}, no fallback seen` };
+  }
+  const why = reasons.join('; ');
+  if (options.sessionCheck === 'always') {
+    return { ran: true, scope: `not promised, run anyway: ${why}` };
+  }
+  return { ran: false, scope: `skipped, not promised: ${why}` };
+}
+
+function resolveQuorum(spec: QuorumSpec, n: number): number {
+  if (spec === 'one') return 1;
+  if (spec === 'quorum') return Math.floor(n / 2) + 1;
+  if (spec === 'all') return n;
+  assert(Number.isInteger(spec) && spec >= 1 && spec <= n, 'a quorum from 1 to n');
+  return spec;
+}
+
+/** Keys whose first `n` replicas hold different winners, each as one line. */
+function disagreements(
+  world: ClusterWorld,
+  keyspaceId: number,
+  keys: readonly string[],
+  n: number,
+): string[] {
+  const lines: string[] = [];
+  for (const key of keys) {
+    const winners = world.replicasOf(keyspaceId, utf8(key), n).map((id) => {
+      const winner = world.storedWinner(id, keyspaceId, utf8(key));
+      return winner === null ? null : fromUtf8(winner);
+    });
+    if (new Set(winners).size !== 1) {
+      lines.push(
+        `${key}: replicas disagree (${winners.map((winner) => JSON.stringify(winner)).join(' | ')})`,
+      );
+    }
+  }
+  return lines;
+}

@@ -24,7 +24,7 @@
 // - A cluster of one member takes the direct path: the request runs on the local store
 //   exactly as a single node does, with no op entries.
 
-import { assert, equalBytes } from './bytes.ts';
+import { assert, EMPTY_BYTES, equalBytes } from './bytes.ts';
 import { ErrorCode, kvError, type KvError } from './errors.ts';
 import type { Keyspace } from './keyspace.ts';
 import type { Limits } from './limits.ts';
@@ -52,7 +52,12 @@ import {
   type ClusterMap,
   type MemberInfo,
 } from './cluster/cluster-map.ts';
-import { isPeerMessage, MessageType, type PeerMessage } from './cluster/messages.ts';
+import {
+  isPeerMessage,
+  MessageType,
+  PutIfNewerStatus,
+  type PeerMessage,
+} from './cluster/messages.ts';
 import {
   readResultOf,
   ReplicaStore,
@@ -208,6 +213,17 @@ interface WriteOp {
   readonly refused: Set<string>;
   answered: boolean;
   readonly deadlineMs: number;
+  /** A conditional write (putIfNewer): what a new attempt needs; null for a plain one. */
+  readonly conditional: ConditionalWrite | null;
+}
+
+interface ConditionalWrite {
+  readonly keyspace: Keyspace;
+  readonly items: readonly WriteItem[];
+  readonly partition: number;
+  readonly n: number;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
 }
 
 interface ForwardOp {
@@ -279,6 +295,18 @@ type Op = ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp | PrefetchOp
 type Waiter =
   | { readonly kind: 'reply'; readonly origin: Origin; readonly reply: ClientReply }
   | { readonly kind: 'write-ack'; readonly opId: number }
+  /** A coordinated write waiting for this node's incarnation to be durable. */
+  | {
+      readonly kind: 'coordinate';
+      readonly job: Job;
+      readonly indexes: readonly number[];
+      readonly keyspace: Keyspace;
+      readonly items: readonly WriteItem[];
+      readonly partition: number;
+      readonly n: number;
+      readonly needed: number;
+      readonly attempt: number;
+    }
   | {
       readonly kind: 'read-local';
       readonly opId: number;
@@ -294,6 +322,9 @@ const FORWARD_GRACE_MS = 250;
 const MAP_FETCH_INTERVAL_MS = 500;
 /** Partitions one listing request may visit before it answers with a cursor. */
 const SCAN_ROUNDS_MAX = 32;
+/** Conditional attempts of a blind write before it is written plainly over what it merged. */
+const CONDITIONAL_ATTEMPTS_MAX = 3;
+
 /** Hint entries examined per handoff round to find the owners that have hints. */
 const HINT_OWNER_SCAN_MAX = 4096;
 /** Bytes of a cluster scan cursor before the key: partition (u16). */
@@ -303,6 +334,8 @@ export class Node {
   readonly nodeId: string;
   private readonly config: NodeCoreConfig;
   private readonly store: ReplicaStore;
+  /** The batch that makes this node's incarnation durable (0: none needed). */
+  private readonly incarnationBatchId: number;
   private readonly prng: Prng;
   private map: ClusterMap | null = null;
   private readonly keyspacesByName = new Map<string, Keyspace>();
@@ -330,6 +363,8 @@ export class Node {
     this.config = config;
     this.nodeId = config.nodeId;
     this.store = new ReplicaStore(config.nodeId, config.limits, config.partitionCount, view);
+    // A single node sends no versions anywhere, so only a cluster member needs a new life.
+    this.incarnationBatchId = config.cluster === undefined ? 0 : this.store.beginIncarnation();
     this.prng = new Prng(config.cluster?.seed ?? 1);
     const storedBytes = this.store.readMeta(MAP_META_NAME);
     const stored = storedBytes === undefined ? null : decodeMap(storedBytes);
@@ -578,7 +613,11 @@ export class Node {
       const walk = this.walkOf(partition);
       const coordinator = walk.slice(0, n).find((id) => this.isUp(id)) ?? this.nodeId;
       if (coordinator === this.nodeId || forwarded) {
-        this.prefetchThenWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
+        if (writesBlindly(items) && 2 * needed > n) {
+          this.coordinateWrite(job, indexes, keyspace, items, partition, n, needed, nowMs, 1);
+        } else {
+          this.prefetchThenWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
+        }
       } else {
         this.forward(
           coordinator,
@@ -624,6 +663,12 @@ export class Node {
    * plain SET through such a node would be concurrent with what it missed, and timestamps
    * would decide (a restarted node's clock starts at its stored ceiling, up to a second
    * ahead), so an earlier write could win.
+   *
+   * Blind writes (SET, DEL) with a majority W skip the read: they go out as putIfNewer,
+   * which a replica stores only if the new version covers its copy, else it answers with
+   * the copy. W replicas that stored it then include one of the W that acknowledged any
+   * earlier write, so the new version covers it, as after the read; a stale answer is
+   * merged and the write tried again (coordinateWrite). One round trip instead of two.
    */
   private prefetchThenWrite(
     job: Job,
@@ -716,7 +761,13 @@ export class Node {
     n: number,
     needed: number,
     nowMs: number,
+    /** 1.. for a conditional write (putIfNewer) and its retries; 0 for a plain one. */
+    attempt = 0,
   ): void {
+    if (this.incarnationBatchId > this.store.lastPersistedBatchId) {
+      const waiter = { job, indexes, keyspace, items, partition, n, needed, attempt };
+      return this.after(this.incarnationBatchId, { kind: 'coordinate', ...waiter });
+    }
     const targets = this.targetsOf(partition, n);
     if (targets.length < needed) {
       return this.failJob(
@@ -730,6 +781,10 @@ export class Node {
     if (!outcome.ok) return this.failJob(job, outcome.error);
     const { written } = outcome.value;
     assert(written.length <= 1, 'one key per coordinated write');
+    if (attempt > 0 && written.length === 0) {
+      // A delete of what this node does not hold: only the replicas know whether it exists.
+      return this.prefetchThenWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
+    }
     const results =
       written.length === 1
         ? outcome.value.results.map((result) => ({
@@ -770,6 +825,7 @@ export class Node {
       refused: new Set(),
       answered: false,
       deadlineMs: nowMs + this.requestTimeoutMs(),
+      conditional: attempt > 0 ? { keyspace, items, partition, n, attempt } : null,
     };
     this.ops.set(opId, op);
     if (written.length === 1) {
@@ -778,7 +834,7 @@ export class Node {
       for (const target of targets) {
         if (target.node === this.nodeId) continue;
         this.send(target.node, [
-          MessageType.put,
+          attempt > 0 ? MessageType.putIfNewer : MessageType.put,
           this.epoch(),
           opId,
           keyspace.id,
@@ -933,6 +989,35 @@ export class Node {
         ]);
       }
     }
+  }
+
+  /**
+   * A replica did not store a conditional write: its copy holds a version the write did not
+   * cover. The copy is merged into this node's, and the write runs again over the merge (a
+   * plain write after a few attempts, so contention cannot starve it).
+   */
+  private onStaleWrite(opId: number, from: string, copy: StoredRecord | null): void {
+    const op = this.ops.get(opId);
+    if (op === undefined || op.kind !== 'write' || op.conditional === null) return;
+    if (!op.targets.includes(from) || op.acked.has(from) || op.refused.has(from)) return;
+    const { keyspace, items, partition, n, attempt } = op.conditional;
+    if (copy !== null) this.store.mergeRecord(keyspace, items[0]!.key, copy, this.lastNowMs);
+    if (!op.answered) {
+      op.answered = true;
+      const next = attempt < CONDITIONAL_ATTEMPTS_MAX ? attempt + 1 : 0;
+      this.coordinateWrite(
+        op.job,
+        op.indexes,
+        keyspace,
+        items,
+        partition,
+        n,
+        op.needed,
+        this.lastNowMs,
+        next,
+      );
+    }
+    this.onWriteAck(opId, from, false);
   }
 
   private onWriteAck(opId: number, from: string, ok: boolean): void {
@@ -1318,6 +1403,22 @@ export class Node {
         );
       case MessageType.putReply:
         return this.onPutReply(message[2], from, message[3]);
+      case MessageType.putIfNewer:
+        return this.onPutRequest(
+          from,
+          message[2],
+          message[3],
+          message[4],
+          message[5],
+          message[6],
+          nowMs,
+          true,
+        );
+      case MessageType.putIfNewerReply:
+        if (message[3] === PutIfNewerStatus.stale) {
+          return this.onStaleWrite(message[2], from, this.decodePeerRecord(message[4]));
+        }
+        return this.onWriteAck(message[2], from, message[3] === PutIfNewerStatus.stored);
       case MessageType.scan: {
         const keyspace = this.keyspacesById.get(message[3]);
         const limit = Math.min(Math.max(message[6], 1), this.config.limits.scanCountMax);
@@ -1416,17 +1517,29 @@ export class Node {
     encoded: Uint8Array,
     hintFor: string,
     nowMs: number,
+    ifNewer = false,
   ): void {
     const epoch = this.epoch();
     const keyspace = this.keyspacesById.get(keyspaceId);
     const record = this.decodePeerRecord(encoded);
+    const answer = (status: number, copy: Uint8Array, reason: string): PeerMessage =>
+      ifNewer
+        ? [MessageType.putIfNewerReply, epoch, opId, status, copy, reason]
+        : [MessageType.putReply, epoch, opId, status === PutIfNewerStatus.stored, reason];
     const refuse = (reason: string): void => {
-      if (opId !== 0) this.send(from, [MessageType.putReply, epoch, opId, false, reason]);
+      if (opId !== 0) this.send(from, answer(PutIfNewerStatus.refused, EMPTY_BYTES, reason));
     };
     if (keyspace === undefined) return refuse('unknown keyspace');
     if (record === null || this.store.checkKeys([key]) !== null) return refuse('malformed');
     if (hintFor !== '' && !this.map!.members.some((member) => member.id === hintFor)) {
       return refuse('hint for a node that is not a member');
+    }
+    if (ifNewer) {
+      const copy = this.localCopy(keyspace, key, hintFor);
+      if (!recordDescends(record, copy.value)) {
+        const message = answer(PutIfNewerStatus.stale, encodeRecord(copy.value!), '');
+        return this.after(copy.waitFor, { kind: 'send', to: from, message });
+      }
     }
     const stored = this.storeIncoming(keyspace, key, record, hintFor, nowMs);
     if (!stored.ok) return refuse(stored.error.message);
@@ -1434,7 +1547,7 @@ export class Node {
     this.after(stored.waitFor, {
       kind: 'send',
       to: from,
-      message: [MessageType.putReply, epoch, opId, true, ''],
+      message: answer(PutIfNewerStatus.stored, EMPTY_BYTES, ''),
     });
   }
 
@@ -1668,6 +1781,18 @@ export class Node {
         return this.reply(waiter.origin, waiter.reply);
       case 'write-ack':
         return this.onWriteAck(waiter.opId, this.nodeId, true);
+      case 'coordinate':
+        return this.coordinateWrite(
+          waiter.job,
+          waiter.indexes,
+          waiter.keyspace,
+          waiter.items,
+          waiter.partition,
+          waiter.n,
+          waiter.needed,
+          this.lastNowMs,
+          waiter.attempt,
+        );
       case 'read-local':
         return this.onReadAnswer(waiter.opId, this.nodeId, waiter.record);
       case 'send':
@@ -1832,4 +1957,18 @@ function scanCursor(partition: number, afterKey: Uint8Array | null): Uint8Array 
   cursor[1] = partition & 0xff;
   if (afterKey !== null) cursor.set(afterKey, CURSOR_PARTITION_BYTES);
   return cursor;
+}
+
+/**
+ * Whether a write's outcome depends on nothing but its own items: a plain SET or a DEL
+ * (every other mutation reads the current value: conditions, KEEPTTL, INCR, APPEND).
+ */
+function writesBlindly(items: readonly WriteItem[]): boolean {
+  return items.every(
+    ({ mutation }) =>
+      mutation.kind === 'delete' ||
+      (mutation.kind === 'set' &&
+        mutation.condition === 'always' &&
+        mutation.expiry.kind !== 'keep'),
+  );
 }

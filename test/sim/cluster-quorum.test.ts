@@ -9,7 +9,8 @@ import { winningSibling } from '../../src/core/kv/siblings.ts';
 import type { ClientRequest, QuorumSpec } from '../../src/core/requests.ts';
 import { partitionOf } from '../../src/core/ring/partition.ts';
 import { dataKey } from '../../src/core/store/layout.ts';
-import { decodeRecord } from '../../src/core/store/record.ts';
+import { decodeContext, decodeRecord } from '../../src/core/store/record.ts';
+import { descends } from '../../src/core/versions/version-vector.ts';
 import { ClusterWorld } from '../../src/sim/cluster-world.ts';
 import { Prng } from '../../src/core/prng.ts';
 import {
@@ -160,8 +161,19 @@ test('a write that cannot reach W replicas fails as unavailable and says how far
   const reply = world.call(coordinator!, put(key, 'x', 'all'));
   assert.ok(!reply.ok);
   assert.equal(reply.error.code, 'RINGKV_UNAVAILABLE');
-  // The write reads R replicas before it writes: cut off, it gets no further than that.
-  assert.match(reply.error.message, /reads 2 replicas first and 1 answered; nothing was written/);
+  // A plain SET goes out at once, conditionally: cut off, only the coordinator's copy has it.
+  assert.match(reply.error.message, /reached 1 of the 3 replicas needed; it may still become/);
+  // An INCR reads R replicas before it writes: cut off, it gets no further than that.
+  const increment = world.call(coordinator!, {
+    op: 'write',
+    keyspace: 'default',
+    items: [{ key: utf8('counter'), mutation: { kind: 'incrBy', delta: 1n } }],
+  });
+  assert.ok(!increment.ok);
+  assert.match(
+    increment.error.message,
+    /reads 2 replicas first and 1 answered; nothing was written/,
+  );
   const invalid = world.call(coordinator!, put(key, 'x', 4));
   assert.ok(!invalid.ok);
   assert.equal(invalid.error.code, 'RINGKV_INVALID_ARGUMENT');
@@ -329,6 +341,42 @@ test('after a coordinator returns, INCR and DEL build on the writes acknowledged
     assert.ok(removed.ok && removed.op === 'write' && removed.results[0]!.applied, show(removed));
     for (const reader of world.ids) {
       assert.equal(valueOf(world.call(reader, get(key, 2))), null, `seed ${seed}: ${reader}`);
+    }
+  }
+});
+
+test('after a coordinator returns, a plain SET supersedes the write acknowledged without it, whatever the clocks say', () => {
+  for (const seed of seedsFor(3, 2000)) {
+    const world = formed(new ClusterWorld({ seed, nodeCount: 3 }));
+    const key = 'profile';
+    const [first, second] = replicasOf(world, key);
+    world.crash(first!);
+    assert.ok(
+      world.runUntil(() => world.node(second!).liveness(first!) === 'down', 10_000),
+      `seed ${seed}: crash detected`,
+    );
+    // The write made without `first` carries a clock 5 s ahead: were the later SET
+    // concurrent with it, the timestamps would keep this one.
+    world.skewClock(second!, 5_000);
+    const old = world.call(second!, put(key, 'old', 2));
+    assert.ok(old.ok && old.op === 'write', show(old));
+    world.restart(first!);
+    assert.ok(
+      world.runUntil(
+        () => world.ids.every((id) => world.node(id).liveness(first!) === 'alive'),
+        10_000,
+      ),
+      `seed ${seed}: return noticed`,
+    );
+    // `first` coordinates again without 'old' in its copy: the replicas answer that their
+    // copy is newer, and the SET is tried again over the merge.
+    const fresh = world.call(first!, put(key, 'new', 2));
+    assert.ok(fresh.ok && fresh.op === 'write', show(fresh));
+    const oldVersion = decodeContext(old.results[0]!.context!);
+    const newVersion = decodeContext(fresh.results[0]!.context!);
+    assert.ok(descends(newVersion, oldVersion), `seed ${seed}: the SET covers the earlier write`);
+    for (const reader of world.ids) {
+      assert.equal(valueOf(world.call(reader, get(key, 'all'))), 'new', `seed ${seed}: ${reader}`);
     }
   }
 });

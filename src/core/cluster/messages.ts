@@ -22,12 +22,22 @@ export const MessageType = {
   readReply: 'rr',
   put: 'p',
   putReply: 'pr',
+  putIfNewer: 'pn',
+  putIfNewerReply: 'pnr',
   scan: 'sc',
   scanReply: 'scr',
   count: 'c',
   countReply: 'cr',
   flush: 'fl',
   flushReply: 'flr',
+} as const;
+
+/** How a replica answered a putIfNewer. */
+export const PutIfNewerStatus = {
+  stored: 0,
+  /** Not stored: the receiver's copy holds a version the record does not cover. */
+  stale: 1,
+  refused: 2,
 } as const;
 
 export type PeerMessage =
@@ -45,6 +55,10 @@ export type PeerMessage =
   /** opId, keyspace id, key, encoded record, hint owner ('' when a replica). */
   | readonly [typeof MessageType.put, number, number, number, Uint8Array, Uint8Array, string]
   | readonly [typeof MessageType.putReply, number, number, boolean, string]
+  /** As put, but stored only if the record holds everything the receiver's copy has. */
+  | readonly [typeof MessageType.putIfNewer, number, number, number, Uint8Array, Uint8Array, string]
+  /** opId, PutIfNewerStatus, the receiver's copy when stale (else empty), error message. */
+  | readonly [typeof MessageType.putIfNewerReply, number, number, number, Uint8Array, string]
   /** opId, keyspace id, partition, after key (empty: from the start), limit. */
   | readonly [typeof MessageType.scan, number, number, number, number, Uint8Array, number]
   /** opId, keys, more. */
@@ -92,6 +106,15 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
     isString(f[6]),
   [MessageType.putReply]: (f) =>
     f.length === 5 && isInt(f[2]) && typeof f[3] === 'boolean' && isString(f[4]),
+  [MessageType.putIfNewer]: (f) =>
+    f.length === 7 &&
+    isInt(f[2]) &&
+    isInt(f[3]) &&
+    isBytes(f[4]) &&
+    isBytes(f[5]) &&
+    isString(f[6]),
+  [MessageType.putIfNewerReply]: (f) =>
+    f.length === 6 && isInt(f[2]) && isInt(f[3]) && isBytes(f[4]) && isString(f[5]),
   [MessageType.scan]: (f) =>
     f.length === 7 && isInt(f[2]) && isInt(f[3]) && isInt(f[4]) && isBytes(f[5]) && isInt(f[6]),
   [MessageType.scanReply]: (f) =>

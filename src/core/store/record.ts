@@ -98,7 +98,9 @@ export function readWinner(bytes: Uint8Array, nowMs: number): WinnerView | null 
   }
   const siblingCount = reader.varint();
   if (siblingCount > SIBLINGS_MAX) throw new DecodeError(`${siblingCount} siblings`);
+  // The latest sibling of all wins; the key has no value when it is a tombstone or expired.
   let winner: WinnerView | null = null;
+  let winnerFound = false;
   let winnerWallMs = 0;
   let winnerLogical = 0;
   let winnerNode: Uint8Array | null = null;
@@ -111,17 +113,17 @@ export function readWinner(bytes: Uint8Array, nowMs: number): WinnerView | null 
     const flags = reader.uint8();
     if ((flags & ~(FLAG_TOMBSTONE | FLAG_EXPIRY)) !== 0) throw new DecodeError(`flags ${flags}`);
     const expiresAtMs = flags & FLAG_EXPIRY ? reader.varint() : 0;
-    if (flags & FLAG_TOMBSTONE) continue;
-    const value = reader.bytes();
-    if (expiresAtMs !== 0 && expiresAtMs <= nowMs) continue;
+    const value = flags & FLAG_TOMBSTONE ? null : reader.bytes();
+    const live = value !== null && (expiresAtMs === 0 || expiresAtMs > nowMs);
     const wins =
-      winner === null ||
+      !winnerFound ||
       wallMs > winnerWallMs ||
       (wallMs === winnerWallMs &&
         (logical > winnerLogical ||
           (logical === winnerLogical && laterNode(node, counter, winnerNode!, winnerCounter))));
     if (wins) {
-      winner = { value, expiresAtMs };
+      winnerFound = true;
+      winner = live ? { value, expiresAtMs } : null;
       winnerWallMs = wallMs;
       winnerLogical = logical;
       winnerNode = node;

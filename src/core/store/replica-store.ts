@@ -7,7 +7,7 @@
 // node never answers from older data than it has accepted. Batches are persisted in the order
 // they were emitted; `persisted` asserts it.
 
-import { assert, bytesToKeyString, keyStringToBytes, prefixEnd } from '../bytes.ts';
+import { assert, bytesToKeyString, fromUtf8, keyStringToBytes, prefixEnd, utf8 } from '../bytes.ts';
 import { ErrorCode, kvError, type KvError } from '../errors.ts';
 import type { Keyspace } from '../keyspace.ts';
 import type { Limits } from '../limits.ts';
@@ -81,6 +81,7 @@ export interface HintEntry {
 }
 
 const HLC_META_KEY = metaKey('hlc');
+const INCARNATION_META_KEY = metaKey('incarnation');
 /**
  * How far ahead of the clock the stored HLC ceiling is set. A restarted node starts its
  * clock at the stored ceiling, so it never reissues a timestamp; the ceiling is rewritten
@@ -96,6 +97,8 @@ const HINT_COUNT_SCAN_MAX = 1 << 22;
 
 export class ReplicaStore {
   readonly nodeId: string;
+  /** The name this node's new versions carry in their dots (see beginIncarnation). */
+  private actorId: string;
   private readonly limits: Limits;
   private readonly partitionCount: number;
   private readonly view: StorageReader;
@@ -116,6 +119,7 @@ export class ReplicaStore {
     assert(nodeId.length > 0, 'node id is empty');
     assert(Number.isInteger(Math.log2(partitionCount)), 'partition count is a power of two');
     this.nodeId = nodeId;
+    this.actorId = nodeId;
     this.limits = limits;
     this.partitionCount = partitionCount;
     this.view = view;
@@ -234,7 +238,7 @@ export class ReplicaStore {
         record: entry.after,
         mutation: item.mutation,
         context,
-        nodeId: this.nodeId,
+        nodeId: this.actorId,
         nowMs,
         clock: this.clock,
         policy: keyspace.conflicts,
@@ -372,7 +376,7 @@ export class ReplicaStore {
           record,
           mutation: { kind: 'delete' },
           context: null,
-          nodeId: this.nodeId,
+          nodeId: this.actorId,
           nowMs,
           clock: this.clock,
           policy: keyspace.conflicts,
@@ -540,6 +544,28 @@ export class ReplicaStore {
       if (this.pending.get(keyString)?.batchId === batchId) this.pending.delete(keyString);
     }
     this.batchKeys.delete(batchId);
+  }
+
+  /**
+   * Starts a new life of this node as a writer of versions: from now on its dots carry a
+   * name that no earlier life used (the node id in the first life, then `id~2`, `id~3`...).
+   * A coordinator sends a new version to the replicas while its own copy is still being
+   * written; if it crashes before that copy is durable, it comes back without the dot it
+   * issued, and would issue the same dot again to other content, which the replicas would
+   * take for the version they hold. Answers the batch that makes the new life durable: no
+   * version of it may leave the node before then.
+   */
+  beginIncarnation(): number {
+    const stored = this.view.get(INCARNATION_META_KEY);
+    const previous = stored === undefined ? 0 : Number(fromUtf8(stored));
+    assert(Number.isSafeInteger(previous) && previous >= 0, 'the stored incarnation is a count');
+    const incarnation = previous + 1;
+    this.actorId = incarnation === 1 ? this.nodeId : `${this.nodeId}~${incarnation}`;
+    return this.persist(
+      [{ key: INCARNATION_META_KEY, value: utf8(String(incarnation)) }],
+      true,
+      new Map(),
+    );
   }
 
   /** Writes arbitrary meta entries (the cluster map) in a batch of their own. */

@@ -6,13 +6,18 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { utf8 } from '../../../src/core/bytes.ts';
+import { fromUtf8, utf8 } from '../../../src/core/bytes.ts';
 import type { ConflictPolicy } from '../../../src/core/keyspace.ts';
 import { writeVersion } from '../../../src/core/kv/apply-mutation.ts';
 import { mergeRecords, recordDescends, recordsEqual } from '../../../src/core/kv/merge-records.ts';
-import { winningSibling } from '../../../src/core/kv/siblings.ts';
+import { liveSiblings, winningSibling } from '../../../src/core/kv/siblings.ts';
 import { DEFAULT_LIMITS } from '../../../src/core/limits.ts';
-import { encodeRecord, type Sibling, type StoredRecord } from '../../../src/core/store/record.ts';
+import {
+  encodeRecord,
+  readWinner,
+  type Sibling,
+  type StoredRecord,
+} from '../../../src/core/store/record.ts';
 import { HybridLogicalClock } from '../../../src/core/versions/hlc.ts';
 import type { VersionVector } from '../../../src/core/versions/version-vector.ts';
 
@@ -314,6 +319,52 @@ test('concurrent versions are all kept by the merge, under either policy', () =>
       },
     ),
     seeded(100),
+  );
+});
+
+test('a delete and a write concurrent with it are ordered by timestamp, under either policy', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 1, max: 1_000_000 }),
+      fc.integer({ min: 1, max: 1_000_000 }),
+      fc.constantFrom<ConflictPolicy>('lww', 'siblings'),
+      (writeMs, deleteMs, policy) => {
+        fc.pre(writeMs !== deleteMs);
+        const written = writeAt(undefined, 'n1', 'value', writeMs, null, policy);
+        // n2 deletes without having seen the write: a tombstone concurrent with it.
+        const deleted = writeVersion(
+          {
+            record: undefined,
+            mutation: { kind: 'delete' },
+            context: null,
+            nodeId: 'n2',
+            nowMs: deleteMs,
+            clock: new HybridLogicalClock(),
+            policy,
+            limits: DEFAULT_LIMITS,
+          },
+          null,
+          0,
+        );
+        for (const merged of [mergeRecords(written, deleted), mergeRecords(deleted, written)]) {
+          // Both are kept (neither has seen the other); the later one decides what reads see.
+          assert.equal(merged!.siblings.length, 2);
+          const visible = liveSiblings(merged, 0).map((sibling) => fromUtf8(sibling.value!));
+          const winner = winningSibling(merged, 0);
+          const fast = readWinner(encodeRecord(merged!), 0);
+          if (deleteMs > writeMs) {
+            assert.deepEqual(visible, [], 'the later delete hides the earlier write');
+            assert.equal(winner, null);
+            assert.equal(fast, null);
+          } else {
+            assert.deepEqual(visible, ['value'], 'the later write survives the earlier delete');
+            assert.equal(fromUtf8(winner!.value!), 'value');
+            assert.equal(fromUtf8(fast!.value), 'value');
+          }
+        }
+      },
+    ),
+    seeded(200),
   );
 });
 

@@ -319,6 +319,9 @@ const MAP_META_NAME = 'cluster-map';
 const HELLO_INTERVAL_MS = 500;
 /** How much longer a forwarding node waits than the coordinator's own request timeout. */
 const FORWARD_GRACE_MS = 250;
+/** Forwards are remembered for this many forward timeouts, and at most this many. */
+const FORWARD_MEMORY_FACTOR = 4;
+const RECENT_FORWARDS_MAX = 100_000;
 const MAP_FETCH_INTERVAL_MS = 500;
 /** Partitions one listing request may visit before it answers with a cursor. */
 const SCAN_ROUNDS_MAX = 32;
@@ -354,6 +357,12 @@ export class Node {
   private nextHandoffMs = 0;
   private lastMapFetchMs = -Infinity;
   private droppedMessages = 0;
+  /**
+   * Forwards seen lately, by sender, its incarnation and op id, with when they came (oldest
+   * first): a forward the network delivers twice must not run its write twice, since the
+   * second run would come after, and undo, the client's next write.
+   */
+  private readonly recentForwards = new Map<string, number>();
   /** The time of the latest input, for work that an answer triggers (read repair). */
   private lastNowMs = 0;
 
@@ -653,7 +662,7 @@ export class Node {
       // replicas a write reached): give it that long, and a little more.
       deadlineMs: nowMs + this.requestTimeoutMs() + FORWARD_GRACE_MS,
     });
-    this.send(to, [MessageType.forward, this.epoch(), opId, request]);
+    this.send(to, [MessageType.forward, this.epoch(), opId, request, this.store.incarnation]);
   }
 
   /**
@@ -1371,6 +1380,10 @@ export class Node {
         }
         return;
       case MessageType.forward:
+        if (this.isRepeatedForward(from, message[4], message[2], nowMs)) {
+          this.droppedMessages++;
+          return;
+        }
         return this.handleRequest(
           { kind: 'peer', to: from, opId: message[2] },
           message[3],
@@ -1647,9 +1660,34 @@ export class Node {
     if (this.map === null) return this.tickForming(nowMs);
     if (this.swim !== null) this.applySwim(this.swim.tick(nowMs));
     this.expireOps(nowMs);
+    this.forgetOldForwards(nowMs);
     if (nowMs >= this.nextHandoffMs) {
       this.nextHandoffMs = nowMs + (this.config.cluster?.handoffIntervalMs ?? 1000);
       this.handOffHints(nowMs);
+    }
+  }
+
+  private isRepeatedForward(
+    from: string,
+    incarnation: number,
+    opId: number,
+    nowMs: number,
+  ): boolean {
+    const id = `${from} ${incarnation} ${opId}`;
+    if (this.recentForwards.has(id)) return true;
+    this.recentForwards.set(id, nowMs);
+    if (this.recentForwards.size > RECENT_FORWARDS_MAX) {
+      this.recentForwards.delete(this.recentForwards.keys().next().value!);
+    }
+    return false;
+  }
+
+  /** A copy later than this is no longer waited for by anyone: its forwarder gave up. */
+  private forgetOldForwards(nowMs: number): void {
+    const horizonMs = nowMs - FORWARD_MEMORY_FACTOR * (this.requestTimeoutMs() + FORWARD_GRACE_MS);
+    for (const [id, seenMs] of this.recentForwards) {
+      if (seenMs >= horizonMs) break;
+      this.recentForwards.delete(id);
     }
   }
 

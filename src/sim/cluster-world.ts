@@ -162,6 +162,8 @@ export class ClusterWorld {
   private readonly held = new Map<string, DeliverEvent[]>();
   private readonly deliveryListeners: ((delivery: Delivery) => void)[] = [];
   private nextRequestId = 1;
+  /** Counts calmNetwork calls, so that a scheduled swizzle knows it was called off. */
+  private calms = 0;
   messagesSent = 0;
   messagesDropped = 0;
   messagesDuplicated = 0;
@@ -400,11 +402,15 @@ export class ClusterWorld {
 
   /** Schedules every step of a swizzle (src/sim/network-faults.ts) at its time. */
   scheduleSwizzle(schedule: SwizzleSchedule): void {
+    const calms = this.calms;
     for (const step of schedule.steps) {
       this.simNode(step.node);
-      this.at(step.atMs, () =>
-        step.action === 'clog' ? this.clogNode(step.node) : this.unclogNode(step.node),
-      );
+      this.at(step.atMs, () => {
+        // A calmed network stays calm: steps still to come when it was calmed are dropped.
+        if (this.calms !== calms) return;
+        if (step.action === 'clog') this.clogNode(step.node);
+        else this.unclogNode(step.node);
+      });
     }
   }
 
@@ -462,9 +468,11 @@ export class ClusterWorld {
 
   /**
    * Ends every network fault: no loss, long tails, duplication or reordering, no cuts, no
-   * clogs (clogged links deliver what they held). Copies already on their way still arrive.
+   * clogs (clogged links deliver what they held), and swizzle steps still to come are called
+   * off. Copies already on their way still arrive.
    */
   calmNetwork(): void {
+    this.calms++;
     this.options = { ...this.options, lossRate: 0, tailRate: 0, duplicateRate: 0, reorderRate: 0 };
     this.healAll();
     this.unclogAll();

@@ -46,7 +46,8 @@ export type PeerMessage =
   | readonly [typeof MessageType.hello, number, MemberInfo, readonly string[], boolean]
   | readonly [typeof MessageType.map, number, Uint8Array]
   | readonly [typeof MessageType.mapFetch, number]
-  | readonly [typeof MessageType.forward, number, number, ClientRequest]
+  /** opId, the request, the sender's incarnation (with opId it names the request). */
+  | readonly [typeof MessageType.forward, number, number, ClientRequest, number]
   | readonly [typeof MessageType.forwardReply, number, number, ClientReply]
   /** opId, keyspace id, key, the owner this fallback stands in for ('' when a replica). */
   | readonly [typeof MessageType.read, number, number, number, Uint8Array, string]
@@ -90,7 +91,8 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
     typeof f[4] === 'boolean',
   [MessageType.map]: (f) => f.length === 3 && isBytes(f[2]),
   [MessageType.mapFetch]: (f) => f.length === 2,
-  [MessageType.forward]: (f) => f.length === 4 && isInt(f[2]) && isClientRequestShape(f[3]),
+  [MessageType.forward]: (f) =>
+    f.length === 5 && isInt(f[2]) && isClientRequestShape(f[3]) && isInt(f[4]),
   [MessageType.forwardReply]: (f) =>
     f.length === 4 && isInt(f[2]) && typeof f[3] === 'object' && f[3] !== null,
   [MessageType.read]: (f) =>

@@ -99,6 +99,8 @@ export class ReplicaStore {
   readonly nodeId: string;
   /** The name this node's new versions carry in their dots (see beginIncarnation). */
   private actorId: string;
+  /** This life's number (0 until beginIncarnation). */
+  incarnation = 0;
   private readonly limits: Limits;
   private readonly partitionCount: number;
   private readonly view: StorageReader;
@@ -560,6 +562,7 @@ export class ReplicaStore {
     const previous = stored === undefined ? 0 : Number(fromUtf8(stored));
     assert(Number.isSafeInteger(previous) && previous >= 0, 'the stored incarnation is a count');
     const incarnation = previous + 1;
+    this.incarnation = incarnation;
     this.actorId = incarnation === 1 ? this.nodeId : `${this.nodeId}~${incarnation}`;
     return this.persist(
       [{ key: INCARNATION_META_KEY, value: utf8(String(incarnation)) }],

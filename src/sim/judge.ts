@@ -41,11 +41,11 @@ export interface FallbackWatch {
 
 /**
  * Polls every node that is up, every `intervalMs` of virtual time, for a peer it sees down
- * (its requests then take fallbacks) or a hint it holds (a fallback has stood in). A hint
- * lives until handed back, at least one handoff round, so polling more often than rounds
- * cannot miss one; a down view lasts until the peer refutes it, a round trip at least.
+ * (only then do its requests take fallbacks) or a hint it holds (a fallback stood in). A
+ * down view lasts until the peer refutes it, a message round trip at least: two ms or more
+ * in the simulator, whose times are whole ms, so a poll every ms sees every one.
  */
-export function watchFallbacks(world: ClusterWorld, intervalMs = 5): FallbackWatch {
+export function watchFallbacks(world: ClusterWorld, intervalMs = 1): FallbackWatch {
   assert(intervalMs > 0, 'a watch polls forward in time');
   let firstSign: string | null = null;
   let stopped = false;

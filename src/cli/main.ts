@@ -22,6 +22,7 @@ Commands:
   keyspace  create or list keyspaces
   fault     inject faults into a node (fail, delay, loss, cut) and clear them
   bench     drive a store with a workload and report ops/s and latency
+  sim       run a simulated cluster under faults drawn from a seed, and check it
   help CMD  show the help of a command
 
 Run 'ringkv <command> --help' for a command's options.
@@ -38,6 +39,9 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(MAIN_HELP);
     return command === undefined ? 2 : 0;
   }
+  if (command === 'help' && rest[0] === 'sim') {
+    return (await import('./commands/sim.ts')).simCommand(['--help']);
+  }
   if (command === 'help') {
     const help = rest[0] === undefined ? MAIN_HELP : helpOf(rest[0]);
     if (help === undefined) throw new UsageError(`unknown command '${rest[0]}'`);
@@ -47,6 +51,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'start') return startCommand(rest);
   if (command === 'dev') return (await import('./commands/dev.ts')).devCommand(rest);
   if (command === 'bench') return (await import('./commands/bench.ts')).benchCommand(rest);
+  if (command === 'sim') return (await import('./commands/sim.ts')).simCommand(rest);
   if (command in CLIENT_HELP) return clientCommand(command, rest);
   if (command in CLUSTER_HELP) return clusterCommand(command, rest);
   throw new UsageError(`unknown command '${command}'\n\n${MAIN_HELP}`);

@@ -2,110 +2,471 @@
 // mix of faults), a safety phase with a recorded workload under those faults, then a
 // liveness phase in which faults stop and the cluster must settle; then every key is read
 // with R = all and judged by the acknowledged-writes checker, and the replicas of every key
-// must agree. The same seed always gives the same run.
+// must agree. The same seed, configuration, node count, operation count and fault list
+// always give the same run.
+//
+// Two tables shape a run. A configuration names the keyspace settings and the workload's
+// mix. The fault registry names each kind of fault with how it is drawn and scheduled: a
+// new kind is one entry. Each kind draws from its own generator (the seed and the kind's
+// name), so allowing or adding one kind never changes what another draws for a seed.
 
 import { checkAcknowledgedWrites, type LostWrite } from '../check/acknowledged-writes.ts';
 import type { History, Value } from '../check/history.ts';
-import { fromUtf8, utf8 } from '../core/bytes.ts';
+import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
+import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { Prng } from '../core/prng.ts';
-import { ClusterWorld } from './cluster-world.ts';
+import type { ClientReply, ClientRequest } from '../core/requests.ts';
+import { ClusterWorld, type ClusterWorldOptions } from './cluster-world.ts';
 import { runWorkload } from './workload.ts';
 
-export interface SwarmFaults {
-  readonly nodeCount: number;
-  readonly lossRate: number;
-  readonly tailRate: number;
-  /** Nodes crashed one after another during the safety phase (restarted later). */
-  readonly crashes: number;
-  readonly powerLoss: boolean;
-  readonly isolation: boolean;
-  readonly skewMs: number;
+/** A fault kind's settings for one seed: plain numbers, printed as they are. */
+export type FaultSettings = Readonly<Record<string, number>>;
+
+/** A kind of fault a seed turned on, with its drawn settings. */
+export interface DrawnFault {
+  readonly kind: string;
+  readonly settings: FaultSettings;
+}
+
+/** A fault as it happened: what, and when. */
+export interface InjectedFault {
+  /** Virtual milliseconds since the simulated world began. */
+  readonly atMs: number;
+  readonly kind: string;
+  readonly description: string;
+}
+
+/** What a fault kind schedules its events with. */
+export interface FaultScheduler {
+  readonly world: ClusterWorld;
+  /** The kind's own generator, continued from its draw. */
+  readonly prng: Prng;
+  /** When the world began, in virtual time (network faults are in force from then on). */
+  readonly worldStartMs: number;
+  /** The safety phase, in virtual time: faults start inside [startMs, startMs + phaseMs). */
+  readonly startMs: number;
+  readonly phaseMs: number;
+  /** Runs `action` at virtual time `atMs`; what it answers is recorded (null: nothing happened). */
+  readonly at: (atMs: number, action: () => string | null) => void;
+  /** Records a fault in force since virtual time `atMs` (the network's, set as the world is built). */
+  readonly record: (atMs: number, description: string) => void;
+}
+
+export interface FaultKind {
+  readonly name: string;
+  /** One line, for --help and the summary. */
+  readonly description: string;
+  /** Draws whether this kind is on for a seed, and how; null leaves it off. */
+  readonly draw: (prng: Prng, nodeCount: number) => FaultSettings | null;
+  /** World options the kind needs from the start (network rates). */
+  readonly worldOptions?: (settings: FaultSettings) => Partial<ClusterWorldOptions>;
+  /** Schedules the kind's events in the safety phase. */
+  readonly schedule: (scheduler: FaultScheduler, settings: FaultSettings) => void;
+}
+
+function setting(settings: FaultSettings, name: string): number {
+  const value = settings[name];
+  assert(value !== undefined, `fault setting ${name} is drawn`);
+  return value;
+}
+
+function percent(rate: number): string {
+  return `${(rate * 100).toFixed(1)}%`;
+}
+
+/**
+ * Every fault kind the swarm can draw, in the order they are scheduled. Clock skew is not
+ * here yet: a blind write through a coordinator that just took over is ordered against the
+ * writes it has not seen by timestamps (docs/CLUSTER.md), so skew can let an earlier write
+ * win, and the acknowledged-writes checker would report it.
+ */
+export const FAULT_KINDS: readonly FaultKind[] = [
+  {
+    name: 'crash',
+    description: 'up to two nodes crash (losing what was not durable) and restart later',
+    draw: (prng) => {
+      const count = prng.between(0, 2);
+      return count === 0 ? null : { count };
+    },
+    schedule: (scheduler, settings) => {
+      const { world, prng } = scheduler;
+      for (let i = 0; i < setting(settings, 'count'); i++) {
+        const victim = prng.pick(world.ids);
+        const atMs = scheduler.startMs + prng.between(0, scheduler.phaseMs);
+        const downMs = prng.between(200, 2_000);
+        scheduler.at(atMs, () => {
+          if (!world.isUp(victim)) return null;
+          world.crash(victim);
+          return `${victim} crashes`;
+        });
+        scheduler.at(atMs + downMs, () => {
+          if (world.isUp(victim)) return null;
+          world.restart(victim);
+          return `${victim} restarts`;
+        });
+      }
+    },
+  },
+  {
+    name: 'power-loss',
+    description: 'every node crashes at once and restarts 100 ms later',
+    draw: (prng) => (prng.chance(0.3) ? { restartAfterMs: 100 } : null),
+    schedule: (scheduler, settings) => {
+      const { world, prng } = scheduler;
+      const atMs = scheduler.startMs + prng.between(0, scheduler.phaseMs);
+      scheduler.at(atMs, () => {
+        for (const id of world.ids) if (world.isUp(id)) world.crash(id);
+        return 'every node loses power';
+      });
+      scheduler.at(atMs + setting(settings, 'restartAfterMs'), () => {
+        for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
+        return 'power returns: every node restarts';
+      });
+    },
+  },
+  {
+    name: 'isolate',
+    description: 'one node is cut off from every other, both ways, for 0.5 to 3 s',
+    draw: (prng) => (prng.chance(0.4) ? { nodes: 1 } : null),
+    schedule: (scheduler) => {
+      const { world, prng } = scheduler;
+      const cutOff = prng.pick(world.ids);
+      const atMs = scheduler.startMs + prng.between(0, scheduler.phaseMs);
+      scheduler.at(atMs, () => {
+        world.isolate(cutOff);
+        return `${cutOff} is isolated`;
+      });
+      scheduler.at(atMs + prng.between(500, 3_000), () => {
+        world.healAll();
+        return 'the network heals';
+      });
+    },
+  },
+  {
+    name: 'loss',
+    description: 'up to 5% of messages are lost until the liveness phase',
+    draw: (prng) => (prng.chance(0.5) ? { rate: prng.next() * 0.05 } : null),
+    worldOptions: (settings) => ({ lossRate: setting(settings, 'rate') }),
+    schedule: (scheduler, settings) => {
+      scheduler.record(
+        scheduler.worldStartMs,
+        `${percent(setting(settings, 'rate'))} of messages are lost`,
+      );
+    },
+  },
+  {
+    name: 'tail',
+    description: 'up to 3% of messages take a long tail (up to 500 ms) until the liveness phase',
+    draw: (prng) => (prng.chance(0.5) ? { rate: prng.next() * 0.03 } : null),
+    worldOptions: (settings) => ({ tailRate: setting(settings, 'rate') }),
+    schedule: (scheduler, settings) => {
+      scheduler.record(
+        scheduler.worldStartMs,
+        `${percent(setting(settings, 'rate'))} of messages take a long tail`,
+      );
+    },
+  },
+  {
+    name: 'pause',
+    description: 'up to two nodes stop running (a long GC pause) for 0.1 to 2 s, losing nothing',
+    draw: (prng) => (prng.chance(0.4) ? { count: prng.between(1, 2) } : null),
+    schedule: (scheduler, settings) => {
+      const { world, prng } = scheduler;
+      for (let i = 0; i < setting(settings, 'count'); i++) {
+        const sleeper = prng.pick(world.ids);
+        const atMs = scheduler.startMs + prng.between(0, scheduler.phaseMs);
+        const durationMs = prng.between(100, 2_000);
+        scheduler.at(atMs, () => {
+          world.pause(sleeper, durationMs);
+          return `${sleeper} pauses for ${durationMs} ms`;
+        });
+      }
+    },
+  },
+];
+
+export const FAULT_KIND_NAMES: readonly string[] = FAULT_KINDS.map((kind) => kind.name);
+
+/** A named set of keyspace settings and workload mix. */
+export interface SwarmConfiguration {
+  readonly name: string;
+  readonly description: string;
+  /** Node counts drawn from when the run does not fix one. */
+  readonly nodeCountMin: number;
+  readonly nodeCountMax: number;
+  /**
+   * The keyspace for a cluster of `nodeCount` nodes. It is always id 0 named `default`:
+   * the judge (settleAndJudge) reads that keyspace.
+   */
+  readonly keyspace: (nodeCount: number) => Keyspace;
+  readonly readFraction: number;
+  readonly deleteFraction: number;
+  /** Why CI and the soak leave it out; absent when they run it. */
+  readonly excludedBecause?: string;
+}
+
+function majority(count: number): number {
+  return Math.floor(count / 2) + 1;
+}
+
+export const SWARM_CONFIGURATIONS: readonly SwarmConfiguration[] = [
+  {
+    name: 'n3-quorum',
+    description: 'N=3 R=2 W=2 lww on 3 to 7 nodes, 30% reads, 10% deletes',
+    nodeCountMin: 3,
+    nodeCountMax: 7,
+    keyspace: () => DEFAULT_KEYSPACE,
+    readFraction: 0.3,
+    deleteFraction: 0.1,
+  },
+  {
+    name: 'n3-siblings',
+    description: 'N=3 R=2 W=2 siblings on 3 to 7 nodes, 30% reads, 10% deletes',
+    nodeCountMin: 3,
+    nodeCountMax: 7,
+    keyspace: () => ({ ...DEFAULT_KEYSPACE, conflicts: 'siblings' }),
+    readFraction: 0.3,
+    deleteFraction: 0.1,
+    excludedBecause:
+      'the judge reads one value per key, the lww winner; under siblings concurrent versions ' +
+      'are all kept, so a run that keeps both would be reported as losing the one that lost ' +
+      'the timestamp order, and a sibling dropped by mistake would go unseen',
+  },
+  {
+    name: 'n5-quorum',
+    description: 'N=5 R=3 W=3 lww on 5 to 7 nodes, 30% reads, 10% deletes',
+    nodeCountMin: 5,
+    nodeCountMax: 7,
+    keyspace: () => ({ ...DEFAULT_KEYSPACE, n: 5, r: 3, w: 3 }),
+    readFraction: 0.3,
+    deleteFraction: 0.1,
+  },
+  {
+    name: 'n-all',
+    description: 'N=all, R and W a majority of the nodes, lww on 3 to 5 nodes, 30% reads',
+    nodeCountMin: 3,
+    nodeCountMax: 5,
+    keyspace: (nodeCount) => ({
+      ...DEFAULT_KEYSPACE,
+      n: 'all',
+      r: majority(nodeCount),
+      w: majority(nodeCount),
+    }),
+    readFraction: 0.3,
+    deleteFraction: 0.1,
+  },
+  {
+    name: 'read-heavy',
+    description: 'N=3 R=2 W=2 lww on 3 to 7 nodes, 70% reads, 5% deletes',
+    nodeCountMin: 3,
+    nodeCountMax: 7,
+    keyspace: () => DEFAULT_KEYSPACE,
+    readFraction: 0.7,
+    deleteFraction: 0.05,
+  },
+];
+
+export const DEFAULT_CONFIGURATION = 'n3-quorum';
+export const DEFAULT_OPERATIONS = 300;
+/** Node counts a run may fix (the simulator runs them all in one process). */
+export const NODE_COUNT_MAX = 16;
+
+export function swarmConfiguration(name: string): SwarmConfiguration | undefined {
+  return SWARM_CONFIGURATIONS.find((configuration) => configuration.name === name);
+}
+
+export interface SwarmOptions {
+  /** A name from SWARM_CONFIGURATIONS; n3-quorum when absent. */
+  readonly configuration?: string;
+  /** A fixed node count instead of one drawn from the configuration's range. */
+  readonly nodes?: number;
+  /** Operations of the workload, over every client. */
+  readonly operations?: number;
+  /** The fault kinds allowed to be drawn; every kind when absent. */
+  readonly faults?: readonly string[];
+  /** Negative control: a disk that acknowledges a batch before it writes it. */
+  readonly skipFsync?: boolean;
+  /** Told, now and then, how many of the workload's operations have been answered. */
+  readonly onProgress?: (operationsAnswered: number, operationsTotal: number) => void;
 }
 
 export interface SwarmResult {
   readonly seed: number;
-  readonly faults: SwarmFaults;
+  readonly configuration: string;
+  readonly nodeCount: number;
+  readonly operations: number;
+  /** The fault kinds the seed turned on, with their settings. */
+  readonly faults: readonly DrawnFault[];
+  /** The faults as they happened, in virtual time order. */
+  readonly injected: readonly InjectedFault[];
+  /** When the workload began, in virtual ms since the world began (the cluster formed). */
+  readonly workloadStartMs: number;
   readonly history: History;
   /** Problems, each one line; empty when the run is clean. */
   readonly anomalies: readonly string[];
 }
 
 const SAFETY_PHASE_MS = 4_000;
+/**
+ * Beyond SAFETY_PHASE_MS the safety phase grows with the workload, by about what one
+ * operation adds to its length without faults (six clients), so that faults meet operations.
+ */
+const SAFETY_PHASE_MS_PER_OPERATION = 7;
 const LIVENESS_TIMEOUT_MS = 60_000;
+/** Clients of the workload, each with keys of its own. */
+export const SWARM_CLIENTS = 6;
+const KEYS_PER_CLIENT = 10;
 
-/** Draws the fault settings of a seed. */
-export function swarmFaults(seed: number): SwarmFaults {
-  const prng = new Prng(seed ^ 0x5eed);
-  return {
-    nodeCount: prng.between(3, 7),
-    lossRate: prng.chance(0.5) ? prng.next() * 0.05 : 0,
-    tailRate: prng.chance(0.5) ? prng.next() * 0.03 : 0,
-    crashes: prng.between(0, 2),
-    powerLoss: prng.chance(0.3),
-    isolation: prng.chance(0.4),
-    // Skewed clocks stay out of swarm runs for now: a blind write through a coordinator
-    // that just took over is ordered against the writes it has not seen by timestamps
-    // (docs/CLUSTER.md), so skew can let an earlier write win; the checker would report it.
-    skewMs: 0,
-  };
+/** A small stable hash of a fault kind's name, so each kind gets its own generator. */
+function nameHash(name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) {
+    hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  }
+  return hash;
 }
 
-export function runSwarmSeed(seed: number, options: { skipFsync?: boolean } = {}): SwarmResult {
-  const faults = swarmFaults(seed);
-  const prng = new Prng(seed);
-  const world = new ClusterWorld({
+/** The node count of a seed: fixed by the options or drawn from the configuration's range. */
+export function swarmNodeCount(
+  seed: number,
+  configuration: SwarmConfiguration,
+  nodes?: number,
+): number {
+  if (nodes !== undefined) return nodes;
+  return new Prng(seed ^ 0x5eed).between(configuration.nodeCountMin, configuration.nodeCountMax);
+}
+
+/**
+ * The fault kinds a seed turns on among those allowed (all when `allowed` is absent), with
+ * their settings; each kind's draw depends only on the seed, its name and the node count.
+ */
+export function swarmFaults(
+  seed: number,
+  nodeCount: number,
+  allowed?: readonly string[],
+): DrawnFault[] {
+  return drawFaults(seed, nodeCount, allowed).map((drawn) => drawn.fault);
+}
+
+/** The drawn faults, each with its kind's generator, continued from the draw for scheduling. */
+function drawFaults(
+  seed: number,
+  nodeCount: number,
+  allowed: readonly string[] | undefined,
+): { fault: DrawnFault; prng: Prng }[] {
+  const drawn: { fault: DrawnFault; prng: Prng }[] = [];
+  for (const kind of FAULT_KINDS) {
+    if (allowed !== undefined && !allowed.includes(kind.name)) continue;
+    const prng = new Prng((seed ^ nameHash(kind.name)) >>> 0);
+    const settings = kind.draw(prng, nodeCount);
+    if (settings !== null) drawn.push({ fault: { kind: kind.name, settings }, prng });
+  }
+  return drawn;
+}
+
+/** A world that counts the workload's answered operations, for a progress display. */
+class ObservedWorld extends ClusterWorld {
+  answered = 0;
+  counting = true;
+  onAnswer: ((answered: number) => void) | null = null;
+  private readonly counted = new WeakSet<(reply: ClientReply) => void>();
+
+  override submit(id: string, request: ClientRequest, onReply: (reply: ClientReply) => void): void {
+    // A request to a paused node is submitted again when it resumes: count it once.
+    if (!this.counting || this.counted.has(onReply)) return super.submit(id, request, onReply);
+    const counting = (reply: ClientReply): void => {
+      this.answered++;
+      this.onAnswer?.(this.answered);
+      onReply(reply);
+    };
+    this.counted.add(counting);
+    super.submit(id, request, counting);
+  }
+}
+
+export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmResult {
+  const configuration = swarmConfiguration(options.configuration ?? DEFAULT_CONFIGURATION);
+  assert(configuration !== undefined, `no swarm configuration ${options.configuration}`);
+  for (const name of options.faults ?? []) {
+    assert(FAULT_KIND_NAMES.includes(name), `no fault kind ${name}`);
+  }
+  const nodeCount = swarmNodeCount(seed, configuration, options.nodes);
+  const operations = options.operations ?? DEFAULT_OPERATIONS;
+  assert(nodeCount >= 1 && nodeCount <= NODE_COUNT_MAX, `node count ${nodeCount} out of range`);
+  assert(Number.isSafeInteger(operations) && operations >= 1, 'a run has operations');
+  const keyspace = configuration.keyspace(nodeCount);
+  assert(keyspace.id === 0 && keyspace.name === 'default', 'the judge reads keyspace default');
+  assert(keyspace.n === 'all' || keyspace.n <= nodeCount, 'a key needs N nodes');
+  const drawn = drawFaults(seed, nodeCount, options.faults);
+  const faults = drawn.map(({ fault }) => fault);
+  let worldOptions: ClusterWorldOptions = {
     seed,
-    nodeCount: faults.nodeCount,
-    lossRate: faults.lossRate,
-    tailRate: faults.tailRate,
+    nodeCount,
+    keyspaces: [keyspace],
     commitMsMin: 1,
     commitMsMax: 20,
     skipFsync: options.skipFsync ?? false,
+  };
+  for (const fault of faults) {
+    const extra = kindOf(fault.kind).worldOptions?.(fault.settings);
+    if (extra !== undefined) worldOptions = { ...worldOptions, ...extra };
+  }
+  const world = new ObservedWorld(worldOptions);
+  const worldStartMs = world.nowMs;
+  let startMs = world.nowMs;
+  const injected: InjectedFault[] = [];
+  const result = (history: History, anomalies: readonly string[]): SwarmResult => ({
+    seed,
+    configuration: configuration.name,
+    nodeCount,
+    operations,
+    faults,
+    injected,
+    workloadStartMs: startMs - worldStartMs,
+    history,
+    anomalies,
   });
-  if (!world.waitFormed()) {
-    return { seed, faults, history: [], anomalies: ['the cluster did not form'] };
-  }
-  const startMs = world.nowMs;
-  if (faults.skewMs !== 0) world.skewClock(prng.pick(world.ids), faults.skewMs);
-  for (let i = 0; i < faults.crashes; i++) {
-    const victim = prng.pick(world.ids);
-    const atMs = startMs + prng.between(0, SAFETY_PHASE_MS);
-    world.at(atMs, () => {
-      if (world.isUp(victim)) world.crash(victim);
-    });
-    world.at(atMs + prng.between(200, 2_000), () => {
-      if (!world.isUp(victim)) world.restart(victim);
-    });
-  }
-  if (faults.isolation) {
-    const cutOff = prng.pick(world.ids);
-    const atMs = startMs + prng.between(0, SAFETY_PHASE_MS);
-    world.at(atMs, () => world.isolate(cutOff));
-    world.at(atMs + prng.between(500, 3_000), () => world.healAll());
-  }
-  if (faults.powerLoss) {
-    const atMs = startMs + prng.between(0, SAFETY_PHASE_MS);
-    world.at(atMs, () => {
-      for (const id of world.ids) if (world.isUp(id)) world.crash(id);
-    });
-    world.at(atMs + 100, () => {
-      for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
-    });
+  if (!world.waitFormed()) return result([], ['the cluster did not form']);
+  startMs = world.nowMs;
+  const onProgress = options.onProgress;
+  if (onProgress !== undefined) world.onAnswer = (answered) => onProgress(answered, operations);
+  const phaseMs = Math.max(SAFETY_PHASE_MS, operations * SAFETY_PHASE_MS_PER_OPERATION);
+  for (const { fault, prng } of drawn) {
+    const record = (atMs: number, description: string): void => {
+      injected.push({ atMs: atMs - worldStartMs, kind: fault.kind, description });
+    };
+    kindOf(fault.kind).schedule(
+      {
+        world,
+        prng,
+        worldStartMs,
+        startMs,
+        phaseMs,
+        at: (atMs, action) =>
+          world.at(atMs, () => {
+            const description = action();
+            if (description !== null) record(world.nowMs, description);
+          }),
+        record,
+      },
+      fault.settings,
+    );
   }
   const history = runWorkload(world, {
     seed,
-    clients: 6,
-    operations: 300,
-    keys: 10,
+    clients: SWARM_CLIENTS,
+    operations,
+    keys: KEYS_PER_CLIENT,
     distribution: 'zipfian',
     keyspace: 'default',
-    readFraction: 0.3,
-    deleteFraction: 0.1,
+    readFraction: configuration.readFraction,
+    deleteFraction: configuration.deleteFraction,
     thinkMsMax: 20,
     timeoutMs: 1_000,
     keysPerClient: true,
   });
-  world.runUntil(() => world.nowMs >= startMs + SAFETY_PHASE_MS + 3_000, SAFETY_PHASE_MS + 3_000);
+  world.counting = false;
+  world.runUntil(() => world.nowMs >= startMs + phaseMs + 3_000, phaseMs + 3_000);
   const judgement = settleAndJudge(world, history, LIVENESS_TIMEOUT_MS);
   const anomalies: string[] = [];
   if (!judgement.settled && options.skipFsync !== true)
@@ -113,7 +474,14 @@ export function runSwarmSeed(seed: number, options: { skipFsync?: boolean } = {}
   anomalies.push(...judgement.unreadable.map((key) => `${key} could not be read once settled`));
   anomalies.push(...judgement.lost.map(describeLost));
   anomalies.push(...judgement.diverged);
-  return { seed, faults, history, anomalies };
+  injected.sort((a, b) => a.atMs - b.atMs);
+  return result(history, anomalies);
+}
+
+function kindOf(name: string): FaultKind {
+  const kind = FAULT_KINDS.find((candidate) => candidate.name === name);
+  assert(kind !== undefined, `no fault kind ${name}`);
+  return kind;
 }
 
 export interface Judgement {

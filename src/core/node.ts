@@ -790,10 +790,7 @@ export class Node {
     if (!outcome.ok) return this.failJob(job, outcome.error);
     const { written } = outcome.value;
     assert(written.length <= 1, 'one key per coordinated write');
-    if (attempt > 0 && written.length === 0) {
-      // A delete of what this node does not hold: only the replicas know whether it exists.
-      return this.prefetchThenWrite(job, indexes, keyspace, items, partition, n, needed, nowMs);
-    }
+    assert(attempt === 0 || written.length === 1, 'a blind write always writes a version');
     const results =
       written.length === 1
         ? outcome.value.results.map((result) => ({

@@ -1,8 +1,8 @@
 // One swarm run: fault settings drawn from the seed (swarm testing: each run turns on its own
 // mix of faults), a safety phase with a recorded workload under those faults, then a
-// liveness phase in which faults stop and the cluster must settle; then every key is read
-// with R = all and judged by the acknowledged-writes checker, and the replicas of every key
-// must agree. The same seed, configuration, node count, operation count and fault list
+// liveness phase in which faults stop and the cluster must settle; then the judge
+// (judge.ts) reads every key with R = all and runs every checker: acknowledged writes
+// judged by versions, replicas agreeing, and the session checker where it is promised. The same seed, configuration, node count, operation count and fault list
 // always give the same run.
 //
 // Two tables shape a run. A configuration names the keyspace settings and the workload's
@@ -10,13 +10,13 @@
 // new kind is one entry. Each kind draws from its own generator (the seed and the kind's
 // name), so allowing or adding one kind never changes what another draws for a seed.
 
-import { checkAcknowledgedWrites, type LostWrite } from '../check/acknowledged-writes.ts';
-import type { History, Value } from '../check/history.ts';
-import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
+import type { History } from '../check/history.ts';
+import { assert } from '../core/bytes.ts';
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { Prng } from '../core/prng.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
 import { ClusterWorld, type ClusterWorldOptions } from './cluster-world.ts';
+import { judgeRun, watchFallbacks } from './judge.ts';
 import { runWorkload } from './workload.ts';
 
 /** A fault kind's settings for one seed: plain numbers, printed as they are. */
@@ -452,6 +452,7 @@ export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmRes
       fault.settings,
     );
   }
+  const fallbacks = watchFallbacks(world);
   const history = runWorkload(world, {
     seed,
     clients: SWARM_CLIENTS,
@@ -467,13 +468,13 @@ export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmRes
   });
   world.counting = false;
   world.runUntil(() => world.nowMs >= startMs + phaseMs + 3_000, phaseMs + 3_000);
-  const judgement = settleAndJudge(world, history, LIVENESS_TIMEOUT_MS);
-  const anomalies: string[] = [];
-  if (!judgement.settled && options.skipFsync !== true)
-    anomalies.push('the cluster did not settle');
-  anomalies.push(...judgement.unreadable.map((key) => `${key} could not be read once settled`));
-  anomalies.push(...judgement.lost.map(describeLost));
-  anomalies.push(...judgement.diverged);
+  const judgement = judgeRun(world, history, {
+    settleTimeoutMs: LIVENESS_TIMEOUT_MS,
+    keyspace,
+    fallbacks,
+    requireSettled: options.skipFsync !== true,
+  });
+  const anomalies = judgement.anomalies;
   injected.sort((a, b) => a.atMs - b.atMs);
   return result(history, anomalies);
 }
@@ -482,72 +483,4 @@ function kindOf(name: string): FaultKind {
   const kind = FAULT_KINDS.find((candidate) => candidate.name === name);
   assert(kind !== undefined, `no fault kind ${name}`);
   return kind;
-}
-
-export interface Judgement {
-  /** Whether every node saw every other alive and every hint was handed back in time. */
-  readonly settled: boolean;
-  readonly keysChecked: number;
-  readonly lost: readonly LostWrite[];
-  /** Keys that R = all could not read once faults stopped. */
-  readonly unreadable: readonly string[];
-  /** Keys whose replicas hold different winners, each as one line. */
-  readonly diverged: readonly string[];
-}
-
-/**
- * The liveness phase and the verdict: every fault stops, every node runs, the cluster is
- * given `settleTimeoutMs` to settle; then every key of the history (keyspace `default`) is
- * read with R = all (which also repairs) and judged by the acknowledged-writes checker, and,
- * once read repair has had its time, the replicas of every key must hold the same winner.
- */
-export function settleAndJudge(
-  world: ClusterWorld,
-  history: History,
-  settleTimeoutMs: number,
-): Judgement {
-  world.calmNetwork();
-  for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
-  const settled = world.waitSettled(settleTimeoutMs);
-  const finals = new Map<string, Value>();
-  const unreadable: string[] = [];
-  const keys = [...new Set(history.map((operation) => operation.key))];
-  for (const key of keys) {
-    const reply = world.call(world.ids[0]!, {
-      op: 'get',
-      keyspace: 'default',
-      keys: [utf8(key)],
-      r: 'all',
-    });
-    if (!reply.ok || reply.op !== 'get') {
-      unreadable.push(key);
-      continue;
-    }
-    const value = reply.results[0]!.value;
-    finals.set(key, value === null ? null : fromUtf8(value));
-  }
-  const judged = history.filter((operation) => finals.has(operation.key));
-  const verdict = checkAcknowledgedWrites(judged, finals);
-  world.runFor(500);
-  const diverged: string[] = [];
-  for (const key of keys) {
-    const winners = world.replicasOf(0, utf8(key), 3).map((id) => {
-      const winner = world.storedWinner(id, 0, utf8(key));
-      return winner === null ? null : fromUtf8(winner);
-    });
-    if (new Set(winners).size !== 1) {
-      diverged.push(`${key}: replicas disagree (${winners.join(' | ')})`);
-    }
-  }
-  return {
-    settled,
-    keysChecked: verdict.keysChecked,
-    lost: verdict.violations,
-    unreadable,
-    diverged,
-  };
-}
-
-function describeLost(lost: LostWrite): string {
-  return `${lost.key}: holds ${JSON.stringify(lost.found)}, allowed ${JSON.stringify(lost.allowed)}`;
 }

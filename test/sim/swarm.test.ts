@@ -12,7 +12,7 @@ import {
   swarmFaults,
 } from '../../src/sim/swarm.ts';
 
-/** Fixed seed ranges per configuration (first and last, inclusive): 500 runs in all, 492 run. */
+/** Fixed seed ranges per configuration (first and last, inclusive): 500 runs in all. */
 const RANGES: readonly { configuration: string; first: number; last: number }[] = [
   { configuration: 'n3-quorum', first: 1, last: 200 },
   { configuration: 'n5-quorum', first: 1, last: 100 },
@@ -20,43 +20,13 @@ const RANGES: readonly { configuration: string; first: number; last: number }[] 
   { configuration: 'read-heavy', first: 1, last: 100 },
 ];
 
-// Known finding: the seeds below fail, all for the reason named, and stay out of the ranges
-// until the swarm is judged with write versions (docs/CHECKERS.md, "Swarm runs and the soak").
-/**
- * A write whose outcome the client never learned (its coordinator, or the node that was to
- * forward it, paused or crashed past the client's timeout) lands after a later write of the
- * same client was acknowledged: soak seed 536's case. An unknown write may take effect at
- * any time after its invocation, so this is no loss; but the judge these runs call
- * (settleAndJudge) has no final versions, so it cannot see that the write landed after and
- * reports a lost write. The versioned judge (src/sim/judge.ts) allows these seeds.
- */
-const LATE_UNKNOWN_WRITE = 'an unknown write landed after a later acknowledged one';
-
-const KNOWN_FINDINGS: Readonly<Record<string, Readonly<Record<number, string>>>> = {
-  'n3-quorum': {
-    54: LATE_UNKNOWN_WRITE,
-    123: LATE_UNKNOWN_WRITE,
-    176: LATE_UNKNOWN_WRITE,
-    183: LATE_UNKNOWN_WRITE,
-  },
-  'n5-quorum': { 1: LATE_UNKNOWN_WRITE, 87: LATE_UNKNOWN_WRITE },
-  'n-all': { 54: LATE_UNKNOWN_WRITE },
-  'read-heavy': { 49: LATE_UNKNOWN_WRITE },
-};
-
 function replay(configuration: string, seed: number, extra = ''): string {
   return `npx ringkv sim --seed ${seed} --config ${configuration}${extra}`;
 }
 
 for (const { configuration, first, last } of RANGES) {
-  const known = KNOWN_FINDINGS[configuration] ?? {};
-  const count = last - first + 1 - Object.keys(known).length;
-  test(`${configuration}: ${count} swarm seeds (${first}..${last} but the known findings) lose no acknowledged write and their replicas converge`, (t) => {
+  test(`${configuration}: swarm seeds ${first}..${last} lose no acknowledged write, their replicas converge and every checker passes`, () => {
     for (let seed = first; seed <= last; seed++) {
-      if (known[seed] !== undefined) {
-        t.diagnostic(`left out: seed ${seed}, ${known[seed]}; ${replay(configuration, seed)}`);
-        continue;
-      }
       const result = runSwarmSeed(seed, { configuration });
       assert.deepEqual(
         result.anomalies,

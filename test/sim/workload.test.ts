@@ -121,17 +121,18 @@ function settledRun(seed: number, faults: { skipFsync: boolean }): FullJudgement
     }),
   );
   const startMs = world.nowMs;
-  world.at(startMs + 300, () => world.crash('n2'));
+  // A power loss while writes flow at full rate (a lying disk then loses some it acknowledged):
+  // every node stops at once, and starts again.
+  world.at(startMs + 200, () => {
+    for (const id of world.ids) if (world.isUp(id)) world.crash(id);
+  });
+  world.at(startMs + 300, () => {
+    for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
+  });
+  world.at(startMs + 800, () => world.crash('n2'));
   world.at(startMs + 2_500, () => world.restart('n2'));
   world.at(startMs + 1_000, () => world.isolate('n4'));
   world.at(startMs + 4_000, () => world.healAll());
-  // A power loss: every node stops at once, and starts again.
-  world.at(startMs + 1_500, () => {
-    for (const id of world.ids) if (world.isUp(id)) world.crash(id);
-  });
-  world.at(startMs + 1_600, () => {
-    for (const id of world.ids) if (!world.isUp(id) && id !== 'n2') world.restart(id);
-  });
   const history = runWorkload(world, {
     ...OPTIONS,
     seed,

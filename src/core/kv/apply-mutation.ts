@@ -34,6 +34,12 @@ export interface MutationInput {
   readonly clock: HybridLogicalClock;
   readonly policy: ConflictPolicy;
   readonly limits: Limits;
+  /**
+   * A delete of a key with no live value still writes a tombstone. A cluster coordinator
+   * needs it: the tombstone must hide an earlier write, concurrent with it, that this copy
+   * has not seen but another replica may hold.
+   */
+  readonly tombstoneAbsent?: boolean;
 }
 
 export type MutationOutcome =
@@ -94,7 +100,10 @@ export function applyMutation(input: MutationInput): MutationOutcome {
       return { ok: true, next, result: { ...NOT_APPLIED, applied: true, previous } };
     }
     case 'delete': {
-      if (current === null) return notApplied(null);
+      if (current === null) {
+        if (input.tombstoneAbsent !== true) return notApplied(null);
+        return { ok: true, next: writeVersion(input, null, 0), result: NOT_APPLIED };
+      }
       const next = writeVersion(input, null, 0);
       return { ok: true, next, result: { ...NOT_APPLIED, applied: true, previous } };
     }

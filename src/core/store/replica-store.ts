@@ -245,6 +245,8 @@ export class ReplicaStore {
         clock: this.clock,
         policy: keyspace.conflicts,
         limits: this.limits,
+        // A cluster node (one with an incarnation) writes tombstones even for absent keys.
+        tombstoneAbsent: this.incarnation > 0,
       });
       if (!outcome.ok) return { ok: false, error: outcome.error };
       if (outcome.next !== null) entry.after = outcome.next;

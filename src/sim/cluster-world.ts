@@ -162,7 +162,7 @@ export class ClusterWorld {
   private readonly held = new Map<string, DeliverEvent[]>();
   private readonly deliveryListeners: ((delivery: Delivery) => void)[] = [];
   private nextRequestId = 1;
-  /** Counts calmNetwork calls, so that a scheduled swizzle knows it was called off. */
+  /** Counts calmNetwork calls, so that a scheduled fault knows it was called off. */
   private calms = 0;
   messagesSent = 0;
   messagesDropped = 0;
@@ -471,6 +471,11 @@ export class ClusterWorld {
    * clogs (clogged links deliver what they held), and swizzle steps still to come are called
    * off. Copies already on their way still arrive.
    */
+  /** How many times the network was calmed: faults scheduled before a calm are called off. */
+  get calmCount(): number {
+    return this.calms;
+  }
+
   calmNetwork(): void {
     this.calms++;
     this.options = { ...this.options, lossRate: 0, tailRate: 0, duplicateRate: 0, reorderRate: 0 };

@@ -17,6 +17,7 @@ import { Prng } from '../core/prng.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
 import { ClusterWorld, type ClusterWorldOptions } from './cluster-world.ts';
 import { judgeRun, watchFallbacks } from './judge.ts';
+import { describePartition, randomPartition, swizzleSchedule } from './network-faults.ts';
 import { runWorkload } from './workload.ts';
 
 /** A fault kind's settings for one seed: plain numbers, printed as they are. */
@@ -181,6 +182,99 @@ export const FAULT_KINDS: readonly FaultKind[] = [
           return `${sleeper} pauses for ${durationMs} ms`;
         });
       }
+    },
+  },
+  {
+    name: 'duplicate',
+    description: 'up to 10% of messages are delivered twice until the liveness phase',
+    draw: (prng) => (prng.chance(0.3) ? { rate: prng.next() * 0.1 } : null),
+    worldOptions: (settings) => ({ duplicateRate: setting(settings, 'rate') }),
+    schedule: (scheduler, settings) => {
+      scheduler.record(
+        scheduler.worldStartMs,
+        `${percent(setting(settings, 'rate'))} of messages arrive twice`,
+      );
+    },
+  },
+  {
+    name: 'reorder',
+    description: 'up to 10% of messages overtake earlier ones on their link',
+    draw: (prng) => (prng.chance(0.3) ? { rate: prng.next() * 0.1 } : null),
+    worldOptions: (settings) => ({ reorderRate: setting(settings, 'rate') }),
+    schedule: (scheduler, settings) => {
+      scheduler.record(
+        scheduler.worldStartMs,
+        `${percent(setting(settings, 'rate'))} of messages may overtake others`,
+      );
+    },
+  },
+  {
+    name: 'partition',
+    description:
+      'a partition of a random shape (halves, one isolated, majority ring, bridge, one-way) for 0.5 to 3 s',
+    draw: (prng) => (prng.chance(0.3) ? { partitions: 1 } : null),
+    schedule: (scheduler) => {
+      const { world, prng } = scheduler;
+      const shape = randomPartition(world.ids, prng);
+      const atMs = scheduler.startMs + prng.between(0, scheduler.phaseMs);
+      scheduler.at(atMs, () => {
+        world.applyPartition(shape);
+        return `partition: ${describePartition(shape)}`;
+      });
+      scheduler.at(atMs + prng.between(500, 3_000), () => {
+        world.healAll();
+        return 'the partition heals';
+      });
+    },
+  },
+  {
+    name: 'clog',
+    description:
+      'swizzle-clogging: the links of some nodes clog one by one, then unclog in random order',
+    draw: (prng) => (prng.chance(0.2) ? { spacingMs: prng.between(100, 400) } : null),
+    schedule: (scheduler, settings) => {
+      const { world, prng } = scheduler;
+      const schedule = swizzleSchedule(world.ids, prng, {
+        startMs: scheduler.startMs + prng.between(0, scheduler.phaseMs),
+        spacingMs: setting(settings, 'spacingMs'),
+      });
+      for (const step of schedule.steps) {
+        scheduler.at(step.atMs, () => {
+          if (step.action === 'clog') world.clogNode(step.node);
+          else world.unclogNode(step.node);
+          return `${step.action} ${step.node}`;
+        });
+      }
+    },
+  },
+  {
+    name: 'skew',
+    description: "one or two nodes' wall clocks run up to 5 s ahead of or behind the others",
+    draw: (prng) => (prng.chance(0.3) ? { count: prng.between(1, 2) } : null),
+    schedule: (scheduler, settings) => {
+      const { world, prng } = scheduler;
+      for (let i = 0; i < setting(settings, 'count'); i++) {
+        const node = prng.pick(world.ids);
+        const offsetMs = prng.between(-5_000, 5_000);
+        scheduler.at(scheduler.startMs, () => {
+          world.skewClock(node, offsetMs);
+          return `${node}'s clock is off by ${offsetMs} ms`;
+        });
+      }
+    },
+  },
+  {
+    name: 'clock-jump',
+    description: "a node's wall clock jumps up to 10 s forward or back",
+    draw: (prng) => (prng.chance(0.3) ? { jumps: 1 } : null),
+    schedule: (scheduler) => {
+      const { world, prng } = scheduler;
+      const node = prng.pick(world.ids);
+      const deltaMs = prng.between(-10_000, 10_000);
+      scheduler.at(scheduler.startMs + prng.between(0, scheduler.phaseMs), () => {
+        world.jumpClock(node, deltaMs);
+        return `${node}'s clock jumps by ${deltaMs} ms`;
+      });
     },
   },
 ];
@@ -442,11 +536,16 @@ export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmRes
         worldStartMs,
         startMs,
         phaseMs,
-        at: (atMs, action) =>
+        at: (atMs, action) => {
+          // Faults end when the liveness phase calms the network; what is still to come then
+          // is called off.
+          const calms = world.calmCount;
           world.at(atMs, () => {
+            if (world.calmCount !== calms) return;
             const description = action();
             if (description !== null) record(world.nowMs, description);
-          }),
+          });
+        },
         record,
       },
       fault.settings,

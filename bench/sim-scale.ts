@@ -536,7 +536,7 @@ function clusterTable(runs: readonly ClusterScaleResult[]): string {
   table += `default (N=3 R=2 W=2), network delay 1-5 ms, commit 1-4 ms, no faults. Workload: `;
   table += `${CLUSTER_DEFAULTS.clients} clients, ${whole(run.operations)} operations over `;
   table += `${whole(CLUSTER_DEFAULTS.keys)} uniform keys, ${Math.round(CLUSTER_DEFAULTS.readFraction * 100)}% `;
-  table += `reads and the rest puts (each put reads before it writes), think time up to `;
+  table += `reads and the rest puts (plain SETs: one conditional put round trip each), think time up to `;
   table += `${THINK_MS_MAX} ms, client timeout ${CLIENT_TIMEOUT_MS} ms.\n\n`;
   table += `| measure | value |\n| --- | ---: |\n`;
   table += `| formation: virtual ms / events / wall s | ${whole(run.formationVirtualMs)} / ${whole(run.formationEvents)} / ${seconds(medianMs((result) => result.formationWallMs))} |\n`;

@@ -21,6 +21,12 @@
 //      there it is not an excuse.
 //    A failed write did nothing. Anything else is a loss, or a value from nowhere. Every
 //    value other than L's that is allowed is reported with the reason (`allowances`).
+// 3. Under `siblings`, given every live value the key holds (`finalSiblings`), each of them
+//    is judged instead: L's value must be among them unless a write of unknown outcome may
+//    have superseded it (a later one, or an earlier one that landed after L, as above), and
+//    every other value must be explained: a write of unknown outcome that may have taken
+//    effect, or an acknowledged write concurrent with L (L's version does not descend it),
+//    which this policy keeps. A value that L superseded is a write come back from the dead.
 
 import { assert } from '../core/bytes.ts';
 import type { History, Operation, Value, Version } from './history.ts';
@@ -33,6 +39,8 @@ export interface AcknowledgedWritesOptions {
   readonly policy?: ConflictPolicy;
   /** The causal context of each key's final value (as read with r = all), where known. */
   readonly finalVersions?: ReadonlyMap<string, Version>;
+  /** Under `siblings`: every live value each key holds (empty: none), the winner first. */
+  readonly finalSiblings?: ReadonlyMap<string, readonly string[]>;
 }
 
 export interface LostWrite {
@@ -84,15 +92,19 @@ export function checkAcknowledgedWrites(
     }
     if (!finalValues.has(key)) throw new Error(`no final value for key ${key}`);
     writes.sort((a, b) => a.operation.invokedAt - b.operation.invokedAt);
-    const judged = judgeKey(
-      key,
-      writes,
-      finalValues.get(key) ?? null,
-      options.finalVersions?.get(key),
-      policy,
-    );
+    const siblings = options.finalSiblings?.get(key);
+    const judged: LostWrite | Allowance | null =
+      policy === 'siblings' && siblings !== undefined
+        ? judgeSiblings(key, writes, siblings, options.finalVersions?.get(key))
+        : judgeKey(
+            key,
+            writes,
+            finalValues.get(key) ?? null,
+            options.finalVersions?.get(key),
+            policy,
+          );
     if (judged === null) continue;
-    if ('allowed' in judged) violations.push(judged);
+    if (isLoss(judged)) violations.push(judged);
     else allowances.push(judged);
   }
   return {
@@ -101,6 +113,10 @@ export function checkAcknowledgedWrites(
     violations,
     allowances,
   };
+}
+
+function isLoss(judged: LostWrite | Allowance): judged is LostWrite {
+  return 'allowed' in judged;
 }
 
 interface NumberedWrite {
@@ -131,20 +147,8 @@ function judgeKey(
   ];
   const lose = (reason: string): LostWrite => ({ key, found, allowed, reason });
 
-  if (finalVersion !== undefined) {
-    // Latest first: the most recent write the final version lacks is the one to name.
-    for (let position = writes.length - 1; position >= 0; position--) {
-      const write = writes[position]!;
-      const version = write.operation.version;
-      if (write.operation.outcome !== 'ok' || version === undefined) continue;
-      if (!descends(finalVersion, version)) {
-        return lose(
-          `the final version ${formatVersion(finalVersion)} has not seen acknowledged ` +
-            `${describe(write)} ${formatVersion(version)}`,
-        );
-      }
-    }
-  }
+  const unseen = unseenAcknowledged(writes, finalVersion);
+  if (unseen !== null) return lose(unseen);
   if (lastWrite === undefined) {
     // Never acknowledged: absent, or any write of unknown outcome that took effect.
     if (found === null) return null;
@@ -176,6 +180,100 @@ function judgeKey(
     );
   }
   return lose(reasonsRefused.join('; '));
+}
+
+/**
+ * Step 1: the latest acknowledged write whose version the final version has not seen, as a
+ * reason, or null. A store never forgets a dot it has seen, so such a write was lost.
+ */
+function unseenAcknowledged(
+  writes: readonly NumberedWrite[],
+  finalVersion: Version | undefined,
+): string | null {
+  if (finalVersion === undefined) return null;
+  for (let position = writes.length - 1; position >= 0; position--) {
+    const write = writes[position]!;
+    const version = write.operation.version;
+    if (write.operation.outcome !== 'ok' || version === undefined) continue;
+    if (!descends(finalVersion, version)) {
+      return (
+        `the final version ${formatVersion(finalVersion)} has not seen acknowledged ` +
+        `${describe(write)} ${formatVersion(version)}`
+      );
+    }
+  }
+  return null;
+}
+
+/**
+ * Under `siblings`: every live value of the key, judged (step 3 of the file's opening).
+ * Answers the first loss found, else an allowance naming every value other than L's, or
+ * null when the key holds exactly L's value (or nothing, after an acknowledged delete).
+ */
+function judgeSiblings(
+  key: string,
+  writes: readonly NumberedWrite[],
+  siblings: readonly string[],
+  finalVersion: Version | undefined,
+): LostWrite | Allowance | null {
+  const found: Value = siblings[0] ?? null;
+  let last = -1;
+  writes.forEach((write, position) => {
+    if (write.operation.outcome === 'ok') last = position;
+  });
+  const lastWrite = last < 0 ? undefined : writes[last];
+  const lastValue = lastWrite === undefined ? null : valueWritten(lastWrite.operation);
+  const lastVersion = lastWrite?.operation.version;
+  const allowed: Value[] = [lastValue];
+  const lose = (reason: string): LostWrite => ({ key, found, allowed, reason });
+  const unseen = unseenAcknowledged(writes, finalVersion);
+  if (unseen !== null) return lose(unseen);
+  // Unknown writes that may have superseded L: later ones, and earlier ones shown to have
+  // landed after it.
+  const landedLate =
+    lastVersion !== undefined &&
+    finalVersion !== undefined &&
+    strictlyBefore(lastVersion, finalVersion);
+  const supersedingUnknown = writes.filter(
+    (write, position) => write.operation.outcome === 'unknown' && (position > last || landedLate),
+  );
+  if (lastValue !== null && !siblings.includes(lastValue) && supersedingUnknown.length === 0) {
+    return lose(
+      `the last acknowledged ${describe(lastWrite!)} is not among the values kept ` +
+        `(${siblings.map((value) => JSON.stringify(value)).join(', ') || 'none'}), and no write may have superseded it`,
+    );
+  }
+  const reasons: string[] = [];
+  for (const value of siblings) {
+    if (value === lastValue) continue;
+    const write = writes.find((candidate) => valueWritten(candidate.operation) === value);
+    if (write === undefined) return lose(`${JSON.stringify(value)} was never written`);
+    if (write.operation.outcome === 'failed') {
+      return lose(`${describe(write)} failed, yet its value is kept`);
+    }
+    if (write.operation.outcome === 'unknown') {
+      reasons.push(`${describe(write)} (unknown outcome) took effect`);
+      continue;
+    }
+    const version = write.operation.version;
+    if (version === undefined || lastVersion === undefined) {
+      return lose(
+        `acknowledged ${describe(write)} is kept beside the last acknowledged write, without versions to show them concurrent`,
+      );
+    }
+    if (descends(lastVersion, version)) {
+      return lose(
+        `acknowledged ${describe(write)} ${formatVersion(version)} came back though the last ` +
+          `acknowledged ${describe(lastWrite!)} ${formatVersion(lastVersion)} superseded it`,
+      );
+    }
+    reasons.push(
+      `acknowledged ${describe(write)} ${formatVersion(version)} is concurrent with the last ` +
+        `acknowledged ${describe(lastWrite!)} ${formatVersion(lastVersion)}: both are kept`,
+    );
+  }
+  if (reasons.length === 0) return null;
+  return { key, found, reason: reasons.join('; ') };
 }
 
 /** Whether an earlier write `write` may be the final value though `lastWrite` came later. */

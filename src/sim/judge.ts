@@ -154,6 +154,7 @@ export function judgeRun(
     options.convergeBeforeReads === true ? disagreements(world, keyspace.id, keys, n) : [];
   const finals = new Map<string, Value>();
   const finalVersions = new Map<string, Version>();
+  const finalSiblings = new Map<string, readonly string[]>();
   const unreadable: string[] = [];
   for (const key of keys) {
     const reply = world.call(world.ids[0]!, {
@@ -169,6 +170,10 @@ export function judgeRun(
     const result = reply.results[0]!;
     finals.set(key, result.value === null ? null : fromUtf8(result.value));
     finalVersions.set(key, versionOf(result.context));
+    finalSiblings.set(
+      key,
+      result.siblings.map((sibling) => fromUtf8(sibling.value)),
+    );
   }
   // The acknowledged-writes checker orders a key's writes by their one writer; keys with
   // several writers (a shared-key workload) are left out of it, and counted.
@@ -185,6 +190,7 @@ export function judgeRun(
   const verdict = checkAcknowledgedWrites(judged, finals, {
     policy: keyspace.conflicts,
     finalVersions,
+    finalSiblings,
   });
   world.runFor(REPAIR_TIME_MS);
   const diverged = disagreements(world, keyspace.id, keys, n);

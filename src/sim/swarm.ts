@@ -321,10 +321,6 @@ export const SWARM_CONFIGURATIONS: readonly SwarmConfiguration[] = [
     keyspace: () => ({ ...DEFAULT_KEYSPACE, conflicts: 'siblings' }),
     readFraction: 0.3,
     deleteFraction: 0.1,
-    excludedBecause:
-      'the judge reads one value per key, the lww winner; under siblings concurrent versions ' +
-      'are all kept, so a run that keeps both would be reported as losing the one that lost ' +
-      'the timestamp order, and a sibling dropped by mistake would go unseen',
   },
   {
     name: 'n5-quorum',

@@ -192,3 +192,73 @@ test('a deleted key holds its tombstone: absent, with a version that has seen th
   });
   assert.equal(resurrected.ok, false);
 });
+
+// Under siblings, given every value kept (`finalSiblings`).
+
+const siblingsOf = (entries: [string, string[]][]): Map<string, readonly string[]> =>
+  new Map(entries);
+
+function judgeSiblings(
+  history: Operation[],
+  key: string,
+  kept: string[],
+  finalVersion: Version,
+): ReturnType<typeof checkAcknowledgedWrites> {
+  return checkAcknowledgedWrites(history, finals([[key, kept[0] ?? null]]), {
+    policy: 'siblings',
+    finalVersions: versions([[key, finalVersion]]),
+    finalSiblings: siblingsOf([[key, kept]]),
+  });
+}
+
+test('under siblings, an acknowledged write concurrent with the last one is kept beside it, and the verdict says why', () => {
+  const history = [put('a', '1', 'ok', 0, { n1: 1 }), put('a', '2', 'ok', 0, { n2: 1 })];
+  const verdict = judgeSiblings(history, 'a', ['2', '1'], { n1: 1, n2: 1 });
+  assert.equal(verdict.ok, true, JSON.stringify(verdict.violations));
+  assert.match(verdict.allowances[0]!.reason, /concurrent .* both are kept/);
+});
+
+test('under siblings, a value the last acknowledged write superseded must not come back', () => {
+  const history = [put('a', '1', 'ok', 0, { n1: 1 }), put('a', '2', 'ok', 0, { n1: 2 })];
+  const verdict = judgeSiblings(history, 'a', ['2', '1'], { n1: 2 });
+  assert.equal(verdict.ok, false);
+  assert.match(verdict.violations[0]!.reason, /came back .* superseded it/);
+});
+
+test('under siblings, the last acknowledged write missing from the values kept is a loss, unless an unknown write may have superseded it', () => {
+  const lost = judgeSiblings(
+    [put('a', '1', 'ok', 0, { n1: 1 }), put('a', '2', 'ok', 0, { n2: 1 })],
+    'a',
+    ['1'],
+    { n1: 1, n2: 1 },
+  );
+  assert.equal(lost.ok, false);
+  assert.match(lost.violations[0]!.reason, /is not among the values kept/);
+  const superseded = judgeSiblings(
+    [put('a', '1', 'ok', 0, { n1: 1 }), put('a', '2', 'unknown')],
+    'a',
+    ['2'],
+    { n1: 2 },
+  );
+  assert.equal(superseded.ok, true, JSON.stringify(superseded.violations));
+  assert.match(superseded.allowances[0]!.reason, /unknown outcome/);
+});
+
+test('under siblings, a value never written, or written by a failed write, is refused', () => {
+  const history = [put('a', '1', 'ok', 0, { n1: 1 }), put('a', '2', 'failed')];
+  assert.match(
+    judgeSiblings(history, 'a', ['1', '9'], { n1: 1 }).violations[0]!.reason,
+    /never written/,
+  );
+  assert.match(
+    judgeSiblings(history, 'a', ['1', '2'], { n1: 1 }).violations[0]!.reason,
+    /failed, yet its value is kept/,
+  );
+});
+
+test('under siblings, the final version must still have seen every acknowledged write', () => {
+  const history = [put('a', '1', 'ok', 0, { n1: 1 }), put('a', '2', 'ok', 0, { n1: 2 })];
+  const verdict = judgeSiblings(history, 'a', ['2'], { n1: 1 });
+  assert.equal(verdict.ok, false);
+  assert.match(verdict.violations[0]!.reason, /has not seen acknowledged/);
+});

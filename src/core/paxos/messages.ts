@@ -1,0 +1,149 @@
+// The CASPaxos wire messages: compact arrays whose first element names the message. A
+// proposer sends prepare, accept and purge to acceptors; an acceptor answers each with one
+// reply carrying the request id back. Ballots travel as two fields (counter, proposer id),
+// a register value as two (bytes or null for a tombstone, version).
+//
+// Whatever arrives from the network is checked here, field by field, before a proposer or
+// an acceptor acts on it: a wrong length, a wrong type, an oversized key or value or an
+// out-of-range number makes the message invalid, and the receiver drops and counts it.
+// The node's envelope (type and epoch) wraps these arrays; they do not repeat it.
+
+import { KEY_BYTES_CEILING, VALUE_BYTES_CEILING } from '../limits.ts';
+import { isValidBallot } from './ballot.ts';
+
+export const PaxosMessageType = {
+  prepare: 'xp',
+  accept: 'xa',
+  purge: 'xg',
+  promise: 'xr',
+  accepted: 'xk',
+  conflict: 'xc',
+  purgeReply: 'xq',
+} as const;
+
+/** requestId, key, ballot counter, ballot proposer id. */
+export type PrepareMessage = readonly [
+  typeof PaxosMessageType.prepare,
+  requestId: number,
+  key: Uint8Array,
+  counter: number,
+  proposerId: string,
+];
+
+/** requestId, key, ballot, the value to accept (bytes or null for a tombstone, version). */
+export type AcceptMessage = readonly [
+  typeof PaxosMessageType.accept,
+  requestId: number,
+  key: Uint8Array,
+  counter: number,
+  proposerId: string,
+  bytes: Uint8Array | null,
+  version: number,
+];
+
+/** requestId, key, the ballot the tombstone was sealed at on every acceptor, its version. */
+export type PurgeMessage = readonly [
+  typeof PaxosMessageType.purge,
+  requestId: number,
+  key: Uint8Array,
+  counter: number,
+  proposerId: string,
+  version: number,
+];
+
+/** requestId, the ballot of the accepted value (zero: none), the value. */
+export type PromiseMessage = readonly [
+  typeof PaxosMessageType.promise,
+  requestId: number,
+  acceptedCounter: number,
+  acceptedProposerId: string,
+  bytes: Uint8Array | null,
+  version: number,
+];
+
+export type AcceptedMessage = readonly [typeof PaxosMessageType.accepted, requestId: number];
+
+/** requestId, the ballot the acceptor had promised, which beat the request's. */
+export type ConflictMessage = readonly [
+  typeof PaxosMessageType.conflict,
+  requestId: number,
+  promisedCounter: number,
+  promisedProposerId: string,
+];
+
+/** requestId, whether the key was removed. */
+export type PurgeReplyMessage = readonly [
+  typeof PaxosMessageType.purgeReply,
+  requestId: number,
+  removed: boolean,
+];
+
+export type AcceptorRequest = PrepareMessage | AcceptMessage | PurgeMessage;
+export type AcceptorReply = PromiseMessage | AcceptedMessage | ConflictMessage | PurgeReplyMessage;
+export type PaxosMessage = AcceptorRequest | AcceptorReply;
+
+const isRequestId = (value: unknown): value is number =>
+  typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+
+const isVersion = isRequestId;
+
+function isKey(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.length > 0 && value.length <= KEY_BYTES_CEILING;
+}
+
+function isValueBytes(value: unknown): value is Uint8Array | null {
+  return value === null || (value instanceof Uint8Array && value.length <= VALUE_BYTES_CEILING);
+}
+
+/** A ballot a proposer may use: not the zero ballot. */
+function isProposerBallot(counter: unknown, proposerId: unknown): boolean {
+  return isValidBallot(counter, proposerId) && counter !== 0;
+}
+
+const SHAPES: Readonly<Record<string, (fields: readonly unknown[]) => boolean>> = {
+  [PaxosMessageType.prepare]: (f) =>
+    f.length === 5 && isRequestId(f[1]) && isKey(f[2]) && isProposerBallot(f[3], f[4]),
+  [PaxosMessageType.accept]: (f) =>
+    f.length === 7 &&
+    isRequestId(f[1]) &&
+    isKey(f[2]) &&
+    isProposerBallot(f[3], f[4]) &&
+    isValueBytes(f[5]) &&
+    isVersion(f[6]),
+  [PaxosMessageType.purge]: (f) =>
+    f.length === 6 &&
+    isRequestId(f[1]) &&
+    isKey(f[2]) &&
+    isProposerBallot(f[3], f[4]) &&
+    isVersion(f[5]),
+  [PaxosMessageType.promise]: (f) =>
+    f.length === 6 &&
+    isRequestId(f[1]) &&
+    isValidBallot(f[2], f[3]) &&
+    isValueBytes(f[4]) &&
+    isVersion(f[5]) &&
+    // Nothing accepted (the zero ballot) can only be a tombstone.
+    (f[2] !== 0 || f[4] === null),
+  [PaxosMessageType.accepted]: (f) => f.length === 2 && isRequestId(f[1]),
+  [PaxosMessageType.conflict]: (f) =>
+    f.length === 4 && isRequestId(f[1]) && isProposerBallot(f[2], f[3]),
+  [PaxosMessageType.purgeReply]: (f) =>
+    f.length === 3 && isRequestId(f[1]) && typeof f[2] === 'boolean',
+};
+
+/** Never throws, whatever it is given. */
+export function isValidPaxosMessage(value: unknown): value is PaxosMessage {
+  if (!Array.isArray(value) || value.length === 0) return false;
+  const type: unknown = value[0];
+  if (typeof type !== 'string' || !Object.hasOwn(SHAPES, type)) return false;
+  return SHAPES[type]!(value);
+}
+
+export function isAcceptorRequest(message: PaxosMessage): message is AcceptorRequest {
+  const type = message[0];
+  return (
+    type === PaxosMessageType.prepare ||
+    type === PaxosMessageType.accept ||
+    type === PaxosMessageType.purge
+  );
+}

@@ -1,0 +1,689 @@
+// The CASPaxos proposer as a step function: `submit` and `purge` start operations,
+// `receive` takes acceptors' replies, `tick` drives timeouts and backoff; each returns the
+// messages to send and the operations completed. No clock, no randomness but the Prng
+// handed in, no I/O.
+//
+// Rules kept:
+// - One operation at a time per key; later ones wait in a bounded queue behind it.
+// - An operation is a command applied to the value read in the prepare phase (the highest
+//   accepted ballot of a quorum of promises), written back in the accept phase, a read
+//   included, so that what it returns was chosen.
+// - One round trip: a quorum of accepts of ballot b also promised b's successor, so the
+//   next operation on the key may skip the prepare phase and write at the successor the
+//   command applied to the value it just wrote. Any failure forgets that promise.
+// - An attempt that fails is retried with a fresh ballot above every ballot seen, after a
+//   backoff jittered from the seeded Prng, up to attemptsMax attempts; then the operation
+//   fails as contention (it was outbid) or unavailable (too few answers in time).
+// - A write that an acceptor may hold (sent, and not refused by every acceptor) is never
+//   retried: the retry could apply the command a second time. The operation fails with
+//   mayHaveTakenEffect, which a client must read as "outcome unknown".
+// - Every message that arrives is validated; a malformed one is dropped and counted.
+
+import { assert, bytesToKeyString } from '../bytes.ts';
+import { KEY_BYTES_CEILING } from '../limits.ts';
+import type { Prng } from '../prng.ts';
+import { compareBallots, isValidProposerId, successorBallot } from './ballot.ts';
+import type { Ballot } from './ballot.ts';
+import {
+  CACHED_KEYS_MAX,
+  KEYS_IN_FLIGHT_MAX,
+  QUEUED_OPERATIONS_PER_KEY_MAX,
+  validateProposerConfig,
+} from './config.ts';
+import type { ProposerConfig } from './config.ts';
+import { isAcceptorRequest, isValidPaxosMessage, PaxosMessageType } from './messages.ts';
+import type { AcceptorReply, AcceptorRequest } from './messages.ts';
+import { ABSENT_VALUE, applyCommand } from './register.ts';
+import type { Command, CommandErrorCode, RegisterValue } from './register.ts';
+
+export type ProposerErrorCode =
+  'unavailable' | 'contention' | 'overloaded' | 'invalid' | CommandErrorCode;
+
+export type OperationOutcome =
+  | {
+      readonly kind: 'ok';
+      /** The value the command was applied to. */
+      readonly previous: RegisterValue;
+      /** The value after it: `previous` itself when nothing changed. */
+      readonly current: RegisterValue;
+      /** For a compare-and-set, whether it set the value; true otherwise. */
+      readonly applied: boolean;
+      /** Whether it took the one-round-trip path. */
+      readonly oneRoundTrip: boolean;
+    }
+  | {
+      readonly kind: 'purge';
+      /** False when the key held a value, not a tombstone: nothing was removed. */
+      readonly wasTombstone: boolean;
+      /** Acceptors that removed the key. */
+      readonly removedCount: number;
+      /** Every acceptor removed it. Otherwise the purge may simply be run again later. */
+      readonly complete: boolean;
+    }
+  | {
+      readonly kind: 'error';
+      readonly code: ProposerErrorCode;
+      readonly message: string;
+      /** The write may still take effect: the client must treat the outcome as unknown. */
+      readonly mayHaveTakenEffect: boolean;
+    };
+
+export interface ProposerSend {
+  readonly to: string;
+  readonly message: AcceptorRequest;
+}
+
+export interface ProposerCompletion {
+  readonly operationId: number;
+  readonly outcome: OperationOutcome;
+}
+
+export interface ProposerOutput {
+  readonly sends: readonly ProposerSend[];
+  readonly completions: readonly ProposerCompletion[];
+}
+
+export interface ProposerStats {
+  /** Operations completed through a prepare and an accept phase. */
+  twoRoundTrips: number;
+  /** Operations completed by an accept phase alone, on the promise of the previous one. */
+  oneRoundTrip: number;
+  /** Attempts that failed and were retried. */
+  retries: number;
+  conflicts: number;
+  timeouts: number;
+  malformedDropped: number;
+  /** Well-formed replies to a request no longer current (late, or duplicated). */
+  staleReplies: number;
+  overloaded: number;
+}
+
+type Action = { readonly kind: 'command'; readonly command: Command } | { readonly kind: 'purge' };
+
+type Phase = 'backoff' | 'prepare' | 'accept' | 'purge';
+
+interface Proposal {
+  readonly previous: RegisterValue;
+  readonly next: RegisterValue;
+  readonly applied: boolean;
+  /** A command that failed still writes back the value it read, then reports this. */
+  readonly error: { readonly code: CommandErrorCode; readonly message: string } | null;
+  readonly oneRoundTrip: boolean;
+}
+
+interface Operation {
+  readonly operationId: number;
+  readonly key: Uint8Array;
+  readonly keyString: string;
+  readonly action: Action;
+  attempt: number;
+  phase: Phase;
+  deadlineMs: number;
+  ballot: Ballot;
+  requestId: number;
+  /** Acceptors that answered the current request positively. */
+  readonly granted: Set<string>;
+  /** Acceptors that refused it with a conflict. */
+  readonly refused: Set<string>;
+  highest: { accepted: Ballot; value: RegisterValue } | null;
+  proposal: Proposal | null;
+  purgeRemoved: number;
+  lastFailure: 'timeout' | 'conflict';
+}
+
+interface KeyQueue {
+  running: Operation;
+  readonly waiting: Operation[];
+}
+
+interface CachedPromise {
+  /** The ballot a quorum promised along with accepting `value`. */
+  readonly ballot: Ballot;
+  readonly value: RegisterValue;
+}
+
+export class Proposer {
+  readonly id: string;
+  readonly stats: ProposerStats = {
+    twoRoundTrips: 0,
+    oneRoundTrip: 0,
+    retries: 0,
+    conflicts: 0,
+    timeouts: 0,
+    malformedDropped: 0,
+    staleReplies: 0,
+    overloaded: 0,
+  };
+  private readonly config: ProposerConfig;
+  private readonly prng: Prng;
+  private readonly acceptorIds: ReadonlySet<string>;
+  private readonly keys = new Map<string, KeyQueue>();
+  /** requestId -> key of the operation whose current request it is. */
+  private readonly requests = new Map<number, string>();
+  /** One-round-trip promises, least recently used first (Map keeps insertion order). */
+  private readonly cache = new Map<string, CachedPromise>();
+  private highestCounter = 0;
+  private nextRequestId = 1;
+  private sends: ProposerSend[] = [];
+  private completions: ProposerCompletion[] = [];
+
+  constructor(id: string, config: ProposerConfig, prng: Prng) {
+    assert(isValidProposerId(id), 'a proposer id is a valid node id');
+    validateProposerConfig(config);
+    this.id = id;
+    this.config = config;
+    this.prng = prng;
+    this.acceptorIds = new Set(config.acceptorIds);
+  }
+
+  /** Starts `command` on `key`, or queues it behind the key's running operation. */
+  submit(operationId: number, key: Uint8Array, command: Command, nowMs: number): ProposerOutput {
+    const problem = this.commandProblem(key, command);
+    if (problem !== null) {
+      this.complete(operationId, {
+        kind: 'error',
+        code: 'invalid',
+        message: problem,
+        mayHaveTakenEffect: false,
+      });
+      return this.flush();
+    }
+    this.enqueue(operationId, key, { kind: 'command', command }, nowMs);
+    return this.flush();
+  }
+
+  /**
+   * Removes a deleted key from every acceptor (docs/PAXOS.md): writes its tombstone back to
+   * all of them under a fresh ballot, then asks each to remove it if that tombstone is still
+   * what it holds. A key that holds a value is left alone.
+   */
+  purge(operationId: number, key: Uint8Array, nowMs: number): ProposerOutput {
+    if (!(key.length > 0 && key.length <= KEY_BYTES_CEILING)) {
+      this.complete(operationId, {
+        kind: 'error',
+        code: 'invalid',
+        message: `a key is 1..${KEY_BYTES_CEILING} bytes`,
+        mayHaveTakenEffect: false,
+      });
+      return this.flush();
+    }
+    this.enqueue(operationId, key, { kind: 'purge' }, nowMs);
+    return this.flush();
+  }
+
+  /** Handles one message from acceptor `from`; a malformed one is dropped and counted. */
+  receive(from: string, message: unknown, nowMs: number): ProposerOutput {
+    if (
+      !this.acceptorIds.has(from) ||
+      !isValidPaxosMessage(message) ||
+      isAcceptorRequest(message)
+    ) {
+      this.stats.malformedDropped += 1;
+      return this.flush();
+    }
+    const reply = message as AcceptorReply;
+    // Ballots in any reply, current or late, teach the proposer how high to start.
+    if (reply[0] === PaxosMessageType.conflict) this.noteCounter(reply[2]);
+    if (reply[0] === PaxosMessageType.promise) this.noteCounter(reply[2]);
+    const keyString = this.requests.get(reply[1]);
+    const operation = keyString === undefined ? undefined : this.keys.get(keyString)?.running;
+    if (operation === undefined || operation.requestId !== reply[1]) {
+      this.stats.staleReplies += 1;
+      return this.flush();
+    }
+    this.handleReply(operation, from, reply, nowMs);
+    return this.flush();
+  }
+
+  /** Drives phase timeouts and the end of backoffs. */
+  tick(nowMs: number): ProposerOutput {
+    for (const queue of [...this.keys.values()]) {
+      const operation = queue.running;
+      if (nowMs < operation.deadlineMs) continue;
+      if (operation.phase === 'backoff') {
+        this.startAttempt(operation, nowMs);
+      } else if (operation.phase === 'purge') {
+        this.finishPurge(operation, nowMs);
+      } else {
+        if (operation.refused.size === 0) this.stats.timeouts += 1;
+        this.failAttempt(operation, operation.refused.size > 0 ? 'conflict' : 'timeout', nowMs);
+      }
+    }
+    return this.flush();
+  }
+
+  /** The earliest time a tick has work to do, if any operation is running. */
+  nextDeadlineMs(): number | undefined {
+    let earliest: number | undefined;
+    for (const queue of this.keys.values()) {
+      const deadline = queue.running.deadlineMs;
+      if (earliest === undefined || deadline < earliest) earliest = deadline;
+    }
+    return earliest;
+  }
+
+  /** Operations running or queued. */
+  get operationCount(): number {
+    let count = 0;
+    for (const queue of this.keys.values()) count += 1 + queue.waiting.length;
+    return count;
+  }
+
+  get cachedKeyCount(): number {
+    return this.cache.size;
+  }
+
+  private commandProblem(key: Uint8Array, command: Command): string | null {
+    if (!(key.length > 0 && key.length <= KEY_BYTES_CEILING)) {
+      return `a key is 1..${KEY_BYTES_CEILING} bytes`;
+    }
+    const valueBytesMax = this.config.valueBytesMax;
+    switch (command.kind) {
+      case 'get':
+      case 'delete':
+        return null;
+      case 'put':
+      case 'cas-value':
+      case 'cas-version':
+        if (command.value.length > valueBytesMax)
+          return `a value is at most ${valueBytesMax} bytes`;
+        if (
+          command.kind === 'cas-version' &&
+          !(Number.isSafeInteger(command.expectedVersion) && command.expectedVersion >= 0)
+        ) {
+          return 'an expected version is a non-negative integer';
+        }
+        return null;
+      case 'incr':
+        return typeof command.delta === 'bigint' ? null : 'an increment is an integer';
+    }
+  }
+
+  private enqueue(operationId: number, key: Uint8Array, action: Action, nowMs: number): void {
+    const keyString = bytesToKeyString(key);
+    const operation: Operation = {
+      operationId,
+      key,
+      keyString,
+      action,
+      attempt: 0,
+      phase: 'backoff',
+      deadlineMs: nowMs,
+      ballot: { counter: 0, proposerId: '' },
+      requestId: 0,
+      granted: new Set(),
+      refused: new Set(),
+      highest: null,
+      proposal: null,
+      purgeRemoved: 0,
+      lastFailure: 'timeout',
+    };
+    const queue = this.keys.get(keyString);
+    if (queue !== undefined) {
+      if (queue.waiting.length >= QUEUED_OPERATIONS_PER_KEY_MAX) {
+        this.refuseOverloaded(
+          operationId,
+          `more than ${QUEUED_OPERATIONS_PER_KEY_MAX} operations wait on the key`,
+        );
+        return;
+      }
+      queue.waiting.push(operation);
+      return;
+    }
+    if (this.keys.size >= KEYS_IN_FLIGHT_MAX) {
+      this.refuseOverloaded(
+        operationId,
+        `more than ${KEYS_IN_FLIGHT_MAX} keys have operations in flight`,
+      );
+      return;
+    }
+    this.keys.set(keyString, { running: operation, waiting: [] });
+    this.startAttempt(operation, nowMs);
+  }
+
+  private refuseOverloaded(operationId: number, message: string): void {
+    this.stats.overloaded += 1;
+    this.complete(operationId, {
+      kind: 'error',
+      code: 'overloaded',
+      message,
+      mayHaveTakenEffect: false,
+    });
+  }
+
+  private startAttempt(operation: Operation, nowMs: number): void {
+    operation.attempt += 1;
+    assert(operation.attempt <= this.config.attemptsMax, 'attempts are bounded');
+    operation.granted.clear();
+    operation.refused.clear();
+    operation.highest = null;
+    operation.proposal = null;
+    const cached = this.cache.get(operation.keyString);
+    if (operation.action.kind === 'command' && this.config.unsafe?.skipPrepare === true) {
+      // The negative control: a write under a fresh ballot on a value no promise backs.
+      this.propose(operation, this.freshBallot(), cached?.value ?? ABSENT_VALUE, false, nowMs);
+      return;
+    }
+    if (cached !== undefined) {
+      // Used once: from here on, success caches the next promise and failure forgets it.
+      this.cache.delete(operation.keyString);
+      if (operation.action.kind === 'command') {
+        this.noteCounter(cached.ballot.counter);
+        this.propose(operation, cached.ballot, cached.value, true, nowMs);
+        return;
+      }
+    }
+    operation.phase = 'prepare';
+    operation.ballot = this.freshBallot();
+    operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
+    const requestId = this.newRequest(operation);
+    for (const to of this.config.acceptorIds) {
+      this.sends.push({
+        to,
+        message: [
+          PaxosMessageType.prepare,
+          requestId,
+          operation.key,
+          operation.ballot.counter,
+          operation.ballot.proposerId,
+        ],
+      });
+    }
+  }
+
+  /** Applies the operation to `base` and sends the result to every acceptor. */
+  private propose(
+    operation: Operation,
+    ballot: Ballot,
+    base: RegisterValue,
+    oneRoundTrip: boolean,
+    nowMs: number,
+  ): void {
+    let proposal: Proposal;
+    if (operation.action.kind === 'purge') {
+      proposal = { previous: base, next: base, applied: true, error: null, oneRoundTrip };
+    } else {
+      const result = applyCommand(base, operation.action.command);
+      proposal = result.ok
+        ? { previous: base, next: result.next, applied: result.applied, error: null, oneRoundTrip }
+        : {
+            previous: base,
+            next: base,
+            applied: false,
+            error: { code: result.code, message: result.message },
+            oneRoundTrip,
+          };
+    }
+    operation.proposal = proposal;
+    operation.phase = 'accept';
+    operation.ballot = ballot;
+    operation.granted.clear();
+    operation.refused.clear();
+    operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
+    const requestId = this.newRequest(operation);
+    for (const to of this.config.acceptorIds) {
+      this.sends.push({
+        to,
+        message: [
+          PaxosMessageType.accept,
+          requestId,
+          operation.key,
+          ballot.counter,
+          ballot.proposerId,
+          proposal.next.bytes,
+          proposal.next.version,
+        ],
+      });
+    }
+  }
+
+  private handleReply(
+    operation: Operation,
+    from: string,
+    reply: AcceptorReply,
+    nowMs: number,
+  ): void {
+    // Only the first answer of each acceptor counts: the network duplicates.
+    if (operation.granted.has(from) || operation.refused.has(from)) {
+      this.stats.staleReplies += 1;
+      return;
+    }
+    const acceptorCount = this.config.acceptorIds.length;
+    switch (reply[0]) {
+      case PaxosMessageType.promise: {
+        if (operation.phase !== 'prepare') break;
+        const accepted: Ballot = { counter: reply[2], proposerId: reply[3] };
+        const value: RegisterValue = { bytes: reply[4], version: reply[5] };
+        operation.granted.add(from);
+        const highest = operation.highest;
+        // Equal ballots carry equal values, except the zero ballot, whose tombstone is at
+        // each acceptor's version floor: the highest floor is the one that never repeats.
+        if (
+          highest === null ||
+          compareBallots(accepted, highest.accepted) > 0 ||
+          (compareBallots(accepted, highest.accepted) === 0 &&
+            value.version > highest.value.version)
+        ) {
+          operation.highest = { accepted, value };
+        }
+        if (operation.granted.size >= this.config.prepareQuorum) this.prepared(operation, nowMs);
+        return;
+      }
+      case PaxosMessageType.accepted: {
+        if (operation.phase !== 'accept') break;
+        operation.granted.add(from);
+        if (operation.granted.size >= this.acceptsNeeded(operation)) {
+          this.acceptedByQuorum(operation, nowMs);
+        } else if (operation.granted.size + operation.refused.size === acceptorCount) {
+          // Everyone answered and the quorum was missed: no need to wait for the timeout.
+          this.failAttempt(operation, 'conflict', nowMs);
+        }
+        return;
+      }
+      case PaxosMessageType.conflict: {
+        if (operation.phase !== 'prepare' && operation.phase !== 'accept') break;
+        this.stats.conflicts += 1;
+        operation.refused.add(from);
+        const needed =
+          operation.phase === 'prepare' ? this.config.prepareQuorum : this.acceptsNeeded(operation);
+        if (acceptorCount - operation.refused.size >= needed) return;
+        // The quorum is out of reach. A write some acceptor may still hold is waited on until
+        // every acceptor has answered or the phase times out: if all refused it, it landed
+        // nowhere and the operation may be retried.
+        const answered = operation.granted.size + operation.refused.size;
+        if (operation.phase === 'accept' && this.isChanging(operation) && answered < acceptorCount)
+          return;
+        this.failAttempt(operation, 'conflict', nowMs);
+        return;
+      }
+      case PaxosMessageType.purgeReply: {
+        if (operation.phase !== 'purge') break;
+        operation.granted.add(from);
+        if (reply[2]) operation.purgeRemoved += 1;
+        if (operation.granted.size === acceptorCount) this.finishPurge(operation, nowMs);
+        return;
+      }
+    }
+    // A well-formed reply of a kind the current phase does not expect.
+    this.stats.staleReplies += 1;
+  }
+
+  private prepared(operation: Operation, nowMs: number): void {
+    const highest = operation.highest;
+    assert(highest !== null, 'a quorum of promises names a value');
+    if (operation.action.kind === 'purge' && highest.value.bytes !== null) {
+      this.complete(operation.operationId, {
+        kind: 'purge',
+        wasTombstone: false,
+        removedCount: 0,
+        complete: false,
+      });
+      this.next(operation, nowMs);
+      return;
+    }
+    this.propose(operation, operation.ballot, highest.value, false, nowMs);
+  }
+
+  private acceptedByQuorum(operation: Operation, nowMs: number): void {
+    const proposal = operation.proposal;
+    assert(proposal !== null, 'an accept phase has a proposal');
+    if (operation.action.kind === 'purge') {
+      // Every acceptor holds the tombstone at this ballot: ask each to remove it.
+      operation.phase = 'purge';
+      operation.granted.clear();
+      operation.refused.clear();
+      operation.purgeRemoved = 0;
+      operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
+      const requestId = this.newRequest(operation);
+      for (const to of this.config.acceptorIds) {
+        this.sends.push({
+          to,
+          message: [
+            PaxosMessageType.purge,
+            requestId,
+            operation.key,
+            operation.ballot.counter,
+            operation.ballot.proposerId,
+            proposal.next.version,
+          ],
+        });
+      }
+      return;
+    }
+    // The accepts also promised the successor: enough of them make a prepare quorum for it.
+    if (operation.granted.size >= this.config.prepareQuorum) {
+      this.remember(operation.keyString, {
+        ballot: successorBallot(operation.ballot),
+        value: proposal.next,
+      });
+    }
+    if (proposal.oneRoundTrip) this.stats.oneRoundTrip += 1;
+    else this.stats.twoRoundTrips += 1;
+    const outcome: OperationOutcome =
+      proposal.error === null
+        ? {
+            kind: 'ok',
+            previous: proposal.previous,
+            current: proposal.next,
+            applied: proposal.applied,
+            oneRoundTrip: proposal.oneRoundTrip,
+          }
+        : {
+            kind: 'error',
+            code: proposal.error.code,
+            message: proposal.error.message,
+            mayHaveTakenEffect: false,
+          };
+    this.complete(operation.operationId, outcome);
+    this.next(operation, nowMs);
+  }
+
+  private finishPurge(operation: Operation, nowMs: number): void {
+    const acceptorCount = this.config.acceptorIds.length;
+    this.complete(operation.operationId, {
+      kind: 'purge',
+      wasTombstone: true,
+      removedCount: operation.purgeRemoved,
+      complete: operation.purgeRemoved === acceptorCount,
+    });
+    this.next(operation, nowMs);
+  }
+
+  private failAttempt(operation: Operation, reason: 'timeout' | 'conflict', nowMs: number): void {
+    this.cache.delete(operation.keyString);
+    operation.lastFailure = reason;
+    const mayHaveLanded =
+      operation.phase === 'accept' &&
+      this.isChanging(operation) &&
+      operation.refused.size < this.config.acceptorIds.length;
+    if (mayHaveLanded || operation.attempt >= this.config.attemptsMax) {
+      const code = reason === 'conflict' ? 'contention' : 'unavailable';
+      const message =
+        reason === 'conflict'
+          ? `outbid by another proposer after ${operation.attempt} attempts`
+          : `no quorum of acceptors answered after ${operation.attempt} attempts`;
+      this.complete(operation.operationId, {
+        kind: 'error',
+        code,
+        message,
+        mayHaveTakenEffect: mayHaveLanded,
+      });
+      this.next(operation, nowMs);
+      return;
+    }
+    this.stats.retries += 1;
+    this.requests.delete(operation.requestId);
+    operation.phase = 'backoff';
+    const ceilingMs = Math.min(
+      this.config.backoffMsMax,
+      this.config.backoffMsBase * 2 ** (operation.attempt - 1),
+    );
+    operation.deadlineMs = nowMs + this.prng.between(0, ceilingMs);
+  }
+
+  /** Whether the current proposal writes something new (a read's write-back does not). */
+  private isChanging(operation: Operation): boolean {
+    const proposal = operation.proposal;
+    return proposal !== null && proposal.next !== proposal.previous;
+  }
+
+  private acceptsNeeded(operation: Operation): number {
+    // A purge seals the tombstone on every acceptor, so none holds an older value.
+    return operation.action.kind === 'purge'
+      ? this.config.acceptorIds.length
+      : this.config.acceptQuorum;
+  }
+
+  /** Ends the key's running operation and starts the next one queued, if any. */
+  private next(operation: Operation, nowMs: number): void {
+    this.requests.delete(operation.requestId);
+    const queue = this.keys.get(operation.keyString);
+    assert(queue !== undefined && queue.running === operation, 'the running operation ends');
+    const following = queue.waiting.shift();
+    if (following === undefined) {
+      this.keys.delete(operation.keyString);
+      return;
+    }
+    queue.running = following;
+    this.startAttempt(following, nowMs);
+  }
+
+  private complete(operationId: number, outcome: OperationOutcome): void {
+    this.completions.push({ operationId, outcome });
+  }
+
+  private remember(keyString: string, promise: CachedPromise): void {
+    this.cache.delete(keyString);
+    this.cache.set(keyString, promise);
+    if (this.cache.size > CACHED_KEYS_MAX) {
+      const oldest = this.cache.keys().next();
+      if (oldest.done !== true) this.cache.delete(oldest.value);
+    }
+    assert(this.cache.size <= CACHED_KEYS_MAX, 'the cache is bounded');
+  }
+
+  private freshBallot(): Ballot {
+    this.highestCounter += 1;
+    assert(this.highestCounter < Number.MAX_SAFE_INTEGER, 'ballot counters stay below 2^53');
+    return { counter: this.highestCounter, proposerId: this.id };
+  }
+
+  private noteCounter(counter: number): void {
+    if (counter > this.highestCounter) this.highestCounter = counter;
+  }
+
+  private newRequest(operation: Operation): number {
+    this.requests.delete(operation.requestId);
+    const requestId = this.nextRequestId++;
+    operation.requestId = requestId;
+    this.requests.set(requestId, operation.keyString);
+    return requestId;
+  }
+
+  private flush(): ProposerOutput {
+    const output: ProposerOutput = { sends: this.sends, completions: this.completions };
+    this.sends = [];
+    this.completions = [];
+    return output;
+  }
+}

@@ -952,8 +952,8 @@ export class Node {
       op.answered = true;
       const merged = this.mergeAnswers(op);
       const result = op.withVersions
-        ? readResultOf(merged, this.lastNowMs)
-        : winnerOnlyOf(merged, this.lastNowMs);
+        ? readResultOf(merged, this.lastNowMs, op.keyspace.conflicts)
+        : winnerOnlyOf(merged, this.lastNowMs, op.keyspace.conflicts);
       this.completePart(op.job, op.index, result);
     } else if (!op.answered && op.targets.length - op.failures < op.needed) {
       op.answered = true;

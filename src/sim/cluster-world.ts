@@ -271,7 +271,9 @@ export class ClusterWorld {
     const partition = partitionOf(keyspaceId, key, this.options.partitionCount);
     const bytes = this.storage(id).get(dataKey(keyspaceId, partition, key));
     if (bytes === undefined) return null;
-    return winningSibling(decodeRecord(bytes), this.nowMs)?.value ?? null;
+    const policy =
+      this.options.keyspaces.find((keyspace) => keyspace.id === keyspaceId)?.conflicts ?? 'lww';
+    return winningSibling(decodeRecord(bytes), this.nowMs, policy)?.value ?? null;
   }
 
   /** Sends a client request to a node; `onReply` is called once, in virtual time. */

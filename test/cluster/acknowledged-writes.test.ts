@@ -150,7 +150,7 @@ test('every acknowledged write survives the kill -9 of a replica', async (contex
       checked++;
       const stored = storage.get(dataKey(0, partition, keyBytes));
       const winner =
-        stored === undefined ? null : winningSibling(decodeRecord(stored), nowMs)?.value;
+        stored === undefined ? null : winningSibling(decodeRecord(stored), nowMs, 'lww')?.value;
       const found = winner === null || winner === undefined ? null : decoder.decode(winner);
       if (found !== value) missing.push(`${key}: ${found ?? 'absent'}, want ${value}`);
     }

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import type { ConflictPolicy } from '../../src/core/keyspace.ts';
 import { DecodeError } from '../../src/core/store/byte-codec.ts';
 import {
   decodeContext,
@@ -115,9 +116,10 @@ test('readWinner agrees with decoding the record and picking the winning sibling
           })),
         })),
       fc.integer({ min: 0, max: 250 }),
-      (record, nowMs) => {
-        const expected = winningSibling(record, nowMs);
-        const actual = readWinner(encodeRecord(record), nowMs);
+      fc.constantFrom<ConflictPolicy>('lww', 'siblings'),
+      (record, nowMs, policy) => {
+        const expected = winningSibling(record, nowMs, policy);
+        const actual = readWinner(encodeRecord(record), nowMs, policy);
         if (expected === null) {
           assert.equal(actual, null);
         } else {

@@ -303,7 +303,10 @@ test('a keyspace with n: all keeps every key on every member', () => {
     for (const id of world.ids) {
       const bytes = world.storage(id).get(storageKey);
       assert.ok(bytes !== undefined, `setting${i} on ${id}`);
-      assert.equal(fromUtf8(winningSibling(decodeRecord(bytes), world.nowMs)!.value!), `on${i}`);
+      assert.equal(
+        fromUtf8(winningSibling(decodeRecord(bytes), world.nowMs, 'lww')!.value!),
+        `on${i}`,
+      );
     }
   }
 });

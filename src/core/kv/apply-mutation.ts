@@ -89,7 +89,7 @@ export function writeVersion(
 
 export function applyMutation(input: MutationInput): MutationOutcome {
   const { mutation, nowMs, limits } = input;
-  const current = winningSibling(input.record, nowMs);
+  const current = winningSibling(input.record, nowMs, input.policy);
   const previous = current?.value ?? null;
   switch (mutation.kind) {
     case 'set': {

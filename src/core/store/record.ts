@@ -11,6 +11,7 @@
 import { fromUtf8 } from '../bytes.ts';
 import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
 import type { HlcTimestamp } from '../versions/hlc.ts';
+import type { ConflictPolicy } from '../keyspace.ts';
 import { isValidVector, type Dot, type VersionVector } from '../versions/version-vector.ts';
 
 export interface Sibling {
@@ -86,7 +87,11 @@ export interface WinnerView {
  * hot path of a plain GET. Agrees with decodeRecord followed by winningSibling (a property
  * test holds them together). Throws DecodeError on bytes that are not a record.
  */
-export function readWinner(bytes: Uint8Array, nowMs: number): WinnerView | null {
+export function readWinner(
+  bytes: Uint8Array,
+  nowMs: number,
+  policy: ConflictPolicy,
+): WinnerView | null {
   const reader = new ByteReader(bytes);
   const version = reader.uint8();
   if (version !== RECORD_FORMAT_VERSION) throw new DecodeError(`record format ${version}`);
@@ -98,7 +103,8 @@ export function readWinner(bytes: Uint8Array, nowMs: number): WinnerView | null 
   }
   const siblingCount = reader.varint();
   if (siblingCount > SIBLINGS_MAX) throw new DecodeError(`${siblingCount} siblings`);
-  // The latest sibling of all wins; the key has no value when it is a tombstone or expired.
+  // Under lww the latest sibling of all wins, and the key has no value when it is a
+  // tombstone or expired; under siblings the latest live one wins.
   let winner: WinnerView | null = null;
   let winnerFound = false;
   let winnerWallMs = 0;
@@ -115,6 +121,7 @@ export function readWinner(bytes: Uint8Array, nowMs: number): WinnerView | null 
     const expiresAtMs = flags & FLAG_EXPIRY ? reader.varint() : 0;
     const value = flags & FLAG_TOMBSTONE ? null : reader.bytes();
     const live = value !== null && (expiresAtMs === 0 || expiresAtMs > nowMs);
+    if (policy === 'siblings' && !live) continue;
     const wins =
       !winnerFound ||
       wallMs > winnerWallMs ||

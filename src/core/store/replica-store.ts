@@ -9,7 +9,7 @@
 
 import { assert, bytesToKeyString, fromUtf8, keyStringToBytes, prefixEnd, utf8 } from '../bytes.ts';
 import { ErrorCode, kvError, type KvError } from '../errors.ts';
-import type { Keyspace } from '../keyspace.ts';
+import type { ConflictPolicy, Keyspace } from '../keyspace.ts';
 import type { Limits } from '../limits.ts';
 import type { ClientRequest, ReadResult, WriteItem, WriteResult } from '../requests.ts';
 import { applyMutation, writeVersion } from '../kv/apply-mutation.ts';
@@ -178,7 +178,7 @@ export class ReplicaStore {
       } else if (!withVersions) {
         // The hot path of a plain GET: the winner straight from the stored bytes.
         const bytes = this.view.get(storageKey);
-        const winner = bytes === undefined ? null : readWinner(bytes, nowMs);
+        const winner = bytes === undefined ? null : readWinner(bytes, nowMs, keyspace.conflicts);
         results.push(
           winner === null
             ? ABSENT
@@ -188,7 +188,11 @@ export class ReplicaStore {
       } else {
         record = this.readStored(storageKey);
       }
-      results.push(withVersions ? readResultOf(record, nowMs) : winnerOnlyOf(record, nowMs));
+      results.push(
+        withVersions
+          ? readResultOf(record, nowMs, keyspace.conflicts)
+          : winnerOnlyOf(record, nowMs, keyspace.conflicts),
+      );
     }
     return { ok: true, value: results, waitFor };
   }
@@ -318,7 +322,7 @@ export class ReplicaStore {
       if (request.match !== null && !globMatches(request.match, userKey)) continue;
       const pending = this.pending.get(bytesToKeyString(entry.key));
       const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
-      if (liveSiblings(record, nowMs).length === 0) continue;
+      if (liveSiblings(record, nowMs, keyspace.conflicts).length === 0) continue;
       keys.push(userKey.slice());
     }
     return { ok: true, value: { keys, cursor }, waitFor: 0 };
@@ -349,7 +353,7 @@ export class ReplicaStore {
       const entry = entries[i]!;
       const pending = this.pending.get(bytesToKeyString(entry.key));
       const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
-      if (liveSiblings(record, nowMs).length === 0) continue;
+      if (liveSiblings(record, nowMs, keyspace.conflicts).length === 0) continue;
       keys.push(entry.key.slice(prefix.length));
     }
     // Keys accepted but not yet in storage show up once their batch is persisted.
@@ -686,7 +690,7 @@ export class ReplicaStore {
         seen.add(keyString);
         const pending = this.pending.get(keyString);
         const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
-        if (record !== undefined && liveSiblings(record, nowMs).length > 0)
+        if (record !== undefined && liveSiblings(record, nowMs, keyspace.conflicts).length > 0)
           visit(entry.key, record);
       }
       if (entries.length < COUNT_SCAN_CHUNK) break;
@@ -699,7 +703,7 @@ export class ReplicaStore {
     for (const [keyString, pending] of this.pending) {
       if (seen.has(keyString) || pending.record === undefined) continue;
       if (!keyStringStartsWith(keyString, prefix)) continue;
-      if (liveSiblings(pending.record, nowMs).length > 0)
+      if (liveSiblings(pending.record, nowMs, keyspace.conflicts).length > 0)
         visit(keyStringToBytes(keyString), pending.record);
     }
   }
@@ -780,8 +784,12 @@ function expiryTimesOf(record: StoredRecord | undefined): readonly number[] {
   return times ?? NO_EXPIRY_TIMES;
 }
 
-export function readResultOf(record: StoredRecord | undefined, nowMs: number): ReadResult {
-  const live = liveSiblings(record, nowMs);
+export function readResultOf(
+  record: StoredRecord | undefined,
+  nowMs: number,
+  policy: ConflictPolicy,
+): ReadResult {
+  const live = liveSiblings(record, nowMs, policy);
   const winner = live[0];
   return {
     value: winner?.value ?? null,
@@ -798,8 +806,12 @@ export const ABSENT: ReadResult = {
   siblings: [],
 };
 
-export function winnerOnlyOf(record: StoredRecord | undefined, nowMs: number): ReadResult {
-  const winner = winningSibling(record, nowMs);
+export function winnerOnlyOf(
+  record: StoredRecord | undefined,
+  nowMs: number,
+  policy: ConflictPolicy,
+): ReadResult {
+  const winner = winningSibling(record, nowMs, policy);
   if (winner === null) return ABSENT;
   return {
     value: winner.value,

@@ -94,10 +94,11 @@ test('a truncated or extended encoding is refused with DecodeError', () => {
       floors,
       fc.uint8Array({ minLength: 1, maxLength: 4 }),
       (state, floor, extra) => {
-        for (const [encode, decode] of [
+        const codecs: [() => Uint8Array, (bytes: Uint8Array) => unknown][] = [
           [() => encodeKeyState(state), decodeKeyState],
           [() => encodeFloors(floor), decodeFloors],
-        ] as const) {
+        ];
+        for (const [encode, decode] of codecs) {
           const bytes = encode();
           for (let length = 0; length < bytes.length; length++) {
             assert.equal(

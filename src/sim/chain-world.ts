@@ -27,7 +27,7 @@ import {
   withoutMember,
   type ChainConfig,
 } from '../core/chain/chain-config.ts';
-import type { ChainMessage, ChainReply } from '../core/chain/messages.ts';
+import type { ChainMessage, ChainReply, RequesterMemory } from '../core/chain/messages.ts';
 import type { ChainOperation } from '../core/chain/operations.ts';
 import {
   ChainReplica,
@@ -37,6 +37,8 @@ import {
   type ChainReplicaOptions,
   type ChainSend,
   type ChainStoredState,
+  type PrecopyReport,
+  type StoredKey,
   type UnsafeChainSettings,
 } from '../core/chain/replica.ts';
 import {
@@ -96,6 +98,13 @@ export interface ChainWorldOptions {
   /** The master waits this long between two changes, and before appending a new node. */
   readonly reconfigureGapMs: number;
   readonly configRepushMs: number;
+  /**
+   * Whether the master has a node copy the partition from the tail before appending it (the
+   * paper's way); without, a node is appended at once and copies as a member.
+   */
+  readonly precopy: boolean;
+  /** The master gives up on a pre-copy that has not reported a small pass in this time. */
+  readonly precopyTimeoutMs: number;
   readonly timings: ChainTimings;
   readonly limits: ChainLimits;
   /** Faults, each against a node drawn when it strikes. */
@@ -144,6 +153,8 @@ export function drawChainWorldOptions(
     detectionDelayMs: prng.between(100, 600),
     reconfigureGapMs: prng.between(20, 100),
     configRepushMs: 300,
+    precopy: prng.chance(0.7),
+    precopyTimeoutMs: 2000,
     timings: {
       retransmitAfterMs: prng.between(20, 60),
       leaseMs,
@@ -201,7 +212,7 @@ export interface DurableStore {
 
 type NodeWork =
   | { readonly kind: 'message'; readonly from: string; readonly message: unknown }
-  | { readonly kind: 'config'; readonly config: ChainConfig }
+  | { readonly kind: 'config' | 'precopy'; readonly config: ChainConfig }
   | { readonly kind: 'disk-done' };
 
 interface SimulatedClient {
@@ -227,7 +238,7 @@ type WorldEvent =
       readonly message: unknown;
     }
   | {
-      readonly kind: 'config';
+      readonly kind: 'config' | 'precopy';
       readonly to: string;
       readonly toLife: number;
       readonly config: ChainConfig;
@@ -238,6 +249,8 @@ type WorldEvent =
   | { readonly kind: 'recover'; readonly node: string; readonly fault: ChainFaultKind };
 
 const EVENTS_PER_RUN_MAX = 20_000_000;
+/** How long the end of a run waits for the replicas to agree and the disks to be idle. */
+const CONVERGENCE_WAIT_MS = 5000;
 const MASTER_INTERVAL_MS = 10;
 const INCR_DELTA_MAX = 5;
 
@@ -254,6 +267,8 @@ export class ChainWorld {
   private readonly keys: string[] = [];
   private config: ChainConfig;
   private lastChangeAtMs = 0;
+  /** The node the master is having pre-copy, and whether a pass of it was small enough. */
+  private joining: { node: string; startedAtMs: number; ready: boolean } | null = null;
   private clockMs = 0;
   private finalPhase = false;
   messagesSent = 0;
@@ -376,9 +391,44 @@ export class ChainWorld {
     this.run(finalStartMs + this.options.settleMs + this.options.clientTimeoutMs, () =>
       this.clientsIdle(),
     );
+    const live = this.finalReadsSucceeded();
     // Let the last acknowledgements and disk writes land.
-    this.run(this.clockMs + 200);
-    return this.finalReadsSucceeded();
+    this.run(this.clockMs + CONVERGENCE_WAIT_MS, () => this.replicaProblems().length === 0);
+    return live;
+  }
+
+  /**
+   * What is wrong with the final chain, once quiet: every member of the master's
+   * configuration has adopted it, is caught up, has committed all it applied, holds the same
+   * records and remembered requests as the others, and its disk decodes to that same state.
+   */
+  replicaProblems(): string[] {
+    const problems: string[] = [];
+    if (!this.disksIdle()) problems.push('disk writes are still in progress');
+    let reference: { id: string; state: string } | null = null;
+    for (const member of this.config.members) {
+      const replica = this.node(member.id).replica;
+      const name = `${member.id} (${replica.role()} at epoch ${replica.epoch})`;
+      if (replica.epoch !== this.config.epoch) problems.push(`${name} has not adopted the map`);
+      if (!replica.isCaughtUp) problems.push(`${name} is not caught up`);
+      if (replica.committed !== replica.applied) {
+        problems.push(`${name} committed ${replica.committed} of ${replica.applied}`);
+      }
+      const state = describeState(replica.localRecords(), replica.localRequesters());
+      reference ??= { id: member.id, state };
+      if (state !== reference.state) problems.push(`${name} differs from ${reference.id}`);
+      const stored = decodeStore(this.node(member.id).durable);
+      if (stored === null) {
+        problems.push(`${name} stored nothing`);
+        continue;
+      }
+      const storedState = describeState(stored.records, stored.requesters);
+      if (storedState !== state) problems.push(`${name}: its disk differs from its memory`);
+      if (stored.meta.appliedSequence !== replica.applied) {
+        problems.push(`${name}: its disk holds applied ${stored.meta.appliedSequence}`);
+      }
+    }
+    return problems;
   }
 
   /** Handles events up to `untilMs`, or until `stop` holds after an event. */
@@ -435,11 +485,12 @@ export class ChainWorld {
       case 'deliver':
         this.deliver(event.from, event.to, event.toLife, event.message);
         return;
-      case 'config': {
+      case 'config':
+      case 'precopy': {
         const node = this.nodes.get(event.to);
         if (node !== undefined) {
           if (node.isolatedUntilMs !== null) return; // cut off from the master
-          this.work(node, event.toLife, { kind: 'config', config: event.config });
+          this.work(node, event.toLife, { kind: event.kind, config: event.config });
           return;
         }
         this.clientById(event.to).requester.learnConfig(event.config);
@@ -489,6 +540,9 @@ export class ChainWorld {
       case 'config':
         this.carryOut(node, node.replica.configure(work.config, this.clockMs));
         return;
+      case 'precopy':
+        this.carryOut(node, node.replica.precopy(work.config, this.clockMs));
+        return;
       case 'disk-done':
         this.completeDiskWrite(node);
         return;
@@ -499,6 +553,7 @@ export class ChainWorld {
 
   private carryOut(node: SimulatedNode, output: ChainOutput): void {
     if (output.configWanted !== null) this.sendConfig(node.id, node.life);
+    if (output.precopied !== null) this.precopyReported(node, output.precopied);
     if (output.batch === null && output.sends.length === 0) return;
     node.disk.push({ batch: output.batch, sends: output.sends });
     if (!node.diskBusy) this.startDiskWrite(node);
@@ -611,6 +666,18 @@ export class ChainWorld {
       }
     }
     if (config.members.length >= this.options.chainLength) return null;
+    const joining = this.joining;
+    if (joining !== null) {
+      if (!this.isHealthy(joining.node) || memberIndex(config, joining.node) >= 0) {
+        this.joining = null;
+      } else if (joining.ready) {
+        this.joining = null;
+        return withTail(config, joining.node);
+      } else if (this.clockMs - joining.startedAtMs >= this.options.precopyTimeoutMs) {
+        this.joining = null;
+      }
+      return null;
+    }
     const candidates = this.nodeIds.filter((id) => {
       const node = this.node(id);
       return (
@@ -620,7 +687,25 @@ export class ChainWorld {
       );
     });
     if (candidates.length === 0) return null;
-    return withTail(config, this.prng.pick(candidates));
+    const chosen = this.prng.pick(candidates);
+    if (!this.options.precopy) return withTail(config, chosen);
+    this.joining = { node: chosen, startedAtMs: this.clockMs, ready: false };
+    const node = this.node(chosen);
+    const delayMs = this.prng.between(this.options.delayMsMin, this.options.delayMsMax);
+    this.queue.push(this.clockMs + delayMs, {
+      kind: 'precopy',
+      to: chosen,
+      toLife: node.life,
+      config: this.config,
+    });
+    return null;
+  }
+
+  /** A pass that fit in one chunk leaves little for the copy after joining. */
+  private precopyReported(node: SimulatedNode, report: PrecopyReport): void {
+    const joining = this.joining;
+    if (joining === null || joining.node !== node.id) return;
+    if (report.recordsInPass <= this.options.limits.recordsPerChunkMax) joining.ready = true;
   }
 
   // --- faults ---
@@ -921,6 +1006,23 @@ export function applyBatch(store: DurableStore, batch: ChainBatch): void {
       if (sequence <= through) store.entries.delete(sequence);
     }
   }
+}
+
+/** A canonical text of records and requesters, to compare replicas with each other. */
+function describeState(
+  records: readonly StoredKey[],
+  requesters: readonly RequesterMemory[],
+): string {
+  const recordLines = records
+    .map(
+      ({ key, record }) =>
+        `${bytesToKeyString(key)}=${bytesToKeyString(encodeChainRecord(record))}`,
+    )
+    .sort();
+  const requesterLines = requesters
+    .map((memory) => bytesToKeyString(encodeRequesterMemory(memory)))
+    .sort();
+  return [...recordLines, '--', ...requesterLines].join('\n');
 }
 
 /** Decodes every row of a store (throwing on malformed bytes), or null for an empty disk. */

@@ -137,6 +137,8 @@ export interface ChainOutput {
   readonly sends: readonly ChainSend[];
   /** An epoch newer than this replica's was seen: fetch this partition's configuration. */
   readonly configWanted: number | null;
+  /** A pre-copy pass finished (see `precopy`). */
+  readonly precopied: PrecopyReport | null;
 }
 
 export type ChainRole = 'none' | 'copying' | 'head' | 'middle' | 'tail' | 'single';
@@ -156,6 +158,10 @@ export interface ChainCounters {
   readsAnswered: number;
   leasesGranted: number;
   retransmissions: number;
+  precopyPasses: number;
+  copiesFinished: number;
+  /** Of copiesFinished: those that began from a pre-copy, needing only a delta pass. */
+  copiesFromPrecopy: number;
 }
 
 interface CopyProgress {
@@ -164,7 +170,28 @@ interface CopyProgress {
   /** From the chunk that started the pass; null until it has come. */
   passApplied: number | null;
   passCommitted: number | null;
+  recordsInPass: number;
   requestedAtMs: number;
+}
+
+function newCopy(fromSequence: number): CopyProgress {
+  return {
+    fromSequence,
+    afterKey: null,
+    passApplied: null,
+    passCommitted: null,
+    recordsInPass: 0,
+    requestedAtMs: -Infinity,
+  };
+}
+
+/** A pre-copy pass is done: the map may now append this replica as the tail. */
+export interface PrecopyReport {
+  readonly epoch: number;
+  /** The records held cover the chain's history up to here. */
+  readonly throughSequence: number;
+  /** Records the pass brought; the smaller, the shorter the copy after joining. */
+  readonly recordsInPass: number;
 }
 
 export class ChainReplica {
@@ -185,6 +212,9 @@ export class ChainReplica {
     readsAnswered: 0,
     leasesGranted: 0,
     retransmissions: 0,
+    precopyPasses: 0,
+    copiesFinished: 0,
+    copiesFromPrecopy: 0,
   };
   private readonly timings: ChainTimings;
   private readonly limits: ChainLimits;
@@ -217,6 +247,11 @@ export class ChainReplica {
   private ackDue = false;
 
   private copy: CopyProgress | null = null;
+  /** While a non-member copies the partition before joining: the tail it copies from. */
+  private precopySource: string | null = null;
+  /** Where the next pass of a pre-copy starts: the start of the last finished pass. */
+  private precopiedThrough: number | null = null;
+  private precopied: PrecopyReport | null = null;
   private lastNowMs = -Infinity;
 
   // The step's output, gathered as it runs.
@@ -261,13 +296,7 @@ export class ChainReplica {
       nowMs + replica.timings.leaseMs + replica.timings.clockDriftMarginMs;
     if (replica.isMember() && !meta.caughtUp) {
       replica.wipe();
-      replica.copy = {
-        fromSequence: 0,
-        afterKey: null,
-        passApplied: null,
-        passCommitted: null,
-        requestedAtMs: -Infinity,
-      };
+      replica.copy = newCopy(0);
       replica.metaChanged = true;
       return replica;
     }
@@ -302,6 +331,26 @@ export class ChainReplica {
     return this.finishStep(nowMs);
   }
 
+  /**
+   * Asks a replica that is not a member to copy the partition from the tail of `config`
+   * before the map appends it (the paper's way to extend a chain): it copies in passes, each
+   * bringing only what changed since the previous one began, and reports each finished pass.
+   * Once appended, it needs one more short pass from its predecessor. Any earlier data of a
+   * replica that starts a pre-copy is dropped.
+   */
+  precopy(config: ChainConfig, nowMs: number): ChainOutput {
+    this.advanceClock(nowMs);
+    assert(config.partition === this.partition, 'a configuration of this partition');
+    if (this.config === null || config.epoch > this.config.epoch) this.adopt(config, nowMs);
+    if (this.isMember() || this.precopySource !== null) return this.finishStep(nowMs);
+    this.wipe();
+    this.precopySource = tailOf(this.config!);
+    this.precopiedThrough = null;
+    this.copy = newCopy(0);
+    this.requestCopy(nowMs);
+    return this.finishStep(nowMs);
+  }
+
   /** One message off the network; malformed ones are dropped and counted. */
   receive(from: string, message: unknown, nowMs: number): ChainOutput {
     this.advanceClock(nowMs);
@@ -323,6 +372,17 @@ export class ChainReplica {
       case 'refused':
         if (this.config === null || message.epoch > this.config.epoch) {
           this.adopt(message.config, nowMs);
+        }
+        break;
+      case 'copy-chunk':
+        if (this.precopySource !== null) {
+          if (from === this.precopySource && message.epoch === this.epoch) {
+            this.handleCopyChunk(message, nowMs);
+          } else if (message.epoch > this.epoch) {
+            this.wantConfig(message.epoch);
+          }
+        } else if (this.checkPeerEpoch(from, message.epoch)) {
+          this.handlePeer(from, message, nowMs);
         }
         break;
       default:
@@ -440,18 +500,31 @@ export class ChainReplica {
     const member = index >= 0 ? config.members[index]! : null;
     if (member === null || member.sinceEpoch !== this.memberSinceEpoch) {
       this.endMembership();
-      if (member !== null) this.beginMembership(member.sinceEpoch, nowMs);
+      if (member !== null) {
+        this.beginMembership(member.sinceEpoch, nowMs);
+      } else if (this.precopySource !== null) {
+        // The chain changed under a pre-copy: carry on from the new tail.
+        this.precopySource = tailOf(config);
+        this.restartPass(nowMs);
+      }
       return;
     }
     const newSuccessor = successorOf(config, this.selfId);
     if (newSuccessor !== oldSuccessor) this.changeSuccessor();
     if (this.copy !== null && predecessorOf(config, this.selfId) !== oldPredecessor) {
       // A pass is only consistent with one source's sent list: start over from the new one.
-      this.copy.afterKey = null;
-      this.copy.passApplied = null;
-      this.copy.passCommitted = null;
-      this.requestCopy(nowMs);
+      this.restartPass(nowMs);
     }
+  }
+
+  private restartPass(nowMs: number): void {
+    const copy = this.copy;
+    assert(copy !== null, 'a copy is under way');
+    copy.afterKey = null;
+    copy.passApplied = null;
+    copy.passCommitted = null;
+    copy.recordsInPass = 0;
+    this.requestCopy(nowMs);
   }
 
   /** Leaves whatever role this replica had; its data stays but is trusted no more. */
@@ -459,7 +532,7 @@ export class ChainReplica {
     if (this.isMember()) this.blockGrants();
     this.memberSinceEpoch = 0;
     this.caughtUp = false;
-    this.copy = null;
+    if (this.precopySource === null) this.copy = null;
     this.leaseExpiresAtMs = -Infinity;
     this.successorApplied = null;
     this.sentThrough = 0;
@@ -467,9 +540,14 @@ export class ChainReplica {
 
   private beginMembership(sinceEpoch: number, nowMs: number): void {
     assert(sinceEpoch >= 1, 'a membership starts at an epoch');
-    // Whatever this replica held before may include writes the chain never committed (it may
-    // have been a head that was cut off): a new membership starts from nothing.
-    this.wipe();
+    // What a pre-copy brought is a prefix of the chain's history, up to a point the next pass
+    // starts from. Anything else this replica held may include writes the chain never
+    // committed (it may have been a head that was cut off): it starts from nothing.
+    const fromSequence = this.precopySource !== null ? this.precopiedThrough : null;
+    this.precopySource = null;
+    this.precopiedThrough = null;
+    if (fromSequence === null) this.wipe();
+    else this.forgetSequencing();
     this.memberSinceEpoch = sinceEpoch;
     if (sinceEpoch === 1) {
       // Members of the founding configuration: nothing was written before it existed.
@@ -478,13 +556,7 @@ export class ChainReplica {
     }
     assert(predecessorOf(this.config!, this.selfId) !== null, 'a new member has a predecessor');
     this.caughtUp = false;
-    this.copy = {
-      fromSequence: 0,
-      afterKey: null,
-      passApplied: null,
-      passCommitted: null,
-      requestedAtMs: -Infinity,
-    };
+    this.copy = newCopy(fromSequence ?? 0);
     this.requestCopy(nowMs);
   }
 
@@ -498,6 +570,18 @@ export class ChainReplica {
   private blockGrants(): void {
     const until = this.lastGrantAtMs + this.timings.leaseMs + this.timings.clockDriftMarginMs;
     if (until > this.grantsBlockedUntilMs) this.grantsBlockedUntilMs = until;
+  }
+
+  /** Keeps the records (a pre-copy) but nothing of any earlier place in a chain. */
+  private forgetSequencing(): void {
+    this.requesters.clear();
+    this.appliedSequence = 0;
+    this.committedSequence = 0;
+    this.sent = [];
+    this.readyAtSequence = 0;
+    this.sentThrough = 0;
+    this.successorApplied = null;
+    this.metaChanged = true;
   }
 
   private wipe(): void {
@@ -664,8 +748,9 @@ export class ChainReplica {
     const config = this.config!;
     const predecessor = predecessorOf(config, this.selfId);
     const successor = successorOf(config, this.selfId);
+    // A copy may be asked for by anyone of this epoch (a replica about to be appended).
     const expected =
-      message.type === 'ack' || message.type === 'copy-request' ? successor : predecessor;
+      message.type === 'copy-request' ? from : message.type === 'ack' ? successor : predecessor;
     if (from !== expected) {
       this.counters.unexpectedSenderDropped += 1;
       return;
@@ -826,6 +911,7 @@ export class ChainReplica {
       copy.passCommitted = message.committedSequence;
     }
     assert(copy.passApplied !== null && copy.passCommitted !== null, 'a pass has begun');
+    copy.recordsInPass += message.records.length;
     for (const copied of message.records) {
       this.storeRecord(bytesToKeyString(copied.key), {
         value: copied.value,
@@ -838,7 +924,30 @@ export class ChainReplica {
       this.requestCopy(nowMs);
       return;
     }
+    if (this.precopySource !== null) {
+      this.finishPrecopyPass(copy, nowMs);
+      return;
+    }
     this.finishCopy(copy, message.requesters);
+  }
+
+  /**
+   * A pre-copy pass is over: every key holds at least its state at the pass's start (the
+   * source was the tail, so all of it committed). The next pass, after a pause, brings what
+   * changed since then.
+   */
+  private finishPrecopyPass(copy: CopyProgress, nowMs: number): void {
+    const through = copy.passApplied!;
+    assert(through >= (this.precopiedThrough ?? 0), 'passes move forward');
+    this.precopiedThrough = through;
+    this.counters.precopyPasses += 1;
+    this.precopied = {
+      epoch: this.epoch,
+      throughSequence: through,
+      recordsInPass: copy.recordsInPass,
+    };
+    this.copy = newCopy(through);
+    this.copy.requestedAtMs = nowMs;
   }
 
   /**
@@ -848,6 +957,8 @@ export class ChainReplica {
    * Entries whose change this replica already holds are skipped key by key (by sequence).
    */
   private finishCopy(copy: CopyProgress, requesters: readonly RequesterMemory[]): void {
+    this.counters.copiesFinished += 1;
+    if (copy.fromSequence > 0) this.counters.copiesFromPrecopy += 1;
     this.requesters.clear();
     const ordered = [...requesters].sort((a, b) => a.lastSequence - b.lastSequence);
     for (const memory of ordered) {
@@ -868,11 +979,11 @@ export class ChainReplica {
   private requestCopy(nowMs: number): void {
     const copy = this.copy;
     assert(copy !== null, 'a copy is under way');
-    const predecessor = predecessorOf(this.config!, this.selfId);
-    assert(predecessor !== null, 'a copying replica has a predecessor');
+    const source = this.isMember() ? predecessorOf(this.config!, this.selfId) : this.precopySource;
+    assert(source !== null, 'a copying replica has a source');
     copy.requestedAtMs = nowMs;
     this.sends.push({
-      to: predecessor,
+      to: source,
       message: {
         type: 'copy-request',
         partition: this.partition,
@@ -1067,7 +1178,13 @@ export class ChainReplica {
           entriesCommittedThrough: this.entriesCommittedThrough,
         }
       : null;
-    const output: ChainOutput = { batch, sends: this.sends, configWanted: this.configWanted };
+    const output: ChainOutput = {
+      batch,
+      sends: this.sends,
+      configWanted: this.configWanted,
+      precopied: this.precopied,
+    };
+    this.precopied = null;
     this.sends = [];
     this.wipePending = false;
     this.metaChanged = false;

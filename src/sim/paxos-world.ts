@@ -114,6 +114,8 @@ export interface PaxosWorldOptions {
   readonly proposer?: Partial<ProposerConfig>;
   /** Negative control: acceptors answer before their state is durable. */
   readonly answerBeforeDurable?: boolean;
+  /** Negative control: a purge removes the key but leaves the acceptor's floors as they were. */
+  readonly purgeKeepsFloors?: boolean;
 }
 
 export interface PaxosRunResult {
@@ -167,12 +169,7 @@ type WorldEvent =
       readonly to: NodeId;
       readonly message: unknown;
     }
-  | {
-      readonly kind: 'persisted';
-      readonly acceptor: NodeId;
-      readonly life: number;
-      readonly sequence: number;
-    }
+  | { readonly kind: 'persisted'; readonly acceptor: NodeId; readonly life: number }
   | { readonly kind: 'tick'; readonly proposer: NodeId; readonly life: number }
   | { readonly kind: 'client'; readonly client: number }
   | { readonly kind: 'client-timeout'; readonly operationId: number }
@@ -192,6 +189,8 @@ type Fault =
 interface PendingPersist {
   readonly sequence: number;
   readonly write: AcceptorWrite;
+  /** When the disk finishes it. */
+  readonly doneMs: number;
 }
 
 interface SimulatedAcceptor {
@@ -399,7 +398,7 @@ export class PaxosWorld {
         this.deliver(event.from, event.to, event.message);
         return;
       case 'persisted':
-        this.persisted(event.acceptor, event.life, event.sequence);
+        this.persisted(event.acceptor, event.life);
         return;
       case 'tick': {
         const simulated = this.proposer(event.proposer);
@@ -503,16 +502,16 @@ export class PaxosWorld {
       this.stats.malformedDroppedByAcceptors += 1;
       return;
     }
-    const write = output.write;
+    let write = output.write;
     if (write.kind !== 'none') {
       const sequence = acceptor.nextSequence++;
       if (write.kind === 'put') {
         acceptor.overlay.set(bytesToKeyString(write.key), write.state);
       } else {
+        if (this.options.purgeKeepsFloors === true) write = { ...write, floors: acceptor.floors };
         acceptor.overlay.set(bytesToKeyString(write.key), null);
         acceptor.floors = write.floors;
       }
-      acceptor.pending.push({ sequence, write });
       // One disk: batches complete in the order they were issued.
       const doneMs = Math.max(
         acceptor.lastPersistDoneMs,
@@ -520,12 +519,8 @@ export class PaxosWorld {
           this.network.between(this.options.faults.persistMsMin, this.options.faults.persistMsMax),
       );
       acceptor.lastPersistDoneMs = doneMs;
-      this.queue.push(doneMs, {
-        kind: 'persisted',
-        acceptor: acceptor.id,
-        life: acceptor.life,
-        sequence,
-      });
+      acceptor.pending.push({ sequence, write, doneMs });
+      this.queue.push(doneMs, { kind: 'persisted', acceptor: acceptor.id, life: acceptor.life });
     }
     // The reply depends on every write issued so far, this one included.
     const barrier = acceptor.nextSequence - 1;
@@ -544,16 +539,23 @@ export class PaxosWorld {
     return bytes === undefined ? undefined : decodeKeyState(bytes);
   }
 
-  private persisted(id: NodeId, life: number, sequence: number): void {
+  private persisted(id: NodeId, life: number): void {
     const acceptor = this.acceptors.get(id)!;
     if (!acceptor.up || acceptor.life !== life) return;
     if (acceptor.pausedUntilMs > this.clockMs) {
       // The disk finished, but the process learns of it when it wakes.
-      this.queue.push(acceptor.pausedUntilMs, { kind: 'persisted', acceptor: id, life, sequence });
+      this.queue.push(acceptor.pausedUntilMs, { kind: 'persisted', acceptor: id, life });
       return;
     }
-    const batch = acceptor.pending.shift();
-    assert(batch !== undefined && batch.sequence === sequence, 'batches persist in order');
+    // Every batch the disk has finished by now completes, in the order it was issued, so
+    // an event deferred by a pause cannot be overtaken by a later batch's.
+    while (acceptor.pending.length > 0 && acceptor.pending[0]!.doneMs <= this.clockMs) {
+      this.completeBatch(acceptor, acceptor.pending.shift()!);
+    }
+  }
+
+  private completeBatch(acceptor: SimulatedAcceptor, batch: PendingPersist): void {
+    assert(batch.sequence === acceptor.durableSequence + 1, 'batches persist in order');
     this.stats.persists += 1;
     const write = batch.write;
     assert(write.kind !== 'none', 'only writes are persisted');
@@ -567,8 +569,8 @@ export class PaxosWorld {
       this.stats.keysRemoved += 1;
       if (acceptor.overlay.get(keyString) === null) acceptor.overlay.delete(keyString);
     }
-    acceptor.durableSequence = sequence;
-    while (acceptor.outbox.length > 0 && acceptor.outbox[0]!.barrier <= sequence) {
+    acceptor.durableSequence = batch.sequence;
+    while (acceptor.outbox.length > 0 && acceptor.outbox[0]!.barrier <= batch.sequence) {
       const reply = acceptor.outbox.shift()!;
       this.send(acceptor.id, reply.to, reply.message);
     }

@@ -15,14 +15,18 @@
 //   backoff jittered from the seeded Prng, up to attemptsMax attempts; then the operation
 //   fails as contention (it was outbid) or unavailable (too few answers in time).
 // - A write that an acceptor may hold (sent, and not refused by every acceptor) is never
-//   retried: the retry could apply the command a second time. The operation fails with
-//   mayHaveTakenEffect, which a client must read as "outcome unknown".
+//   applied a second time. The retry's prepare decides: if the highest value it finds is
+//   that write, the write is finished (proposed again, unchanged); if what it finds is older
+//   than the write (a lower ballot and a lower version), the write can never be chosen once
+//   the retry's own is, so the command is applied afresh; otherwise another proposer may
+//   have built on the write, and the operation fails with mayHaveTakenEffect: "outcome
+//   unknown".
 // - Every message that arrives is validated; a malformed one is dropped and counted.
 
 import { assert, bytesToKeyString } from '../bytes.ts';
 import { KEY_BYTES_CEILING } from '../limits.ts';
 import type { Prng } from '../prng.ts';
-import { compareBallots, isValidProposerId, successorBallot } from './ballot.ts';
+import { ballotsEqual, compareBallots, isValidProposerId, successorBallot } from './ballot.ts';
 import type { Ballot } from './ballot.ts';
 import {
   CACHED_KEYS_MAX,
@@ -129,6 +133,8 @@ interface Operation {
   proposal: Proposal | null;
   purgeRemoved: number;
   lastFailure: 'timeout' | 'conflict';
+  /** A write that may be held by some acceptor, and every ballot it was sent under. */
+  landed: { readonly proposal: Proposal; readonly ballots: Ballot[] } | null;
 }
 
 interface KeyQueue {
@@ -317,6 +323,7 @@ export class Proposer {
       proposal: null,
       purgeRemoved: 0,
       lastFailure: 'timeout',
+      landed: null,
     };
     const queue = this.keys.get(keyString);
     if (queue !== undefined) {
@@ -398,9 +405,12 @@ export class Proposer {
     base: RegisterValue,
     oneRoundTrip: boolean,
     nowMs: number,
+    again?: Proposal,
   ): void {
     let proposal: Proposal;
-    if (operation.action.kind === 'purge') {
+    if (again !== undefined) {
+      proposal = again;
+    } else if (operation.action.kind === 'purge') {
       proposal = { previous: base, next: base, applied: true, error: null, oneRoundTrip };
     } else {
       const result = applyCommand(base, operation.action.command);
@@ -417,6 +427,8 @@ export class Proposer {
     operation.proposal = proposal;
     operation.phase = 'accept';
     operation.ballot = ballot;
+    // Acceptors that take this accept promise its successor: fresh ballots start above it.
+    this.noteCounter(ballot.counter + 1);
     operation.granted.clear();
     operation.refused.clear();
     operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
@@ -521,6 +533,31 @@ export class Proposer {
       this.next(operation, nowMs);
       return;
     }
+    const landed = operation.landed;
+    if (landed !== null) {
+      if (landed.ballots.some((ballot) => ballotsEqual(ballot, highest.accepted))) {
+        // The write is the highest a quorum holds: finish it, unchanged.
+        this.propose(operation, operation.ballot, highest.value, false, nowMs, landed.proposal);
+        return;
+      }
+      // Older by ballot, and by version too: a purge leaves a key that reads as nothing
+      // accepted (the zero ballot) at the floor version, which hides every ballot it had.
+      const older =
+        landed.ballots.every((ballot) => compareBallots(highest.accepted, ballot) < 0) &&
+        highest.value.version < landed.proposal.next.version;
+      if (!older) {
+        this.complete(operation.operationId, {
+          kind: 'error',
+          code: 'contention',
+          message: 'another proposer wrote after a write of this operation that may have landed',
+          mayHaveTakenEffect: true,
+        });
+        this.next(operation, nowMs);
+        return;
+      }
+      // Nothing a quorum holds is as new as the write: once this attempt's value is chosen,
+      // the write never can be, so the command is applied afresh.
+    }
     this.propose(operation, operation.ballot, highest.value, false, nowMs);
   }
 
@@ -592,11 +629,21 @@ export class Proposer {
   private failAttempt(operation: Operation, reason: 'timeout' | 'conflict', nowMs: number): void {
     this.cache.delete(operation.keyString);
     operation.lastFailure = reason;
+    const proposal = operation.proposal;
     const mayHaveLanded =
       operation.phase === 'accept' &&
+      proposal !== null &&
       this.isChanging(operation) &&
       operation.refused.size < this.config.acceptorIds.length;
-    if (mayHaveLanded || operation.attempt >= this.config.attemptsMax) {
+    // Two different writes of one operation may be held: no prepare can tell them apart.
+    let ambiguous = false;
+    if (mayHaveLanded) {
+      const landed = operation.landed;
+      if (landed === null) operation.landed = { proposal, ballots: [operation.ballot] };
+      else if (landed.proposal === proposal) landed.ballots.push(operation.ballot);
+      else ambiguous = true;
+    }
+    if (ambiguous || operation.attempt >= this.config.attemptsMax) {
       const code = reason === 'conflict' ? 'contention' : 'unavailable';
       const message =
         reason === 'conflict'
@@ -606,7 +653,7 @@ export class Proposer {
         kind: 'error',
         code,
         message,
-        mayHaveTakenEffect: mayHaveLanded,
+        mayHaveTakenEffect: operation.landed !== null,
       });
       this.next(operation, nowMs);
       return;

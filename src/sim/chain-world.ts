@@ -69,7 +69,14 @@ import { EventQueue } from './event-queue.ts';
 
 export const CHAIN_PARTITION = 7;
 
-export type ChainFaultKind = 'crash' | 'pause' | 'isolate';
+/**
+ * crash: the node stops, losing what its disk had not finished, and restarts from its disk.
+ * pause: the node stops handling anything; its inbox fills and is handled on resume.
+ * isolate: the master cannot reach the node (and takes it for failed); everyone else can.
+ * partition: the node reaches neither the master nor the other replicas; clients still reach
+ * it (the case a tail's lease exists for: it cannot learn that it was removed).
+ */
+export type ChainFaultKind = 'crash' | 'pause' | 'isolate' | 'partition';
 
 export interface ChainFault {
   readonly kind: ChainFaultKind;
@@ -123,7 +130,7 @@ export function drawChainWorldOptions(
   const chainLength = prng.chance(0.6) ? 3 : prng.between(2, nodeCount);
   const leaseMs = prng.between(80, 300);
   const workloadMs = prng.between(1500, 3000);
-  const faultKinds: ChainFaultKind[] = ['crash', 'pause', 'isolate'];
+  const faultKinds: ChainFaultKind[] = ['crash', 'pause', 'isolate', 'partition'];
   const faults: ChainFault[] = [];
   const faultCount = prng.between(0, 4);
   for (let index = 0; index < faultCount; index++) {
@@ -150,7 +157,7 @@ export function drawChainWorldOptions(
     duplicateProbability: prng.chance(0.3) ? 0 : prng.next() * 0.05,
     persistMsMax: prng.between(0, 5),
     tickIntervalMs: prng.between(2, 10),
-    detectionDelayMs: prng.between(100, 600),
+    detectionDelayMs: prng.chance(0.3) ? prng.between(10, 80) : prng.between(100, 600),
     reconfigureGapMs: prng.between(20, 100),
     configRepushMs: 300,
     precopy: prng.chance(0.7),
@@ -183,6 +190,7 @@ interface SimulatedNode {
   up: boolean;
   pausedUntilMs: number | null;
   isolatedUntilMs: number | null;
+  partitionedUntilMs: number | null;
   /** Bumped on crash and restart: deliveries to an earlier life are dropped. */
   life: number;
   /** Since when the node is healthy in the master's eyes, or null while it is not. */
@@ -294,6 +302,7 @@ export class ChainWorld {
         up: true,
         pausedUntilMs: null,
         isolatedUntilMs: null,
+        partitionedUntilMs: null,
         life: 0,
         healthySinceMs: 0,
         downSinceMs: null,
@@ -354,7 +363,12 @@ export class ChainWorld {
 
   isHealthy(id: string): boolean {
     const node = this.node(id);
-    return node.up && node.pausedUntilMs === null && node.isolatedUntilMs === null;
+    return (
+      node.up &&
+      node.pausedUntilMs === null &&
+      node.isolatedUntilMs === null &&
+      node.partitionedUntilMs === null
+    );
   }
 
   /** Whether every disk queue is empty (everything emitted is durable). */
@@ -489,7 +503,8 @@ export class ChainWorld {
       case 'precopy': {
         const node = this.nodes.get(event.to);
         if (node !== undefined) {
-          if (node.isolatedUntilMs !== null) return; // cut off from the master
+          // Cut off from the master.
+          if (node.isolatedUntilMs !== null || node.partitionedUntilMs !== null) return;
           this.work(node, event.toLife, { kind: event.kind, config: event.config });
           return;
         }
@@ -598,6 +613,10 @@ export class ChainWorld {
 
   private send(from: string, to: string, message: ChainMessage): void {
     this.messagesSent += 1;
+    if (this.cutOff(from, to)) {
+      this.messagesLost += 1;
+      return;
+    }
     if (this.prng.chance(this.options.lossProbability)) {
       this.messagesLost += 1;
       return;
@@ -616,6 +635,14 @@ export class ChainWorld {
         message: structuredClone(message),
       });
     }
+  }
+
+  /** Whether a partition separates two nodes (clients are never cut off). */
+  private cutOff(from: string, to: string): boolean {
+    const sender = this.nodes.get(from);
+    const receiver = this.nodes.get(to);
+    if (sender === undefined || receiver === undefined) return false;
+    return sender.partitionedUntilMs !== null || receiver.partitionedUntilMs !== null;
   }
 
   private sendConfig(to: string, toLife: number): void {
@@ -731,6 +758,9 @@ export class ChainWorld {
       case 'isolate':
         node.isolatedUntilMs = untilMs;
         break;
+      case 'partition':
+        node.partitionedUntilMs = untilMs;
+        break;
     }
     this.queue.push(untilMs, { kind: 'recover', node: node.id, fault: fault.kind });
   }
@@ -771,6 +801,9 @@ export class ChainWorld {
       case 'isolate':
         node.isolatedUntilMs = null;
         return;
+      case 'partition':
+        node.partitionedUntilMs = null;
+        return;
     }
   }
 
@@ -779,6 +812,7 @@ export class ChainWorld {
       if (!node.up) this.recover(node, 'crash');
       if (node.pausedUntilMs !== null) this.recover(node, 'pause');
       if (node.isolatedUntilMs !== null) this.recover(node, 'isolate');
+      if (node.partitionedUntilMs !== null) this.recover(node, 'partition');
     }
   }
 

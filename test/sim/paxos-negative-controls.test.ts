@@ -7,12 +7,16 @@
 // - a purge that removes a key but does not raise the acceptor's floors.
 // Each control runs a fixed range of seeds; a seed counts when the checker answers
 // not-linearizable. The correct setting runs the same seeds and must pass them all.
+// PAXOS_SEEDS=<seed> replays one seed of every control (then only the correct settings are
+// judged: one seed says nothing about how often a control is caught).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Prng } from '../../src/core/prng.ts';
 import { CALM_FAULTS, drawFaults } from '../../src/sim/paxos-world.ts';
 import type { PaxosWorldOptions } from '../../src/sim/paxos-world.ts';
-import { describeFailure, runAndCheck, swarmOptions } from './paxos-helpers.ts';
+import { describeFailure, paxosSeeds, runAndCheck, swarmOptions } from './paxos-helpers.ts';
+
+const REPLAYING = (process.env['PAXOS_SEEDS'] ?? '') !== '';
 
 const FILE = 'paxos-negative-controls.test.ts';
 
@@ -25,14 +29,15 @@ function control(
 ): { caught: number; seeds: number; correctFailures: string[] } {
   let caught = 0;
   const correctFailures: string[] = [];
-  for (let seed = first; seed <= last; seed++) {
+  const seeds = paxosSeeds(first, last);
+  for (const seed of seeds) {
     if (runAndCheck(broken(seed)).check.result === 'not-linearizable') caught += 1;
     const checked = runAndCheck(correct(seed));
     if (checked.check.result !== 'linearizable') {
       correctFailures.push(describeFailure(seed, FILE, checked));
     }
   }
-  return { caught, seeds: last - first + 1, correctFailures };
+  return { caught, seeds: seeds.length, correctFailures };
 }
 
 test('a quorum of one is caught', (t) => {
@@ -47,7 +52,7 @@ test('a quorum of one is caught', (t) => {
   );
   t.diagnostic(`caught in ${result.caught} of ${result.seeds} seeds`);
   assert.deepEqual(result.correctFailures, []);
-  assert.ok(result.caught >= 10, `caught in only ${result.caught} seeds`);
+  if (!REPLAYING) assert.ok(result.caught >= 10, `caught in only ${result.caught} seeds`);
 });
 
 test('acceptors that answer before their state is durable are caught once they crash', (t) => {
@@ -71,7 +76,7 @@ test('acceptors that answer before their state is durable are caught once they c
   const result = control(1, 40, (seed) => ({ ...crashy(seed), answerBeforeDurable: true }), crashy);
   t.diagnostic(`caught in ${result.caught} of ${result.seeds} seeds`);
   assert.deepEqual(result.correctFailures, []);
-  assert.ok(result.caught >= 5, `caught in only ${result.caught} seeds`);
+  if (!REPLAYING) assert.ok(result.caught >= 5, `caught in only ${result.caught} seeds`);
 });
 
 test('a proposer that skips the prepare phase without the promise is caught', (t) => {
@@ -83,7 +88,7 @@ test('a proposer that skips the prepare phase without the promise is caught', (t
   );
   t.diagnostic(`caught in ${result.caught} of ${result.seeds} seeds`);
   assert.deepEqual(result.correctFailures, []);
-  assert.ok(result.caught >= 10, `caught in only ${result.caught} seeds`);
+  if (!REPLAYING) assert.ok(result.caught >= 10, `caught in only ${result.caught} seeds`);
 });
 
 test('a purge that leaves the floors where they were is caught', (t) => {
@@ -106,5 +111,5 @@ test('a purge that leaves the floors where they were is caught', (t) => {
   );
   t.diagnostic(`caught in ${result.caught} of ${result.seeds} seeds`);
   assert.deepEqual(result.correctFailures, []);
-  assert.ok(result.caught >= 3, `caught in only ${result.caught} seeds`);
+  if (!REPLAYING) assert.ok(result.caught >= 3, `caught in only ${result.caught} seeds`);
 });

@@ -132,7 +132,6 @@ interface Operation {
   highest: { accepted: Ballot; value: RegisterValue } | null;
   proposal: Proposal | null;
   purgeRemoved: number;
-  lastFailure: 'timeout' | 'conflict';
   /** A write that may be held by some acceptor, and every ballot it was sent under. */
   landed: { readonly proposal: Proposal; readonly ballots: Ballot[] } | null;
 }
@@ -322,7 +321,6 @@ export class Proposer {
       highest: null,
       proposal: null,
       purgeRemoved: 0,
-      lastFailure: 'timeout',
       landed: null,
     };
     const queue = this.keys.get(keyString);
@@ -537,7 +535,8 @@ export class Proposer {
     if (landed !== null) {
       if (landed.ballots.some((ballot) => ballotsEqual(ballot, highest.accepted))) {
         // The write is the highest a quorum holds: finish it, unchanged.
-        this.propose(operation, operation.ballot, highest.value, false, nowMs, landed.proposal);
+        const again = { ...landed.proposal, oneRoundTrip: false };
+        this.propose(operation, operation.ballot, highest.value, false, nowMs, again);
         return;
       }
       // Older by ballot, and by version too: a purge leaves a key that reads as nothing
@@ -628,7 +627,6 @@ export class Proposer {
 
   private failAttempt(operation: Operation, reason: 'timeout' | 'conflict', nowMs: number): void {
     this.cache.delete(operation.keyString);
-    operation.lastFailure = reason;
     const proposal = operation.proposal;
     const mayHaveLanded =
       operation.phase === 'accept' &&
@@ -640,7 +638,7 @@ export class Proposer {
     if (mayHaveLanded) {
       const landed = operation.landed;
       if (landed === null) operation.landed = { proposal, ballots: [operation.ballot] };
-      else if (landed.proposal === proposal) landed.ballots.push(operation.ballot);
+      else if (landed.proposal.next === proposal.next) landed.ballots.push(operation.ballot);
       else ambiguous = true;
     }
     if (ambiguous || operation.attempt >= this.config.attemptsMax) {

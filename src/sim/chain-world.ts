@@ -176,7 +176,13 @@ export function drawChainWorldOptions(
       ackIntervalMs: prng.between(10, Math.floor(leaseMs / 4)),
       copyRetryAfterMs: 100,
     },
-    limits: { ...DEFAULT_CHAIN_LIMITS, recordsPerChunkMax: prng.between(1, 3) },
+    // Small bounds, so that forwards and copies split into many messages.
+    limits: {
+      ...DEFAULT_CHAIN_LIMITS,
+      recordsPerChunkMax: prng.between(1, 3),
+      entriesPerForwardMax: prng.between(1, 8),
+      forwardValueBytesMax: prng.between(8, 64),
+    },
     faults,
     unsafe: {},
     ...overrides,

@@ -1115,12 +1115,21 @@ export class ChainReplica {
     assert(this.sentThrough >= this.committedSequence, 'the sent list holds what is resent');
     let start = this.sentThrough - this.committedSequence;
     while (start < this.sent.length) {
-      const entries = this.sent.slice(start, start + this.limits.entriesPerForwardMax);
+      // As many entries as fit the count and byte bounds, and always at least one.
+      let end = start + 1;
+      let valueBytes = entryValueBytes(this.sent[start]!);
+      while (end < this.sent.length && end - start < this.limits.entriesPerForwardMax) {
+        const size = entryValueBytes(this.sent[end]!);
+        if (valueBytes + size > this.limits.forwardValueBytesMax) break;
+        valueBytes += size;
+        end += 1;
+      }
+      const entries = this.sent.slice(start, end);
       this.sends.push({
         to: successor,
         message: { type: 'forward', partition: this.partition, epoch: config.epoch, entries },
       });
-      start += entries.length;
+      start = end;
     }
     this.sentThrough = this.appliedSequence;
     this.lastForwardAtMs = nowMs;
@@ -1208,6 +1217,12 @@ export class ChainReplica {
     assert(nowMs >= this.lastNowMs, 'time does not go back');
     this.lastNowMs = nowMs;
   }
+}
+
+function entryValueBytes(entry: ChainEntry): number {
+  const change = entry.change;
+  const outcomeBytes = entry.outcome.kind === 'done' ? (entry.outcome.value?.length ?? 0) : 0;
+  return (change === null ? 0 : change.key.length + (change.value?.length ?? 0)) + outcomeBytes;
 }
 
 /** The index of the first key greater than `key` in a sorted list. */

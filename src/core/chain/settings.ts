@@ -26,6 +26,11 @@ export interface ChainLimits {
   readonly sentEntriesMax: number;
   /** Entries carried by one forward message. */
   readonly entriesPerForwardMax: number;
+  /**
+   * Value bytes carried by one forward message (one entry may exceed it on its own): with the
+   * largest value, a message stays within the transport's frame limit (64 MiB).
+   */
+  readonly forwardValueBytesMax: number;
   /** Records carried by one copy chunk. */
   readonly recordsPerChunkMax: number;
   /** Value bytes carried by one copy chunk (one record may exceed it on its own). */
@@ -66,6 +71,7 @@ export const DEFAULT_CHAIN_TIMINGS: ChainTimings = {
 export const DEFAULT_CHAIN_LIMITS: ChainLimits = {
   sentEntriesMax: 1024,
   entriesPerForwardMax: 64,
+  forwardValueBytesMax: 4 * 1024 * 1024,
   recordsPerChunkMax: 256,
   chunkValueBytesMax: 4 * 1024 * 1024,
   requestersMax: 256,
@@ -103,6 +109,7 @@ export function validateChainLimits(limits: ChainLimits): void {
       limits.recordsPerChunkMax <= RECORDS_PER_CHUNK_CEILING,
     `recordsPerChunkMax is in 1..${RECORDS_PER_CHUNK_CEILING}`,
   );
+  assert(isPositiveInteger(limits.forwardValueBytesMax), 'forwardValueBytesMax is positive');
   assert(isPositiveInteger(limits.chunkValueBytesMax), 'chunkValueBytesMax is positive');
   assert(
     isPositiveInteger(limits.requestersMax) && limits.requestersMax <= REQUESTERS_CEILING,

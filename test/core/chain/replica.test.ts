@@ -78,6 +78,28 @@ test('entries that arrive out of order are applied in sequence order once the ga
   assert.ok(harness.replica('n0').counters.retransmissions >= 1);
 });
 
+test('a resent backlog splits by entry count and value bytes, in order, an oversized entry alone', () => {
+  const harness = warmChain({ limits: { entriesPerForwardMax: 3, forwardValueBytesMax: 10 } });
+  const sizes = [2, 2, 2, 2, 30, 1];
+  for (const size of sizes) {
+    harness.write('c0', { kind: 'put', key: utf8('k'), value: new Uint8Array(size) });
+  }
+  // Every first forward is lost; the retransmission sends the whole backlog at once.
+  harness.take(isType('forward', 'n0', 'n1'));
+  harness.nowMs += TEST_TIMINGS.retransmitAfterMs;
+  harness.collect('n0', harness.replica('n0').tick(harness.nowMs));
+  const layout = harness
+    .take(isType('forward', 'n0', 'n1'))
+    .map((flight) =>
+      flight.message.type === 'forward'
+        ? flight.message.entries.map((entry) => entry.sequence)
+        : [],
+    );
+  // The key is 1 byte: entries of 3, 3, 3, 3, 31 and 2 bytes against a bound of 10.
+  assert.deepEqual(layout, [[1, 2, 3], [4], [5], [6]]);
+  assert.equal(harness.replica('n0').counters.retransmissions, 1);
+});
+
 test('sent lists hold exactly the entries the tail has not acknowledged, and shrink with its acks', () => {
   const harness = warmChain();
   for (let index = 0; index < 3; index++) harness.write('c0', put('k', `v${index}`));
@@ -295,5 +317,8 @@ test('a configuration without this replica ends its part: it refuses writes and 
   harness.configureAll(config);
   const requestId = harness.write('c0', put('k', 'v'), 'n0');
   assert.deepEqual(harness.repliesTo('c0', requestId), [{ status: 'refused', config }]);
+  const readId = harness.read('c0', 'k', 'n0');
+  assert.deepEqual(harness.repliesTo('c0', readId), [{ status: 'refused', config }]);
   assert.equal(harness.replica('n0').role(), 'none');
+  assert.equal(harness.replica('n0').applied, 0);
 });

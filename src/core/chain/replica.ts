@@ -1,7 +1,7 @@
 // One replica of one partition's chain as a pure state machine (chain replication, van Renesse
 // and Schneider, OSDI 2004). The driver hands it configurations from the cluster map
-// (`configure`), messages from the network (`receive`) and the passing of time (`tick`); each
-// call returns a batch to make durable and the messages to send once it is.
+// (`configure`, `precopy`), messages from the network (`receive`) and the passing of time
+// (`tick`); each call returns a batch to make durable and the messages to send once it is.
 //
 // The protocol as built:
 // - The head orders writes with a sequence number per partition, evaluates each against its
@@ -17,8 +17,11 @@
 //   asks for the map (`configWanted`).
 // - Reconfiguration: a removed head's successor becomes head; a removed middle's predecessor
 //   resends its sent list to its new successor; a removed tail's predecessor becomes tail and
-//   commits (answers) what its sent list holds; a new tail copies the partition from its
-//   predecessor, then receives the entries that arrived during the copy.
+//   commits (answers) what its sent list holds. To extend the chain, a replica first copies
+//   the partition from the tail while not a member (`precopy`, in passes), is appended, then
+//   copies what changed since its last pass from its predecessor and receives the entries that
+//   arrived meanwhile from that predecessor's sent list. A replica appended without a pre-copy
+//   does the same from nothing.
 // - A tail answers only while it holds a lease from its predecessor (the head needs none), and
 //   a replica whose successor changed grants no lease and acts as no tail until every lease it
 //   granted before has run out. So a tail that was removed without knowing it, and still

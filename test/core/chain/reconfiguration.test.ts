@@ -166,3 +166,24 @@ test('a replica appended again after its removal starts from nothing', () => {
   assert.equal(value(harness, 'n0', 'k'), 'kept', 'the uncommitted write is gone');
   assert.equal(harness.replica('n0').applied, harness.replica('n1').applied);
 });
+
+test('writes ordered after the old tail stopped answering, before the copy began, are answered by the new tail', () => {
+  const harness = new Harness(['n0', 'n1', 'n2'], ['n0', 'n1']);
+  harness.advance(300);
+  harness.write('c0', put('k', 'before'));
+  harness.settle();
+  harness.configureAll(withTail(foundingChainConfig(PARTITION, ['n0', 'n1']), 'n2'));
+  // The copy request is held back: these two are ordered, applied by the old tail, not committed.
+  const held = harness.take((flight) => flight.message.type === 'copy-request');
+  const first = harness.write('c1', put('k', 'one'));
+  const second = harness.write('c1', { kind: 'incr', key: utf8('n'), delta: 4 });
+  harness.settle();
+  assert.equal(harness.replica('n1').applied, 3);
+  assert.equal(harness.replica('n1').committed, 1);
+  for (const flight of held) harness.deliver(flight);
+  harness.advance(TEST_TIMINGS.leaseMs);
+  assert.equal(harness.replica('n2').role(), 'tail');
+  assert.equal(writtenReplies(harness, 'c1', first), 1);
+  assert.equal(writtenReplies(harness, 'c1', second), 1);
+  assert.equal(harness.replica('n0').sentLength, 0, 'and they committed all along the chain');
+});

@@ -134,7 +134,13 @@ test('sim flags: defaults, and usage errors that name the flag', () => {
   assert.deepEqual([defaults.faults, defaults.historyDirectory], [undefined, 'sim-histories']);
   const set = parseSimOptions(['--config', 'default-set', '--faults', 'none']);
   assert.ok(set !== 'help');
-  assert.deepEqual(set.configurations, ['n3-quorum', 'n5-quorum', 'n-all', 'read-heavy']);
+  assert.deepEqual(set.configurations, [
+    'n3-quorum',
+    'n3-siblings',
+    'n5-quorum',
+    'n-all',
+    'read-heavy',
+  ]);
   assert.deepEqual(set.faults, []);
   const cases: [string[], RegExp][] = [
     [['--keyspace', 'chain'], /--keyspace chain: chain keyspaces do not exist yet/],

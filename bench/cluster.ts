@@ -28,7 +28,7 @@ import {
   type TargetKind,
 } from '../src/loadgen/index.ts';
 import { openRingkvClientTarget } from '../src/loadgen/targets/ringkv-client-target.ts';
-import { writeBenchmarkSection } from './benchmarks-file.ts';
+import { firstLine, machine, writeBenchmarkSection } from './benchmarks-file.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -315,25 +315,6 @@ async function measure(
   } finally {
     await target.close();
   }
-}
-
-function firstLine(command: string, args: string[]): string {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  return (result.stdout ?? '').trim().split('\n')[0] ?? 'unknown';
-}
-
-function machine(): string {
-  let model = os.cpus()[0]?.model ?? 'unknown';
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8')
-      .split('\n')
-      .find((text) => text.startsWith('model name'));
-    if (line !== undefined) model = line.split(':')[1]!.trim();
-  } catch {
-    // Not Linux: the model Node reports will do.
-  }
-  const memoryGiB = (os.totalmem() / 2 ** 30).toFixed(0);
-  return `${os.cpus().length} cores, ${model}, ${memoryGiB} GiB, ${os.type()} ${os.release()}`;
 }
 
 function formatNumber(value: number): string {

@@ -20,7 +20,6 @@
 
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { assert } from '../src/core/bytes.ts';
@@ -29,7 +28,7 @@ import { DEFAULT_SWIM_CONFIG, detectionBoundMs } from '../src/core/swim/swim.ts'
 import { ClusterWorld, type ClusterWorldOptions } from '../src/sim/cluster-world.ts';
 import { SwimWorld } from '../src/sim/swim-world.ts';
 import { runWorkload, type WorkloadOptions } from '../src/sim/workload.ts';
-import { writeBenchmarkSection } from './benchmarks-file.ts';
+import { firstLine, machine, writeBenchmarkSection } from './benchmarks-file.ts';
 
 const SAMPLE_EVERY_EVENTS = 20_000;
 const MEBIBYTE = 2 ** 20;
@@ -489,25 +488,6 @@ function sameEverywhere<T>(runs: readonly T[], pick: (run: T) => unknown, what: 
       throw new Error(`${what} differ between runs of one seed: the simulation is not replayable`);
     }
   }
-}
-
-function firstLine(command: string, args: string[]): string {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  return (result.stdout ?? '').trim().split('\n')[0] ?? 'unknown';
-}
-
-function machine(): string {
-  let model = os.cpus()[0]?.model ?? 'unknown';
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8')
-      .split('\n')
-      .find((text) => text.startsWith('model name'));
-    if (line !== undefined) model = line.split(':')[1]!.trim();
-  } catch {
-    // Not Linux: the model Node reports will do.
-  }
-  const memoryGiB = (os.totalmem() / 2 ** 30).toFixed(0);
-  return `${os.cpus().length} cores, ${model}, ${memoryGiB} GiB, ${os.type()} ${os.release()}`;
 }
 
 const seconds = (ms: number | null): string =>

@@ -267,13 +267,8 @@ interface HandoffOp {
   readonly deadlineMs: number;
 }
 
-/**
- * A write that reads before it writes: the coordinator first merges R replicas' copies into
- * its own, so a mutation that depends on the current value (INCR, DEL, SET NX) builds on
- * every acknowledged write even right after the coordinator changed.
- */
-interface PrefetchOp {
-  readonly kind: 'prefetch';
+/** What coordinating a write on one key needs, whichever way it goes. */
+interface WriteParts {
   readonly job: Job;
   readonly indexes: readonly number[];
   readonly keyspace: Keyspace;
@@ -281,6 +276,15 @@ interface PrefetchOp {
   readonly partition: number;
   readonly n: number;
   readonly needed: number;
+}
+
+/**
+ * A write that reads before it writes: the coordinator first merges R replicas' copies into
+ * its own, so a mutation that depends on the current value (INCR, DEL, SET NX) builds on
+ * every acknowledged write even right after the coordinator changed.
+ */
+interface PrefetchOp extends WriteParts {
+  readonly kind: 'prefetch';
   readonly readNeeded: number;
   readonly targets: readonly Target[];
   readonly answers: Map<string, StoredRecord | undefined>;
@@ -296,17 +300,7 @@ type Waiter =
   | { readonly kind: 'reply'; readonly origin: Origin; readonly reply: ClientReply }
   | { readonly kind: 'write-ack'; readonly opId: number }
   /** A coordinated write waiting for this node's incarnation to be durable. */
-  | {
-      readonly kind: 'coordinate';
-      readonly job: Job;
-      readonly indexes: readonly number[];
-      readonly keyspace: Keyspace;
-      readonly items: readonly WriteItem[];
-      readonly partition: number;
-      readonly n: number;
-      readonly needed: number;
-      readonly attempt: number;
-    }
+  | (WriteParts & { readonly kind: 'coordinate'; readonly attempt: number })
   | {
       readonly kind: 'read-local';
       readonly opId: number;

@@ -80,6 +80,13 @@ function isMember(value: unknown): value is MemberInfo {
   return ['id', 'peer', 'http', 'resp'].every((field) => isString(member[field]));
 }
 
+/** put and putIfNewer: opId, keyspace id, key, encoded record, hint owner. */
+function isPutShape(f: readonly unknown[]): boolean {
+  return (
+    f.length === 7 && isInt(f[2]) && isInt(f[3]) && isBytes(f[4]) && isBytes(f[5]) && isString(f[6])
+  );
+}
+
 /** Shape checks for each message type; fields the handlers check again are only typed here. */
 const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
   [MessageType.swim]: (f) => f.length === 3,
@@ -99,22 +106,10 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
     f.length === 6 && isInt(f[2]) && isInt(f[3]) && isBytes(f[4]) && isString(f[5]),
   [MessageType.readReply]: (f) =>
     f.length === 6 && isInt(f[2]) && typeof f[3] === 'boolean' && isBytes(f[4]) && isString(f[5]),
-  [MessageType.put]: (f) =>
-    f.length === 7 &&
-    isInt(f[2]) &&
-    isInt(f[3]) &&
-    isBytes(f[4]) &&
-    isBytes(f[5]) &&
-    isString(f[6]),
+  [MessageType.put]: isPutShape,
   [MessageType.putReply]: (f) =>
     f.length === 5 && isInt(f[2]) && typeof f[3] === 'boolean' && isString(f[4]),
-  [MessageType.putIfNewer]: (f) =>
-    f.length === 7 &&
-    isInt(f[2]) &&
-    isInt(f[3]) &&
-    isBytes(f[4]) &&
-    isBytes(f[5]) &&
-    isString(f[6]),
+  [MessageType.putIfNewer]: isPutShape,
   [MessageType.putIfNewerReply]: (f) =>
     f.length === 6 && isInt(f[2]) && isInt(f[3]) && isBytes(f[4]) && isString(f[5]),
   [MessageType.scan]: (f) =>

@@ -656,7 +656,16 @@ export class Node {
       // replicas a write reached): give it that long, and a little more.
       deadlineMs: nowMs + this.requestTimeoutMs() + FORWARD_GRACE_MS,
     });
-    this.send(to, [MessageType.forward, this.epoch(), opId, request, this.store.incarnation]);
+    // The receiver knows a forward by its sender's incarnation and op id, so one leaves only
+    // once that incarnation is durable: a life that crashed before could not share its ids.
+    const message: PeerMessage = [
+      MessageType.forward,
+      this.epoch(),
+      opId,
+      request,
+      this.store.incarnation,
+    ];
+    this.after(this.incarnationBatchId, { kind: 'send', to, message });
   }
 
   /**

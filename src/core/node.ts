@@ -313,6 +313,9 @@ const MAP_META_NAME = 'cluster-map';
 const HELLO_INTERVAL_MS = 500;
 /** How much longer a forwarding node waits than the coordinator's own request timeout. */
 const FORWARD_GRACE_MS = 250;
+/** Op ids: 2^32 per life, lives numbered mod 2^20, so ids stay safe integers. */
+const OP_IDS_PER_LIFE = 2 ** 32;
+const INCARNATIONS_IN_OP_IDS = 2 ** 20;
 /** Forwards are remembered for this many forward timeouts, and at most this many. */
 const FORWARD_MEMORY_FACTOR = 4;
 const RECENT_FORWARDS_MAX = 100_000;
@@ -341,7 +344,14 @@ export class Node {
   private walks: (readonly string[] | undefined)[] = [];
   private swim: Swim | null = null;
   private readonly ops = new Map<number, Op>();
-  private nextOpId = 1;
+  /**
+   * Op ids name a request to a peer and come back in its answer. Each life of a node draws
+   * them from a range of its own (its incarnation times 2^32), so that an answer to a
+   * request of an earlier life, arriving late (a peer paused, a message delayed), never
+   * completes an op of this one. Within a life they wrap after 2^32, long after the op that
+   * had an id last has timed out.
+   */
+  private opCounter = 0;
   private readonly waiters = new Map<number, Waiter[]>();
   private effects: Effect[] = [];
   /** While forming: what each founder told us of itself. */
@@ -646,7 +656,7 @@ export class Node {
     nowMs: number,
     requestId = 0,
   ): void {
-    const opId = this.nextOpId++;
+    const opId = this.takeOpId();
     this.ops.set(opId, {
       kind: 'forward',
       job,
@@ -702,7 +712,7 @@ export class Node {
         ),
       );
     }
-    const opId = this.nextOpId++;
+    const opId = this.takeOpId();
     const op: PrefetchOp = {
       kind: 'prefetch',
       job,
@@ -801,7 +811,7 @@ export class Node {
             context: encodeContext(written[0]!.record.context),
           }))
         : outcome.value.results;
-    const opId = this.nextOpId++;
+    const opId = this.takeOpId();
     const selfTarget = targets.find((target) => target.node === this.nodeId);
     let selfIsTarget = selfTarget !== undefined;
     let ownWaitFor = outcome.waitFor;
@@ -872,7 +882,7 @@ export class Node {
     const n = replicationFactor(keyspace, this.map!.members.length);
     const partition = partitionOf(keyspace.id, key, this.config.partitionCount);
     const targets = this.targetsOf(partition, n);
-    const opId = this.nextOpId++;
+    const opId = this.takeOpId();
     const op: ReadOp = {
       kind: 'read',
       job,
@@ -1078,7 +1088,7 @@ export class Node {
       afterKey =
         cursor.length > CURSOR_PARTITION_BYTES ? cursor.slice(CURSOR_PARTITION_BYTES) : null;
     }
-    const opId = this.nextOpId++;
+    const opId = this.takeOpId();
     const op: ScanOp = {
       kind: 'scan',
       origin,
@@ -1209,7 +1219,7 @@ export class Node {
     } else {
       for (const member of map.members) if (this.isUp(member.id)) assignments.set(member.id, []);
     }
-    const opId = this.nextOpId++;
+    const opId = this.takeOpId();
     const op: SumOp = {
       kind,
       origin,
@@ -1691,6 +1701,11 @@ export class Node {
     }
   }
 
+  private takeOpId(): number {
+    this.opCounter = (this.opCounter % OP_IDS_PER_LIFE) + 1;
+    return (this.store.incarnation % INCARNATIONS_IN_OP_IDS) * OP_IDS_PER_LIFE + this.opCounter;
+  }
+
   private tickForming(nowMs: number): void {
     if (nowMs < this.nextHelloMs) return;
     this.nextHelloMs = nowMs + HELLO_INTERVAL_MS;
@@ -1773,7 +1788,7 @@ export class Node {
       if (busy.has(owner) || !members.has(owner) || this.liveness(owner) !== 'alive') continue;
       const batchMax = this.config.cluster?.handoffBatchMax ?? 256;
       for (const hint of this.store.hintsFor(owner, batchMax)) {
-        const opId = this.nextOpId++;
+        const opId = this.takeOpId();
         this.ops.set(opId, {
           kind: 'handoff',
           owner,

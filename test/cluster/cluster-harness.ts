@@ -72,6 +72,9 @@ function signalChild(child: ChildProcess, name: NodeJS.Signals): void {
 }
 
 /** `count` distinct loopback ports that were free a moment ago (all bound at once, then freed). */
+/** Cluster starts tried when a chosen port was taken meanwhile. */
+const PORT_ATTEMPTS_MAX = 3;
+
 export async function freePorts(count: number): Promise<number[]> {
   const servers: Server[] = [];
   const ports: number[] = [];
@@ -181,8 +184,23 @@ export class TestCluster {
     this.seeds = nodes.map((node) => `${LOOPBACK}:${node.peerPort}`).join(',');
   }
 
-  /** Starts every node and waits until each reports the cluster ready. */
+  /**
+   * Starts every node and waits until each reports the cluster ready. The ports are free
+   * when chosen, but another test process may take one before the node binds it: then the
+   * whole cluster starts again on fresh ports, a few times at most.
+   */
   static async start(options: ClusterOptions): Promise<TestCluster> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await TestCluster.startOnce(options);
+      } catch (error) {
+        const portTaken = error instanceof Error && error.message.includes('EADDRINUSE');
+        if (!portTaken || attempt >= PORT_ATTEMPTS_MAX) throw error;
+      }
+    }
+  }
+
+  private static async startOnce(options: ClusterOptions): Promise<TestCluster> {
     const rootDir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-cluster-'));
     const ports = await freePorts(options.nodeCount * 3);
     const nodes = Array.from({ length: options.nodeCount }, (_, index): ClusterNode => {

@@ -1415,17 +1415,6 @@ export class Node {
             : null,
         );
       case MessageType.put:
-        return this.onPutRequest(
-          from,
-          message[2],
-          message[3],
-          message[4],
-          message[5],
-          message[6],
-          nowMs,
-        );
-      case MessageType.putReply:
-        return this.onPutReply(message[2], from, message[3]);
       case MessageType.putIfNewer:
         return this.onPutRequest(
           from,
@@ -1435,8 +1424,10 @@ export class Node {
           message[5],
           message[6],
           nowMs,
-          true,
+          message[0] === MessageType.putIfNewer,
         );
+      case MessageType.putReply:
+        return this.onPutReply(message[2], from, message[3]);
       case MessageType.putIfNewerReply:
         if (message[3] === PutIfNewerStatus.stale) {
           return this.onStaleWrite(message[2], from, this.decodePeerRecord(message[4]));

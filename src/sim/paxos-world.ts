@@ -25,7 +25,7 @@ import {
 } from '../core/paxos/acceptor-codec.ts';
 import { defaultProposerConfig } from '../core/paxos/config.ts';
 import type { ProposerConfig } from '../core/paxos/config.ts';
-import { Proposer } from '../core/paxos/proposer.ts';
+import { emptyProposerStats, Proposer } from '../core/paxos/proposer.ts';
 import type { OperationOutcome, ProposerOutput, ProposerStats } from '../core/paxos/proposer.ts';
 import type { Command } from '../core/paxos/register.ts';
 import type { History, Operation, Value } from '../check/history.ts';
@@ -253,19 +253,6 @@ interface SimulatedClient {
   busy: boolean;
   /** What this client last learned of each key: value and version. */
   readonly known: ({ value: Value; version: number } | undefined)[];
-}
-
-function emptyProposerStats(): ProposerStats {
-  return {
-    twoRoundTrips: 0,
-    oneRoundTrip: 0,
-    retries: 0,
-    conflicts: 0,
-    timeouts: 0,
-    malformedDropped: 0,
-    staleReplies: 0,
-    overloaded: 0,
-  };
 }
 
 export class PaxosWorld {

@@ -587,16 +587,11 @@ export class ChainReplica {
     this.metaChanged = true;
   }
 
+  /** Forgets everything, records included: the stored rows go too, in the next batch. */
   private wipe(): void {
+    this.forgetSequencing();
     this.records.clear();
     this.sortedKeys = null;
-    this.requesters.clear();
-    this.appliedSequence = 0;
-    this.committedSequence = 0;
-    this.sent = [];
-    this.readyAtSequence = 0;
-    this.sentThrough = 0;
-    this.successorApplied = null;
     this.wipePending = true;
     this.changedRecords.clear();
     this.changedRequesters.clear();

@@ -149,16 +149,7 @@ interface CachedPromise {
 
 export class Proposer {
   readonly id: string;
-  readonly stats: ProposerStats = {
-    twoRoundTrips: 0,
-    oneRoundTrip: 0,
-    retries: 0,
-    conflicts: 0,
-    timeouts: 0,
-    malformedDropped: 0,
-    staleReplies: 0,
-    overloaded: 0,
-  };
+  readonly stats: ProposerStats = emptyProposerStats();
   private readonly config: ProposerConfig;
   private readonly prng: Prng;
   private readonly acceptorIds: ReadonlySet<string>;
@@ -382,18 +373,13 @@ export class Proposer {
     operation.ballot = this.freshBallot();
     operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
     const requestId = this.newRequest(operation);
-    for (const to of this.config.acceptorIds) {
-      this.sends.push({
-        to,
-        message: [
-          PaxosMessageType.prepare,
-          requestId,
-          operation.key,
-          operation.ballot.counter,
-          operation.ballot.proposerId,
-        ],
-      });
-    }
+    this.toEveryAcceptor([
+      PaxosMessageType.prepare,
+      requestId,
+      operation.key,
+      operation.ballot.counter,
+      operation.ballot.proposerId,
+    ]);
   }
 
   /** Applies the operation to `base` and sends the result to every acceptor. */
@@ -431,20 +417,15 @@ export class Proposer {
     operation.refused.clear();
     operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
     const requestId = this.newRequest(operation);
-    for (const to of this.config.acceptorIds) {
-      this.sends.push({
-        to,
-        message: [
-          PaxosMessageType.accept,
-          requestId,
-          operation.key,
-          ballot.counter,
-          ballot.proposerId,
-          proposal.next.bytes,
-          proposal.next.version,
-        ],
-      });
-    }
+    this.toEveryAcceptor([
+      PaxosMessageType.accept,
+      requestId,
+      operation.key,
+      ballot.counter,
+      ballot.proposerId,
+      proposal.next.bytes,
+      proposal.next.version,
+    ]);
   }
 
   private handleReply(
@@ -571,19 +552,14 @@ export class Proposer {
       operation.purgeRemoved = 0;
       operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
       const requestId = this.newRequest(operation);
-      for (const to of this.config.acceptorIds) {
-        this.sends.push({
-          to,
-          message: [
-            PaxosMessageType.purge,
-            requestId,
-            operation.key,
-            operation.ballot.counter,
-            operation.ballot.proposerId,
-            proposal.next.version,
-          ],
-        });
-      }
+      this.toEveryAcceptor([
+        PaxosMessageType.purge,
+        requestId,
+        operation.key,
+        operation.ballot.counter,
+        operation.ballot.proposerId,
+        proposal.next.version,
+      ]);
       return;
     }
     // The accepts also promised the successor: enough of them make a prepare quorum for it.
@@ -707,6 +683,10 @@ export class Proposer {
     assert(this.cache.size <= CACHED_KEYS_MAX, 'the cache is bounded');
   }
 
+  private toEveryAcceptor(message: ProposerSend['message']): void {
+    for (const to of this.config.acceptorIds) this.sends.push({ to, message });
+  }
+
   private freshBallot(): Ballot {
     this.highestCounter += 1;
     assert(this.highestCounter < Number.MAX_SAFE_INTEGER, 'ballot counters stay below 2^53');
@@ -731,4 +711,18 @@ export class Proposer {
     this.completions = [];
     return output;
   }
+}
+
+/** Every counter of a proposer's stats at zero. */
+export function emptyProposerStats(): ProposerStats {
+  return {
+    twoRoundTrips: 0,
+    oneRoundTrip: 0,
+    retries: 0,
+    conflicts: 0,
+    timeouts: 0,
+    malformedDropped: 0,
+    staleReplies: 0,
+    overloaded: 0,
+  };
 }

@@ -72,6 +72,16 @@ import { Swim, type Liveness, type SwimOutput } from './swim/swim.ts';
 import type { SwimConfig } from './swim/config.ts';
 import { coversDot } from './versions/version-vector.ts';
 import type { StorageReader } from '../storage/contract.ts';
+import { RegisterHost, type HostOutput } from './paxos/register-host.ts';
+import type { Command } from './paxos/register.ts';
+import {
+  commandOf,
+  strongError,
+  strongItemsProblem,
+  strongReadResult,
+  strongWriteResult,
+} from './paxos/client-commands.ts';
+import type { Mutation } from './requests.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
@@ -293,7 +303,18 @@ interface PrefetchOp extends WriteParts {
   readonly deadlineMs: number;
 }
 
-type Op = ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp | PrefetchOp;
+/** One key of a request on a strong keyspace, run by this node's proposer. */
+interface StrongOp {
+  readonly kind: 'strong';
+  readonly job: Job;
+  readonly index: number;
+  /** Null for a read. */
+  readonly mutation: Mutation | null;
+  readonly withVersions: boolean;
+  readonly deadlineMs: number;
+}
+
+type Op = ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp | PrefetchOp | StrongOp;
 
 /** What to do once a batch is persisted. */
 type Waiter =
@@ -307,7 +328,9 @@ type Waiter =
       readonly record: StoredRecord | undefined;
     }
   | { readonly kind: 'send'; readonly to: string; readonly message: PeerMessage }
-  | { readonly kind: 'sum'; readonly opId: number; readonly value: number };
+  | { readonly kind: 'sum'; readonly opId: number; readonly value: number }
+  /** A CASPaxos message from this node to itself (its proposer and its acceptor). */
+  | { readonly kind: 'loopback'; readonly message: unknown };
 
 const MAP_META_NAME = 'cluster-map';
 const HELLO_INTERVAL_MS = 500;
@@ -369,6 +392,10 @@ export class Node {
   private readonly recentForwards = new Map<string, number>();
   /** The time of the latest input, for work that an answer triggers (read repair). */
   private lastNowMs = 0;
+  /** CASPaxos for strong keyspaces (and the cluster map): this node's acceptor and proposer. */
+  private readonly registers: RegisterHost;
+  /** CASPaxos messages from this node to itself, handled before the step ends. */
+  private loopback: unknown[] = [];
 
   constructor(config: NodeCoreConfig, view: StorageReader) {
     assert(config.nodeId.length > 0, 'node id is empty');
@@ -379,6 +406,14 @@ export class Node {
     // A single node sends no versions anywhere, so only a cluster member needs a new life.
     this.incarnationBatchId = config.cluster === undefined ? 0 : this.store.beginIncarnation();
     this.prng = new Prng(config.cluster?.seed ?? 1);
+    this.registers = new RegisterHost(
+      config.nodeId,
+      this.store.incarnation,
+      config.partitionCount,
+      this.store,
+      // Its own sequence, so that SWIM's draws do not depend on strong keyspaces' traffic.
+      new Prng(((config.cluster?.seed ?? 1) ^ 0x5bd1e995) >>> 0),
+    );
     const storedBytes = this.store.readMeta(MAP_META_NAME);
     const stored = storedBytes === undefined ? null : decodeMap(storedBytes);
     if (stored !== null) {
@@ -469,6 +504,7 @@ export class Node {
         this.onPersisted(input.batchId);
         break;
     }
+    this.drainLoopback(input.nowMs);
     const persists = this.store.drainPersists();
     if (persists.length === 0) return this.effects;
     // Persists go first: the shell starts them before it sends what this step produced.
@@ -502,6 +538,9 @@ export class Node {
         kvError(ErrorCode.UNKNOWN_KEYSPACE, `keyspace '${request.keyspace}' does not exist`),
       );
     }
+    if (keyspace.consistency === 'strong') {
+      return this.strongRequest(origin, keyspace, request, nowMs, forwarded);
+    }
     if (map.members.length === 1) return this.localRequest(origin, keyspace, request, nowMs);
     switch (request.op) {
       case 'get':
@@ -515,6 +554,143 @@ export class Node {
         return this.startSum('count', origin, keyspace, nowMs);
       case 'flush':
         return this.startSum('flush', origin, keyspace, nowMs);
+    }
+  }
+
+  // ---- strong keyspaces (CASPaxos, docs/PAXOS.md) ----
+
+  /**
+   * A request on a strong keyspace. Each key is a register whose acceptors are its N
+   * replicas, strictly (no fallbacks). A replica runs the operation with its own proposer;
+   * any other node forwards the key to the first replica that is up. Clients that send a
+   * key to its first replica (as the ringkv client does) thus meet one proposer per key,
+   * which keeps the one-round-trip path; two proposers on a key are safe, only slower.
+   */
+  private strongRequest(
+    origin: Origin,
+    keyspace: Keyspace,
+    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
+    nowMs: number,
+    forwarded: boolean,
+  ): void {
+    if (request.op !== 'get' && request.op !== 'write') {
+      return this.fail(
+        origin,
+        kvError(
+          ErrorCode.INVALID_ARGUMENT,
+          `${request.op === 'flush' ? 'flushing' : request.op === 'count' ? 'counting' : 'listing'} a strong keyspace is not supported yet`,
+        ),
+      );
+    }
+    const quorum = request.op === 'get' ? request.r : request.w;
+    if (quorum !== undefined) {
+      return this.fail(
+        origin,
+        kvError(
+          ErrorCode.INVALID_ARGUMENT,
+          `strong keyspaces take no ${request.op === 'get' ? 'r' : 'w'}: every operation needs a majority of the key's replicas`,
+        ),
+      );
+    }
+    const keys = request.op === 'get' ? request.keys : request.items.map((item) => item.key);
+    const invalid = this.store.checkKeys(keys);
+    if (invalid !== null) return this.fail(origin, invalid);
+    const commands: Command[] = [];
+    if (request.op === 'write') {
+      const problem = strongItemsProblem(request.items, this.config.limits);
+      if (problem !== null) return this.fail(origin, problem);
+      for (const item of request.items) {
+        const command = commandOf(item.mutation);
+        if ('code' in command) return this.fail(origin, command);
+        commands.push(command);
+      }
+    }
+    const job = this.newJob(origin, request.op, keys.length);
+    const n = replicationFactor(keyspace, this.map!.members.length);
+    // Keys for one coordinator go in one forward, in order: items on one key stay in order.
+    const forwards = new Map<string, number[]>();
+    const withVersions = request.op === 'get' ? request.withVersions !== false : true;
+    for (let index = 0; index < keys.length && !job.finished; index++) {
+      const key = keys[index]!;
+      const acceptors = this.walkOf(
+        partitionOf(keyspace.id, key, this.config.partitionCount),
+      ).slice(0, n);
+      if (forwarded || acceptors.includes(this.nodeId)) {
+        const opId = this.takeOpId();
+        this.ops.set(opId, {
+          kind: 'strong',
+          job,
+          index,
+          mutation: request.op === 'write' ? request.items[index]!.mutation : null,
+          withVersions,
+          deadlineMs: nowMs + this.requestTimeoutMs(),
+        });
+        const command: Command = request.op === 'write' ? commands[index]! : { kind: 'get' };
+        this.applyRegisters(
+          this.registers.submit(opId, keyspace.id, key, command, acceptors, nowMs),
+        );
+        continue;
+      }
+      const coordinator = acceptors.find((id) => this.isUp(id));
+      if (coordinator === undefined) {
+        return this.failJob(job, unavailable(`no replica of key's partition is up`));
+      }
+      let indexes = forwards.get(coordinator);
+      if (indexes === undefined) forwards.set(coordinator, (indexes = []));
+      indexes.push(index);
+    }
+    for (const [coordinator, indexes] of forwards) {
+      if (job.finished) break;
+      const forwardedRequest: ClientRequest =
+        request.op === 'get'
+          ? {
+              op: 'get',
+              keyspace: keyspace.name,
+              keys: indexes.map((i) => request.keys[i]!),
+              withVersions,
+            }
+          : { op: 'write', keyspace: keyspace.name, items: indexes.map((i) => request.items[i]!) };
+      this.forward(coordinator, job, indexes, forwardedRequest, nowMs);
+    }
+  }
+
+  /** Carries out what the register host asks: sends (some after a batch), completions. */
+  private applyRegisters(output: HostOutput): void {
+    for (const { to, message, afterBatch } of output.sends) {
+      if (to === this.nodeId) {
+        this.after(afterBatch, { kind: 'loopback', message });
+        continue;
+      }
+      const peerMessage: PeerMessage = [MessageType.paxos, this.epoch(), message];
+      if (afterBatch === 0) this.send(to, peerMessage);
+      else this.after(afterBatch, { kind: 'send', to, message: peerMessage });
+    }
+    for (const { operationId, outcome } of output.completions) {
+      const op = this.ops.get(operationId);
+      if (op === undefined || op.kind !== 'strong') continue;
+      this.ops.delete(operationId);
+      if (outcome.kind === 'error') {
+        this.failJob(op.job, strongError(outcome));
+      } else if (outcome.kind === 'ok') {
+        this.completePart(
+          op.job,
+          op.index,
+          op.mutation === null
+            ? strongReadResult(outcome.current, op.withVersions)
+            : strongWriteResult(op.mutation, outcome),
+        );
+      }
+    }
+  }
+
+  /** Hands this node's messages to itself to its register host, until none are left. */
+  private drainLoopback(nowMs: number): void {
+    while (this.loopback.length > 0) {
+      const messages = this.loopback;
+      this.loopback = [];
+      for (const message of messages) {
+        this.applyRegisters(this.registers.receive(this.nodeId, message, nowMs));
+      }
     }
   }
 
@@ -1475,6 +1651,8 @@ export class Node {
       }
       case MessageType.flushReply:
         return this.onSumAnswer(message[2], message[3]);
+      case MessageType.paxos:
+        return this.applyRegisters(this.registers.receive(from, message[2], nowMs));
     }
   }
 
@@ -1596,7 +1774,11 @@ export class Node {
       return this.reply({ kind: 'client', requestId: op.requestId }, reply);
     }
     if (!reply.ok) return this.failJob(op.job, reply.error);
-    if (reply.op !== 'write' || reply.results.length !== op.indexes.length) {
+    if (
+      (reply.op !== 'write' && reply.op !== 'get') ||
+      reply.op !== op.job.op ||
+      reply.results.length !== op.indexes.length
+    ) {
       return this.failJob(op.job, unavailable('the coordinator answered out of turn'));
     }
     op.indexes.forEach((jobIndex, i) => this.completePart(op.job!, jobIndex, reply.results[i]!));
@@ -1660,6 +1842,7 @@ export class Node {
     this.store.tick(nowMs);
     if (this.map === null) return this.tickForming(nowMs);
     if (this.swim !== null) this.applySwim(this.swim.tick(nowMs));
+    this.applyRegisters(this.registers.tick(nowMs));
     this.expireOps(nowMs);
     this.forgetOldForwards(nowMs);
     if (nowMs >= this.nextHandoffMs) {
@@ -1758,6 +1941,18 @@ export class Node {
         case 'handoff':
           this.ops.delete(opId);
           break;
+        case 'strong':
+          // The proposer may still finish it; its answer then finds no op and is dropped.
+          this.ops.delete(opId);
+          this.failJob(
+            op.job,
+            unavailable(
+              op.mutation === null
+                ? 'no quorum of acceptors answered in time'
+                : 'no quorum of acceptors answered in time; the write may or may not have happened',
+            ),
+          );
+          break;
         case 'prefetch':
           this.ops.delete(opId);
           if (!op.done) {
@@ -1843,6 +2038,9 @@ export class Node {
         return this.send(waiter.to, waiter.message);
       case 'sum':
         return this.onSumAnswer(waiter.opId, waiter.value);
+      case 'loopback':
+        this.loopback.push(waiter.message);
+        return;
     }
   }
 

@@ -31,7 +31,19 @@ export type Mutation =
   | { readonly kind: 'incrBy'; readonly delta: bigint }
   | { readonly kind: 'append'; readonly suffix: Uint8Array }
   /** Set or clear (`none`) the expiry of an existing key. */
-  | { readonly kind: 'expire'; readonly expiry: Expiry; readonly condition: ExpireCondition };
+  | { readonly kind: 'expire'; readonly expiry: Expiry; readonly condition: ExpireCondition }
+  /**
+   * Strong and chain keyspaces only: set `value` if the key's version is `expected.version`,
+   * or if its value is `expected.value` (null: absent).
+   */
+  | {
+      readonly kind: 'compareAndSet';
+      readonly expected: CompareExpectation;
+      readonly value: Uint8Array;
+    };
+
+export type CompareExpectation =
+  { readonly version: number } | { readonly value: Uint8Array | null };
 
 export interface WriteItem {
   readonly key: Uint8Array;
@@ -108,6 +120,11 @@ export interface ReadResult {
   readonly context: Uint8Array;
   /** All live versions (one under `lww`), the winner first. */
   readonly siblings: readonly SiblingView[];
+  /**
+   * Strong and chain keyspaces: the key's version, which every change increments by one (a
+   * compare-and-set may name it); 0 for a key never written.
+   */
+  readonly version?: number;
 }
 
 export interface WriteResult {
@@ -124,6 +141,8 @@ export interface WriteResult {
    * which covers every version it supersedes (checkers compare writes by it).
    */
   readonly context?: Uint8Array;
+  /** Strong and chain keyspaces: the key's version after the write. */
+  readonly version?: number;
 }
 
 export type ClientReply =

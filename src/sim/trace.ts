@@ -25,6 +25,12 @@ function mutationText(mutation: Mutation): string {
       return `append ${bytesText(mutation.suffix)}`;
     case 'expire':
       return `expire ${JSON.stringify(mutation.expiry)} ${mutation.condition}`;
+    case 'compareAndSet':
+      return `compareAndSet ${
+        'version' in mutation.expected
+          ? `version=${mutation.expected.version}`
+          : `value=${mutation.expected.value === null ? 'absent' : bytesText(mutation.expected.value)}`
+      } ${bytesText(mutation.value)}`;
   }
 }
 

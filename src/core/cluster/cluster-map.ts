@@ -98,8 +98,11 @@ export function keyspaceProblem(spec: KeyspaceSpec): string | null {
   if (!['eventual', 'strong', 'chain'].includes(spec.consistency)) {
     return 'consistency must be eventual, strong or chain';
   }
-  if (spec.consistency !== 'eventual') {
-    return `consistency '${spec.consistency}' is not available yet: only eventual keyspaces can be created`;
+  if (spec.consistency === 'chain') {
+    return `consistency 'chain' is not available yet: eventual and strong keyspaces can be created`;
+  }
+  if (spec.consistency === 'strong' && spec.n === 'all') {
+    return 'n "all" is for eventual keyspaces: a strong keyspace needs a fixed number of replicas';
   }
   if (!['lww', 'siblings'].includes(spec.conflicts)) return 'conflicts must be lww or siblings';
   if (!['sync', 'relaxed'].includes(spec.durability)) return 'durability must be sync or relaxed';

@@ -8,6 +8,7 @@
 // for no answer (read repair).
 
 import type { SwimMessage } from '../swim/messages.ts';
+import type { PaxosMessage } from '../paxos/messages.ts';
 import type { ClientReply, ClientRequest } from '../requests.ts';
 import type { MemberInfo } from './cluster-map.ts';
 
@@ -30,6 +31,8 @@ export const MessageType = {
   countReply: 'cr',
   flush: 'fl',
   flushReply: 'flr',
+  /** CASPaxos, to an acceptor or back to a proposer (src/core/paxos/messages.ts). */
+  paxos: 'x',
 } as const;
 
 /** How a replica answered a putIfNewer. */
@@ -68,7 +71,9 @@ export type PeerMessage =
   | readonly [typeof MessageType.count, number, number, number, readonly number[]]
   | readonly [typeof MessageType.countReply, number, number, number]
   | readonly [typeof MessageType.flush, number, number, number]
-  | readonly [typeof MessageType.flushReply, number, number, number];
+  | readonly [typeof MessageType.flushReply, number, number, number]
+  /** Checked field by field by the register host. */
+  | readonly [typeof MessageType.paxos, number, PaxosMessage];
 
 const isInt = (value: unknown): value is number => Number.isSafeInteger(value);
 const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
@@ -125,6 +130,7 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
   [MessageType.countReply]: (f) => f.length === 4 && isInt(f[2]) && isInt(f[3]),
   [MessageType.flush]: (f) => f.length === 4 && isInt(f[2]) && isInt(f[3]),
   [MessageType.flushReply]: (f) => f.length === 4 && isInt(f[2]) && isInt(f[3]),
+  [MessageType.paxos]: (f) => f.length === 3 && Array.isArray(f[2]),
 };
 
 export function isPeerMessage(value: unknown): value is PeerMessage {
@@ -169,6 +175,14 @@ function isMutationShape(value: unknown): boolean {
       return isBytes(mutation.suffix);
     case 'expire':
       return isExpiry(mutation.expiry) && isString(mutation.condition);
+    case 'compareAndSet': {
+      if (!isBytes(mutation.value)) return false;
+      const expected = mutation.expected as Record<string, unknown> | null;
+      if (typeof expected !== 'object' || expected === null) return false;
+      return 'version' in expected
+        ? isInt(expected.version)
+        : expected.value === null || isBytes(expected.value);
+    }
     default:
       return false;
   }

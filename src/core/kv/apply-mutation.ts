@@ -164,8 +164,16 @@ export function applyMutation(input: MutationInput): MutationOutcome {
         : writeVersion(input, current.value, requested);
       return { ok: true, next, result: { ...NOT_APPLIED, applied: true, previous } };
     }
+    case 'compareAndSet':
+      // Versions that count every change exist only in linearizable keyspaces.
+      return { ok: false, error: COMPARE_NEEDS_LINEARIZABLE };
   }
 }
+
+export const COMPARE_NEEDS_LINEARIZABLE: KvError = kvError(
+  ErrorCode.INVALID_ARGUMENT,
+  'compare-and-set needs a strong or chain keyspace; eventual keyspaces take a causal context instead',
+);
 
 function notApplied(previous: Uint8Array | null): MutationOutcome {
   return { ok: true, next: null, result: { ...NOT_APPLIED, previous } };

@@ -33,6 +33,12 @@ export interface ProposerConfig {
   /** Largest value a command may write, in bytes. */
   readonly valueBytesMax: number;
   /**
+   * Request ids are this plus 1 to 2^32 (wrapping): a node running several proposers gives
+   * each a range of its own, per life, so that it can route replies and a late reply to an
+   * earlier life matches nothing. A multiple of 2^32; default 0.
+   */
+  readonly requestIdBase?: number;
+  /**
    * Deliberately broken settings, for negative controls only: a node must never set them.
    * - allowDisjointQuorums: accept prepareQuorum + acceptQuorum <= N.
    * - skipPrepare: never run a prepare phase; write the command applied to whatever value
@@ -40,6 +46,9 @@ export interface ProposerConfig {
    */
   readonly unsafe?: { readonly allowDisjointQuorums?: boolean; readonly skipPrepare?: boolean };
 }
+
+/** Request ids one proposer draws before it wraps (see `requestIdBase`). */
+export const REQUEST_IDS_PER_PROPOSER = 2 ** 32;
 
 export function majority(acceptorCount: number): number {
   return Math.floor(acceptorCount / 2) + 1;
@@ -93,5 +102,12 @@ export function validateProposerConfig(config: ProposerConfig): void {
   assert(
     positive(config.valueBytesMax) && config.valueBytesMax <= VALUE_BYTES_CEILING,
     'valueBytesMax within the ceiling',
+  );
+  const base = config.requestIdBase ?? 0;
+  assert(
+    Number.isSafeInteger(base + REQUEST_IDS_PER_PROPOSER) &&
+      base >= 0 &&
+      base % REQUEST_IDS_PER_PROPOSER === 0,
+    'requestIdBase is a multiple of 2^32 with its range below 2^53',
   );
 }

@@ -82,13 +82,20 @@ export type AcceptorRequest = PrepareMessage | AcceptMessage | PurgeMessage;
 export type AcceptorReply = PromiseMessage | AcceptedMessage | ConflictMessage | PurgeReplyMessage;
 export type PaxosMessage = AcceptorRequest | AcceptorReply;
 
+/**
+ * Register keys are a user key behind a prefix of up to this many bytes (the node puts the
+ * keyspace id there), so they may exceed the user key limit by that much.
+ */
+export const REGISTER_KEY_PREFIX_BYTES_MAX = 16;
+export const REGISTER_KEY_BYTES_MAX = KEY_BYTES_CEILING + REGISTER_KEY_PREFIX_BYTES_MAX;
+
 const isRequestId = (value: unknown): value is number =>
   typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
 
 const isVersion = isRequestId;
 
 function isKey(value: unknown): value is Uint8Array {
-  return value instanceof Uint8Array && value.length > 0 && value.length <= KEY_BYTES_CEILING;
+  return value instanceof Uint8Array && value.length > 0 && value.length <= REGISTER_KEY_BYTES_MAX;
 }
 
 function isValueBytes(value: unknown): value is Uint8Array | null {

@@ -24,7 +24,6 @@
 // - Every message that arrives is validated; a malformed one is dropped and counted.
 
 import { assert, bytesToKeyString } from '../bytes.ts';
-import { KEY_BYTES_CEILING } from '../limits.ts';
 import type { Prng } from '../prng.ts';
 import { ballotsEqual, compareBallots, isValidProposerId, successorBallot } from './ballot.ts';
 import type { Ballot } from './ballot.ts';
@@ -32,10 +31,17 @@ import {
   CACHED_KEYS_MAX,
   KEYS_IN_FLIGHT_MAX,
   QUEUED_OPERATIONS_PER_KEY_MAX,
+  REQUEST_IDS_PER_PROPOSER,
+  majority,
   validateProposerConfig,
 } from './config.ts';
 import type { ProposerConfig } from './config.ts';
-import { isAcceptorRequest, isValidPaxosMessage, PaxosMessageType } from './messages.ts';
+import {
+  isAcceptorRequest,
+  isValidPaxosMessage,
+  PaxosMessageType,
+  REGISTER_KEY_BYTES_MAX,
+} from './messages.ts';
 import type { AcceptorReply, AcceptorRequest } from './messages.ts';
 import { ABSENT_VALUE, applyCommand } from './register.ts';
 import type { Command, CommandErrorCode, RegisterValue } from './register.ts';
@@ -115,8 +121,22 @@ interface Proposal {
   readonly oneRoundTrip: boolean;
 }
 
+/** The acceptors of a register and the quorums an operation on it needs. */
+interface AcceptorGroup {
+  /** The ids in order, joined: names the group in the one-round-trip cache. */
+  readonly name: string;
+  readonly ids: readonly string[];
+  readonly idSet: ReadonlySet<string>;
+  readonly prepareQuorum: number;
+  readonly acceptQuorum: number;
+}
+
+/** Acceptor groups remembered; past it the table is cleared (groups are rebuilt on use). */
+const GROUPS_MAX = 4096;
+
 interface Operation {
   readonly operationId: number;
+  readonly group: AcceptorGroup;
   readonly key: Uint8Array;
   readonly keyString: string;
   readonly action: Action;
@@ -142,6 +162,8 @@ interface KeyQueue {
 }
 
 interface CachedPromise {
+  /** The acceptor group that promised it: a key whose acceptors changed prepares again. */
+  readonly group: string;
   /** The ballot a quorum promised along with accepting `value`. */
   readonly ballot: Ballot;
   readonly value: RegisterValue;
@@ -152,14 +174,17 @@ export class Proposer {
   readonly stats: ProposerStats = emptyProposerStats();
   private readonly config: ProposerConfig;
   private readonly prng: Prng;
-  private readonly acceptorIds: ReadonlySet<string>;
+  /** The acceptors of the configuration, for operations that name none of their own. */
+  private readonly defaultGroup: AcceptorGroup;
+  private readonly groups = new Map<string, AcceptorGroup>();
   private readonly keys = new Map<string, KeyQueue>();
   /** requestId -> key of the operation whose current request it is. */
   private readonly requests = new Map<number, string>();
   /** One-round-trip promises, least recently used first (Map keeps insertion order). */
   private readonly cache = new Map<string, CachedPromise>();
   private highestCounter = 0;
-  private nextRequestId = 1;
+  /** Counts requests; ids are `config.requestIdBase` plus it, wrapping after 2^32. */
+  private requestCount = 0;
   private sends: ProposerSend[] = [];
   private completions: ProposerCompletion[] = [];
 
@@ -169,11 +194,28 @@ export class Proposer {
     this.id = id;
     this.config = config;
     this.prng = prng;
-    this.acceptorIds = new Set(config.acceptorIds);
+    this.defaultGroup = {
+      name: config.acceptorIds.join(','),
+      ids: config.acceptorIds,
+      idSet: new Set(config.acceptorIds),
+      prepareQuorum: config.prepareQuorum,
+      acceptQuorum: config.acceptQuorum,
+    };
   }
 
-  /** Starts `command` on `key`, or queues it behind the key's running operation. */
-  submit(operationId: number, key: Uint8Array, command: Command, nowMs: number): ProposerOutput {
+  /**
+   * Starts `command` on `key`, or queues it behind the key's running operation. The key's
+   * acceptors are `acceptorIds` (majority quorums) when given, else the configuration's; a
+   * key must keep its acceptors while operations on it run (changing them needs the
+   * membership-change steps of docs/PAXOS.md).
+   */
+  submit(
+    operationId: number,
+    key: Uint8Array,
+    command: Command,
+    nowMs: number,
+    acceptorIds?: readonly string[],
+  ): ProposerOutput {
     const problem = this.commandProblem(key, command);
     if (problem !== null) {
       this.complete(operationId, {
@@ -184,7 +226,7 @@ export class Proposer {
       });
       return this.flush();
     }
-    this.enqueue(operationId, key, { kind: 'command', command }, nowMs);
+    this.enqueue(operationId, key, { kind: 'command', command }, this.groupOf(acceptorIds), nowMs);
     return this.flush();
   }
 
@@ -193,36 +235,41 @@ export class Proposer {
    * all of them under a fresh ballot, then asks each to remove it if that tombstone is still
    * what it holds. A key that holds a value is left alone.
    */
-  purge(operationId: number, key: Uint8Array, nowMs: number): ProposerOutput {
-    if (!(key.length > 0 && key.length <= KEY_BYTES_CEILING)) {
+  purge(
+    operationId: number,
+    key: Uint8Array,
+    nowMs: number,
+    acceptorIds?: readonly string[],
+  ): ProposerOutput {
+    if (!(key.length > 0 && key.length <= REGISTER_KEY_BYTES_MAX)) {
       this.complete(operationId, {
         kind: 'error',
         code: 'invalid',
-        message: `a key is 1..${KEY_BYTES_CEILING} bytes`,
+        message: `a key is 1..${REGISTER_KEY_BYTES_MAX} bytes`,
         mayHaveTakenEffect: false,
       });
       return this.flush();
     }
-    this.enqueue(operationId, key, { kind: 'purge' }, nowMs);
+    this.enqueue(operationId, key, { kind: 'purge' }, this.groupOf(acceptorIds), nowMs);
     return this.flush();
   }
 
   /** Handles one message from acceptor `from`; a malformed one is dropped and counted. */
   receive(from: string, message: unknown, nowMs: number): ProposerOutput {
-    if (
-      !this.acceptorIds.has(from) ||
-      !isValidPaxosMessage(message) ||
-      isAcceptorRequest(message)
-    ) {
+    if (!isValidPaxosMessage(message) || isAcceptorRequest(message)) {
       this.stats.malformedDropped += 1;
       return this.flush();
     }
     const reply = message as AcceptorReply;
+    const keyString = this.requests.get(reply[1]);
+    const operation = keyString === undefined ? undefined : this.keys.get(keyString)?.running;
+    if (!this.defaultGroup.idSet.has(from) && operation?.group.idSet.has(from) !== true) {
+      this.stats.malformedDropped += 1;
+      return this.flush();
+    }
     // Ballots in any reply, current or late, teach the proposer how high to start.
     if (reply[0] === PaxosMessageType.conflict) this.noteCounter(reply[2]);
     if (reply[0] === PaxosMessageType.promise) this.noteCounter(reply[2]);
-    const keyString = this.requests.get(reply[1]);
-    const operation = keyString === undefined ? undefined : this.keys.get(keyString)?.running;
     if (operation === undefined || operation.requestId !== reply[1]) {
       this.stats.staleReplies += 1;
       return this.flush();
@@ -270,8 +317,8 @@ export class Proposer {
   }
 
   private commandProblem(key: Uint8Array, command: Command): string | null {
-    if (!(key.length > 0 && key.length <= KEY_BYTES_CEILING)) {
-      return `a key is 1..${KEY_BYTES_CEILING} bytes`;
+    if (!(key.length > 0 && key.length <= REGISTER_KEY_BYTES_MAX)) {
+      return `a key is 1..${REGISTER_KEY_BYTES_MAX} bytes`;
     }
     const valueBytesMax = this.config.valueBytesMax;
     switch (command.kind) {
@@ -279,6 +326,7 @@ export class Proposer {
       case 'delete':
         return null;
       case 'put':
+      case 'put-if-present':
       case 'cas-value':
       case 'cas-version':
         if (command.value.length > valueBytesMax)
@@ -295,10 +343,36 @@ export class Proposer {
     }
   }
 
-  private enqueue(operationId: number, key: Uint8Array, action: Action, nowMs: number): void {
+  private groupOf(acceptorIds: readonly string[] | undefined): AcceptorGroup {
+    if (acceptorIds === undefined) return this.defaultGroup;
+    const name = acceptorIds.join(',');
+    if (name === this.defaultGroup.name) return this.defaultGroup;
+    let group = this.groups.get(name);
+    if (group === undefined) {
+      validateProposerConfig({ ...this.config, ...majorityQuorums(acceptorIds) });
+      group = {
+        name,
+        ids: acceptorIds,
+        idSet: new Set(acceptorIds),
+        ...majorityQuorums(acceptorIds),
+      };
+      if (this.groups.size >= GROUPS_MAX) this.groups.clear();
+      this.groups.set(name, group);
+    }
+    return group;
+  }
+
+  private enqueue(
+    operationId: number,
+    key: Uint8Array,
+    action: Action,
+    group: AcceptorGroup,
+    nowMs: number,
+  ): void {
     const keyString = bytesToKeyString(key);
     const operation: Operation = {
       operationId,
+      group,
       key,
       keyString,
       action,
@@ -354,7 +428,11 @@ export class Proposer {
     operation.refused.clear();
     operation.highest = null;
     operation.proposal = null;
-    const cached = this.cache.get(operation.keyString);
+    let cached = this.cache.get(operation.keyString);
+    if (cached !== undefined && cached.group !== operation.group.name) {
+      this.cache.delete(operation.keyString);
+      cached = undefined;
+    }
     if (operation.action.kind === 'command' && this.config.unsafe?.skipPrepare === true) {
       // The negative control: a write under a fresh ballot on a value no promise backs.
       this.propose(operation, this.freshBallot(), cached?.value ?? ABSENT_VALUE, false, nowMs);
@@ -373,7 +451,7 @@ export class Proposer {
     operation.ballot = this.freshBallot();
     operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
     const requestId = this.newRequest(operation);
-    this.toEveryAcceptor([
+    this.toEveryAcceptor(operation, [
       PaxosMessageType.prepare,
       requestId,
       operation.key,
@@ -417,7 +495,7 @@ export class Proposer {
     operation.refused.clear();
     operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
     const requestId = this.newRequest(operation);
-    this.toEveryAcceptor([
+    this.toEveryAcceptor(operation, [
       PaxosMessageType.accept,
       requestId,
       operation.key,
@@ -439,7 +517,7 @@ export class Proposer {
       this.stats.staleReplies += 1;
       return;
     }
-    const acceptorCount = this.config.acceptorIds.length;
+    const acceptorCount = operation.group.ids.length;
     switch (reply[0]) {
       case PaxosMessageType.promise: {
         if (operation.phase !== 'prepare') break;
@@ -457,7 +535,9 @@ export class Proposer {
         ) {
           operation.highest = { accepted, value };
         }
-        if (operation.granted.size >= this.config.prepareQuorum) this.prepared(operation, nowMs);
+        if (operation.granted.size >= operation.group.prepareQuorum) {
+          this.prepared(operation, nowMs);
+        }
         return;
       }
       case PaxosMessageType.accepted: {
@@ -476,7 +556,9 @@ export class Proposer {
         this.stats.conflicts += 1;
         operation.refused.add(from);
         const needed =
-          operation.phase === 'prepare' ? this.config.prepareQuorum : this.acceptsNeeded(operation);
+          operation.phase === 'prepare'
+            ? operation.group.prepareQuorum
+            : this.acceptsNeeded(operation);
         if (acceptorCount - operation.refused.size >= needed) return;
         // The quorum is out of reach. A write some acceptor may still hold is waited on until
         // every acceptor has answered or the phase times out: if all refused it, it landed
@@ -552,7 +634,7 @@ export class Proposer {
       operation.purgeRemoved = 0;
       operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
       const requestId = this.newRequest(operation);
-      this.toEveryAcceptor([
+      this.toEveryAcceptor(operation, [
         PaxosMessageType.purge,
         requestId,
         operation.key,
@@ -563,8 +645,9 @@ export class Proposer {
       return;
     }
     // The accepts also promised the successor: enough of them make a prepare quorum for it.
-    if (operation.granted.size >= this.config.prepareQuorum) {
+    if (operation.granted.size >= operation.group.prepareQuorum) {
       this.remember(operation.keyString, {
+        group: operation.group.name,
         ballot: successorBallot(operation.ballot),
         value: proposal.next,
       });
@@ -591,7 +674,7 @@ export class Proposer {
   }
 
   private finishPurge(operation: Operation, nowMs: number): void {
-    const acceptorCount = this.config.acceptorIds.length;
+    const acceptorCount = operation.group.ids.length;
     this.complete(operation.operationId, {
       kind: 'purge',
       wasTombstone: true,
@@ -608,7 +691,7 @@ export class Proposer {
       operation.phase === 'accept' &&
       proposal !== null &&
       this.isChanging(operation) &&
-      operation.refused.size < this.config.acceptorIds.length;
+      operation.refused.size < operation.group.ids.length;
     // Two different writes of one operation may be held: no prepare can tell them apart.
     let ambiguous = false;
     if (mayHaveLanded) {
@@ -651,8 +734,8 @@ export class Proposer {
   private acceptsNeeded(operation: Operation): number {
     // A purge seals the tombstone on every acceptor, so none holds an older value.
     return operation.action.kind === 'purge'
-      ? this.config.acceptorIds.length
-      : this.config.acceptQuorum;
+      ? operation.group.ids.length
+      : operation.group.acceptQuorum;
   }
 
   /** Ends the key's running operation and starts the next one queued, if any. */
@@ -683,8 +766,8 @@ export class Proposer {
     assert(this.cache.size <= CACHED_KEYS_MAX, 'the cache is bounded');
   }
 
-  private toEveryAcceptor(message: ProposerSend['message']): void {
-    for (const to of this.config.acceptorIds) this.sends.push({ to, message });
+  private toEveryAcceptor(operation: Operation, message: ProposerSend['message']): void {
+    for (const to of operation.group.ids) this.sends.push({ to, message });
   }
 
   private freshBallot(): Ballot {
@@ -699,7 +782,8 @@ export class Proposer {
 
   private newRequest(operation: Operation): number {
     this.requests.delete(operation.requestId);
-    const requestId = this.nextRequestId++;
+    this.requestCount = (this.requestCount % REQUEST_IDS_PER_PROPOSER) + 1;
+    const requestId = (this.config.requestIdBase ?? 0) + this.requestCount;
     operation.requestId = requestId;
     this.requests.set(requestId, operation.keyString);
     return requestId;
@@ -711,6 +795,15 @@ export class Proposer {
     this.completions = [];
     return output;
   }
+}
+
+function majorityQuorums(acceptorIds: readonly string[]): {
+  acceptorIds: readonly string[];
+  prepareQuorum: number;
+  acceptQuorum: number;
+} {
+  const quorum = majority(acceptorIds.length);
+  return { acceptorIds, prepareQuorum: quorum, acceptQuorum: quorum };
 }
 
 /** Every counter of a proposer's stats at zero. */

@@ -23,6 +23,8 @@ export const ABSENT_VALUE: RegisterValue = { bytes: null, version: 0 };
 export type Command =
   | { readonly kind: 'get' }
   | { readonly kind: 'put'; readonly value: Uint8Array }
+  /** Set `value` if the register holds bytes (Redis's SET XX). */
+  | { readonly kind: 'put-if-present'; readonly value: Uint8Array }
   | { readonly kind: 'delete' }
   /** Set `value` if the register holds `expected` (null: a tombstone). */
   | {
@@ -61,6 +63,9 @@ export function applyCommand(current: RegisterValue, command: Command): CommandR
     case 'get':
       return { ok: true, next: current, applied: true };
     case 'put':
+      return { ok: true, next: changed(current, command.value), applied: true };
+    case 'put-if-present':
+      if (current.bytes === null) return { ok: true, next: current, applied: false };
       return { ok: true, next: changed(current, command.value), applied: true };
     case 'delete':
       // Deleting a tombstone is no change: the version stays, so it names one value.

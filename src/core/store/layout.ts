@@ -5,6 +5,7 @@
 //   expiry   0x20 | expires-at ms u64 | keyspace id u32 | partition u16 | key → empty
 //   hint     0x30 | owner length u8 | owner (utf-8) | keyspace id u32 | partition u16 | key
 //                                                                     → encoded StoredRecord
+//   paxos    0x40 | keyspace id u32 | partition u16 | key              → acceptor key state
 // Data sorted by (keyspace, partition) lets a partition be streamed with one range scan.
 // The expiry index sorted by time lets each tick find what has expired without a full scan.
 
@@ -16,6 +17,8 @@ export const TABLE_DATA = 0x10;
 export const TABLE_EXPIRY = 0x20;
 /** Writes a fallback node holds for an unreachable owner (sloppy quorum, hinted handoff). */
 export const TABLE_HINT = 0x30;
+/** CASPaxos acceptor state of each register (strong keyspaces, the cluster map). */
+export const TABLE_PAXOS = 0x40;
 /** Node ids are at most this many UTF-8 bytes: hint keys carry them behind one length byte. */
 export const NODE_ID_BYTES_MAX = 255;
 
@@ -166,4 +169,27 @@ export function parseHintKey(key: Uint8Array): HintKeyParts {
   storageDataKey[0] = TABLE_DATA;
   storageDataKey.set(rest, 1);
   return { owner, dataKey: storageDataKey };
+}
+
+/** An acceptor's row for register `key` of keyspace `keyspaceId`, sorted like data keys. */
+export function paxosKey(keyspaceId: number, partition: number, key: Uint8Array): Uint8Array {
+  const storageKey = dataKey(keyspaceId, partition, key);
+  storageKey[0] = TABLE_PAXOS;
+  return storageKey;
+}
+
+/** The prefix of every acceptor row of a keyspace, or of one partition of it. */
+export function paxosPrefix(keyspaceId: number, partition?: number): Uint8Array {
+  const prefix = dataPrefix(keyspaceId, partition);
+  prefix[0] = TABLE_PAXOS;
+  return prefix;
+}
+
+export function parsePaxosKey(storageKey: Uint8Array): DataKeyParts {
+  if (storageKey[0] !== TABLE_PAXOS) throw new Error('not an acceptor row');
+  const reader = new ByteReader(storageKey);
+  reader.uint8();
+  const keyspaceId = reader.uint32();
+  const partition = reader.uint16();
+  return { keyspaceId, partition, key: reader.rest() };
 }

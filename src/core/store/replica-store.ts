@@ -111,6 +111,15 @@ export class ReplicaStore {
   private readonly pending = new Map<string, PendingRecord>();
   /** The pending keys each unpersisted batch wrote, so persisting one is O(its keys). */
   private readonly batchKeys = new Map<number, string[]>();
+  /**
+   * Rows of tables the store does not interpret (acceptor states), written but not yet
+   * persisted, by storage key string; null is a removal.
+   */
+  private readonly pendingRows = new Map<
+    string,
+    { readonly value: Uint8Array | null; readonly batchId: number }
+  >();
+  private readonly batchRows = new Map<number, string[]>();
   private nextBatchId = 1;
   private persistedBatchId = 0;
   private persists: PersistEffect[] = [];
@@ -552,6 +561,38 @@ export class ReplicaStore {
       if (this.pending.get(keyString)?.batchId === batchId) this.pending.delete(keyString);
     }
     this.batchKeys.delete(batchId);
+    for (const keyString of this.batchRows.get(batchId) ?? []) {
+      if (this.pendingRows.get(keyString)?.batchId === batchId) this.pendingRows.delete(keyString);
+    }
+    this.batchRows.delete(batchId);
+  }
+
+  /** The id of the last batch emitted (0: none yet). */
+  get lastBatchId(): number {
+    return this.nextBatchId - 1;
+  }
+
+  /**
+   * Writes rows of a table the store does not interpret, atomically in a batch of their own;
+   * they read back through `readRow` at once. Answers the batch id.
+   */
+  persistRows(writes: StorageWrite[], durable: boolean): number {
+    const rows = writes.map((write) => [bytesToKeyString(write.key), write.value] as const);
+    const batchId = this.persist(writes, durable, new Map());
+    for (const [keyString, value] of rows) this.pendingRows.set(keyString, { value, batchId });
+    this.batchRows.set(
+      batchId,
+      rows.map(([keyString]) => keyString),
+    );
+    return batchId;
+  }
+
+  /** A row as written last, persisted or not. */
+  readRow(storageKey: Uint8Array): Uint8Array | undefined {
+    const pending =
+      this.pendingRows.size === 0 ? undefined : this.pendingRows.get(bytesToKeyString(storageKey));
+    if (pending !== undefined) return pending.value ?? undefined;
+    return this.view.get(storageKey);
   }
 
   /**

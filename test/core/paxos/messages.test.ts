@@ -5,8 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { utf8 } from '../../../src/core/bytes.ts';
-import { KEY_BYTES_CEILING } from '../../../src/core/limits.ts';
-import { isValidPaxosMessage, PaxosMessageType } from '../../../src/core/paxos/messages.ts';
+import {
+  isValidPaxosMessage,
+  PaxosMessageType,
+  REGISTER_KEY_BYTES_MAX,
+} from '../../../src/core/paxos/messages.ts';
 
 const key = utf8('k');
 const VALID: readonly unknown[][] = [
@@ -43,7 +46,7 @@ test('wrong types, impossible ballots and oversized keys are invalid', () => {
     [PaxosMessageType.prepare, 1.5, key, 3, 'n1'],
     [PaxosMessageType.prepare, 1, 'k', 3, 'n1'],
     [PaxosMessageType.prepare, 1, new Uint8Array(0), 3, 'n1'],
-    [PaxosMessageType.prepare, 1, new Uint8Array(KEY_BYTES_CEILING + 1), 3, 'n1'],
+    [PaxosMessageType.prepare, 1, new Uint8Array(REGISTER_KEY_BYTES_MAX + 1), 3, 'n1'],
     [PaxosMessageType.prepare, 1, key, 0, ''],
     [PaxosMessageType.prepare, 1, key, 3, ''],
     [PaxosMessageType.prepare, 1, key, 2 ** 53, 'n1'],

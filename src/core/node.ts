@@ -122,6 +122,11 @@ export interface ClusterConfig {
    */
   readonly hintedHandoff?: boolean;
   readonly readRepair?: boolean;
+  /**
+   * A negative control only: strong keyspaces' operations need one acceptor's promise and
+   * one accept instead of a majority, which must fail the linearizability checker.
+   */
+  readonly strongQuorumOfOne?: boolean;
 }
 
 export const DEFAULT_CLUSTER_TIMINGS = {
@@ -413,6 +418,20 @@ export class Node {
       this.store,
       // Its own sequence, so that SWIM's draws do not depend on strong keyspaces' traffic.
       new Prng(((config.cluster?.seed ?? 1) ^ 0x5bd1e995) >>> 0),
+      {
+        proposer: {
+          // Several attempts fit in one request timeout.
+          phaseTimeoutMs: Math.max(
+            1,
+            Math.floor(
+              (config.cluster?.requestTimeoutMs ?? DEFAULT_CLUSTER_TIMINGS.requestTimeoutMs) / 4,
+            ),
+          ),
+          ...(config.cluster?.strongQuorumOfOne === true
+            ? { unsafe: { quorumOfOne: true, allowDisjointQuorums: true } }
+            : {}),
+        },
+      },
     );
     const storedBytes = this.store.readMeta(MAP_META_NAME);
     const stored = storedBytes === undefined ? null : decodeMap(storedBytes);

@@ -70,6 +70,8 @@ export interface ClusterWorldOptions {
   /** Negative controls: nodes that never hand hints back, or never repair on reads. */
   readonly hintedHandoff?: boolean;
   readonly readRepair?: boolean;
+  /** Negative control: strong keyspaces with quorums of one acceptor. */
+  readonly strongQuorumOfOne?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -189,6 +191,7 @@ export class ClusterWorld {
       skipFsync: options.skipFsync ?? false,
       hintedHandoff: options.hintedHandoff ?? true,
       readRepair: options.readRepair ?? true,
+      strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -532,6 +535,7 @@ export class ClusterWorld {
         handoffBatchMax: 64,
         hintedHandoff: this.options.hintedHandoff,
         readRepair: this.options.readRepair,
+        strongQuorumOfOne: this.options.strongQuorumOfOne,
       },
     };
     sim.node = new Node(config, sim.storage);

@@ -43,8 +43,14 @@ export interface ProposerConfig {
    * - allowDisjointQuorums: accept prepareQuorum + acceptQuorum <= N.
    * - skipPrepare: never run a prepare phase; write the command applied to whatever value
    *   this proposer last saw, under a fresh ballot (no promise backs it).
+   * - quorumOfOne: registers that name their own acceptors need one promise and one accept
+   *   (with allowDisjointQuorums).
    */
-  readonly unsafe?: { readonly allowDisjointQuorums?: boolean; readonly skipPrepare?: boolean };
+  readonly unsafe?: {
+    readonly allowDisjointQuorums?: boolean;
+    readonly skipPrepare?: boolean;
+    readonly quorumOfOne?: boolean;
+  };
 }
 
 /** Request ids one proposer draws before it wraps (see `requestIdBase`). */

@@ -349,13 +349,12 @@ export class Proposer {
     if (name === this.defaultGroup.name) return this.defaultGroup;
     let group = this.groups.get(name);
     if (group === undefined) {
-      validateProposerConfig({ ...this.config, ...majorityQuorums(acceptorIds) });
-      group = {
-        name,
-        ids: acceptorIds,
-        idSet: new Set(acceptorIds),
-        ...majorityQuorums(acceptorIds),
-      };
+      const quorums =
+        this.config.unsafe?.quorumOfOne === true
+          ? { acceptorIds, prepareQuorum: 1, acceptQuorum: 1 }
+          : majorityQuorums(acceptorIds);
+      validateProposerConfig({ ...this.config, ...quorums });
+      group = { name, ids: acceptorIds, idSet: new Set(acceptorIds), ...quorums };
       if (this.groups.size >= GROUPS_MAX) this.groups.clear();
       this.groups.set(name, group);
     }

@@ -91,6 +91,21 @@ export interface GetResult {
   readonly siblings: readonly Sibling[];
   /** Unix time in ms at which the value expires, or null. */
   readonly expiresAtMs: number | null;
+  /**
+   * Strong keyspaces: the key's version, which each change increments (0: never written);
+   * hand it to compareAndSet. Absent on eventual keyspaces.
+   */
+  readonly version?: number;
+}
+
+/** What a compare-and-set expects: the key's version, or its value (null: no value). */
+export type Expectation = { readonly version: number } | { readonly value: BytesLike | null };
+
+export interface CompareAndSetResult {
+  /** Whether the expectation held and the value was written. */
+  readonly applied: boolean;
+  /** The key's version after the write, when it was applied. */
+  readonly version: number | null;
 }
 
 export interface GetOptions {
@@ -149,6 +164,8 @@ const RESP_ERROR_PATTERN = /^ERR (RINGKV_[A-Z0-9_]+) ?(.*)$/s;
 const RESP_AUTH_ERROR_PATTERN = /^(NOAUTH|WRONGPASS) /;
 const UNAUTHORIZED_CODE = 'RINGKV_UNAUTHORIZED';
 const STATUS_UNAVAILABLE = 503;
+const STATUS_PRECONDITION_FAILED = 412;
+const IF_VALUE_HEADER = 'x-ringkv-if-value';
 const RING_PATH = '/v1/cluster/ring';
 
 const textEncoder = new TextEncoder();
@@ -473,7 +490,14 @@ export class RingkvClient {
       this.sendHttp('GET', path, this.headers.read, undefined),
     );
     if (answer.status === 404 && errorCodeOf(answer) === NOT_FOUND_CODE) {
-      return { value: null, context: answer.context ?? '', siblings: [], expiresAtMs: null };
+      const version = versionOfTag(answer.etag);
+      return {
+        value: null,
+        context: answer.context ?? '',
+        siblings: [],
+        expiresAtMs: null,
+        ...(version === null ? {} : { version }),
+      };
     }
     if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
     return parseGetAnswer(parseJson(answer.body, nodeId), nodeId);
@@ -578,6 +602,72 @@ export class RingkvClient {
     const parsed = parseJson(answer.body, nodeId) as { deleted?: unknown };
     if (typeof parsed.deleted !== 'boolean') throw badResponse('a delete answer without deleted');
     return { deleted: parsed.deleted };
+  }
+
+  /**
+   * Strong keyspaces: writes `value` if the key is at `expected.version`, or holds
+   * `expected.value` (null: has no value), as one linearizable step. Not retried after it
+   * may have reached a node (like put), so a lost answer is UNKNOWN_OUTCOME.
+   */
+  async compareAndSet(
+    keyspace: string,
+    key: BytesLike,
+    expected: Expectation,
+    value: BytesLike,
+  ): Promise<CompareAndSetResult> {
+    const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
+    const keyBytes = toBytes(key);
+    let headers: Record<string, string>;
+    if ('version' in expected) {
+      if (!(Number.isSafeInteger(expected.version) && expected.version >= 0)) {
+        throw invalid(`a version is a non-negative integer, not ${String(expected.version)}`);
+      }
+      headers = { ...this.headers.put, 'if-match': `"${expected.version}"` };
+    } else if (expected.value === null) {
+      headers = { ...this.headers.put, 'if-none-match': '*' };
+    } else {
+      const text = Buffer.from(toBytes(expected.value)).toString('base64url');
+      headers = { ...this.headers.put, [IF_VALUE_HEADER]: text };
+    }
+    const { answer, nodeId, attempts } = await this.execute(
+      WRITE,
+      space,
+      keyBytes,
+      'compareAndSet',
+      keyspace,
+      this.sendHttp('PUT', keyPath(keyspace, key, keyBytes, ''), headers, toBytes(value)),
+    );
+    if (answer.status === STATUS_PRECONDITION_FAILED) return { applied: false, version: null };
+    if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
+    return { applied: true, version: versionOfTag(answer.etag) };
+  }
+
+  /** Adds `delta` to the key's decimal integer (absent counts as 0); answers the new value. */
+  async increment(keyspace: string, key: BytesLike, delta: bigint | number = 1): Promise<bigint> {
+    const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
+    const keyBytes = toBytes(key);
+    if (typeof delta === 'number' && !Number.isSafeInteger(delta)) {
+      throw invalid(`an increment is an integer, not ${String(delta)}`);
+    }
+    const { answer, nodeId, attempts } = await this.execute(
+      WRITE,
+      space,
+      keyBytes,
+      'increment',
+      keyspace,
+      this.sendHttp(
+        'POST',
+        keyPath(keyspace, key, keyBytes, `incrBy=${String(delta)}`),
+        this.headers.plain,
+        undefined,
+      ),
+    );
+    if (answer.status !== 200) throw serverError(answer, nodeId, attempts);
+    const parsed = parseJson(answer.body, nodeId) as { value?: unknown };
+    if (typeof parsed.value !== 'string' || !/^-?[0-9]+$/.test(parsed.value)) {
+      throw badResponse('an increment answer without its value', nodeId);
+    }
+    return BigInt(parsed.value);
   }
 
   /**
@@ -875,6 +965,12 @@ function describe(operation: string, keyspace: string): string {
 }
 
 /** `/v1/kv/{keyspace}/{key}?{query}`, with keyEncoding=base64 added for a base64 key. */
+/** The version in an ETag (`"3"`), or null. */
+function versionOfTag(etag: string | null): number | null {
+  const digits = etag === null ? undefined : /^"([0-9]{1,16})"$/.exec(etag)?.[1];
+  return digits === undefined ? null : Number(digits);
+}
+
 function keyPath(keyspace: string, key: BytesLike, keyBytes: Uint8Array, query: string): string {
   const { segment, base64 } = keySegment(key, keyBytes);
   const fullQuery = base64
@@ -893,6 +989,7 @@ function parseGetAnswer(body: unknown, nodeId: string): GetResult {
     context?: unknown;
     expiresAtMs?: unknown;
     siblings?: unknown;
+    version?: unknown;
   };
   if (typeof answer.context !== 'string' || !Array.isArray(answer.siblings)) {
     throw badResponse('a read without context or siblings', nodeId);
@@ -917,6 +1014,7 @@ function parseGetAnswer(body: unknown, nodeId: string): GetResult {
     context: answer.context,
     siblings,
     expiresAtMs: typeof answer.expiresAtMs === 'number' ? answer.expiresAtMs : null,
+    ...(typeof answer.version === 'number' ? { version: answer.version } : {}),
   };
 }
 
@@ -947,10 +1045,14 @@ function unexpectedRespReply(reply: RespReply, nodeId: string, attempts: number)
 
 /** RINGKV.GET's reply: [value, context, expiresAtMs, [[value, wallMs, logical], ...]]. */
 function parseRespGet(reply: RespReply, nodeId: string, attempts: number): GetResult {
-  if (!Array.isArray(reply) || reply.length !== 4) {
+  // A fifth element is a strong key's version.
+  if (!Array.isArray(reply) || (reply.length !== 4 && reply.length !== 5)) {
     throw unexpectedRespReply(reply, nodeId, attempts);
   }
-  const [value, context, expiresAtMs, siblings] = reply;
+  const [value, context, expiresAtMs, siblings, version] = reply;
+  if (version !== undefined && typeof version !== 'number') {
+    throw badResponse('a RINGKV.GET version that is not an integer', nodeId);
+  }
   if (
     !(value === null || Buffer.isBuffer(value)) ||
     !Buffer.isBuffer(context) ||
@@ -977,6 +1079,7 @@ function parseRespGet(reply: RespReply, nodeId: string, attempts: number): GetRe
       return { value: copyBytes(siblingValue), timestamp: [wallMs, logical] };
     }),
     expiresAtMs: expiresAtMs === 0 ? null : expiresAtMs,
+    ...(version === undefined ? {} : { version }),
   };
 }
 

@@ -40,7 +40,7 @@ const EPOCH_HEADER = 'x-ringkv-epoch';
 const CONTEXT_HEADER = 'x-ringkv-context';
 
 export interface CallRequest {
-  readonly method: 'GET' | 'PUT' | 'DELETE';
+  readonly method: 'GET' | 'PUT' | 'POST' | 'DELETE';
   /** `host:port` of the node, as in the ring document (IPv6 hosts in brackets). */
   readonly address: string;
   /** Path and query, already encoded. */
@@ -57,6 +57,8 @@ export interface Answer {
   readonly epoch: string | null;
   /** X-Ringkv-Context, or null when absent. */
   readonly context: string | null;
+  /** ETag (a strong key's version, quoted), or null when absent. */
+  readonly etag: string | null;
   readonly body: Buffer;
 }
 
@@ -172,6 +174,7 @@ function onResponseEnd(this: http.IncomingMessage): void {
   const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, exchange.bytes);
   let epoch: string | null = null;
   let context: string | null = null;
+  let etag: string | null = null;
   const raw = this.rawHeaders;
   for (let index = 0; index + 1 < raw.length; index += 2) {
     const name = raw[index]!;
@@ -180,6 +183,8 @@ function onResponseEnd(this: http.IncomingMessage): void {
       epoch = raw[index + 1]!;
     } else if (name.length === CONTEXT_HEADER.length && name.toLowerCase() === CONTEXT_HEADER) {
       context = raw[index + 1]!;
+    } else if (name.length === 4 && name.toLowerCase() === 'etag') {
+      etag = raw[index + 1]!;
     }
   }
   settle(exchange, {
@@ -187,6 +192,7 @@ function onResponseEnd(this: http.IncomingMessage): void {
     status: this.statusCode ?? 0,
     epoch,
     context,
+    etag,
     body,
   });
 }

@@ -18,6 +18,7 @@ interface NoParameters {
 
 const KEYSPACE_FIELDS = ['name', 'n', 'r', 'w', 'consistency', 'conflicts', 'durability'];
 const FAULT_FIELDS = ['failed', 'delayMs', 'lossRate', 'cutPeers'];
+const EVENTUAL_ONLY_FIELDS = ['r', 'w', 'conflicts', 'durability'] as const;
 
 /** The JSON object in a request body; anything else is a clear 400. */
 function jsonBody(body: unknown, allowed: readonly string[]): Record<string, unknown> {
@@ -84,11 +85,27 @@ export function registerClusterRoutes(app: FastifyInstance, node: NodeApi): void
     if (typeof body.name !== 'string') {
       throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'name is required: a keyspace name');
     }
+    const consistency = (body.consistency ?? 'eventual') as KeyspaceProperties['consistency'];
+    const n = (body.n ?? 3) as number | 'all';
+    let r = (body.r ?? 2) as number;
+    let w = (body.w ?? 2) as number;
+    if (consistency !== 'eventual') {
+      // Linearizable keyspaces need a majority of n for every operation, and keep one value
+      // per key, durably: the eventual options would promise what they cannot keep.
+      const given = EVENTUAL_ONLY_FIELDS.filter((field) => body[field] !== undefined);
+      if (given.length > 0) {
+        throw new HttpError(
+          ErrorCode.INVALID_ARGUMENT,
+          `${given.join(', ')} ${given.length === 1 ? 'is an option' : 'are options'} of eventual keyspaces; a ${consistency} keyspace takes only n`,
+        );
+      }
+      if (typeof n === 'number') r = w = Math.floor(n / 2) + 1;
+    }
     const spec: KeyspaceProperties = {
-      n: (body.n ?? 3) as number | 'all',
-      r: (body.r ?? 2) as number,
-      w: (body.w ?? 2) as number,
-      consistency: (body.consistency ?? 'eventual') as KeyspaceProperties['consistency'],
+      n,
+      r,
+      w,
+      consistency,
       conflicts: (body.conflicts ?? 'lww') as KeyspaceProperties['conflicts'],
       durability: (body.durability ?? 'sync') as KeyspaceProperties['durability'],
     };

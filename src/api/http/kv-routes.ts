@@ -3,10 +3,20 @@
 // Values travel as the raw body in both directions; `format=json` (or Accept:
 // application/json) reads them as JSON instead. The causal context travels base64url in
 // the X-Ringkv-Context header: a read returns it, a write may hand it back.
+// On strong keyspaces a key has a version instead, returned as the ETag ("3"); a PUT with
+// `If-Match: "3"` is a compare-and-set on it, one with X-Ringkv-If-Value (base64url) a
+// compare-and-set on the value. POST with `?incrBy=N` increments (any keyspace).
 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { ErrorCode } from '../../core/errors.ts';
-import type { Expiry, QuorumSpec, ReadResult, SetCondition } from '../../core/requests.ts';
+import type {
+  CompareExpectation,
+  Expiry,
+  Mutation,
+  QuorumSpec,
+  ReadResult,
+  SetCondition,
+} from '../../core/requests.ts';
 import type { NodeApi } from '../../runtime/node-api.ts';
 import { HttpError, HttpErrorCode } from './http-errors.ts';
 import {
@@ -20,7 +30,7 @@ import {
   type ParsedQuery,
 } from './key-codec.ts';
 import { ask } from './node-request.ts';
-import { CONTEXT_HEADER, EXPIRES_AT_HEADER } from './route-config.ts';
+import { CONTEXT_HEADER, EXPIRES_AT_HEADER, IF_VALUE_HEADER } from './route-config.ts';
 
 interface KeyRoute {
   Params: { keyspace: string; '*': string };
@@ -85,22 +95,71 @@ function quorumOf(name: 'r' | 'w', text: string | undefined): { r?: QuorumSpec; 
   );
 }
 
-/** `If-None-Match: *` writes only an absent key, `If-Match: *` only a present one. */
-function conditionOf(request: FastifyRequest<KeyRoute>): SetCondition {
+/** A version as an entity tag: `"3"`, or 3 as given by hand. */
+const VERSION_TAG = /^"?(0|[1-9][0-9]{0,15})"?$/;
+
+/**
+ * The condition of a PUT: `If-None-Match: *` writes only an absent key, `If-Match: *` only a
+ * present one; `If-Match: "3"` (strong keyspaces) only version 3, and X-Ringkv-If-Value
+ * only the value given.
+ */
+function conditionOf(
+  request: FastifyRequest<KeyRoute>,
+): SetCondition | { readonly expected: CompareExpectation } {
   const ifNoneMatch = request.headers['if-none-match'];
   const ifMatch = request.headers['if-match'];
-  for (const [name, value] of [
-    ['If-None-Match', ifNoneMatch],
-    ['If-Match', ifMatch],
-  ] as const) {
-    if (value !== undefined && value !== '*') {
-      throw new HttpError(HttpErrorCode.BAD_REQUEST, `${name} supports only '*', not '${value}'`);
+  const ifValue = request.headers[IF_VALUE_HEADER];
+  const given = [ifNoneMatch, ifMatch, ifValue].filter((value) => value !== undefined);
+  if (given.length > 1) {
+    throw new HttpError(
+      HttpErrorCode.BAD_REQUEST,
+      `give one of If-None-Match, If-Match and ${IF_VALUE_HEADER}, not several`,
+    );
+  }
+  if (ifNoneMatch !== undefined) {
+    if (ifNoneMatch !== '*') {
+      throw new HttpError(
+        HttpErrorCode.BAD_REQUEST,
+        `If-None-Match supports only '*', not '${ifNoneMatch}'`,
+      );
     }
+    return 'ifAbsent';
   }
-  if (ifNoneMatch !== undefined && ifMatch !== undefined) {
-    throw new HttpError(HttpErrorCode.BAD_REQUEST, 'give If-None-Match or If-Match, not both');
+  if (ifMatch !== undefined) {
+    if (ifMatch === '*') return 'ifPresent';
+    const version = VERSION_TAG.exec(ifMatch)?.[1];
+    if (version === undefined || !Number.isSafeInteger(Number(version))) {
+      throw new HttpError(
+        HttpErrorCode.BAD_REQUEST,
+        `If-Match takes '*' or a version read from the ETag ("3"), not '${ifMatch}'`,
+      );
+    }
+    return { expected: { version: Number(version) } };
   }
-  return ifNoneMatch !== undefined ? 'ifAbsent' : ifMatch !== undefined ? 'ifPresent' : 'always';
+  if (ifValue !== undefined) {
+    const value = typeof ifValue === 'string' ? decodeBase64Url(ifValue) : null;
+    if (value === null) {
+      throw new HttpError(
+        HttpErrorCode.BAD_REQUEST,
+        `${IF_VALUE_HEADER} must be the expected value in base64url, given once`,
+      );
+    }
+    return { expected: { value } };
+  }
+  return 'always';
+}
+
+/** `?incrBy=N`: a signed 64-bit integer, 1 when absent. */
+function incrementOf(text: string | undefined): bigint {
+  if (text === undefined) return 1n;
+  if (/^-?(0|[1-9][0-9]{0,18})$/.test(text)) {
+    const delta = BigInt(text);
+    if (delta >= -(2n ** 63n) && delta < 2n ** 63n) return delta;
+  }
+  throw new HttpError(
+    ErrorCode.INVALID_ARGUMENT,
+    `incrBy must be a signed 64-bit integer, not '${text}'`,
+  );
 }
 
 function readAsJson(
@@ -113,6 +172,7 @@ function readAsJson(
     key: keyText,
     ...jsonValue(read.value),
     context: encodeBase64Url(read.context),
+    ...(read.version === undefined ? {} : { version: read.version }),
     expiresAtMs: read.expiresAtMs > 0 ? read.expiresAtMs : null,
     siblings: read.siblings.map((sibling) => ({
       ...jsonValue(sibling.value),
@@ -144,6 +204,8 @@ export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
       // A deleted key still has a context (its tombstone's): a write that follows a miss
       // can hand it back.
       if (read.context.length > 0) void reply.header(CONTEXT_HEADER, encodeBase64Url(read.context));
+      // A strong key's version, absent keys included: If-Match on it creates the key.
+      if (read.version !== undefined) void reply.header('etag', `"${read.version}"`);
       if (read.value === null) {
         throw new HttpError(
           HttpErrorCode.NOT_FOUND,
@@ -183,30 +245,65 @@ export function registerKvRoutes(app: FastifyInstance, node: NodeApi): void {
       const condition = conditionOf(request);
       const expiry = expiryOf(request.query.ttlMs);
       const context = contextOf(request);
+      const mutation: Mutation =
+        typeof condition === 'string'
+          ? { kind: 'set', value, condition, expiry }
+          : { kind: 'compareAndSet', expected: condition.expected, value };
+      if (typeof condition !== 'string' && request.query.ttlMs !== undefined) {
+        throw new HttpError(
+          ErrorCode.INVALID_ARGUMENT,
+          'a compare-and-set takes no ttlMs: keys of strong keyspaces have no expiry',
+        );
+      }
       const answer = await ask(node, {
         op: 'write',
         keyspace: request.params.keyspace,
-        items: [
-          {
-            key,
-            mutation: { kind: 'set', value, condition, expiry },
-            ...(context === undefined ? {} : { context }),
-          },
-        ],
+        items: [{ key, mutation, ...(context === undefined ? {} : { context }) }],
         ...quorumOf('w', request.query.w),
       });
       const result = answer.results[0];
       if (result === undefined) throw new Error('a write of one key had no result');
+      if (result.version !== undefined) void reply.header('etag', `"${result.version}"`);
       if (!result.applied) {
         if (condition === 'always') throw new Error('an unconditional set was not applied');
         throw new HttpError(
           HttpErrorCode.PRECONDITION_FAILED,
           condition === 'ifAbsent'
             ? 'the key has a value and If-None-Match: * asked for an absent key'
-            : 'the key has no value and If-Match: * asked for a present key',
+            : condition === 'ifPresent'
+              ? 'the key has no value and If-Match: * asked for a present key'
+              : 'version' in condition.expected
+                ? `the key is at version ${result.version ?? '?'}, not ${condition.expected.version}`
+                : `the key does not hold the value ${IF_VALUE_HEADER} expected`,
         );
       }
-      return reply.send({ ok: true });
+      return reply.send({
+        ok: true,
+        ...(result.version === undefined ? {} : { version: result.version }),
+      });
+    },
+  );
+
+  app.post<KeyRoute>(
+    '/v1/kv/:keyspace/*',
+    { config: { operation: 'incr', hot: true } },
+    async (request, reply) => {
+      checkQueryParameters(request.query, ['keyEncoding', 'incrBy', 'w']);
+      const key = decodeKey(request.params['*'], parseKeyEncoding(request.query.keyEncoding));
+      const delta = incrementOf(request.query.incrBy);
+      const answer = await ask(node, {
+        op: 'write',
+        keyspace: request.params.keyspace,
+        items: [{ key, mutation: { kind: 'incrBy', delta } }],
+        ...quorumOf('w', request.query.w),
+      });
+      const result = answer.results[0];
+      if (result === undefined) throw new Error('an increment of one key had no result');
+      if (result.version !== undefined) void reply.header('etag', `"${result.version}"`);
+      return reply.send({
+        value: String(result.integer),
+        ...(result.version === undefined ? {} : { version: result.version }),
+      });
     },
   );
 

@@ -18,5 +18,10 @@ declare module 'fastify' {
 
 /** The causal context of a read, to hand back with a later write (base64url). */
 export const CONTEXT_HEADER = 'x-ringkv-context';
+/**
+ * Strong keyspaces: a compare-and-set on the value, the expected value base64url (with
+ * If-Match on the version, the other form of compare-and-set).
+ */
+export const IF_VALUE_HEADER = 'x-ringkv-if-value';
 /** Unix time in ms at which a value expires; absent when it has no expiry. */
 export const EXPIRES_AT_HEADER = 'x-ringkv-expires-at';

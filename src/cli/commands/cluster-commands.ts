@@ -34,12 +34,15 @@ every partition.
   --partitions       also print one line per partition: PARTITION OWNER
 
 ${NODE_HELP}`,
-  keyspace: `Usage: ringkv keyspace create NAME [--n N] [--r R] [--w W] [--conflicts lww|siblings]
+  keyspace: `Usage: ringkv keyspace create NAME [--consistency eventual|strong] [--n N]
+                                   [--r R] [--w W] [--conflicts lww|siblings]
                                    [--durability sync|relaxed] [options]
        ringkv keyspace list [options]
 
 create: adds a keyspace to the cluster (an admin route). Unset properties take the node's
-defaults (n 3, r 2, w 2, lww, sync). N is a replica count or 'all'.
+defaults (eventual, n 3, r 2, w 2, lww, sync). N is a replica count or 'all'. A strong
+keyspace (linearizable, CASPaxos) takes only --n: r, w, conflicts and durability are
+eventual keyspaces' options.
 list: prints every keyspace with its properties.
 
 ${ADMIN_HELP}`,
@@ -298,7 +301,14 @@ export async function clusterCommand(
     name === 'ring'
       ? { partitions: 'boolean' }
       : name === 'keyspace'
-        ? { n: 'string', r: 'string', w: 'string', conflicts: 'string', durability: 'string' }
+        ? {
+            n: 'string',
+            r: 'string',
+            w: 'string',
+            conflicts: 'string',
+            durability: 'string',
+            consistency: 'string',
+          }
         : {};
   const parsed = parseFlags(name, argv, extra);
   if (parsed === 'help') {
@@ -347,6 +357,7 @@ export async function clusterCommand(
         w: replicaCount(values.w as string | undefined, 'w', false),
         conflicts: values.conflicts,
         durability: values.durability,
+        consistency: values.consistency,
       };
       const answer = (await sendJson(target, 'POST', '/v1/keyspaces', body)) as {
         keyspace: KeyspaceAnswer;

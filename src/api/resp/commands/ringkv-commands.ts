@@ -118,7 +118,8 @@ function ringkvGet(context: CommandContext, args: Buffer[]): void {
       if (reply.op !== 'get') throw new Error(`expected a get reply, got ${reply.op}`);
       const read = reply.results[0];
       if (read === undefined) throw new Error('a get reply without its one result');
-      writer.arrayHeader(4);
+      // Strong keyspaces add the key's version as a fifth element.
+      writer.arrayHeader(read.version === undefined ? 4 : 5);
       writer.bulk(read.value);
       writer.bulkText(
         Buffer.from(read.context.buffer, read.context.byteOffset, read.context.byteLength).toString(
@@ -133,6 +134,7 @@ function ringkvGet(context: CommandContext, args: Buffer[]): void {
         writer.integer(sibling.timestamp[0]);
         writer.integer(sibling.timestamp[1]);
       }
+      if (read.version !== undefined) writer.integer(read.version);
     },
   );
 }

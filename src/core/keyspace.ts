@@ -30,8 +30,11 @@ export const DEFAULT_KEYSPACE: Keyspace = {
   durability: 'sync',
 };
 
-/** Keyspace ids fit in 32 bits because storage keys carry them as a u32. */
-export const KEYSPACE_ID_MAX = 0xffff_ffff;
+/**
+ * Keyspace ids fit in 32 bits because storage keys carry them as a u32; the largest is kept
+ * for the register that holds the cluster map.
+ */
+export const KEYSPACE_ID_MAX = 0xffff_fffe;
 
 const NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
 

@@ -42,7 +42,6 @@ import { globMatches } from './kv/glob.ts';
 import { partitionOf } from './ring/partition.ts';
 import { walkRing } from './ring/preference-list.ts';
 import {
-  claimantOf,
   decodeMap,
   encodeMap,
   initialMap,
@@ -50,6 +49,7 @@ import {
   replicationFactor,
   withKeyspace,
   type ClusterMap,
+  votersOf,
   type MemberInfo,
 } from './cluster/cluster-map.ts';
 import {
@@ -72,8 +72,9 @@ import { Swim, type Liveness, type SwimOutput } from './swim/swim.ts';
 import type { SwimConfig } from './swim/config.ts';
 import { coversDot } from './versions/version-vector.ts';
 import type { StorageReader } from '../storage/contract.ts';
-import { RegisterHost, type HostOutput } from './paxos/register-host.ts';
-import type { Command } from './paxos/register.ts';
+import { MAP_REGISTER_KEYSPACE_ID, RegisterHost, type HostOutput } from './paxos/register-host.ts';
+import type { Command, RegisterValue } from './paxos/register.ts';
+import type { OperationOutcome } from './paxos/proposer.ts';
 import {
   commandOf,
   strongError,
@@ -319,7 +320,27 @@ interface StrongOp {
   readonly deadlineMs: number;
 }
 
-type Op = ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp | PrefetchOp | StrongOp;
+/** A change to the cluster map, as a request asked for it. */
+interface MapChange {
+  readonly origin: Origin;
+  /** What it does, for errors. */
+  readonly describe: string;
+  /** The next map from the current one, or why the change cannot be made. */
+  readonly change: (map: ClusterMap) => ClusterMap | KvError;
+  readonly replyOf: (map: ClusterMap) => ClientReply;
+}
+
+/** A map change being written to the map's register. */
+interface MapChangeOp {
+  readonly kind: 'map-change';
+  readonly change: MapChange;
+  readonly attempt: number;
+  readonly next: ClusterMap;
+  readonly deadlineMs: number;
+}
+
+type Op =
+  ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp | PrefetchOp | StrongOp | MapChangeOp;
 
 /** What to do once a batch is persisted. */
 type Waiter =
@@ -350,6 +371,10 @@ const RECENT_FORWARDS_MAX = 100_000;
 const MAP_FETCH_INTERVAL_MS = 500;
 /** Partitions one listing request may visit before it answers with a cursor. */
 const SCAN_ROUNDS_MAX = 32;
+/** Compare-and-set attempts of one map change that other changes overtake. */
+const MAP_CHANGE_ATTEMPTS_MAX = 3;
+/** The key of the cluster map's register (in MAP_REGISTER_KEYSPACE_ID). */
+const MAP_REGISTER_KEY = new Uint8Array([0x6d, 0x61, 0x70]); // "map"
 /** Conditional attempts of a blind write before it is written plainly over what it merged. */
 const CONDITIONAL_ATTEMPTS_MAX = 3;
 
@@ -686,6 +711,11 @@ export class Node {
     }
     for (const { operationId, outcome } of output.completions) {
       const op = this.ops.get(operationId);
+      if (op?.kind === 'map-change') {
+        this.ops.delete(operationId);
+        this.onMapChangeDone(op, outcome, this.lastNowMs);
+        continue;
+      }
       if (op === undefined || op.kind !== 'strong') continue;
       this.ops.delete(operationId);
       if (outcome.kind === 'error') {
@@ -1457,46 +1487,116 @@ export class Node {
     );
   }
 
-  // ---- keyspaces: map changes made by the claimant ----
+  // ---- map changes: compare-and-set on the map's register among the voters ----
 
   private createKeyspace(
     origin: Origin,
     request: Extract<ClientRequest, { op: 'createKeyspace' }>,
     nowMs: number,
   ): void {
-    const map = this.map!;
     const spec = { name: request.keyspace, ...request.spec };
     const problem = keyspaceProblem(spec);
     if (problem !== null) return this.fail(origin, kvError(ErrorCode.INVALID_ARGUMENT, problem));
-    if (this.keyspacesByName.has(spec.name)) {
-      return this.fail(
+    this.changeMap(
+      {
         origin,
-        kvError(ErrorCode.KEYSPACE_EXISTS, `keyspace '${spec.name}' already exists`),
+        describe: `create keyspace '${spec.name}'`,
+        change: (map) =>
+          map.keyspaces.some((keyspace) => keyspace.name === spec.name)
+            ? kvError(ErrorCode.KEYSPACE_EXISTS, `keyspace '${spec.name}' already exists`)
+            : withKeyspace(map, spec),
+        replyOf: (map) => ({
+          ok: true,
+          op: 'createKeyspace',
+          keyspace: map.keyspaces.find((keyspace) => keyspace.name === spec.name)!,
+        }),
+      },
+      1,
+      nowMs,
+    );
+  }
+
+  /**
+   * Makes a map change: the next map, computed from this node's map, is written to the
+   * map's register by a compare-and-set on its version (the map's epoch minus one), with the
+   * voters as acceptors. If another change came first, the register's map is adopted and the
+   * change computed again on it, a few times. The map is adopted, stored and sent to every
+   * member once chosen; the request is answered once it is durable here.
+   */
+  private changeMap(change: MapChange, attempt: number, nowMs: number): void {
+    const map = this.map!;
+    const next = change.change(map);
+    if ('code' in next) return this.fail(change.origin, next);
+    assert(next.epoch === map.epoch + 1, 'a change makes the next epoch');
+    const opId = this.takeOpId();
+    this.ops.set(opId, {
+      kind: 'map-change',
+      change,
+      attempt,
+      next,
+      deadlineMs: nowMs + this.requestTimeoutMs(),
+    });
+    this.applyRegisters(
+      this.registers.submit(
+        opId,
+        MAP_REGISTER_KEYSPACE_ID,
+        MAP_REGISTER_KEY,
+        { kind: 'cas-version', expectedVersion: map.epoch - 1, value: encodeMap(next) },
+        votersOf(map),
+        nowMs,
+      ),
+    );
+  }
+
+  private onMapChangeDone(op: MapChangeOp, outcome: OperationOutcome, nowMs: number): void {
+    const { change } = op;
+    if (outcome.kind === 'error') return this.fail(change.origin, strongError(outcome));
+    if (outcome.kind !== 'ok') return;
+    if (outcome.applied) {
+      const batchId =
+        this.map !== null && this.map.epoch >= op.next.epoch ? 0 : this.adoptMap(op.next);
+      this.after(batchId, { kind: 'reply', origin: change.origin, reply: change.replyOf(op.next) });
+      this.spreadMap(op.next);
+      return;
+    }
+    // Another change was chosen first: learn it, then compute this one again on top of it.
+    const chosen = this.registerMap(outcome.current);
+    if (chosen === null) {
+      return this.fail(
+        change.origin,
+        unavailable(
+          `the cluster map's register holds version ${outcome.current.version}, behind this node's map at epoch ${this.map!.epoch}: ${change.describe} cannot be made`,
+        ),
       );
     }
-    const claimant = claimantOf(map, (id) => this.isUp(id));
-    if (claimant !== this.nodeId) {
-      if (origin.kind === 'peer' || claimant === null) {
-        return this.fail(
-          origin,
-          unavailable(
-            `keyspaces are changed by ${claimant ?? 'the claimant'}, which is not reachable`,
-          ),
-        );
-      }
-      return this.forward(claimant, null, [], request, nowMs, origin.requestId);
+    if (chosen.epoch > this.map!.epoch) this.adoptMap(chosen);
+    if (op.attempt >= MAP_CHANGE_ATTEMPTS_MAX) {
+      return this.fail(
+        change.origin,
+        unavailable(
+          `other map changes came first ${op.attempt} times: ${change.describe} was not made`,
+        ),
+      );
     }
-    const next = withKeyspace(map, spec);
-    const batchId = this.adoptMap(next);
-    const created = next.keyspaces.find((keyspace) => keyspace.name === spec.name)!;
-    this.after(batchId, {
-      kind: 'reply',
-      origin,
-      reply: { ok: true, op: 'createKeyspace', keyspace: created },
-    });
-    for (const member of next.members) {
+    this.changeMap(change, op.attempt + 1, nowMs);
+  }
+
+  /** The map a register value holds, if it is one of this cluster at the epoch it should be. */
+  private registerMap(value: RegisterValue): ClusterMap | null {
+    if (value.bytes === null) return null;
+    let map: ClusterMap;
+    try {
+      map = decodeMap(value.bytes);
+    } catch {
+      return null;
+    }
+    return map.epoch === value.version + 1 ? map : null;
+  }
+
+  private spreadMap(map: ClusterMap): void {
+    for (const member of map.members) {
       if (member.id !== this.nodeId) {
-        this.send(member.id, [MessageType.map, next.epoch, encodeMap(next)]);
+        this.send(member.id, [MessageType.map, map.epoch, encodeMap(map)]);
       }
     }
   }
@@ -1959,6 +2059,15 @@ export class Node {
           break;
         case 'handoff':
           this.ops.delete(opId);
+          break;
+        case 'map-change':
+          this.ops.delete(opId);
+          this.fail(
+            op.change.origin,
+            unavailable(
+              `no majority of the voters answered in time; ${op.change.describe} may or may not have been made`,
+            ),
+          );
           break;
         case 'strong':
           // The proposer may still finish it; its answer then finds no op and is dropped.

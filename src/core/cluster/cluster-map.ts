@@ -5,7 +5,8 @@
 // Rules kept here:
 // - Members are sorted by id, owners come from the deterministic claim, so nodes that agree
 //   on the members compute byte-identical maps without talking.
-// - Maps are compared by epoch alone: one node (the claimant) makes every change, so two
+// - Maps are compared by epoch alone: every change is a compare-and-set on a CASPaxos
+//   register among the voters, and a map's epoch is the register's version plus one, so two
 //   different maps never carry the same epoch.
 // - Maps travel and are stored as JSON text: they are small, rare, and readable by people.
 
@@ -67,13 +68,16 @@ export function initialMap(
   };
 }
 
+/** Most voters: the acceptors of the map's register. */
+export const VOTERS_MAX = 5;
+
 /**
- * The member that makes map changes: the lowest id among the members that are up. Riak
- * calls this node the claimant. Linearizable changes through CASPaxos replace it later.
+ * The voters: the acceptors of the register that holds the map, which every map change is
+ * a compare-and-set on. They are the first members by id, up to VOTERS_MAX (the founders of
+ * a cluster formed with that many or fewer), so every node computes the same set.
  */
-export function claimantOf(map: ClusterMap, isUp: (id: string) => boolean): string | null {
-  for (const member of map.members) if (isUp(member.id)) return member.id;
-  return null;
+export function votersOf(map: ClusterMap): string[] {
+  return map.members.slice(0, VOTERS_MAX).map((member) => member.id);
 }
 
 export type KeyspaceSpec = Omit<Keyspace, 'id'>;

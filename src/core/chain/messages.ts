@@ -11,7 +11,7 @@
 // configuration). Between requesters and replicas: write, read, and the reply.
 
 import { ErrorCode } from '../errors.ts';
-import { KEY_BYTES_CEILING, VALUE_BYTES_CEILING } from '../limits.ts';
+import { VALUE_BYTES_CEILING } from '../limits.ts';
 import {
   isValidChainConfig,
   isValidEpoch,
@@ -21,6 +21,7 @@ import {
 } from './chain-config.ts';
 import type { ChainOperation, KeyChange, WriteOutcome } from './operations.ts';
 import {
+  CHAIN_KEY_BYTES_CEILING,
   ENTRIES_PER_MESSAGE_CEILING,
   ERROR_MESSAGE_LENGTH_MAX,
   RECORDS_PER_CHUNK_CEILING,
@@ -205,7 +206,7 @@ function isBytes(value: unknown, lengthMax: number): value is Uint8Array {
 }
 
 function isKey(value: unknown): value is Uint8Array {
-  return isBytes(value, KEY_BYTES_CEILING) && value.length > 0;
+  return isBytes(value, CHAIN_KEY_BYTES_CEILING) && value.length > 0;
 }
 
 function isValueOrNull(value: unknown): value is Uint8Array | null {
@@ -253,10 +254,18 @@ function isValidKeyChange(value: unknown): value is KeyChange {
   );
 }
 
-export function isValidOperation(value: unknown): value is ChainOperation {
-  if (!isPlainObject(value) || !isKey(value['key'])) return false;
+export function isValidOperation(candidate: unknown): candidate is ChainOperation {
+  if (!isPlainObject(candidate) || !isKey(candidate['key'])) return false;
+  // `returnPrevious: true` may come with any write but an increment; it is checked apart.
+  let value: Fields = candidate;
+  if (Object.hasOwn(candidate, 'returnPrevious')) {
+    if (candidate['returnPrevious'] !== true || candidate['kind'] === 'incr') return false;
+    value = { ...candidate };
+    delete value['returnPrevious'];
+  }
   switch (value['kind']) {
     case 'put':
+    case 'put-if-present':
       return (
         hasExactKeys(value, ['kind', 'key', 'value']) &&
         isBytes(value['value'], VALUE_BYTES_CEILING)

@@ -23,29 +23,46 @@ export interface ChainRecord {
   readonly sequence: number;
 }
 
+/** Writes other than an increment may ask for the value the key held before them. */
+interface ReturnsPrevious {
+  /** The outcome carries the value before the write (SET ... GET, GETDEL). */
+  readonly returnPrevious?: true;
+}
+
 export type ChainOperation =
-  | { readonly kind: 'put'; readonly key: Uint8Array; readonly value: Uint8Array }
-  | { readonly kind: 'delete'; readonly key: Uint8Array }
-  | {
+  | ({
+      readonly kind: 'put';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+    } & ReturnsPrevious)
+  /** A put only if the key holds a value (Redis's SET XX). */
+  | ({
+      readonly kind: 'put-if-present';
+      readonly key: Uint8Array;
+      readonly value: Uint8Array;
+    } & ReturnsPrevious)
+  | ({ readonly kind: 'delete'; readonly key: Uint8Array } & ReturnsPrevious)
+  | ({
       readonly kind: 'cas';
       readonly key: Uint8Array;
       /** Null: the key must be absent. */
       readonly expected: Uint8Array | null;
       readonly value: Uint8Array;
-    }
-  | {
+    } & ReturnsPrevious)
+  | ({
       readonly kind: 'cas-version';
       readonly key: Uint8Array;
       /** 0: the key must never have been written. */
       readonly expectedVersion: number;
       readonly value: Uint8Array;
-    }
+    } & ReturnsPrevious)
   | { readonly kind: 'incr'; readonly key: Uint8Array; readonly delta: number };
 
 /**
  * The answer to a write. `applied`: the key changed. `version`: the key's version after the
- * write (the current one when it did not change). `value`: the new value for an increment,
- * null otherwise (a put does not echo what the client sent).
+ * write (the current one when it did not change). `value`: the new value for an increment;
+ * for a write that asked `returnPrevious`, the value the key held before it (SET ... GET,
+ * GETDEL); null otherwise, so that entries do not carry old values nobody asked for.
  */
 export type WriteOutcome =
   | {
@@ -77,7 +94,12 @@ export function operationProblem(operation: ChainOperation, limits: ChainLimits)
   if (operation.key.length > limits.keyBytesMax) {
     return `the key is longer than ${limits.keyBytesMax} bytes`;
   }
-  if (operation.kind === 'put' || operation.kind === 'cas' || operation.kind === 'cas-version') {
+  if (
+    operation.kind === 'put' ||
+    operation.kind === 'put-if-present' ||
+    operation.kind === 'cas' ||
+    operation.kind === 'cas-version'
+  ) {
     if (operation.value.length > limits.valueBytesMax) {
       return `the value is longer than ${limits.valueBytesMax} bytes`;
     }
@@ -106,37 +128,44 @@ export function evaluateOperation(current: ChainRecord, operation: ChainOperatio
   assert(current.version >= 0 && Number.isSafeInteger(current.version), 'a version is a count');
   const key = operation.key;
   const nextVersion = current.version + 1;
+  const previous = current.value;
+  const returned = operation.kind !== 'incr' && operation.returnPrevious === true ? previous : null;
+  const unchanged: Evaluation = { change: null, outcome: done(false, current.version, returned) };
   switch (operation.kind) {
     case 'put':
       return {
         change: { key, value: operation.value, version: nextVersion },
-        outcome: done(true, nextVersion),
+        outcome: done(true, nextVersion, returned),
+      };
+    case 'put-if-present':
+      if (previous === null) return unchanged;
+      return {
+        change: { key, value: operation.value, version: nextVersion },
+        outcome: done(true, nextVersion, returned),
       };
     case 'delete':
       // Deleting what is not there changes nothing and spends no version.
-      if (current.value === null) return { change: null, outcome: done(false, current.version) };
+      if (previous === null) return unchanged;
       return {
         change: { key, value: null, version: nextVersion },
-        outcome: done(true, nextVersion),
+        outcome: done(true, nextVersion, returned),
       };
     case 'cas': {
       const matches =
         operation.expected === null
-          ? current.value === null
-          : current.value !== null && equalBytes(current.value, operation.expected);
-      if (!matches) return { change: null, outcome: done(false, current.version) };
+          ? previous === null
+          : previous !== null && equalBytes(previous, operation.expected);
+      if (!matches) return unchanged;
       return {
         change: { key, value: operation.value, version: nextVersion },
-        outcome: done(true, nextVersion),
+        outcome: done(true, nextVersion, returned),
       };
     }
     case 'cas-version':
-      if (operation.expectedVersion !== current.version) {
-        return { change: null, outcome: done(false, current.version) };
-      }
+      if (operation.expectedVersion !== current.version) return unchanged;
       return {
         change: { key, value: operation.value, version: nextVersion },
-        outcome: done(true, nextVersion),
+        outcome: done(true, nextVersion, returned),
       };
     case 'incr':
       return evaluateIncrement(current, key, operation.delta);

@@ -5,6 +5,9 @@
 import { assert } from '../bytes.ts';
 import { KEY_BYTES_CEILING, VALUE_BYTES_CEILING } from '../limits.ts';
 
+/** Keys may carry a prefix (the node puts the keyspace id there) beyond the user key limit. */
+export const CHAIN_KEY_BYTES_CEILING = KEY_BYTES_CEILING + 16;
+
 export interface ChainTimings {
   /** A forward not acknowledged as applied within this time is sent again. */
   readonly retransmitAfterMs: number;
@@ -121,7 +124,7 @@ export function validateChainLimits(limits: ChainLimits): void {
     `requestsPerRequesterMax is in 1..${REQUESTS_PER_REQUESTER_CEILING}`,
   );
   assert(
-    isPositiveInteger(limits.keyBytesMax) && limits.keyBytesMax <= KEY_BYTES_CEILING,
+    isPositiveInteger(limits.keyBytesMax) && limits.keyBytesMax <= CHAIN_KEY_BYTES_CEILING,
     'keyBytesMax is within the ceiling',
   );
   assert(

@@ -15,6 +15,7 @@ import {
   type ChainRecord,
 } from '../../../src/core/chain/operations.ts';
 import { DEFAULT_CHAIN_LIMITS } from '../../../src/core/chain/settings.ts';
+import { isValidOperation } from '../../../src/core/chain/messages.ts';
 import type { Operation } from '../../../src/check/history.ts';
 import { CANNOT_APPLY, stepRegister } from '../../../src/check/register-model.ts';
 
@@ -183,4 +184,38 @@ test('a sequence of writes evaluates as the naive register model says, with a ve
     }),
     { seed: 0x5eed, numRuns: 500 },
   );
+});
+
+test('put-if-present writes only a key that holds a value, and returnPrevious answers the old value', () => {
+  const absent = evaluateOperation(ABSENT_RECORD, {
+    kind: 'put-if-present',
+    key: KEY,
+    value: utf8('x'),
+    returnPrevious: true,
+  });
+  assert.deepEqual(absent, {
+    change: null,
+    outcome: { kind: 'done', applied: false, version: 0, value: null },
+  });
+  const record = apply(ABSENT_RECORD, { kind: 'put', key: KEY, value: utf8('a') }, 1);
+  const present = evaluateOperation(record, {
+    kind: 'put-if-present',
+    key: KEY,
+    value: utf8('b'),
+    returnPrevious: true,
+  });
+  assert.deepEqual(present.outcome, { kind: 'done', applied: true, version: 2, value: utf8('a') });
+  assert.deepEqual(present.change, { key: KEY, value: utf8('b'), version: 2 });
+  const quiet = evaluateOperation(record, { kind: 'put', key: KEY, value: utf8('c') });
+  assert.deepEqual(quiet.outcome, { kind: 'done', applied: true, version: 2, value: null });
+  const getdel = evaluateOperation(record, { kind: 'delete', key: KEY, returnPrevious: true });
+  assert.deepEqual(getdel.outcome, { kind: 'done', applied: true, version: 2, value: utf8('a') });
+});
+
+test('returnPrevious is valid on writes other than an increment, and only as true', () => {
+  const put = { kind: 'put', key: KEY, value: utf8('v') };
+  assert.equal(isValidOperation({ ...put, returnPrevious: true }), true);
+  assert.equal(isValidOperation({ ...put, returnPrevious: false }), false);
+  assert.equal(isValidOperation({ kind: 'put-if-present', key: KEY, value: utf8('v') }), true);
+  assert.equal(isValidOperation({ kind: 'incr', key: KEY, delta: 1, returnPrevious: true }), false);
 });

@@ -1,7 +1,7 @@
 // RingkvClient: get, put, delete and scan over the HTTP API, routed to a replica of each key.
-// With `transport: 'resp'`, get, put and delete go instead over the nodes' Redis protocol
-// port (RINGKV.GET, RINGKV.PUT, RINGKV.DEL), pipelined on a few connections per node; the
-// ring, scan and listing stay on HTTP.
+// With `transport: 'resp'`, get, put, delete and compareAndSet go instead over the nodes'
+// Redis protocol port (RINGKV.GET, RINGKV.PUT, RINGKV.DEL, RINGKV.CAS), pipelined on a few
+// connections per node; the ring, scan, listing and increment stay on HTTP.
 //
 // Rules it keeps:
 // - Each key request goes to the first alive node of the key's preference list, computed
@@ -617,11 +617,29 @@ export class RingkvClient {
   ): Promise<CompareAndSetResult> {
     const space = this.knownKeyspace(keyspace) ?? (await this.keyspaceOf(keyspace));
     const keyBytes = toBytes(key);
-    let headers: Record<string, string>;
     if ('version' in expected) {
       if (!(Number.isSafeInteger(expected.version) && expected.version >= 0)) {
         throw invalid(`a version is a non-negative integer, not ${String(expected.version)}`);
       }
+    }
+    if (this.respConnections !== null) {
+      const args: (string | Uint8Array)[] = ['RINGKV.CAS', keyspace, keyBytes];
+      if ('version' in expected) args.push('VERSION', String(expected.version));
+      else if (expected.value === null) args.push('ABSENT');
+      else args.push('VALUE', toBytes(expected.value));
+      args.push(toBytes(value));
+      const reply = await this.execute(
+        WRITE,
+        space,
+        keyBytes,
+        'compareAndSet',
+        keyspace,
+        this.sendResp(args),
+      );
+      return parseRespCas(reply.answer, reply.nodeId, reply.attempts);
+    }
+    let headers: Record<string, string>;
+    if ('version' in expected) {
       headers = { ...this.headers.put, 'if-match': `"${expected.version}"` };
     } else if (expected.value === null) {
       headers = { ...this.headers.put, 'if-none-match': '*' };
@@ -1081,6 +1099,19 @@ function parseRespGet(reply: RespReply, nodeId: string, attempts: number): GetRe
     expiresAtMs: expiresAtMs === 0 ? null : expiresAtMs,
     ...(version === undefined ? {} : { version }),
   };
+}
+
+/** RINGKV.CAS's reply: [applied 1 or 0, the key's version after the command]. */
+function parseRespCas(reply: RespReply, nodeId: string, attempts: number): CompareAndSetResult {
+  if (!Array.isArray(reply) || reply.length !== 2) {
+    throw unexpectedRespReply(reply, nodeId, attempts);
+  }
+  const [applied, version] = reply;
+  if ((applied !== 0 && applied !== 1) || typeof version !== 'number' || version < 0) {
+    throw badResponse('a RINGKV.CAS reply of the wrong shape', nodeId);
+  }
+  // Over HTTP a refused compare-and-set carries no version either: the same result both ways.
+  return applied === 1 ? { applied: true, version } : { applied: false, version: null };
 }
 
 function parseScanAnswer(body: unknown, nodeId: string): ScanPage {

@@ -3,11 +3,19 @@
 
 export { Histogram, HISTOGRAM_VALUE_MAX, type LatencySummary } from './histogram.ts';
 export { keyChooser, ZipfianChooser, UniformChooser, type KeyDistribution } from './key-chooser.ts';
+export {
+  longestSilence,
+  measureOutage,
+  type OutageOptions,
+  type OutageResult,
+  type Silence,
+} from './outage.ts';
 export { formatProgress, progressLine, type ProgressLine } from './progress.ts';
 export {
   CONCURRENCY_MAX,
   errorKind,
   runLoad,
+  type CasCheck,
   type LoadOptions,
   type LoadResult,
   type PhaseResult,
@@ -25,8 +33,11 @@ export {
   parseEndpoints,
   type Endpoint,
   type LoadTarget,
+  type VersionedValue,
 } from './targets/target.ts';
 export {
+  CAS_ATTEMPTS_MAX,
+  counterKeyName,
   keyName,
   makeValue,
   READ_FRACTION,

@@ -3,6 +3,9 @@
 // `transport: 'resp'`) pipelined over the nodes' Redis protocol ports. The
 // client's own retry policy stays on, as an application's would; its errors carry stable
 // codes, which the runner counts by.
+//
+// On a strong keyspace reads carry the key's version and the target can compare-and-set on
+// it (workload `cas`); on other keyspaces the versioned calls fail, which the runner counts.
 
 import { RingkvClient, type Transport } from '../../client/index.ts';
 import { assert } from '../../core/bytes.ts';
@@ -13,7 +16,7 @@ export interface RingkvClientTargetOptions {
   readonly endpoints: readonly Endpoint[];
   readonly keyspace: string;
   readonly token?: string;
-  /** How the client sends gets and puts (default http). */
+  /** How the client sends gets, puts and compare-and-sets (default http). */
   readonly transport?: Transport;
 }
 
@@ -32,6 +35,15 @@ export async function openRingkvClientTarget(
     name: options.transport === 'resp' ? 'client (resp)' : 'client',
     get: async (key) => (await client.get(keyspace, key)).value,
     put: (key, value) => client.put(keyspace, key, value),
+    getVersioned: async (key) => {
+      const read = await client.get(keyspace, key);
+      if (read.version === undefined) {
+        throw new Error(`keyspace '${keyspace}' has no versions: it is not strong`);
+      }
+      return { value: read.value, version: read.version };
+    },
+    compareAndSet: async (key, expectedVersion, value) =>
+      (await client.compareAndSet(keyspace, key, { version: expectedVersion }, value)).applied,
     close: async () => client.close(),
   };
 }

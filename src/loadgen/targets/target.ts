@@ -1,12 +1,24 @@
-// What the load generator drives: a store seen through three calls. Each adapter in this
-// folder maps them onto one client (RESP, etcd, the ringkv client). A missing key reads as
-// null; every failure rejects, and the runner counts it by kind.
+// What the load generator drives: a store seen through three calls, and two more for stores
+// with compare-and-set. Each adapter in this folder maps them onto one client (RESP, etcd,
+// the ringkv client). A missing key reads as null; every failure rejects, and the runner
+// counts it by kind.
+
+/** A value with the version a compare-and-set names; an absent key has a version too. */
+export interface VersionedValue {
+  readonly value: Uint8Array | null;
+  /** Changes with every write of the key (etcd: its mod revision; ringkv: its version). */
+  readonly version: number;
+}
 
 export interface LoadTarget {
   /** A short name for reports, such as `resp` or `etcd`. */
   readonly name: string;
   get(key: string): Promise<Uint8Array | null>;
   put(key: string, value: Uint8Array): Promise<void>;
+  /** A linearizable read with the key's version; only targets that can compare-and-set. */
+  getVersioned?(key: string): Promise<VersionedValue>;
+  /** Writes `value` only if the key is still at `expectedVersion`; says whether it did. */
+  compareAndSet?(key: string, expectedVersion: number, value: Uint8Array): Promise<boolean>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 // ringkv's own commands: RINGKV.GET, RINGKV.PUT and RINGKV.DEL carry what plain Redis
 // commands cannot: the causal context of a read, the live siblings with their timestamps,
-// and per-request r and w. The TypeScript client's RESP transport speaks them.
+// and per-request r and w. RINGKV.CAS is the compare-and-set of strong and chain keyspaces,
+// on the key's version or its value. The TypeScript client's RESP transport speaks them.
 //
 // Rules they keep:
 // - The keyspace is named in every command (not chosen with SELECT), as on the HTTP API.
@@ -11,12 +12,15 @@
 //   argument is RINGKV_INVALID_ARGUMENT or RINGKV_INVALID_CONTEXT.
 
 import { ErrorCode } from '../../../core/errors.ts';
-import type { Expiry, QuorumSpec, WriteItem } from '../../../core/requests.ts';
+import type { CompareExpectation, Expiry, QuorumSpec, WriteItem } from '../../../core/requests.ts';
 import { integerArgument, word } from '../arguments.ts';
 import type { CommandContext, CommandSpec, OkReply } from '../command-table.ts';
 
 const BASE64URL_PATTERN = /^[A-Za-z0-9_-]*={0,2}$/;
 const MS_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+/** Versions count a key's changes; they stay exact as JavaScript numbers. */
+const VERSION_MAX = BigInt(Number.MAX_SAFE_INTEGER);
+const CAS_FORMS = 'RINGKV.CAS takes VERSION n value, VALUE expected value or ABSENT value';
 /** Digits of a replica count: the node checks it against the keyspace's n. */
 const REPLICA_COUNT_PATTERN = /^[1-9][0-9]{0,2}$/;
 
@@ -175,6 +179,46 @@ function ringkvDel(context: CommandContext, args: Buffer[]): void {
   });
 }
 
+/** What RINGKV.CAS compares and writes, from `args[3]` on; a string is the error to answer. */
+function casOf(args: Buffer[]): { expected: CompareExpectation; value: Buffer } | string {
+  const form = word(args[3]);
+  if (form === 'version' && args.length === 6) {
+    const version = integerArgument(args[4]);
+    if (version === null || version < 0n || version > VERSION_MAX) {
+      return invalidArgument('VERSION must be a non-negative integer read from RINGKV.GET');
+    }
+    return { expected: { version: Number(version) }, value: args[5]! };
+  }
+  if (form === 'value' && args.length === 6)
+    return { expected: { value: args[4]! }, value: args[5]! };
+  if (form === 'absent' && args.length === 5) return { expected: { value: null }, value: args[4]! };
+  return invalidArgument(CAS_FORMS);
+}
+
+/**
+ * RINGKV.CAS keyspace key VERSION n value | VALUE expected value | ABSENT value: writes the
+ * value if the key is at version n, holds the expected value, or has none. Answers
+ * [applied (1 or 0), the key's version after the command]: the new version when applied,
+ * the one that did not match otherwise.
+ */
+function ringkvCas(context: CommandContext, args: Buffer[]): void {
+  const cas = casOf(args);
+  if (typeof cas === 'string') return context.reply((writer) => writer.error(cas));
+  const item: WriteItem = {
+    key: args[2]!,
+    mutation: { kind: 'compareAndSet', expected: cas.expected, value: cas.value },
+  };
+  context.call(writeRequest(args, item, { expiry: { kind: 'none' } }), (reply, writer) => {
+    const result = writeResultOf(reply);
+    if (result.version === undefined) {
+      throw new Error('a compare-and-set answered without the version of its key');
+    }
+    writer.arrayHeader(2);
+    writer.integer(result.applied ? 1 : 0);
+    writer.integer(result.version);
+  });
+}
+
 export const RINGKV_COMMANDS: CommandSpec[] = [
   {
     name: 'ringkv.get',
@@ -191,4 +235,11 @@ export const RINGKV_COMMANDS: CommandSpec[] = [
     handler: ringkvPut,
   },
   { name: 'ringkv.del', arity: -3, flags: ['write', 'fast'], keys: [2, 2, 1], handler: ringkvDel },
+  {
+    name: 'ringkv.cas',
+    arity: -5,
+    flags: ['write', 'denyoom'],
+    keys: [2, 2, 1],
+    handler: ringkvCas,
+  },
 ];

@@ -2,7 +2,9 @@
 // node is cut (the caller says how: a kill -9, say) after `beforeMs`, and the load goes on
 // for `afterMs`. The figure is the longest silence in that window: the longest interval,
 // from the cut to `afterMs` after it, in which no request completed successfully. Failed
-// requests do not end a silence; the store answered nothing useful.
+// requests do not end a silence; the store answered nothing useful. For comparison, the
+// longest silence of the steady load before the cut is measured the same way (after a
+// warm-up): a store with no gap shows no longer a silence after the cut than before it.
 //
 // Rules it keeps: times are the load generator's `performance.now()`, taken as each request
 // completes, so the cut and the completions are on one clock; the window's two ends count as
@@ -52,8 +54,10 @@ export interface OutageOptions {
   /** The steady load, run for a duration; puts are the usual choice. */
   readonly workload: WorkloadSpec;
   readonly concurrency: number;
-  /** Load before the cut. */
+  /** Load before the cut, the warm-up included. */
   readonly beforeMs: number;
+  /** The first part of the load before the cut, left out of the steady silence. */
+  readonly warmupMs: number;
   /** The window measured after the cut. */
   readonly afterMs: number;
   /** Cuts one node off. It should act at once; the cut time is taken just before it runs. */
@@ -65,6 +69,10 @@ export interface OutageResult {
   readonly longestSilenceMs: number;
   /** When that silence began, in ms after the cut (0: at once). */
   readonly silenceStartMs: number;
+  /** The longest silence of the steady load before the cut, from the warm-up's end. */
+  readonly steadySilenceMs: number;
+  /** The length of that steady window, in ms. */
+  readonly steadyWindowMs: number;
   /** Successful requests per second before the cut and in the window after it. */
   readonly opsPerSecondBefore: number;
   readonly opsPerSecondAfter: number;
@@ -80,6 +88,7 @@ export async function measureOutage(
   options: OutageOptions,
 ): Promise<OutageResult> {
   assert(options.beforeMs > 0 && options.afterMs > 0, 'load runs before and after the cut');
+  assert(options.warmupMs >= 0 && options.warmupMs < options.beforeMs, 'warm-up before the cut');
   const successesMs: number[] = [];
   const failuresMs: number[] = [];
   let cutAtMs: number | null = null;
@@ -104,11 +113,15 @@ export async function measureOutage(
   const cutMs: number = cutAtMs;
   const windowEndMs = cutMs + options.afterMs;
   const silence = longestSilence(successesMs, cutMs, windowEndMs);
+  const steadyFromMs = Math.min(startedMs + options.warmupMs, cutMs);
+  const steady = longestSilence(successesMs, steadyFromMs, cutMs);
   const countIn = (times: number[], fromMs: number, toMs: number): number =>
     times.filter((atMs) => atMs >= fromMs && atMs < toMs).length;
   return {
     longestSilenceMs: silence.lengthMs,
     silenceStartMs: silence.startMs - cutMs,
+    steadySilenceMs: steady.lengthMs,
+    steadyWindowMs: cutMs - steadyFromMs,
     opsPerSecondBefore: (countIn(successesMs, startedMs, cutMs) * 1000) / (cutMs - startedMs),
     opsPerSecondAfter: (countIn(successesMs, cutMs, windowEndMs) * 1000) / options.afterMs,
     failuresAfter: countIn(failuresMs, cutMs, windowEndMs),

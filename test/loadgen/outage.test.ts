@@ -76,7 +76,8 @@ test('a store that stops answering for 300 ms when cut shows a silence of about 
   const paused = await measureOutage(pausing, {
     workload: PUTS,
     concurrency: 8,
-    beforeMs: 150,
+    beforeMs: 250,
+    warmupMs: 50,
     afterMs: 600,
     cut: () => (pausing.resumeAtMs = performance.now() + 300),
   });
@@ -88,11 +89,17 @@ test('a store that stops answering for 300 ms when cut shows a silence of about 
   assert.ok(paused.silenceStartMs < 20, `the silence starts at the cut: ${paused.silenceStartMs}`);
   assert.ok(paused.opsPerSecondBefore > 0 && paused.opsPerSecondAfter > 0);
   assert.equal(paused.failuresAfter, 0);
+  assert.ok(paused.steadySilenceMs < 100, `steady before the cut: ${paused.steadySilenceMs}`);
+  assert.ok(
+    paused.steadyWindowMs >= 190 && paused.steadyWindowMs < 400,
+    `${paused.steadyWindowMs}`,
+  );
   const steady = new PausingTarget();
   const unaffected = await measureOutage(steady, {
     workload: PUTS,
     concurrency: 8,
     beforeMs: 150,
+    warmupMs: 50,
     afterMs: 300,
     cut: () => {},
   });

@@ -202,7 +202,8 @@ export function outageTable(rows: readonly OutageRow[]): string {
 
 /** Every process this script started, to stop by PID whatever happens. */
 const started: ChildProcess[] = [];
-let stopping = false;
+/** Processes asked to stop: their exit is expected, not reported. */
+const stopRequested = new WeakSet<ChildProcess>();
 
 function isRunning(child: ChildProcess): boolean {
   return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
@@ -211,6 +212,7 @@ function isRunning(child: ChildProcess): boolean {
 /** SIGTERM, a bounded wait, then SIGKILL: by PID, and only for processes started here. */
 async function stopProcess(child: ChildProcess): Promise<void> {
   if (!isRunning(child)) return;
+  stopRequested.add(child);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   process.kill(child.pid!, 'SIGTERM');
   const inTime = await Promise.race([
@@ -227,6 +229,7 @@ async function stopProcess(child: ChildProcess): Promise<void> {
 /** The outage's cut: SIGKILL at once, as a crash or a pulled plug would. */
 function killNow(child: ChildProcess): void {
   if (!isRunning(child)) throw new Error(`pid ${child.pid} is not running: nothing to cut`);
+  stopRequested.add(child);
   process.kill(child.pid!, 'SIGKILL');
 }
 
@@ -245,7 +248,7 @@ function spawnTracked(
   let log = '';
   child.stderr!.on('data', (chunk: Buffer) => (log = (log + chunk.toString()).slice(-4000)));
   child.once('exit', (code, signal) => {
-    if (!stopping && signal !== 'SIGKILL') {
+    if (!stopRequested.has(child)) {
       process.stderr.write(`${name} exited with ${code ?? signal}:\n${log}\n`);
     }
   });
@@ -501,7 +504,6 @@ async function main(): Promise<void> {
   const workDir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-strong-'));
   const systems: System[] = [];
   const cleanUp = async (): Promise<void> => {
-    stopping = true;
     await Promise.all(systems.map((system) => system.stop()));
     await Promise.all(started.map((child) => stopProcess(child)));
     rmSync(workDir, { recursive: true, force: true });

@@ -1,14 +1,20 @@
 // An etcd target through the etcd3 package (gRPC): a put is a KV Put, a get a KV Range of
 // one key, and a compare-and-set a transaction that compares the key's mod revision and
 // puts only if it holds. The client multiplexes every request over its channels to the given
-// members, which is how applications use etcd; its default retry policy stays on, as theirs
-// would.
+// members, which is how applications use etcd; its default retry policy stays on (a failed
+// call is tried again on another member, three attempts in all), as theirs would.
+//
+// Its per-member circuit breakers are turned off (etcd3's documented `host: () => noop`).
+// By default a member that fails three calls in a row is shunned for 5 s; while a new leader
+// is elected every member fails, so every breaker opens and the client refuses all calls for
+// seconds after etcd can serve again. Benchmarks measure etcd, not that policy.
 //
 // Every read is linearizable: a Range is sent with `serializable: false`, said explicitly
 // (it is etcd's default, and the comparison with ringkv's strong keyspaces rests on it), so
 // the member confirms with the leader (ReadIndex) that it has applied every committed write
 // before it answers. Serializable reads, served from one member's state alone, may be stale.
 
+import { noop } from 'cockatiel';
 import { Etcd3 } from 'etcd3';
 import { assert } from '../../core/bytes.ts';
 import { formatEndpoint, type Endpoint, type LoadTarget } from './target.ts';
@@ -35,6 +41,7 @@ export async function openEtcdTarget(options: EtcdTargetOptions): Promise<LoadTa
   const client = new Etcd3({
     hosts: options.endpoints.map((endpoint) => `http://${formatEndpoint(endpoint)}`),
     dialTimeout: 5_000,
+    faultHandling: { host: () => noop },
   });
   // Fail now rather than at the first measured request when no member answers.
   try {

@@ -17,18 +17,27 @@
 //    negative control runs it where the promise does not hold, to see it fail).
 //
 // Every anomaly is one line in `anomalies`; the structured fields say the same in parts.
+//
+// Strong keyspaces have a judge of their own (judgeStrongRun): faults stop, every node runs
+// and sees every other alive; then every key is read through every node, one read at a
+// time (liveness: each must succeed), and those reads join the history; the whole history
+// must be linearizable per key (checkLinearizable), and the versions the operations
+// answered must agree with it: each version of a key names one value, and no operation
+// sees a version older than one an operation finished before it began had seen.
 
 import {
   checkAcknowledgedWrites,
   type Allowance,
   type LostWrite,
 } from '../check/acknowledged-writes.ts';
-import type { History, Value, Version } from '../check/history.ts';
+import type { History, Operation, Value, Version } from '../check/history.ts';
+import { checkLinearizable, type LinearizabilityResult } from '../check/linearizability.ts';
 import { checkSessionOrder, type SessionOrderVerdict } from '../check/session-order.ts';
 import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
-import type { QuorumSpec } from '../core/requests.ts';
+import type { ClientReply, QuorumSpec } from '../core/requests.ts';
 import type { ClusterWorld } from './cluster-world.ts';
+import { requestOf, type RegisterKey, type VersionObservation } from './register-workload.ts';
 import { versionOf } from './workload.ts';
 
 /** What a FallbackWatch saw: any sign that a request may have used a fallback replica. */
@@ -284,4 +293,197 @@ function disagreements(
     }
   }
   return lines;
+}
+
+export interface StrongJudgeOptions {
+  /** Time the cluster gets to settle once faults stop, in virtual ms. */
+  readonly settleTimeoutMs: number;
+  /** Every key of the workload. */
+  readonly keys: readonly RegisterKey[];
+  /** Client ids of the final reads: one per node, from this one up (after the workload's). */
+  readonly firstClient: number;
+  /** Version observations of the workload's ok operations. */
+  readonly observations: readonly VersionObservation[];
+  /** Wall time the linearizability checker may take, in ms; past it the run is undecided. */
+  readonly checkBudgetMs: number;
+  /** How long one final read may take, in virtual ms. */
+  readonly readTimeoutMs?: number;
+}
+
+export interface StrongJudgement {
+  /** Every node saw every other alive in time. */
+  readonly alive: boolean;
+  /** The workload's history with the final reads after it: what the checker judged. */
+  readonly history: History;
+  readonly finalReads: number;
+  /** Final reads that failed, one line each (key, node, error). */
+  readonly unreadable: readonly string[];
+  readonly linearizability: LinearizabilityResult;
+  readonly versionProblems: readonly string[];
+  /** What was checked, one line each, for a summary. */
+  readonly checks: readonly string[];
+  /** Every problem above, one line each; empty when the run is clean. */
+  readonly anomalies: readonly string[];
+}
+
+const FINAL_READ_TIMEOUT_MS = 5_000;
+
+/** The liveness phase of a strong run, then its checkers: see the file's opening. */
+export function judgeStrongRun(
+  world: ClusterWorld,
+  workloadHistory: History,
+  options: StrongJudgeOptions,
+): StrongJudgement {
+  assert(options.keys.length > 0, 'a strong run has keys');
+  assert(options.firstClient >= 0, 'client ids are not negative');
+  world.calmNetwork();
+  for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
+  const alive = world.runUntil(
+    () =>
+      world.ids.every(
+        (id) =>
+          world.isUp(id) && world.ids.every((other) => world.node(id).liveness(other) === 'alive'),
+      ),
+    options.settleTimeoutMs,
+  );
+  const history: Operation[] = [...workloadHistory];
+  const observations: VersionObservation[] = [...options.observations];
+  const unreadable: string[] = [];
+  const readTimeoutMs = options.readTimeoutMs ?? FINAL_READ_TIMEOUT_MS;
+  for (const key of options.keys) {
+    world.ids.forEach((id, index) => {
+      const operation: Operation = {
+        client: options.firstClient + index,
+        key: key.historyKey,
+        op: 'get',
+        input: null,
+        output: null,
+        invokedAt: world.nowMs,
+        completedAt: null,
+        outcome: 'unknown',
+      };
+      let reply: ClientReply | null = null;
+      world.submit(id, requestOf(key, null), (answer) => (reply = answer));
+      world.runUntil(() => reply !== null, readTimeoutMs);
+      const answer = reply as ClientReply | null;
+      if (answer === null || !answer.ok || answer.op !== 'get') {
+        const why =
+          answer === null
+            ? `no answer in ${readTimeoutMs} ms`
+            : answer.ok
+              ? `answered ${answer.op}`
+              : answer.error.code;
+        unreadable.push(`${key.historyKey} could not be read through ${id} once settled: ${why}`);
+        // A read changes nothing: one that did not answer is left out of the history.
+        if (answer !== null)
+          history.push({ ...operation, outcome: 'failed', completedAt: world.nowMs });
+        return;
+      }
+      const result = answer.results[0];
+      assert(result !== undefined && result.version !== undefined, 'a strong read has a version');
+      const value = result.value === null ? null : fromUtf8(result.value);
+      history.push({ ...operation, output: value, outcome: 'ok', completedAt: world.nowMs });
+      observations.push({
+        key: key.historyKey,
+        version: result.version,
+        value,
+        invokedAt: operation.invokedAt,
+        completedAt: world.nowMs,
+        operation: history.length - 1,
+      });
+    });
+  }
+  const finalReads = options.keys.length * world.ids.length;
+  const linearizability = checkLinearizable(history, { budgetMs: options.checkBudgetMs });
+  const versionProblems = checkStrongVersions(observations);
+
+  const anomalies: string[] = [];
+  if (!alive) {
+    anomalies.push(
+      `the cluster did not settle: not every node saw every other alive in ${options.settleTimeoutMs} ms`,
+    );
+  }
+  anomalies.push(...unreadable);
+  if (linearizability.result === 'not-linearizable') {
+    anomalies.push(`not linearizable: ${linearizability.explanation ?? ''}`);
+  } else if (linearizability.result === 'unknown') {
+    anomalies.push(`linearizability not decided: ${linearizability.explanation ?? ''}`);
+  }
+  anomalies.push(...versionProblems.map((problem) => `versions: ${problem}`));
+  const checks = [
+    `final reads: ${options.keys.length} keys through each of ${world.ids.length} nodes, ` +
+      `${finalReads - unreadable.length} of ${finalReads} answered`,
+    `linearizability: ${linearizability.result}, ${linearizability.keysLinearizable} of ` +
+      `${linearizability.keysTotal} keys, ${history.length} operations`,
+    `versions: ${observations.length} observed, ${versionProblems.length} problems`,
+  ];
+  return {
+    alive,
+    history,
+    finalReads,
+    unreadable,
+    linearizability,
+    versionProblems,
+    checks,
+    anomalies,
+  };
+}
+
+/** Problems reported per key: one bug often shows many times over. */
+const VERSION_PROBLEMS_SHOWN_MAX = 5;
+
+/**
+ * What the versions a strong keyspace answered must satisfy, as one line per problem (at
+ * most a few per key): each version of a key names one value (a version counts the key's
+ * changes, and never repeats, purges included), and versions never go back in real time
+ * (an operation that begins after another ended sees that one's version or a later one).
+ */
+export function checkStrongVersions(observations: readonly VersionObservation[]): string[] {
+  const byKey = new Map<string, VersionObservation[]>();
+  for (const observation of observations) {
+    assert(Number.isSafeInteger(observation.version), 'a version is an integer');
+    const list = byKey.get(observation.key) ?? [];
+    byKey.set(observation.key, list);
+    list.push(observation);
+  }
+  const problems: string[] = [];
+  for (const [key, list] of byKey) {
+    const keyProblems: string[] = [];
+    const valueOf = new Map<number, VersionObservation>();
+    for (const observation of list) {
+      const first = valueOf.get(observation.version);
+      if (first === undefined) valueOf.set(observation.version, observation);
+      else if (first.value !== observation.value) {
+        keyProblems.push(
+          `${key}: version ${observation.version} names ${JSON.stringify(first.value)} ` +
+            `(operation ${first.operation}) and ${JSON.stringify(observation.value)} ` +
+            `(operation ${observation.operation})`,
+        );
+      }
+    }
+    // Sweep by invocation: the highest version among operations that ended strictly before
+    // an operation began must not exceed what that operation saw.
+    const byInvocation = [...list].sort((a, b) => a.invokedAt - b.invokedAt);
+    const byCompletion = [...list].sort((a, b) => a.completedAt - b.completedAt);
+    let ended = 0;
+    let highest: VersionObservation | null = null;
+    for (const observation of byInvocation) {
+      while (
+        ended < byCompletion.length &&
+        byCompletion[ended]!.completedAt < observation.invokedAt
+      ) {
+        const candidate = byCompletion[ended]!;
+        if (highest === null || candidate.version > highest.version) highest = candidate;
+        ended++;
+      }
+      if (highest !== null && observation.version < highest.version) {
+        keyProblems.push(
+          `${key}: operation ${observation.operation} saw version ${observation.version} after ` +
+            `operation ${highest.operation} had ended at version ${highest.version}`,
+        );
+      }
+    }
+    problems.push(...keyProblems.slice(0, VERSION_PROBLEMS_SHOWN_MAX));
+  }
+  return problems;
 }

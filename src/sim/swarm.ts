@@ -1,9 +1,16 @@
 // One swarm run: fault settings drawn from the seed (swarm testing: each run turns on its own
 // mix of faults), a safety phase with a recorded workload under those faults, then a
 // liveness phase in which faults stop and the cluster must settle; then the judge
-// (judge.ts) reads every key with R = all and runs every checker: acknowledged writes
-// judged by versions, replicas agreeing, and the session checker where it is promised. The same seed, configuration, node count, operation count and fault list
+// (judge.ts). The same seed, configuration, node count, operation count and fault list
 // always give the same run.
+//
+// Eventual configurations (SWARM_CONFIGURATIONS) run the workload of workload.ts, each
+// client on keys of its own; the judge reads every key with R = all and runs every checker:
+// acknowledged writes judged by versions, replicas agreeing, and the session checker where
+// it is promised. Strong configurations (STRONG_SWARM_CONFIGURATIONS) run the register
+// workload of register-workload.ts, every client on the same few keys; the judge reads
+// every key through every node and checks the whole history linearizable, and the versions
+// against it. Both kinds draw their faults from the same registry, the same way.
 //
 // Two tables shape a run. A configuration names the keyspace settings and the workload's
 // mix. The fault registry names each kind of fault with how it is drawn and scheduled: a
@@ -16,8 +23,15 @@ import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { Prng } from '../core/prng.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
 import { ClusterWorld, type ClusterWorldOptions } from './cluster-world.ts';
-import { judgeRun, watchFallbacks } from './judge.ts';
+import { judgeRun, judgeStrongRun, watchFallbacks } from './judge.ts';
 import { describePartition, randomPartition, swizzleSchedule } from './network-faults.ts';
+import {
+  DEFAULT_REGISTER_MIX,
+  runRegisterWorkload,
+  type KindCounts,
+  type RegisterKey,
+  type RegisterMix,
+} from './register-workload.ts';
 import { runWorkload } from './workload.ts';
 
 /** A fault kind's settings for one seed: plain numbers, printed as they are. */
@@ -356,17 +370,88 @@ export const SWARM_CONFIGURATIONS: readonly SwarmConfiguration[] = [
   },
 ];
 
+/**
+ * A strong configuration: keyspaces whose keys are CASPaxos registers, and the register
+ * workload's mix. Kept apart from SWARM_CONFIGURATIONS, whose runs and judge are eventual.
+ */
+export interface StrongSwarmConfiguration {
+  readonly name: string;
+  readonly description: string;
+  readonly nodeCountMin: number;
+  readonly nodeCountMax: number;
+  /** The keyspaces for a cluster of `nodeCount` nodes, every one strong. */
+  readonly keyspaces: (nodeCount: number) => readonly Keyspace[];
+  /** Keys of each keyspace that the clients share. */
+  readonly keysPerKeyspace: number;
+  /** The zipfian constant of the workload's key choice (register-workload.ts). */
+  readonly keySkew: number;
+  readonly mix: RegisterMix;
+  /** Why CI and the soak leave it out; absent when they run it. */
+  readonly excludedBecause?: string;
+}
+
+const STRONG_KEYSPACE: Keyspace = { ...DEFAULT_KEYSPACE, consistency: 'strong' };
+
+/**
+ * Keys and skew are set from measurement: over seeds 1 to 1000 of each, the checker decides
+ * every history within its default bounds (the slowest in under 2 s). Fewer keys or a hotter
+ * first key pile so many writes of unknown outcome on one key that some searches do not
+ * finish (docs/CHECKERS.md).
+ */
+export const STRONG_SWARM_CONFIGURATIONS: readonly StrongSwarmConfiguration[] = [
+  {
+    name: 'strong-n3',
+    description: 'strong N=3 on 3 nodes, 6 clients sharing 8 keys, every register operation',
+    nodeCountMin: 3,
+    nodeCountMax: 3,
+    keyspaces: () => [STRONG_KEYSPACE],
+    keysPerKeyspace: 8,
+    keySkew: 0.8,
+    mix: DEFAULT_REGISTER_MIX,
+  },
+  {
+    name: 'strong-n5',
+    description: 'strong N=3 and N=5 on 5 nodes (N=3 keys forwarded by non-replicas), 4 keys each',
+    nodeCountMin: 5,
+    nodeCountMax: 5,
+    keyspaces: () => [STRONG_KEYSPACE, { ...STRONG_KEYSPACE, id: 1, name: 'wide', n: 5 }],
+    keysPerKeyspace: 4,
+    keySkew: 0.8,
+    mix: DEFAULT_REGISTER_MIX,
+  },
+];
+
 export const DEFAULT_CONFIGURATION = 'n3-quorum';
+export const DEFAULT_STRONG_CONFIGURATION = 'strong-n3';
 export const DEFAULT_OPERATIONS = 300;
 /** Node counts a run may fix (the simulator runs them all in one process). */
 export const NODE_COUNT_MAX = 16;
 
+/** An eventual configuration by name. */
 export function swarmConfiguration(name: string): SwarmConfiguration | undefined {
   return SWARM_CONFIGURATIONS.find((configuration) => configuration.name === name);
 }
 
+export function strongSwarmConfiguration(name: string): StrongSwarmConfiguration | undefined {
+  return STRONG_SWARM_CONFIGURATIONS.find((configuration) => configuration.name === name);
+}
+
+/** The kind of keyspace a configuration runs, or undefined for no such configuration. */
+export function configurationConsistency(name: string): 'eventual' | 'strong' | undefined {
+  if (swarmConfiguration(name) !== undefined) return 'eventual';
+  if (strongSwarmConfiguration(name) !== undefined) return 'strong';
+  return undefined;
+}
+
+/** What --help and a summary say of a configuration, eventual or strong. */
+export function configurationDescription(name: string): string {
+  const configuration = swarmConfiguration(name) ?? strongSwarmConfiguration(name);
+  assert(configuration !== undefined, `no swarm configuration ${name}`);
+  return configuration.description;
+}
+
 export interface SwarmOptions {
-  /** A name from SWARM_CONFIGURATIONS; n3-quorum when absent. */
+  /** A name from SWARM_CONFIGURATIONS or STRONG_SWARM_CONFIGURATIONS; n3-quorum when absent. */
   readonly configuration?: string;
   /** A fixed node count instead of one drawn from the configuration's range. */
   readonly nodes?: number;
@@ -376,6 +461,8 @@ export interface SwarmOptions {
   readonly faults?: readonly string[];
   /** Negative control: a disk that acknowledges a batch before it writes it. */
   readonly skipFsync?: boolean;
+  /** Negative control of strong configurations: operations need one acceptor, not a majority. */
+  readonly strongQuorumOfOne?: boolean;
   /** Told, now and then, how many of the workload's operations have been answered. */
   readonly onProgress?: (operationsAnswered: number, operationsTotal: number) => void;
 }
@@ -394,6 +481,10 @@ export interface SwarmResult {
   readonly history: History;
   /** Problems, each one line; empty when the run is clean. */
   readonly anomalies: readonly string[];
+  /** Strong runs: what the judge checked, one line each (eventual runs leave it out). */
+  readonly checks?: readonly string[];
+  /** Strong runs: the workload's operations by kind and outcome. */
+  readonly registerKinds?: KindCounts;
 }
 
 const SAFETY_PHASE_MS = 4_000;
@@ -403,6 +494,12 @@ const SAFETY_PHASE_MS = 4_000;
  */
 const SAFETY_PHASE_MS_PER_OPERATION = 7;
 const LIVENESS_TIMEOUT_MS = 60_000;
+/**
+ * Wall time the linearizability checker may take on one strong run. Histories of a few
+ * hundred operations on a few keys take milliseconds; past this the run is reported
+ * undecided, never passed.
+ */
+const CHECK_BUDGET_MS = 30_000;
 /** Clients of the workload, each with keys of its own. */
 export const SWARM_CLIENTS = 6;
 const KEYS_PER_CLIENT = 10;
@@ -419,7 +516,7 @@ function nameHash(name: string): number {
 /** The node count of a seed: fixed by the options or drawn from the configuration's range. */
 export function swarmNodeCount(
   seed: number,
-  configuration: SwarmConfiguration,
+  configuration: Pick<SwarmConfiguration, 'nodeCountMin' | 'nodeCountMax'>,
   nodes?: number,
 ): number {
   if (nodes !== undefined) return nodes;
@@ -474,53 +571,59 @@ class ObservedWorld extends ClusterWorld {
   }
 }
 
-export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmResult {
-  const configuration = swarmConfiguration(options.configuration ?? DEFAULT_CONFIGURATION);
-  assert(configuration !== undefined, `no swarm configuration ${options.configuration}`);
+/** A world built for a seed, with its faults scheduled: what both kinds of run share. */
+interface SwarmStage {
+  readonly world: ObservedWorld;
+  readonly faults: readonly DrawnFault[];
+  readonly injected: InjectedFault[];
+  readonly worldStartMs: number;
+  /** When the workload begins (the cluster formed); the world's start if it did not form. */
+  readonly startMs: number;
+  readonly phaseMs: number;
+  readonly formed: boolean;
+}
+
+/**
+ * Builds the world of a seed (the keyspaces, the faults' network rates, `extra` options),
+ * waits for the cluster to form, and schedules the drawn faults over the safety phase.
+ */
+function stageSwarm(
+  seed: number,
+  nodeCount: number,
+  operations: number,
+  keyspaces: readonly Keyspace[],
+  options: SwarmOptions,
+  extra: Partial<ClusterWorldOptions>,
+): SwarmStage {
   for (const name of options.faults ?? []) {
     assert(FAULT_KIND_NAMES.includes(name), `no fault kind ${name}`);
   }
-  const nodeCount = swarmNodeCount(seed, configuration, options.nodes);
-  const operations = options.operations ?? DEFAULT_OPERATIONS;
   assert(nodeCount >= 1 && nodeCount <= NODE_COUNT_MAX, `node count ${nodeCount} out of range`);
   assert(Number.isSafeInteger(operations) && operations >= 1, 'a run has operations');
-  const keyspace = configuration.keyspace(nodeCount);
-  assert(keyspace.id === 0 && keyspace.name === 'default', 'the judge reads keyspace default');
-  assert(keyspace.n === 'all' || keyspace.n <= nodeCount, 'a key needs N nodes');
   const drawn = drawFaults(seed, nodeCount, options.faults);
   const faults = drawn.map(({ fault }) => fault);
   let worldOptions: ClusterWorldOptions = {
     seed,
     nodeCount,
-    keyspaces: [keyspace],
+    keyspaces,
     commitMsMin: 1,
     commitMsMax: 20,
     skipFsync: options.skipFsync ?? false,
+    ...extra,
   };
   for (const fault of faults) {
-    const extra = kindOf(fault.kind).worldOptions?.(fault.settings);
-    if (extra !== undefined) worldOptions = { ...worldOptions, ...extra };
+    const extraOfKind = kindOf(fault.kind).worldOptions?.(fault.settings);
+    if (extraOfKind !== undefined) worldOptions = { ...worldOptions, ...extraOfKind };
   }
   const world = new ObservedWorld(worldOptions);
   const worldStartMs = world.nowMs;
-  let startMs = world.nowMs;
   const injected: InjectedFault[] = [];
-  const result = (history: History, anomalies: readonly string[]): SwarmResult => ({
-    seed,
-    configuration: configuration.name,
-    nodeCount,
-    operations,
-    faults,
-    injected,
-    workloadStartMs: startMs - worldStartMs,
-    history,
-    anomalies,
-  });
-  if (!world.waitFormed()) return result([], ['the cluster did not form']);
-  startMs = world.nowMs;
+  const phaseMs = Math.max(SAFETY_PHASE_MS, operations * SAFETY_PHASE_MS_PER_OPERATION);
+  const stage = { world, faults, injected, worldStartMs, phaseMs };
+  if (!world.waitFormed()) return { ...stage, startMs: worldStartMs, formed: false };
+  const startMs = world.nowMs;
   const onProgress = options.onProgress;
   if (onProgress !== undefined) world.onAnswer = (answered) => onProgress(answered, operations);
-  const phaseMs = Math.max(SAFETY_PHASE_MS, operations * SAFETY_PHASE_MS_PER_OPERATION);
   for (const { fault, prng } of drawn) {
     const record = (atMs: number, description: string): void => {
       injected.push({ atMs: atMs - worldStartMs, kind: fault.kind, description });
@@ -547,6 +650,53 @@ export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmRes
       fault.settings,
     );
   }
+  return { ...stage, startMs, formed: true };
+}
+
+/** The result of a staged run, its faults as they happened sorted by time. */
+function stageResult(
+  seed: number,
+  configuration: string,
+  nodeCount: number,
+  operations: number,
+  stage: SwarmStage,
+  history: History,
+  anomalies: readonly string[],
+  strong?: Pick<SwarmResult, 'checks' | 'registerKinds'>,
+): SwarmResult {
+  stage.injected.sort((a, b) => a.atMs - b.atMs);
+  return {
+    seed,
+    configuration,
+    nodeCount,
+    operations,
+    faults: stage.faults,
+    injected: stage.injected,
+    workloadStartMs: stage.startMs - stage.worldStartMs,
+    history,
+    anomalies,
+    ...strong,
+  };
+}
+
+/** Runs one seed of a configuration, eventual or strong (see the file's opening). */
+export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmResult {
+  const name = options.configuration ?? DEFAULT_CONFIGURATION;
+  const strong = strongSwarmConfiguration(name);
+  if (strong !== undefined) return runStrongSwarmSeed(seed, strong, options);
+  assert(options.strongQuorumOfOne !== true, 'quorums of one are a control of strong keyspaces');
+  const configuration = swarmConfiguration(name);
+  assert(configuration !== undefined, `no swarm configuration ${name}`);
+  const nodeCount = swarmNodeCount(seed, configuration, options.nodes);
+  const operations = options.operations ?? DEFAULT_OPERATIONS;
+  const keyspace = configuration.keyspace(nodeCount);
+  assert(keyspace.id === 0 && keyspace.name === 'default', 'the judge reads keyspace default');
+  assert(keyspace.n === 'all' || keyspace.n <= nodeCount, 'a key needs N nodes');
+  const stage = stageSwarm(seed, nodeCount, operations, [keyspace], options, {});
+  const finish = (history: History, anomalies: readonly string[]): SwarmResult =>
+    stageResult(seed, configuration.name, nodeCount, operations, stage, history, anomalies);
+  if (!stage.formed) return finish([], ['the cluster did not form']);
+  const { world, startMs, phaseMs } = stage;
   const fallbacks = watchFallbacks(world);
   const history = runWorkload(world, {
     seed,
@@ -569,9 +719,77 @@ export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmRes
     fallbacks,
     requireSettled: options.skipFsync !== true,
   });
-  const anomalies = judgement.anomalies;
-  injected.sort((a, b) => a.atMs - b.atMs);
-  return result(history, anomalies);
+  return finish(history, judgement.anomalies);
+}
+
+/**
+ * One seed of a strong configuration: the same faults over a register workload on shared
+ * keys, then judgeStrongRun: final reads of every key through every node, the history
+ * checked linearizable, the versions checked against it.
+ */
+function runStrongSwarmSeed(
+  seed: number,
+  configuration: StrongSwarmConfiguration,
+  options: SwarmOptions,
+): SwarmResult {
+  const nodeCount = swarmNodeCount(seed, configuration, options.nodes);
+  const operations = options.operations ?? DEFAULT_OPERATIONS;
+  const keyspaces = configuration.keyspaces(nodeCount);
+  for (const keyspace of keyspaces) {
+    assert(keyspace.consistency === 'strong', `keyspace ${keyspace.name} is strong`);
+    assert(keyspace.n === 'all' || keyspace.n <= nodeCount, 'a key needs N nodes');
+  }
+  const keys = registerKeys(keyspaces, configuration.keysPerKeyspace);
+  const stage = stageSwarm(seed, nodeCount, operations, keyspaces, options, {
+    ...(options.strongQuorumOfOne === true ? { strongQuorumOfOne: true } : {}),
+  });
+  const finish = (
+    history: History,
+    anomalies: readonly string[],
+    strong?: Pick<SwarmResult, 'checks' | 'registerKinds'>,
+  ): SwarmResult =>
+    stageResult(seed, configuration.name, nodeCount, operations, stage, history, anomalies, strong);
+  if (!stage.formed) return finish([], ['the cluster did not form']);
+  const { world, startMs, phaseMs } = stage;
+  const workload = runRegisterWorkload(world, {
+    seed,
+    clients: SWARM_CLIENTS,
+    operations,
+    keys,
+    keySkew: configuration.keySkew,
+    mix: configuration.mix,
+    thinkMsMax: 20,
+    timeoutMs: 1_000,
+  });
+  world.counting = false;
+  world.runUntil(() => world.nowMs >= startMs + phaseMs + 3_000, phaseMs + 3_000);
+  const judgement = judgeStrongRun(world, workload.history, {
+    settleTimeoutMs: LIVENESS_TIMEOUT_MS,
+    keys,
+    firstClient: SWARM_CLIENTS,
+    observations: workload.observations,
+    checkBudgetMs: CHECK_BUDGET_MS,
+  });
+  return finish(judgement.history, judgement.anomalies, {
+    checks: judgement.checks,
+    registerKinds: workload.kinds,
+  });
+}
+
+/** The workload's keys: `keysPerKeyspace` in each keyspace, interleaved so each has hot ones. */
+function registerKeys(keyspaces: readonly Keyspace[], keysPerKeyspace: number): RegisterKey[] {
+  assert(keyspaces.length >= 1 && keysPerKeyspace >= 1, 'a strong run has keys');
+  const keys: RegisterKey[] = [];
+  for (let index = 0; index < keysPerKeyspace; index++) {
+    for (const keyspace of keyspaces) {
+      keys.push({
+        keyspace: keyspace.name,
+        key: `k${index}`,
+        historyKey: `${keyspace.name}/k${index}`,
+      });
+    }
+  }
+  return keys;
 }
 
 function kindOf(name: string): FaultKind {

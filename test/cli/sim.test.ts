@@ -1,7 +1,8 @@
 // `ringkv sim` as a user runs it, as a child process: one seed prints its summary (outcomes by
 // operation, faults, anomalies, history file, replay command) and writes a history that
-// parses back; a range prints a line per seed and a total; strong and chain keyspaces, which
-// do not exist yet, and unknown fault kinds are refused as usage errors.
+// parses back; a range prints a line per seed and a total; --keyspace strong runs the strong
+// swarm (what it checked, and its quorum-of-one control fails); chain keyspaces, which
+// cannot be simulated yet, and unknown fault kinds are refused as usage errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -97,13 +98,71 @@ test('a range of two seeds: a line per seed, a total, a history per seed', async
   }
 });
 
-test('--keyspace strong is refused with exit 2 (it does not exist yet), as is an unknown fault kind', async () => {
+test('--keyspace strong: one seed of strong-n3 is judged linearizable, every key read through every node; the history parses back', async () => {
   const directory = scratch();
   try {
-    const strong = await cli(directory, 'sim', '--keyspace', 'strong');
-    assert.equal(strong.code, 2);
-    assert.match(strong.stderr, /--keyspace strong: strong keyspaces do not exist yet/);
-    assert.equal(strong.stdout, '', 'nothing ran');
+    const result = await cli(
+      directory,
+      'sim',
+      '--keyspace',
+      'strong',
+      '--seed',
+      '2',
+      '--ops',
+      '120',
+    );
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const out = result.stdout;
+    assert.match(out, /^ringkv sim: seed 2, configuration strong-n3 \(strong N=3 on 3 nodes/);
+    for (const kind of ['get', 'put', 'delete', 'cas', 'incr', 'all']) {
+      assert.match(out, new RegExp(`^  ${kind}\\s+\\d+\\s+\\d+\\s+\\d+$`, 'm'), kind);
+    }
+    assert.match(out, /^ {2}final reads: 8 keys through each of 3 nodes, 24 of 24 answered$/m);
+    assert.match(out, /^ {2}linearizability: linearizable, 8 of 8 keys, 144 operations$/m);
+    assert.match(out, /^ {2}versions: \d+ observed, 0 problems$/m);
+    assert.match(out, /^anomalies: none$/m);
+    assert.match(out, /^replay: ringkv sim --seed 2 --config strong-n3 --ops 120$/m);
+    const history = parseHistoryLines(
+      readFileSync(path.join(directory, 'sim-histories', 'strong-n3-seed-2.jsonl'), 'utf8'),
+    );
+    assert.equal(history.length, 120 + 24, 'the workload and the final reads');
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('--strong-quorum-of-one: the control fails the linearizability checker and exits 1, naming itself in the replay', async () => {
+  const directory = scratch();
+  try {
+    const result = await cli(
+      directory,
+      'sim',
+      '--config',
+      'strong-n3',
+      '--seed',
+      '1',
+      '--strong-quorum-of-one',
+      '--history-of',
+      'failed',
+    );
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^ {2}not linearizable: key "default\/k\d+"/m);
+    assert.match(
+      result.stdout,
+      /^replay: ringkv sim --seed 1 --config strong-n3 --strong-quorum-of-one$/m,
+    );
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('--keyspace chain is refused with exit 2 (it cannot be simulated yet), as is an unknown fault kind', async () => {
+  const directory = scratch();
+  try {
+    const chain = await cli(directory, 'sim', '--keyspace', 'chain');
+    assert.equal(chain.code, 2);
+    assert.match(chain.stderr, /--keyspace chain: chain keyspaces cannot be simulated yet/);
+    assert.equal(chain.stdout, '', 'nothing ran');
     const faults = await cli(directory, 'sim', '--faults', 'crash,meteor');
     assert.equal(faults.code, 2);
     assert.match(
@@ -116,8 +175,18 @@ test('--keyspace strong is refused with exit 2 (it does not exist yet), as is an
     for (const flag of ['--seed', '--seeds', '--config', '--nodes', '--ops', '--faults']) {
       assert.ok(help.stdout.includes(`  ${flag} `), `--help explains ${flag}`);
     }
-    for (const flag of ['--keyspace', '--history', '--history-of', '--quiet', '--skip-fsync']) {
+    for (const flag of [
+      '--keyspace',
+      '--history',
+      '--history-of',
+      '--quiet',
+      '--skip-fsync',
+      '--strong-quorum-of-one',
+    ]) {
       assert.ok(help.stdout.includes(`  ${flag} `), `--help explains ${flag}`);
+    }
+    for (const name of ['n3-quorum', 'strong-n3', 'strong-n5']) {
+      assert.ok(help.stdout.includes(`  ${name} `), `--help lists ${name}`);
     }
   } finally {
     rmSync(directory, { recursive: true, force: true });
@@ -142,8 +211,34 @@ test('sim flags: defaults, and usage errors that name the flag', () => {
     'read-heavy',
   ]);
   assert.deepEqual(set.faults, []);
+  const strong = parseSimOptions(['--keyspace', 'strong']);
+  assert.ok(strong !== 'help');
+  assert.deepEqual([strong.keyspace, strong.configurations], ['strong', ['strong-n3']]);
+  const strongSet = parseSimOptions(['--keyspace', 'strong', '--config', 'default-set']);
+  assert.ok(strongSet !== 'help');
+  assert.deepEqual(strongSet.configurations, ['strong-n3', 'strong-n5']);
+  // A strong configuration named without --keyspace is taken as it is.
+  const named = parseSimOptions(['--config', 'strong-n5,n3-quorum']);
+  assert.ok(named !== 'help');
+  assert.deepEqual(named.configurations, ['strong-n5', 'n3-quorum']);
   const cases: [string[], RegExp][] = [
-    [['--keyspace', 'chain'], /--keyspace chain: chain keyspaces do not exist yet/],
+    [['--keyspace', 'chain'], /--keyspace chain: chain keyspaces cannot be simulated yet/],
+    [
+      ['--keyspace', 'strong', '--config', 'n3-quorum'],
+      /--config: n3-quorum is a configuration of eventual keyspaces, not of --keyspace strong; expected strong-n3, strong-n5, default-set/,
+    ],
+    [
+      ['--keyspace', 'eventual', '--config', 'strong-n3'],
+      /--config: strong-n3 is a configuration of strong keyspaces, not of --keyspace eventual/,
+    ],
+    [
+      ['--strong-quorum-of-one', '--config', 'strong-n3,n3-quorum'],
+      /--strong-quorum-of-one: a control of strong configurations; n3-quorum runs eventual keyspaces/,
+    ],
+    [
+      ['--nodes', '3', '--config', 'strong-n5'],
+      /--nodes 3: configuration strong-n5 needs at least 5 nodes/,
+    ],
     [['--keyspace', 'weak'], /--keyspace: expected eventual, strong or chain/],
     [['--faults', 'crash,,loss'], /--faults: expected names separated by commas/],
     [['--config', 'n9'], /--config: no configuration 'n9'/],

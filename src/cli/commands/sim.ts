@@ -1,6 +1,7 @@
 // `ringkv sim`: swarm runs of the deterministic simulator (src/sim/swarm.ts) from the command
-// line. One seed prints a full summary: operations by outcome, the faults injected with
-// their virtual times, the anomalies, the history file and the command that replays the run.
+// line, over eventual keyspaces or (--keyspace strong) linearizable ones. One seed prints a
+// full summary: operations by outcome, the faults injected with their virtual times, what
+// the judge checked, the anomalies, the history file and the command that replays the run.
 // A range of seeds prints a line per run (failures only with --quiet) and a total. Any
 // anomaly makes the exit code 1; usage mistakes exit 2. The same flags always replay the same
 // run, so every replay command printed here names every flag that shaped it.
@@ -10,12 +11,17 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatHistoryLines, type History, type OperationName } from '../../check/history.ts';
 import {
+  configurationConsistency,
+  configurationDescription,
   DEFAULT_CONFIGURATION,
   DEFAULT_OPERATIONS,
+  DEFAULT_STRONG_CONFIGURATION,
   FAULT_KIND_NAMES,
   FAULT_KINDS,
   NODE_COUNT_MAX,
   runSwarmSeed,
+  STRONG_SWARM_CONFIGURATIONS,
+  strongSwarmConfiguration,
   SWARM_CLIENTS,
   SWARM_CONFIGURATIONS,
   swarmConfiguration,
@@ -23,7 +29,7 @@ import {
 } from '../../sim/swarm.ts';
 import { UsageError } from '../options.ts';
 
-/** Runs every configuration CI runs (those not excluded). */
+/** Runs every configuration of the keyspace kind that CI runs (those not excluded). */
 export const DEFAULT_SET = 'default-set';
 export const DEFAULT_HISTORY_DIRECTORY = 'sim-histories';
 const SEED_MAX = 0xffff_ffff;
@@ -31,11 +37,25 @@ const RANGE_RUNS_MAX = 1_000_000;
 const OPERATIONS_MAX = 1_000_000;
 const PROGRESS_INTERVAL_MS = 100;
 
-function configurationLines(): string {
-  return SWARM_CONFIGURATIONS.map((configuration) => {
-    const note = configuration.excludedBecause === undefined ? '' : ' (not in default-set)';
-    return `                         ${configuration.name.padEnd(12)} ${configuration.description}${note}`;
-  }).join('\n');
+type KeyspaceKind = 'eventual' | 'strong';
+
+interface NamedConfiguration {
+  readonly name: string;
+  readonly description: string;
+  readonly excludedBecause?: string;
+}
+
+function configurationsOf(kind: KeyspaceKind): readonly NamedConfiguration[] {
+  return kind === 'strong' ? STRONG_SWARM_CONFIGURATIONS : SWARM_CONFIGURATIONS;
+}
+
+function configurationLines(kind: KeyspaceKind): string {
+  return configurationsOf(kind)
+    .map((configuration) => {
+      const note = configuration.excludedBecause === undefined ? '' : ' (not in default-set)';
+      return `                         ${configuration.name.padEnd(12)} ${configuration.description}${note}`;
+    })
+    .join('\n');
 }
 
 function faultLines(): string {
@@ -48,7 +68,9 @@ export const SIM_HELP = `Usage: ringkv sim [options]
 
 Runs a whole cluster in this process on a virtual clock: a workload of ${SWARM_CLIENTS} clients, faults
 drawn from the seed, then a liveness phase (faults stop, the cluster must settle); then
-every key is read with R = all and judged: no acknowledged write lost, replicas agree.
+the judge. Eventual keyspaces: every key is read with R = all; no acknowledged write lost,
+replicas agree. Strong keyspaces: every key is read through every node, each read must
+succeed, and the whole history must be linearizable per key.
 The same options always replay the same run. Exits 1 when a run finds an anomaly, 2 on a
 usage mistake. Progress shows on stderr when it is a terminal.
 
@@ -56,22 +78,29 @@ Options:
   --seed S               the seed of one run (default 1)
   --seeds A..B           every seed from A to B instead: a line per run and a total
   --config LIST          configurations, comma-separated, or ${DEFAULT_SET} for every one
-                         that CI runs (default ${DEFAULT_CONFIGURATION}):
-${configurationLines()}
+                         of the keyspace kind that CI runs (default ${DEFAULT_CONFIGURATION},
+                         or ${DEFAULT_STRONG_CONFIGURATION} with --keyspace strong); eventual:
+${configurationLines('eventual')}
+                         strong:
+${configurationLines('strong')}
   --nodes M              a fixed node count instead of one drawn from the seed
                          (1 to ${NODE_COUNT_MAX}, at least the configuration's N)
   --ops K                operations of the workload (default ${DEFAULT_OPERATIONS})
   --faults LIST          fault kinds the seed may draw, comma-separated, or none
                          (default: every kind); each kind is drawn on or off per seed:
 ${faultLines()}
-  --keyspace KIND        eventual (default); strong and chain keyspaces do not exist yet
-                         and are refused
+  --keyspace KIND        eventual (default) or strong: which configurations the default
+                         and ${DEFAULT_SET} mean, and which --config may name; chain
+                         keyspaces cannot be simulated yet and are refused
   --history DIR          where history files go, one JSON-lines file per seed and
                          configuration (default ${DEFAULT_HISTORY_DIRECTORY}/)
   --history-of WHICH     all (default) or failed: which runs write their history
   --quiet                with --seeds: print failing runs and the total only
   --skip-fsync           negative control: a disk that acknowledges writes before it
                          makes them durable (power losses must then lose writes)
+  --strong-quorum-of-one negative control of strong configurations: operations need one
+                         acceptor instead of a majority (histories must then fail the
+                         linearizability checker)
   --help                 show this help
 `;
 
@@ -80,6 +109,8 @@ export interface SimOptions {
   readonly lastSeed: number;
   /** Whether the seeds came as a range (--seeds): range output even for one run. */
   readonly range: boolean;
+  /** The keyspace kind --keyspace named (eventual when absent). */
+  readonly keyspace: KeyspaceKind;
   readonly configurations: readonly string[];
   readonly nodes: number | undefined;
   readonly operations: number;
@@ -89,6 +120,7 @@ export interface SimOptions {
   readonly historyOf: 'all' | 'failed';
   readonly quiet: boolean;
   readonly skipFsync: boolean;
+  readonly strongQuorumOfOne: boolean;
 }
 
 function integerText(raw: string, flag: string, min: number, max: number): number {
@@ -107,25 +139,46 @@ function listText(raw: string, flag: string): string[] {
   return items;
 }
 
-function parseConfigurations(raw: string): string[] {
+/**
+ * The configurations a --config list names. `default-set` means those of `kind` that CI
+ * runs; a name of either kind is taken, unless --keyspace named the other kind.
+ */
+function parseConfigurations(raw: string, kind: KeyspaceKind, kindGiven: boolean): string[] {
   const names = listText(raw, 'config');
   const chosen: string[] = [];
   for (const name of names) {
     if (name === DEFAULT_SET) {
-      for (const configuration of SWARM_CONFIGURATIONS) {
+      for (const configuration of configurationsOf(kind)) {
         if (configuration.excludedBecause === undefined) chosen.push(configuration.name);
       }
       continue;
     }
-    if (swarmConfiguration(name) === undefined) {
-      const known = SWARM_CONFIGURATIONS.map((configuration) => configuration.name);
+    const consistency = configurationConsistency(name);
+    const known = configurationsOf(kind).map((configuration) => configuration.name);
+    if (consistency === undefined) {
+      const every = [...SWARM_CONFIGURATIONS, ...STRONG_SWARM_CONFIGURATIONS].map(
+        (configuration) => configuration.name,
+      );
       throw new UsageError(
-        `--config: no configuration '${name}'; expected ${[...known, DEFAULT_SET].join(', ')}`,
+        `--config: no configuration '${name}'; expected ${[...(kindGiven ? known : every), DEFAULT_SET].join(', ')}`,
+      );
+    }
+    if (kindGiven && consistency !== kind) {
+      throw new UsageError(
+        `--config: ${name} is a configuration of ${consistency} keyspaces, not of --keyspace ${kind}; ` +
+          `expected ${[...known, DEFAULT_SET].join(', ')}`,
       );
     }
     chosen.push(name);
   }
   return [...new Set(chosen)];
+}
+
+/** The replication factors a configuration's keyspaces need on `nodes` nodes. */
+function replicationFactors(name: string, nodes: number): (number | 'all')[] {
+  const strong = strongSwarmConfiguration(name);
+  if (strong !== undefined) return strong.keyspaces(nodes).map((keyspace) => keyspace.n);
+  return [swarmConfiguration(name)!.keyspace(nodes).n];
 }
 
 function parseFaults(raw: string): string[] {
@@ -159,18 +212,19 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
       'history-of': { type: 'string' },
       quiet: { type: 'boolean' },
       'skip-fsync': { type: 'boolean' },
+      'strong-quorum-of-one': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
   if (values.help === true) return 'help';
   const keyspace = values.keyspace ?? 'eventual';
-  if (keyspace === 'strong' || keyspace === 'chain') {
+  if (keyspace === 'chain') {
     throw new UsageError(
-      `--keyspace ${keyspace}: ${keyspace} keyspaces do not exist yet (a later issue adds them); ` +
-        'only eventual keyspaces can be simulated',
+      '--keyspace chain: chain keyspaces cannot be simulated yet (the node does not run them); ' +
+        'expected eventual or strong',
     );
   }
-  if (keyspace !== 'eventual') {
+  if (keyspace !== 'eventual' && keyspace !== 'strong') {
     throw new UsageError(`--keyspace: expected eventual, strong or chain, got '${keyspace}'`);
   }
   if (values.seed !== undefined && values.seeds !== undefined) {
@@ -191,7 +245,21 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
   } else if (values.seed !== undefined) {
     firstSeed = lastSeed = integerText(values.seed, 'seed', 0, SEED_MAX);
   }
-  const configurations = parseConfigurations(values.config ?? DEFAULT_CONFIGURATION);
+  const configurations = parseConfigurations(
+    values.config ?? (keyspace === 'strong' ? DEFAULT_STRONG_CONFIGURATION : DEFAULT_CONFIGURATION),
+    keyspace,
+    values.keyspace !== undefined,
+  );
+  const strongQuorumOfOne = values['strong-quorum-of-one'] === true;
+  if (strongQuorumOfOne) {
+    const eventual = configurations.filter((name) => configurationConsistency(name) !== 'strong');
+    if (eventual.length > 0) {
+      throw new UsageError(
+        `--strong-quorum-of-one: a control of strong configurations; ${eventual.join(', ')} ` +
+          'runs eventual keyspaces',
+      );
+    }
+  }
   if ((lastSeed - firstSeed + 1) * configurations.length > RANGE_RUNS_MAX) {
     throw new UsageError(`at most ${RANGE_RUNS_MAX} runs at once (seeds times configurations)`);
   }
@@ -199,9 +267,10 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
     values.nodes === undefined ? undefined : integerText(values.nodes, 'nodes', 1, NODE_COUNT_MAX);
   if (nodes !== undefined) {
     for (const name of configurations) {
-      const n = swarmConfiguration(name)!.keyspace(nodes).n;
-      if (n !== 'all' && n > nodes) {
-        throw new UsageError(`--nodes ${nodes}: configuration ${name} needs at least ${n} nodes`);
+      for (const n of replicationFactors(name, nodes)) {
+        if (n !== 'all' && n > nodes) {
+          throw new UsageError(`--nodes ${nodes}: configuration ${name} needs at least ${n} nodes`);
+        }
       }
     }
   }
@@ -214,6 +283,7 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
     firstSeed,
     lastSeed,
     range: values.seeds !== undefined,
+    keyspace,
     configurations,
     nodes,
     operations:
@@ -225,6 +295,7 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
     historyOf,
     quiet: values.quiet === true,
     skipFsync: values['skip-fsync'] === true,
+    strongQuorumOfOne,
   };
 }
 
@@ -237,6 +308,7 @@ export function replayCommand(seed: number, configuration: string, options: SimO
     parts.push('--faults', options.faults.length === 0 ? 'none' : options.faults.join(','));
   }
   if (options.skipFsync) parts.push('--skip-fsync');
+  if (options.strongQuorumOfOne) parts.push('--strong-quorum-of-one');
   return parts.join(' ');
 }
 
@@ -296,11 +368,14 @@ export function formatRun(
   options: SimOptions,
   historyFile: string | null,
 ): string {
-  const configuration = swarmConfiguration(result.configuration)!;
   let text =
-    `ringkv sim: seed ${result.seed}, configuration ${configuration.name} ` +
-    `(${configuration.description}), ${result.nodeCount} nodes, ${result.operations} operations\n`;
+    `ringkv sim: seed ${result.seed}, configuration ${result.configuration} ` +
+    `(${configurationDescription(result.configuration)}), ${result.nodeCount} nodes, ` +
+    `${result.operations} operations\n`;
   text += outcomeTable(tallyOutcomes(result.history));
+  if (result.checks !== undefined) {
+    text += 'checked:\n' + result.checks.map((line) => `  ${line}\n`).join('');
+  }
   text += `faults drawn: ${faultList(result)}\n`;
   if (result.injected.length > 0) {
     text += `faults injected (virtual ms since the world began; the workload began at ${result.workloadStartMs} ms):\n`;
@@ -382,6 +457,7 @@ export function runSim(options: SimOptions, output: Output): number {
         configuration,
         operations: options.operations,
         skipFsync: options.skipFsync,
+        ...(options.strongQuorumOfOne ? { strongQuorumOfOne: true } : {}),
         ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
         ...(options.faults === undefined ? {} : { faults: options.faults }),
         ...(single

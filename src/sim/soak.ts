@@ -1,8 +1,10 @@
 // `npm run sim:soak -- --seeds A..B`: long swarm runs over a range of seeds, each drawing its
 // own faults. A thin wrapper over `ringkv sim` in range mode (src/cli/commands/sim.ts): by
-// default seeds 1..1000 of every configuration CI runs, printing only failing runs (faults,
-// anomalies, history file, replay command) and a total, and keeping only failing runs'
-// histories. Any other `ringkv sim` flag may follow and overrides these defaults.
+// default seeds 1..1000 of every eventual configuration CI runs, printing only failing runs
+// (faults, anomalies, history file, replay command) and a total, and keeping only failing
+// runs' histories. Any other `ringkv sim` flag may follow and overrides these defaults:
+// `--keyspace strong` soaks every strong configuration instead, `--config strong-n3,strong-n5`
+// names configurations of either kind.
 
 import { simCommand } from '../cli/commands/sim.ts';
 import { UsageError } from '../cli/options.ts';

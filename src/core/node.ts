@@ -45,11 +45,13 @@ import {
   decodeMap,
   encodeMap,
   initialMap,
+  keyspaceFitProblem,
   keyspaceProblem,
   replicationFactor,
   withKeyspace,
   type ClusterMap,
   votersOf,
+  withChains,
   type MemberInfo,
 } from './cluster/cluster-map.ts';
 import {
@@ -83,6 +85,12 @@ import {
   strongWriteResult,
 } from './paxos/client-commands.ts';
 import type { Mutation } from './requests.ts';
+import { ChainHost, chainKeyOf, type ChainHostOutput } from './chain/chain-host.ts';
+import { chainOperationOf, chainResultOf } from './chain/client-operations.ts';
+import { withTail, type ChainConfig } from './chain/chain-config.ts';
+import type { ChainRequest } from './chain/requester.ts';
+import { DEFAULT_CHAIN_LIMITS } from './chain/settings.ts';
+import { preferenceList } from './ring/preference-list.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
@@ -185,7 +193,9 @@ export interface ClusterStatus {
 /** Where a job's answer goes: a client of this node, or a peer that forwarded the request. */
 type Origin =
   | { readonly kind: 'client'; readonly requestId: number }
-  | { readonly kind: 'peer'; readonly to: string; readonly opId: number };
+  | { readonly kind: 'peer'; readonly to: string; readonly opId: number }
+  /** Work the node started itself (a chain reconfiguration): told whether it succeeded. */
+  | { readonly kind: 'internal'; readonly done: (ok: boolean) => void };
 
 /** One client request in a cluster: its parts (keys) complete separately. */
 interface Job {
@@ -339,8 +349,34 @@ interface MapChangeOp {
   readonly deadlineMs: number;
 }
 
+/** One key of a request on a chain keyspace, run by this node's chain requester. */
+interface ChainOp {
+  readonly kind: 'chain';
+  readonly job: Job;
+  readonly index: number;
+  /** Null for a read. */
+  readonly mutation: Mutation | null;
+  readonly withVersions: boolean;
+  readonly deadlineMs: number;
+}
+
 type Op =
-  ReadOp | WriteOp | ForwardOp | ScanOp | SumOp | HandoffOp | PrefetchOp | StrongOp | MapChangeOp;
+  | ChainOp
+  | ReadOp
+  | WriteOp
+  | ForwardOp
+  | ScanOp
+  | SumOp
+  | HandoffOp
+  | PrefetchOp
+  | StrongOp
+  | MapChangeOp;
+
+/** A message a node sends itself: its proposer to its acceptor, its requester to its replica. */
+interface Loopback {
+  readonly protocol: 'paxos' | 'chain';
+  readonly message: unknown;
+}
 
 /** What to do once a batch is persisted. */
 type Waiter =
@@ -355,8 +391,8 @@ type Waiter =
     }
   | { readonly kind: 'send'; readonly to: string; readonly message: PeerMessage }
   | { readonly kind: 'sum'; readonly opId: number; readonly value: number }
-  /** A CASPaxos message from this node to itself (its proposer and its acceptor). */
-  | { readonly kind: 'loopback'; readonly message: unknown };
+  /** A message from this node to itself (CASPaxos, or chain replication). */
+  | { readonly kind: 'loopback'; readonly message: Loopback };
 
 const MAP_META_NAME = 'cluster-map';
 const HELLO_INTERVAL_MS = 500;
@@ -371,6 +407,12 @@ const RECENT_FORWARDS_MAX = 100_000;
 const MAP_FETCH_INTERVAL_MS = 500;
 /** Partitions one listing request may visit before it answers with a cursor. */
 const SCAN_ROUNDS_MAX = 32;
+/** How often a node looks for chains to repair (members down, chains to join). */
+const CHAIN_CHECK_INTERVAL_MS = 200;
+/** A pre-copy pass that brought at most this many records lets the node join the chain. */
+const JOIN_PASS_RECORDS_MAX = 256;
+/** Bytes a chain key adds to the user key: the keyspace id. */
+const CHAIN_KEY_PREFIX_BYTES = 4;
 /** Compare-and-set attempts of one map change that other changes overtake. */
 const MAP_CHANGE_ATTEMPTS_MAX = 3;
 /** The key of the cluster map's register (in MAP_REGISTER_KEYSPACE_ID). */
@@ -424,8 +466,18 @@ export class Node {
   private lastNowMs = 0;
   /** CASPaxos for strong keyspaces (and the cluster map): this node's acceptor and proposer. */
   private readonly registers: RegisterHost;
-  /** CASPaxos messages from this node to itself, handled before the step ends. */
-  private loopback: unknown[] = [];
+  /** Messages from this node to itself, handled before the step ends. */
+  private loopback: Loopback[] = [];
+  /** Chain replication for chain keyspaces: this node's replicas and its requester. */
+  private readonly chains: ChainHost;
+  /** The map epoch whose chains were last handed to the chain host. */
+  private chainsSyncedEpoch = 0;
+  /** Partitions this node is copying to join their chain, and those ready to join. */
+  private readonly precopying = new Set<number>();
+  private readonly readyToJoin = new Set<number>();
+  /** A chain change (removals or joins) is being made. */
+  private chainChangeRunning = false;
+  private nextChainCheckMs = 0;
 
   constructor(config: NodeCoreConfig, view: StorageReader) {
     assert(config.nodeId.length > 0, 'node id is empty');
@@ -436,6 +488,13 @@ export class Node {
     // A single node sends no versions anywhere, so only a cluster member needs a new life.
     this.incarnationBatchId = config.cluster === undefined ? 0 : this.store.beginIncarnation();
     this.prng = new Prng(config.cluster?.seed ?? 1);
+    this.chains = new ChainHost(config.nodeId, this.store.incarnation, this.store, {
+      limits: {
+        ...DEFAULT_CHAIN_LIMITS,
+        keyBytesMax: config.limits.keyBytesMax + CHAIN_KEY_PREFIX_BYTES,
+        valueBytesMax: config.limits.valueBytesMax,
+      },
+    });
     this.registers = new RegisterHost(
       config.nodeId,
       this.store.incarnation,
@@ -534,6 +593,7 @@ export class Node {
 
   step(input: Input): Effect[] {
     this.effects = [];
+    this.syncChains(input.nowMs);
     switch (input.type) {
       case 'request':
         this.onRequest(input.requestId, input.request, input.nowMs);
@@ -585,6 +645,8 @@ export class Node {
     if (keyspace.consistency === 'strong') {
       return this.strongRequest(origin, keyspace, request, nowMs, forwarded);
     }
+    if (keyspace.consistency === 'chain')
+      return this.chainRequest(origin, keyspace, request, nowMs);
     if (map.members.length === 1) return this.localRequest(origin, keyspace, request, nowMs);
     switch (request.op) {
       case 'get':
@@ -605,10 +667,10 @@ export class Node {
 
   /**
    * A request on a strong keyspace. Each key is a register whose acceptors are its N
-   * replicas, strictly (no fallbacks). A replica runs the operation with its own proposer;
-   * any other node forwards the key to the first replica that is up. Clients that send a
-   * key to its first replica (as the ringkv client does) thus meet one proposer per key,
-   * which keeps the one-round-trip path; two proposers on a key are safe, only slower.
+   * replicas, strictly (no fallbacks). The key's first replica that is alive runs the
+   * operation with its proposer; other nodes forward it there. One proposer per key keeps the
+   * one-round-trip path and spares the retries (and unknown outcomes) of proposers outbidding
+   * each other; two proposers on a key (while liveness views differ) are safe, only slower.
    */
   private strongRequest(
     origin: Origin,
@@ -617,32 +679,12 @@ export class Node {
     nowMs: number,
     forwarded: boolean,
   ): void {
-    if (request.op !== 'get' && request.op !== 'write') {
-      return this.fail(
-        origin,
-        kvError(
-          ErrorCode.INVALID_ARGUMENT,
-          `${request.op === 'flush' ? 'flushing' : request.op === 'count' ? 'counting' : 'listing'} a strong keyspace is not supported yet`,
-        ),
-      );
-    }
-    const quorum = request.op === 'get' ? request.r : request.w;
-    if (quorum !== undefined) {
-      return this.fail(
-        origin,
-        kvError(
-          ErrorCode.INVALID_ARGUMENT,
-          `strong keyspaces take no ${request.op === 'get' ? 'r' : 'w'}: every operation needs a majority of the key's replicas`,
-        ),
-      );
-    }
+    const problem = this.linearizableRequestProblem('strong', request);
+    if (problem !== null) return this.fail(origin, problem);
+    if (request.op !== 'get' && request.op !== 'write') return;
     const keys = request.op === 'get' ? request.keys : request.items.map((item) => item.key);
-    const invalid = this.store.checkKeys(keys);
-    if (invalid !== null) return this.fail(origin, invalid);
     const commands: Command[] = [];
     if (request.op === 'write') {
-      const problem = strongItemsProblem(request.items, this.config.limits);
-      if (problem !== null) return this.fail(origin, problem);
       for (const item of request.items) {
         const command = commandOf(item.mutation);
         if ('code' in command) return this.fail(origin, command);
@@ -659,7 +701,12 @@ export class Node {
       const acceptors = this.walkOf(
         partitionOf(keyspace.id, key, this.config.partitionCount),
       ).slice(0, n);
-      if (forwarded || acceptors.includes(this.nodeId)) {
+      // One proposer per key where possible: its first replica that is alive (a suspect one
+      // is passed over, so a dead coordinator costs only the time SWIM takes to suspect it).
+      const coordinator =
+        acceptors.find((id) => id === this.nodeId || this.liveness(id) === 'alive') ??
+        acceptors.find((id) => this.isUp(id));
+      if (forwarded || coordinator === this.nodeId) {
         const opId = this.takeOpId();
         this.ops.set(opId, {
           kind: 'strong',
@@ -675,7 +722,6 @@ export class Node {
         );
         continue;
       }
-      const coordinator = acceptors.find((id) => this.isUp(id));
       if (coordinator === undefined) {
         return this.failJob(job, unavailable(`no replica of key's partition is up`));
       }
@@ -702,7 +748,7 @@ export class Node {
   private applyRegisters(output: HostOutput): void {
     for (const { to, message, afterBatch } of output.sends) {
       if (to === this.nodeId) {
-        this.after(afterBatch, { kind: 'loopback', message });
+        this.after(afterBatch, { kind: 'loopback', message: { protocol: 'paxos', message } });
         continue;
       }
       const peerMessage: PeerMessage = [MessageType.paxos, this.epoch(), message];
@@ -732,15 +778,237 @@ export class Node {
     }
   }
 
-  /** Hands this node's messages to itself to its register host, until none are left. */
+  /** Hands this node's messages to itself to its hosts, until none are left. */
   private drainLoopback(nowMs: number): void {
     while (this.loopback.length > 0) {
       const messages = this.loopback;
       this.loopback = [];
-      for (const message of messages) {
-        this.applyRegisters(this.registers.receive(this.nodeId, message, nowMs));
+      for (const { protocol, message } of messages) {
+        if (protocol === 'paxos') {
+          this.applyRegisters(this.registers.receive(this.nodeId, message, nowMs));
+        } else {
+          this.applyChains(this.chains.receive(this.nodeId, message, nowMs), nowMs);
+        }
       }
     }
+  }
+
+  // ---- chain keyspaces (chain replication, docs/CHAIN.md) ----
+
+  /**
+   * A request on a chain keyspace. Every node runs a chain requester: it sends each write to
+   * the head of the key's partition chain and each read to its tail, as the map says; no
+   * forwarding is needed. All chain keyspaces share the partitions' chains (keys carry the
+   * keyspace id).
+   */
+  private chainRequest(
+    origin: Origin,
+    keyspace: Keyspace,
+    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
+    nowMs: number,
+  ): void {
+    const problem = this.linearizableRequestProblem('chain', request);
+    if (problem !== null) return this.fail(origin, problem);
+    const read = request.op === 'get';
+    const keys = read ? request.keys : (request as WriteRequest).items.map((item) => item.key);
+    const chainRequests: ChainRequest[] = [];
+    for (let index = 0; index < keys.length; index++) {
+      const chainKey = chainKeyOf(keyspace.id, keys[index]!);
+      if (read) {
+        chainRequests.push({ kind: 'read', key: chainKey });
+        continue;
+      }
+      const mutation = (request as WriteRequest).items[index]!.mutation;
+      const operation = chainOperationOf(mutation, chainKey);
+      if ('code' in operation) return this.fail(origin, operation);
+      chainRequests.push({ kind: 'write', operation });
+    }
+    const job = this.newJob(origin, read ? 'get' : 'write', keys.length);
+    const withVersions = read ? request.withVersions !== false : true;
+    for (let index = 0; index < keys.length && !job.finished; index++) {
+      const opId = this.takeOpId();
+      const partition = partitionOf(keyspace.id, keys[index]!, this.config.partitionCount);
+      const output = this.chains.submit(
+        opId,
+        partition,
+        chainRequests[index]!,
+        nowMs,
+        this.requestTimeoutMs(),
+      );
+      if (output === null) {
+        return this.failJob(
+          job,
+          kvError(ErrorCode.OVERLOADED, 'too many chain requests outstanding on this node'),
+        );
+      }
+      this.ops.set(opId, {
+        kind: 'chain',
+        job,
+        index,
+        mutation: read ? null : (request as WriteRequest).items[index]!.mutation,
+        withVersions,
+        deadlineMs: nowMs + this.requestTimeoutMs() + FORWARD_GRACE_MS,
+      });
+      this.applyChains(output, nowMs);
+    }
+  }
+
+  /**
+   * What a strong or chain keyspace refuses in any request: listing, counting and flushing
+   * (not supported yet), quorum overrides, bad keys, and the eventual-only parts of writes.
+   */
+  private linearizableRequestProblem(
+    consistency: 'strong' | 'chain',
+    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
+  ): KvError | null {
+    if (request.op !== 'get' && request.op !== 'write') {
+      const what =
+        request.op === 'flush' ? 'flushing' : request.op === 'count' ? 'counting' : 'listing';
+      return kvError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${what} a ${consistency} keyspace is not supported yet`,
+      );
+    }
+    const quorum = request.op === 'get' ? request.r : request.w;
+    if (quorum !== undefined) {
+      return kvError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${consistency} keyspaces take no ${request.op === 'get' ? 'r' : 'w'}: ${
+          consistency === 'strong'
+            ? "every operation needs a majority of the key's replicas"
+            : 'every write reaches the whole chain and every read its tail'
+        }`,
+      );
+    }
+    const keys = request.op === 'get' ? request.keys : request.items.map((item) => item.key);
+    const invalid = this.store.checkKeys(keys);
+    if (invalid !== null) return invalid;
+    return request.op === 'write' ? strongItemsProblem(request.items, this.config.limits) : null;
+  }
+
+  /** Carries out what the chain host asks: sends (some after a batch), completions, joins. */
+  private applyChains(output: ChainHostOutput, nowMs: number): void {
+    for (const { to, message, afterBatch } of output.sends) {
+      if (to === this.nodeId) {
+        this.after(afterBatch, { kind: 'loopback', message: { protocol: 'chain', message } });
+        continue;
+      }
+      const peerMessage: PeerMessage = [MessageType.chain, this.epoch(), message];
+      if (afterBatch === 0) this.send(to, peerMessage);
+      else this.after(afterBatch, { kind: 'send', to, message: peerMessage });
+    }
+    for (const { operationId, completion } of output.completions) {
+      const op = this.ops.get(operationId);
+      if (op === undefined || op.kind !== 'chain') continue;
+      this.ops.delete(operationId);
+      const result = chainResultOf(completion, op.mutation, op.withVersions);
+      if ('code' in result) this.failJob(op.job, result);
+      else this.completePart(op.job, op.index, result);
+    }
+    for (const { partition, report } of output.precopied) {
+      // A small pass: joining now leaves little for the copy that follows.
+      if (this.precopying.has(partition) && report.recordsInPass <= JOIN_PASS_RECORDS_MAX) {
+        this.readyToJoin.add(partition);
+      }
+    }
+    if (output.configWanted) this.fetchMap(nowMs);
+  }
+
+  /** Hands the map's chains to the chain host when the map changed since the last time. */
+  private syncChains(nowMs: number): void {
+    const map = this.map;
+    if (map?.chains === undefined || this.chainsSyncedEpoch === map.epoch) return;
+    this.chainsSyncedEpoch = map.epoch;
+    for (const config of map.chains) {
+      if (config.members.some((member) => member.id === this.nodeId)) {
+        this.precopying.delete(config.partition);
+        this.readyToJoin.delete(config.partition);
+      }
+      this.applyChains(this.chains.configure(config, nowMs), nowMs);
+    }
+  }
+
+  /**
+   * Keeps chains whole, through map changes: the first member this node sees alive removes
+   * the members it sees down from every chain (never a chain's last replica); and this node
+   * copies, then joins as the tail, every chain of a partition it is a replica of but not a
+   * member (after a restart or a false suspicion). One change at a time.
+   */
+  private checkChains(nowMs: number): void {
+    const map = this.map;
+    if (map?.chains === undefined || this.chainChangeRunning || nowMs < this.nextChainCheckMs) {
+      return;
+    }
+    this.nextChainCheckMs = nowMs + CHAIN_CHECK_INTERVAL_MS;
+    const isDown = (id: string): boolean => this.liveness(id) === 'down';
+    const firstAlive = map.members.find((member) => this.liveness(member.id) === 'alive');
+    if (firstAlive?.id === this.nodeId && removalsOf(map, isDown).length > 0) {
+      return this.changeChains(
+        'remove members marked down from their chains',
+        (current) => removalsOf(current, isDown),
+        nowMs,
+      );
+    }
+    const n = chainLengthOf(map);
+    for (const config of map.chains) {
+      const partition = config.partition;
+      if (config.members.some((member) => member.id === this.nodeId)) continue;
+      if (!preferenceList(map.owners, partition, n).includes(this.nodeId)) continue;
+      if (!this.precopying.has(partition)) {
+        this.precopying.add(partition);
+        this.applyChains(this.chains.precopy(config, nowMs), nowMs);
+      }
+    }
+    if (this.readyToJoin.size > 0) {
+      const ready = [...this.readyToJoin];
+      this.changeChains(
+        `join ${ready.length} chains as their tail`,
+        (current) =>
+          ready
+            .map((partition) => current.chains![partition]!)
+            .filter((config) => !config.members.some((member) => member.id === this.nodeId))
+            .map((config) => withTail(config, this.nodeId)),
+        nowMs,
+      );
+    }
+  }
+
+  /** Makes a change to some chains; nothing happens when the change finds nothing to do. */
+  private changeChains(
+    describe: string,
+    changes: (map: ClusterMap) => ChainConfig[],
+    nowMs: number,
+  ): void {
+    this.chainChangeRunning = true;
+    this.changeMap(
+      {
+        origin: {
+          kind: 'internal',
+          done: () => {
+            this.chainChangeRunning = false;
+          },
+        },
+        describe,
+        change: (map) => {
+          const changed = changes(map);
+          if (changed.length === 0) return kvError(ErrorCode.INVALID_ARGUMENT, 'nothing to change');
+          return withChains(map, changed);
+        },
+        replyOf: () => ({ ok: true, op: 'count', count: 0 }),
+      },
+      1,
+      nowMs,
+    );
+  }
+
+  /** Asks a voter for the map, at most every MAP_FETCH_INTERVAL_MS. */
+  private fetchMap(nowMs: number): void {
+    const map = this.map;
+    if (map === null || nowMs - this.lastMapFetchMs < MAP_FETCH_INTERVAL_MS) return;
+    const peer = votersOf(map).find((id) => id !== this.nodeId && this.liveness(id) === 'alive');
+    if (peer === undefined) return;
+    this.lastMapFetchMs = nowMs;
+    this.send(peer, [MessageType.mapFetch, map.epoch]);
   }
 
   /** A cluster of one: the request runs on the local store, as on a single node. */
@@ -1501,10 +1769,14 @@ export class Node {
       {
         origin,
         describe: `create keyspace '${spec.name}'`,
-        change: (map) =>
-          map.keyspaces.some((keyspace) => keyspace.name === spec.name)
-            ? kvError(ErrorCode.KEYSPACE_EXISTS, `keyspace '${spec.name}' already exists`)
-            : withKeyspace(map, spec),
+        change: (map) => {
+          if (map.keyspaces.some((keyspace) => keyspace.name === spec.name)) {
+            return kvError(ErrorCode.KEYSPACE_EXISTS, `keyspace '${spec.name}' already exists`);
+          }
+          const misfit = keyspaceFitProblem(map, spec);
+          if (misfit !== null) return kvError(ErrorCode.INVALID_ARGUMENT, misfit);
+          return withKeyspace(map, spec);
+        },
         replyOf: (map) => ({
           ok: true,
           op: 'createKeyspace',
@@ -1772,6 +2044,8 @@ export class Node {
         return this.onSumAnswer(message[2], message[3]);
       case MessageType.paxos:
         return this.applyRegisters(this.registers.receive(from, message[2], nowMs));
+      case MessageType.chain:
+        return this.applyChains(this.chains.receive(from, message[2], nowMs), nowMs);
     }
   }
 
@@ -1962,6 +2236,10 @@ export class Node {
     if (this.map === null) return this.tickForming(nowMs);
     if (this.swim !== null) this.applySwim(this.swim.tick(nowMs));
     this.applyRegisters(this.registers.tick(nowMs));
+    if (this.map.chains !== undefined) {
+      this.applyChains(this.chains.tick(nowMs), nowMs);
+      this.checkChains(nowMs);
+    }
     this.expireOps(nowMs);
     this.forgetOldForwards(nowMs);
     if (nowMs >= this.nextHandoffMs) {
@@ -2059,6 +2337,14 @@ export class Node {
           break;
         case 'handoff':
           this.ops.delete(opId);
+          break;
+        case 'chain':
+          // The requester's own deadline comes first; this is the backstop.
+          this.ops.delete(opId);
+          this.failJob(
+            op.job,
+            unavailable('the chain did not answer in time; a write may or may not have happened'),
+          );
           break;
         case 'map-change':
           this.ops.delete(opId);
@@ -2206,6 +2492,8 @@ export class Node {
   private reply(origin: Origin, reply: ClientReply): void {
     if (origin.kind === 'client') {
       this.effects.push({ type: 'reply', requestId: origin.requestId, reply });
+    } else if (origin.kind === 'internal') {
+      origin.done(reply.ok);
     } else {
       this.send(origin.to, [MessageType.forwardReply, this.epoch(), origin.opId, reply]);
     }
@@ -2295,6 +2583,27 @@ export class Node {
 }
 
 /** The cluster map a node's storage holds, or null (a node that has not formed or joined). */
+type WriteRequest = Extract<ClientRequest, { op: 'write' }>;
+
+/** Replicas per chain: the n of the map's chain keyspaces, at most the members. */
+function chainLengthOf(map: ClusterMap): number {
+  const keyspace = map.keyspaces.find((candidate) => candidate.consistency === 'chain');
+  assert(keyspace !== undefined && keyspace.n !== 'all', 'the map has a chain keyspace');
+  return Math.min(keyspace.n, map.members.length);
+}
+
+/** The chains without the members `isDown` names, one epoch on; a chain keeps its last replica. */
+function removalsOf(map: ClusterMap, isDown: (id: string) => boolean): ChainConfig[] {
+  const changed: ChainConfig[] = [];
+  for (const config of map.chains ?? []) {
+    const kept = config.members.filter((member) => !isDown(member.id));
+    const members = kept.length > 0 ? kept : config.members.slice(0, 1);
+    if (members.length === config.members.length) continue;
+    changed.push({ ...config, epoch: config.epoch + 1, members });
+  }
+  return changed;
+}
+
 export function storedClusterMap(view: StorageReader): ClusterMap | null {
   const bytes = view.get(metaKey(MAP_META_NAME));
   return bytes === undefined ? null : decodeMap(bytes);

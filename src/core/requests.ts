@@ -26,8 +26,13 @@ export type Mutation =
       readonly value: Uint8Array;
       readonly condition: SetCondition;
       readonly expiry: Expiry;
+      /**
+       * The result's `previous` is wanted (SET ... GET). Eventual and strong keyspaces fill
+       * it anyway; chain keyspaces only when asked, since it travels down the chain.
+       */
+      readonly returnPrevious?: true;
     }
-  | { readonly kind: 'delete' }
+  | { readonly kind: 'delete'; readonly returnPrevious?: true }
   | { readonly kind: 'incrBy'; readonly delta: bigint }
   | { readonly kind: 'append'; readonly suffix: Uint8Array }
   /** Set or clear (`none`) the expiry of an existing key. */

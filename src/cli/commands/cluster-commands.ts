@@ -34,13 +34,13 @@ every partition.
   --partitions       also print one line per partition: PARTITION OWNER
 
 ${NODE_HELP}`,
-  keyspace: `Usage: ringkv keyspace create NAME [--consistency eventual|strong] [--n N]
+  keyspace: `Usage: ringkv keyspace create NAME [--consistency eventual|strong|chain] [--n N]
                                    [--r R] [--w W] [--conflicts lww|siblings]
                                    [--durability sync|relaxed] [options]
        ringkv keyspace list [options]
 
 create: adds a keyspace to the cluster (an admin route). Unset properties take the node's
-defaults (eventual, n 3, r 2, w 2, lww, sync). N is a replica count or 'all'. A strong
+defaults (eventual, n 3, r 2, w 2, lww, sync). N is a replica count or 'all'. A strong or chain
 keyspace (linearizable, CASPaxos) takes only --n: r, w, conflicts and durability are
 eventual keyspaces' options.
 list: prints every keyspace with its properties.

@@ -35,6 +35,12 @@ export interface ChainRequesterOptions {
   readonly outstandingMax: number;
   /** Writes outstanding per partition: at most what a chain remembers per requester. */
   readonly writesPerPartitionMax: number;
+  /**
+   * Request ids start above this. Chains remember requests by requester and id, so a node
+   * that restarts must not reuse the ids of an earlier life: it starts from a base of its
+   * own per life. Default 0.
+   */
+  readonly requestIdBase?: number;
 }
 
 export const DEFAULT_REQUESTER_OPTIONS: Omit<ChainRequesterOptions, 'selfId'> = {
@@ -95,6 +101,9 @@ export class ChainRequester {
     assert(options.outstandingMax > 0 && options.writesPerPartitionMax > 0, 'positive bounds');
     this.selfId = options.selfId;
     this.options = options;
+    const base = options.requestIdBase ?? 0;
+    assert(Number.isSafeInteger(base) && base >= 0, 'requestIdBase is a count');
+    this.nextRequestId = base + 1;
   }
 
   /** A configuration from the map; kept when newer than the one held. */

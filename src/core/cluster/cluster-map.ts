@@ -18,6 +18,12 @@ import {
   type Keyspace,
 } from '../keyspace.ts';
 import { claimPartitions } from '../ring/claim.ts';
+import { preferenceList } from '../ring/preference-list.ts';
+import {
+  foundingChainConfig,
+  isValidChainConfig,
+  type ChainConfig,
+} from '../chain/chain-config.ts';
 
 export interface MemberInfo {
   readonly id: string;
@@ -37,6 +43,11 @@ export interface ClusterMap {
   readonly owners: readonly string[];
   /** Sorted by id. */
   readonly keyspaces: readonly Keyspace[];
+  /**
+   * Each partition's chain, shared by every chain keyspace (their keys carry the keyspace
+   * id); absent until the first chain keyspace is created.
+   */
+  readonly chains?: readonly ChainConfig[];
 }
 
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -102,28 +113,62 @@ export function keyspaceProblem(spec: KeyspaceSpec): string | null {
   if (!['eventual', 'strong', 'chain'].includes(spec.consistency)) {
     return 'consistency must be eventual, strong or chain';
   }
-  if (spec.consistency === 'chain') {
-    return `consistency 'chain' is not available yet: eventual and strong keyspaces can be created`;
-  }
-  if (spec.consistency === 'strong' && spec.n === 'all') {
-    return 'n "all" is for eventual keyspaces: a strong keyspace needs a fixed number of replicas';
+  if (spec.consistency !== 'eventual') {
+    if (spec.n === 'all') {
+      return `n "all" is for eventual keyspaces: a ${spec.consistency} keyspace needs a fixed number of replicas`;
+    }
+    if (spec.conflicts !== 'lww' || spec.durability !== 'sync') {
+      return `conflicts and durability are options of eventual keyspaces: a ${spec.consistency} keyspace keeps one value per key, durably`;
+    }
   }
   if (!['lww', 'siblings'].includes(spec.conflicts)) return 'conflicts must be lww or siblings';
   if (!['sync', 'relaxed'].includes(spec.durability)) return 'durability must be sync or relaxed';
   return null;
 }
 
-/** The map with one more keyspace (the next free id). */
+/**
+ * Why a keyspace cannot be added to this map, beyond its own properties: chain keyspaces
+ * share the partitions' chains, so they all have the n of the first one.
+ */
+export function keyspaceFitProblem(map: ClusterMap, spec: KeyspaceSpec): string | null {
+  if (spec.consistency !== 'chain') return null;
+  const first = map.keyspaces.find((keyspace) => keyspace.consistency === 'chain');
+  if (first !== undefined && first.n !== spec.n) {
+    return `chain keyspaces share their chains: n must be ${String(first.n)}, as keyspace '${first.name}' has`;
+  }
+  return null;
+}
+
+/** The map with one more keyspace (the next free id), and chains for the first chain one. */
 export function withKeyspace(map: ClusterMap, spec: KeyspaceSpec): ClusterMap {
   assert(keyspaceProblem(spec) === null, 'keyspace checked before');
+  assert(keyspaceFitProblem(map, spec) === null, 'keyspace fits the map');
   assert(!map.keyspaces.some((k) => k.name === spec.name), `keyspace ${spec.name} exists`);
   const id = map.keyspaces.reduce((max, k) => Math.max(max, k.id), -1) + 1;
   assert(id <= KEYSPACE_ID_MAX, 'keyspace ids left');
-  return {
+  const next: ClusterMap = {
     ...map,
     epoch: map.epoch + 1,
     keyspaces: [...map.keyspaces, { id, ...spec }].sort((a, b) => a.id - b.id),
   };
+  if (spec.consistency !== 'chain' || map.chains !== undefined) return next;
+  // The first chain keyspace: each chain starts as its partition's preference list.
+  const n = Math.min(spec.n as number, map.members.length);
+  const chains = map.owners.map((_, partition) =>
+    foundingChainConfig(partition, preferenceList(map.owners, partition, n)),
+  );
+  return { ...next, chains };
+}
+
+/** The map with some partitions' chains replaced (each with its next epoch). */
+export function withChains(map: ClusterMap, changed: readonly ChainConfig[]): ClusterMap {
+  assert(map.chains !== undefined, 'the map has chains');
+  const chains = [...map.chains];
+  for (const config of changed) {
+    assert(config.epoch === chains[config.partition]!.epoch + 1, 'a chain moves one epoch');
+    chains[config.partition] = config;
+  }
+  return { ...map, epoch: map.epoch + 1, chains };
 }
 
 /** The replication factor of a keyspace in a cluster of `memberCount` members. */
@@ -166,8 +211,13 @@ export function mapProblem(value: unknown): string | null {
   if (!Array.isArray(map.keyspaces)) return 'keyspaces';
   for (const keyspace of map.keyspaces as Keyspace[]) {
     if (!(Number.isInteger(keyspace.id) && keyspace.id >= 0)) return 'keyspace id';
-    if (keyspaceProblem(keyspace) !== null && keyspace.consistency === 'eventual') {
-      return `keyspace ${String(keyspace.name)}`;
+    if (keyspaceProblem(keyspace) !== null) return `keyspace ${String(keyspace.name)}`;
+  }
+  if (map.chains !== undefined) {
+    if (!Array.isArray(map.chains) || map.chains.length !== q) return 'chains';
+    for (const [partition, config] of (map.chains as unknown[]).entries()) {
+      if (!isValidChainConfig(config) || config.partition !== partition) return 'chain';
+      if (!config.members.every((member) => ids.has(member.id))) return 'chain member';
     }
   }
   return null;

@@ -9,6 +9,7 @@
 
 import type { SwimMessage } from '../swim/messages.ts';
 import type { PaxosMessage } from '../paxos/messages.ts';
+import type { ChainMessage } from '../chain/messages.ts';
 import type { ClientReply, ClientRequest } from '../requests.ts';
 import type { MemberInfo } from './cluster-map.ts';
 
@@ -33,6 +34,8 @@ export const MessageType = {
   flushReply: 'flr',
   /** CASPaxos, to an acceptor or back to a proposer (src/core/paxos/messages.ts). */
   paxos: 'x',
+  /** Chain replication (src/core/chain/messages.ts). */
+  chain: 'ch',
 } as const;
 
 /** How a replica answered a putIfNewer. */
@@ -73,7 +76,9 @@ export type PeerMessage =
   | readonly [typeof MessageType.flush, number, number, number]
   | readonly [typeof MessageType.flushReply, number, number, number]
   /** Checked field by field by the register host. */
-  | readonly [typeof MessageType.paxos, number, PaxosMessage];
+  | readonly [typeof MessageType.paxos, number, PaxosMessage]
+  /** Checked field by field by the chain host. */
+  | readonly [typeof MessageType.chain, number, ChainMessage];
 
 const isInt = (value: unknown): value is number => Number.isSafeInteger(value);
 const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
@@ -131,6 +136,7 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
   [MessageType.flush]: (f) => f.length === 4 && isInt(f[2]) && isInt(f[3]),
   [MessageType.flushReply]: (f) => f.length === 4 && isInt(f[2]) && isInt(f[3]),
   [MessageType.paxos]: (f) => f.length === 3 && Array.isArray(f[2]),
+  [MessageType.chain]: (f) => f.length === 3 && typeof f[2] === 'object' && f[2] !== null,
 };
 
 export function isPeerMessage(value: unknown): value is PeerMessage {

@@ -51,13 +51,13 @@ function refuse(what: string): KvError {
   );
 }
 
-/** Checks the items of a write to a strong keyspace against the limits. */
+/** Checks the items of a write to a strong or chain keyspace against the limits. */
 export function strongItemsProblem(items: readonly WriteItem[], limits: Limits): KvError | null {
   for (const item of items) {
     if (item.context !== undefined && item.context.length > 0) {
       return kvError(
         ErrorCode.INVALID_ARGUMENT,
-        'causal contexts belong to eventual keyspaces; on a strong keyspace compare-and-set on the version instead',
+        'causal contexts belong to eventual keyspaces; on strong and chain keyspaces compare-and-set on the version instead',
       );
     }
     const mutation = item.mutation;

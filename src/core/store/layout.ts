@@ -6,6 +6,8 @@
 //   hint     0x30 | owner length u8 | owner (utf-8) | keyspace id u32 | partition u16 | key
 //                                                                     → encoded StoredRecord
 //   paxos    0x40 | keyspace id u32 | partition u16 | key              → acceptor key state
+//   chain    0x50 | partition u16 | kind u8 | (meta: nothing; record: keyspace id u32 | key;
+//                  requester: id (utf-8); entry: sequence u64)         → chain row (state-codec)
 // Data sorted by (keyspace, partition) lets a partition be streamed with one range scan.
 // The expiry index sorted by time lets each tick find what has expired without a full scan.
 
@@ -19,6 +21,10 @@ export const TABLE_EXPIRY = 0x20;
 export const TABLE_HINT = 0x30;
 /** CASPaxos acceptor state of each register (strong keyspaces, the cluster map). */
 export const TABLE_PAXOS = 0x40;
+/** Chain replication's rows, per partition (src/core/chain/state-codec.ts). */
+export const TABLE_CHAIN = 0x50;
+export const ChainRowKind = { meta: 0, record: 1, requester: 2, entry: 3 } as const;
+export type ChainRowKind = (typeof ChainRowKind)[keyof typeof ChainRowKind];
 /** Node ids are at most this many UTF-8 bytes: hint keys carry them behind one length byte. */
 export const NODE_ID_BYTES_MAX = 255;
 
@@ -192,4 +198,37 @@ export function parsePaxosKey(storageKey: Uint8Array): DataKeyParts {
   const keyspaceId = reader.uint32();
   const partition = reader.uint16();
   return { keyspaceId, partition, key: reader.rest() };
+}
+
+/** The key of a chain row: the partition, the row's kind, then what names the row. */
+export function chainRowKey(partition: number, kind: ChainRowKind, rest: Uint8Array): Uint8Array {
+  const key = new Uint8Array(4 + rest.length);
+  key[0] = TABLE_CHAIN;
+  key[1] = partition >>> 8;
+  key[2] = partition & 0xff;
+  key[3] = kind;
+  key.set(rest, 4);
+  return key;
+}
+
+/** An entry row's name: its sequence number, big-endian, so rows sort by it. */
+export function sequenceBytes(sequence: number): Uint8Array {
+  const bytes = new Uint8Array(8);
+  const view = new DataView(bytes.buffer);
+  view.setUint32(0, Math.floor(sequence / 0x1_0000_0000));
+  view.setUint32(4, sequence % 0x1_0000_0000);
+  return bytes;
+}
+
+export const CHAIN_TABLE_START = new Uint8Array([TABLE_CHAIN]);
+export const CHAIN_TABLE_END = new Uint8Array([TABLE_CHAIN + 1]);
+
+/** The partition and kind of a chain row key, and the bytes after them. */
+export function parseChainRowKey(key: Uint8Array): {
+  readonly partition: number;
+  readonly kind: number;
+  readonly rest: Uint8Array;
+} {
+  if (key[0] !== TABLE_CHAIN || key.length < 4) throw new Error('not a chain row');
+  return { partition: (key[1]! << 8) | key[2]!, kind: key[3]!, rest: key.subarray(4) };
 }

@@ -587,6 +587,33 @@ export class ReplicaStore {
     return batchId;
   }
 
+  /**
+   * Every row in [start, end) as written last, persisted or not, in key order. Meant for
+   * small ranges and start-up: it reads the whole range.
+   */
+  scanRows(start: Uint8Array, end: Uint8Array): StorageWrite[] {
+    const rows = new Map<string, Uint8Array | null>();
+    for (let from = start; ;) {
+      const entries = this.view.scan({ start: from, end, limit: COUNT_SCAN_CHUNK });
+      for (const entry of entries) rows.set(bytesToKeyString(entry.key), entry.value);
+      if (entries.length < COUNT_SCAN_CHUNK) break;
+      const last = entries[entries.length - 1]!.key;
+      from = new Uint8Array(last.length + 1);
+      from.set(last);
+    }
+    const startString = bytesToKeyString(start);
+    const endString = bytesToKeyString(end);
+    for (const [keyString, pending] of this.pendingRows) {
+      if (keyString >= startString && keyString < endString) rows.set(keyString, pending.value);
+    }
+    const result: StorageWrite[] = [];
+    for (const keyString of [...rows.keys()].sort()) {
+      const value = rows.get(keyString)!;
+      if (value !== null) result.push({ key: keyStringToBytes(keyString), value });
+    }
+    return result;
+  }
+
   /** A row as written last, persisted or not. */
   readRow(storageKey: Uint8Array): Uint8Array | undefined {
     const pending =

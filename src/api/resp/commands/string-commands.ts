@@ -67,6 +67,7 @@ function set(context: CommandContext, args: Buffer[]): void {
     value: args[2]!,
     condition: options.condition,
     expiry: options.expiry,
+    ...(options.returnPrevious ? { returnPrevious: true } : {}),
   };
   context.call(
     { op: 'write', keyspace: context.keyspace, items: [{ key: args[1]!, mutation }] },
@@ -156,7 +157,7 @@ function getdel(context: CommandContext, args: Buffer[]): void {
     {
       op: 'write',
       keyspace: context.keyspace,
-      items: [{ key: args[1]!, mutation: { kind: 'delete' } }],
+      items: [{ key: args[1]!, mutation: { kind: 'delete', returnPrevious: true } }],
     },
     (reply, writer) => writer.bulk(writeResults(reply)[0]!.previous),
   );

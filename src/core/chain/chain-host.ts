@@ -1,0 +1,381 @@
+// Chain replication on one node: a replica per partition whose chain names this node (or
+// that is copying to join one), and one requester for the requests this node coordinates.
+// The node hands it configurations from the cluster map, requests and peer messages, and
+// gets back messages to send, completions and what the map should hear about. It keeps the
+// rules of docs/CHAIN.md that are about a node rather than one replica:
+// - A replica's batch is made durable before its sends leave, and sends leave in the order
+//   the calls ran: each waits for the last batch emitted before it.
+// - Rows live in the chain table, keyed by partition (src/core/store/layout.ts); a replica is
+//   restored from them on first use after a restart.
+// - Chain keys are the keyspace id (u32) followed by the user key, so every chain keyspace
+//   of a partition shares its chain.
+// - Request ids come from a range per life of the node (its incarnation), since chains
+//   remember requests by requester and id.
+
+import { assert, utf8 } from '../bytes.ts';
+import {
+  CHAIN_TABLE_END,
+  CHAIN_TABLE_START,
+  chainRowKey,
+  ChainRowKind,
+  parseChainRowKey,
+  sequenceBytes,
+} from '../store/layout.ts';
+import type { StorageWrite } from '../../storage/contract.ts';
+import type { ChainConfig } from './chain-config.ts';
+import { isValidChainMessage, type ChainMessage } from './messages.ts';
+import {
+  ChainReplica,
+  type ChainBatch,
+  type ChainOutput,
+  type ChainReplicaOptions,
+  type ChainStoredState,
+  type PrecopyReport,
+  type StoredKey,
+} from './replica.ts';
+import {
+  ChainRequester,
+  DEFAULT_REQUESTER_OPTIONS,
+  type ChainCompletion,
+  type ChainRequest,
+  type RequesterOutput,
+} from './requester.ts';
+import type { ChainLimits, ChainTimings } from './settings.ts';
+import {
+  decodeChainEntry,
+  decodeChainMeta,
+  decodeChainRecord,
+  decodeRequesterMemory,
+  encodeChainEntry,
+  encodeChainMeta,
+  encodeChainRecord,
+  encodeRequesterMemory,
+} from './state-codec.ts';
+
+/** Where the host keeps its rows: the node's store, with writes readable at once. */
+export interface ChainRowStore {
+  persistRows(writes: StorageWrite[], durable: boolean): number;
+  scanRows(start: Uint8Array, end: Uint8Array): StorageWrite[];
+  readonly lastBatchId: number;
+  readonly lastPersistedBatchId: number;
+}
+
+export interface ChainHostSend {
+  readonly to: string;
+  readonly message: ChainMessage;
+  /** Send once this batch is persisted; 0: at once. */
+  readonly afterBatch: number;
+}
+
+export interface ChainHostCompletion {
+  readonly operationId: number;
+  readonly completion: ChainCompletion;
+}
+
+export interface ChainHostOutput {
+  readonly sends: readonly ChainHostSend[];
+  readonly completions: readonly ChainHostCompletion[];
+  /** A replica or the requester saw a newer epoch, or misses a chain: fetch the map. */
+  readonly configWanted: boolean;
+  /** Pre-copy passes finished, by partition: the map may append this node there. */
+  readonly precopied: readonly { readonly partition: number; readonly report: PrecopyReport }[];
+}
+
+export interface ChainHostOptions {
+  readonly timings?: ChainTimings;
+  readonly limits?: ChainLimits;
+  readonly unsafe?: ChainReplicaOptions['unsafe'];
+}
+
+/** Lives whose request-id ranges are distinct (incarnations modulo this). */
+const LIVES_IN_REQUEST_IDS = 2 ** 20;
+const REQUEST_IDS_PER_LIFE = 2 ** 32;
+const KEYSPACE_ID_BYTES = 4;
+const EMPTY = new Uint8Array(0);
+
+/** The chain key of a user key: keyspace id (u32, big-endian), then the key. */
+export function chainKeyOf(keyspaceId: number, key: Uint8Array): Uint8Array {
+  const chainKey = new Uint8Array(KEYSPACE_ID_BYTES + key.length);
+  new DataView(chainKey.buffer).setUint32(0, keyspaceId);
+  chainKey.set(key, KEYSPACE_ID_BYTES);
+  return chainKey;
+}
+
+export class ChainHost {
+  readonly nodeId: string;
+  readonly requester: ChainRequester;
+  private readonly rows: ChainRowStore;
+  private readonly options: ChainHostOptions;
+  private readonly replicas = new Map<number, ChainReplica>();
+  /** Stored states not yet restored (restoring needs the time). */
+  private stored: Map<number, ChainStoredState> | null;
+  /** Requester request id -> the node's operation id. */
+  private readonly operations = new Map<number, number>();
+  private sends: ChainHostSend[] = [];
+  private completions: ChainHostCompletion[] = [];
+  private configWanted = false;
+  private precopied: { partition: number; report: PrecopyReport }[] = [];
+  malformedDropped = 0;
+
+  constructor(
+    nodeId: string,
+    incarnation: number,
+    rows: ChainRowStore,
+    options: ChainHostOptions = {},
+  ) {
+    this.nodeId = nodeId;
+    this.rows = rows;
+    this.options = options;
+    this.requester = new ChainRequester({
+      selfId: nodeId,
+      ...DEFAULT_REQUESTER_OPTIONS,
+      requestIdBase: (incarnation % LIVES_IN_REQUEST_IDS) * REQUEST_IDS_PER_LIFE,
+    });
+    this.stored = readStoredStates(rows);
+  }
+
+  /** Partitions with a replica here (members, copiers, and former members not yet cleared). */
+  partitions(): number[] {
+    this.restoreAll(null);
+    return [...this.replicas.keys()];
+  }
+
+  replica(partition: number): ChainReplica | undefined {
+    return this.replicas.get(partition);
+  }
+
+  /** A chain from the map: to the requester, and to this node's replica if it has or needs one. */
+  configure(config: ChainConfig, nowMs: number): ChainHostOutput {
+    this.restoreAll(nowMs);
+    this.requester.learnConfig(config);
+    const isMember = config.members.some((member) => member.id === this.nodeId);
+    let replica = this.replicas.get(config.partition);
+    if (replica === undefined && isMember) replica = this.newReplica(config.partition);
+    if (replica !== undefined) this.take(config.partition, replica.configure(config, nowMs));
+    return this.flush();
+  }
+
+  /** Starts copying a partition this node is about to join (docs/CHAIN.md, "Extended"). */
+  precopy(config: ChainConfig, nowMs: number): ChainHostOutput {
+    this.restoreAll(nowMs);
+    const replica = this.replicas.get(config.partition) ?? this.newReplica(config.partition);
+    this.take(config.partition, replica.precopy(config, nowMs));
+    return this.flush();
+  }
+
+  /** Starts a request; null when the requester's bounds are reached (overloaded). */
+  submit(
+    operationId: number,
+    partition: number,
+    request: ChainRequest,
+    nowMs: number,
+    timeoutMs: number,
+  ): ChainHostOutput | null {
+    this.restoreAll(nowMs);
+    const requestId = this.requester.submit(partition, request, nowMs, timeoutMs);
+    if (requestId === null) return null;
+    this.operations.set(requestId, operationId);
+    this.takeRequester(this.requester.takeOutput());
+    return this.flush();
+  }
+
+  receive(from: string, message: unknown, nowMs: number): ChainHostOutput {
+    this.restoreAll(nowMs);
+    if (!isValidChainMessage(message)) {
+      this.malformedDropped += 1;
+      return this.flush();
+    }
+    if (message.type === 'reply') {
+      this.takeRequester(this.requester.receive(from, message, nowMs));
+      return this.flush();
+    }
+    let replica = this.replicas.get(message.partition);
+    if (replica === undefined) {
+      // A chain this node has not heard of yet: a replica with no configuration refuses
+      // nothing it should serve and asks for the map.
+      replica = this.newReplica(message.partition);
+    }
+    this.take(message.partition, replica.receive(from, message, nowMs));
+    return this.flush();
+  }
+
+  tick(nowMs: number): ChainHostOutput {
+    this.restoreAll(nowMs);
+    for (const [partition, replica] of this.replicas) this.take(partition, replica.tick(nowMs));
+    this.takeRequester(this.requester.tick(nowMs));
+    return this.flush();
+  }
+
+  private newReplica(partition: number): ChainReplica {
+    const replica = new ChainReplica({ selfId: this.nodeId, partition, ...this.replicaOptions() });
+    this.replicas.set(partition, replica);
+    return replica;
+  }
+
+  private replicaOptions(): Omit<ChainReplicaOptions, 'selfId' | 'partition'> {
+    return {
+      ...(this.options.timings === undefined ? {} : { timings: this.options.timings }),
+      ...(this.options.limits === undefined ? {} : { limits: this.options.limits }),
+      ...(this.options.unsafe === undefined ? {} : { unsafe: this.options.unsafe }),
+    };
+  }
+
+  /** Restores every stored replica, once, at the first call that knows the time. */
+  private restoreAll(nowMs: number | null): void {
+    if (this.stored === null || nowMs === null) return;
+    for (const [partition, state] of this.stored) {
+      this.replicas.set(
+        partition,
+        ChainReplica.restore(
+          { selfId: this.nodeId, partition, ...this.replicaOptions() },
+          state,
+          nowMs,
+        ),
+      );
+    }
+    this.stored = null;
+  }
+
+  private take(partition: number, output: ChainOutput): void {
+    if (output.batch !== null) this.rows.persistRows(this.writesOf(output.batch), true);
+    const last = this.rows.lastBatchId;
+    const afterBatch = last > this.rows.lastPersistedBatchId ? last : 0;
+    for (const { to, message } of output.sends) this.sends.push({ to, message, afterBatch });
+    if (output.configWanted !== null) this.configWanted = true;
+    if (output.precopied !== null) this.precopied.push({ partition, report: output.precopied });
+  }
+
+  private takeRequester(output: RequesterOutput): void {
+    // Requests carry nothing this node must keep: they leave at once.
+    for (const { to, message } of output.sends) this.sends.push({ to, message, afterBatch: 0 });
+    if (output.configWanted.length > 0) this.configWanted = true;
+    for (const completion of output.completions) {
+      const operationId = this.operations.get(completion.requestId);
+      if (operationId === undefined) continue;
+      this.operations.delete(completion.requestId);
+      this.completions.push({ operationId, completion });
+    }
+  }
+
+  /** The storage writes of a batch, in the order docs/CHAIN.md gives. */
+  private writesOf(batch: ChainBatch): StorageWrite[] {
+    const partition = batch.partition;
+    const writes: StorageWrite[] = [];
+    if (batch.wipe) {
+      const start = chainRowKey(partition, ChainRowKind.record, EMPTY);
+      const end = chainRowKey(partition, ChainRowKind.entry, EMPTY);
+      end[3] = ChainRowKind.entry + 1;
+      for (const row of this.rows.scanRows(start, end)) writes.push({ key: row.key, value: null });
+    }
+    if (batch.meta !== null) {
+      writes.push({
+        key: chainRowKey(partition, ChainRowKind.meta, EMPTY),
+        value: encodeChainMeta(batch.meta),
+      });
+    }
+    for (const { key, record } of batch.records) {
+      writes.push({
+        key: chainRowKey(partition, ChainRowKind.record, key),
+        value: encodeChainRecord(record),
+      });
+    }
+    for (const memory of batch.requesters) {
+      writes.push({
+        key: chainRowKey(partition, ChainRowKind.requester, utf8(memory.requester)),
+        value: encodeRequesterMemory(memory),
+      });
+    }
+    for (const requester of batch.forgottenRequesters) {
+      writes.push({
+        key: chainRowKey(partition, ChainRowKind.requester, utf8(requester)),
+        value: null,
+      });
+    }
+    for (const entry of batch.entries) {
+      writes.push({
+        key: chainRowKey(partition, ChainRowKind.entry, sequenceBytes(entry.sequence)),
+        value: encodeChainEntry(entry),
+      });
+    }
+    const through = batch.entriesCommittedThrough;
+    if (through !== null) {
+      const start = chainRowKey(partition, ChainRowKind.entry, EMPTY);
+      const end = chainRowKey(partition, ChainRowKind.entry, sequenceBytes(through + 1));
+      for (const row of this.rows.scanRows(start, end)) writes.push({ key: row.key, value: null });
+      // Entries of this very batch at or below the committed point are not kept either (the
+      // removal comes after the write, so it wins).
+      for (const entry of batch.entries) {
+        if (entry.sequence <= through) {
+          writes.push({
+            key: chainRowKey(partition, ChainRowKind.entry, sequenceBytes(entry.sequence)),
+            value: null,
+          });
+        }
+      }
+    }
+    return writes;
+  }
+
+  private flush(): ChainHostOutput {
+    const output: ChainHostOutput = {
+      sends: this.sends,
+      completions: this.completions,
+      configWanted: this.configWanted,
+      precopied: this.precopied,
+    };
+    this.sends = [];
+    this.completions = [];
+    this.configWanted = false;
+    this.precopied = [];
+    return output;
+  }
+}
+
+/** Every replica's stored rows, decoded and grouped by partition (malformed rows throw). */
+function readStoredStates(rows: ChainRowStore): Map<number, ChainStoredState> {
+  interface Partial {
+    meta: ChainStoredState['meta'] | null;
+    records: StoredKey[];
+    requesters: ChainStoredState['requesters'][number][];
+    entries: ChainStoredState['entries'][number][];
+  }
+  const byPartition = new Map<number, Partial>();
+  for (const row of rows.scanRows(CHAIN_TABLE_START, CHAIN_TABLE_END)) {
+    const { partition, kind, rest } = parseChainRowKey(row.key);
+    let state = byPartition.get(partition);
+    if (state === undefined) {
+      state = { meta: null, records: [], requesters: [], entries: [] };
+      byPartition.set(partition, state);
+    }
+    const value = row.value!;
+    switch (kind) {
+      case ChainRowKind.meta:
+        state.meta = decodeChainMeta(value);
+        break;
+      case ChainRowKind.record:
+        state.records.push({ key: rest.slice(), record: decodeChainRecord(value) });
+        break;
+      case ChainRowKind.requester:
+        state.requesters.push(decodeRequesterMemory(value));
+        break;
+      case ChainRowKind.entry:
+        state.entries.push(decodeChainEntry(value));
+        break;
+      default:
+        assert(false, `a chain row of kind ${kind}`);
+    }
+  }
+  const states = new Map<number, ChainStoredState>();
+  for (const [partition, state] of byPartition) {
+    // A replica's first batch carries its meta row; rows without one belong to no chain
+    // membership and are not restored (the replica starts empty and copies if it joins).
+    if (state.meta === null) continue;
+    states.set(partition, {
+      meta: state.meta,
+      records: state.records,
+      requesters: state.requesters,
+      entries: state.entries,
+    });
+  }
+  return states;
+}

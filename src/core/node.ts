@@ -175,6 +175,8 @@ export interface MemberStatus {
   readonly resp: string;
   readonly liveness: Liveness;
   readonly partitionsOwned: number;
+  /** Partition chains this member belongs to (0 without chain keyspaces). */
+  readonly chainsJoined: number;
 }
 
 export interface ClusterStatus {
@@ -188,6 +190,8 @@ export interface ClusterStatus {
   readonly hintsTotal: number;
   /** While forming: the founders not heard from yet, or why formation is stuck. */
   readonly problem: string | null;
+  /** With chain keyspaces: how many partition chains have fewer members than their n. */
+  readonly chainsShort: number;
 }
 
 /** Where a job's answer goes: a client of this node, or a peer that forwarded the request. */
@@ -564,10 +568,20 @@ export class Node {
     const map = this.map;
     const owned = new Map<string, number>();
     for (const owner of map?.owners ?? []) owned.set(owner, (owned.get(owner) ?? 0) + 1);
+    const joined = new Map<string, number>();
+    let chainsShort = 0;
+    if (map?.chains !== undefined) {
+      const n = chainLengthOf(map);
+      for (const config of map.chains) {
+        if (config.members.length < n) chainsShort++;
+        for (const { id } of config.members) joined.set(id, (joined.get(id) ?? 0) + 1);
+      }
+    }
     const members: MemberStatus[] = (map?.members ?? []).map((member) => ({
       ...member,
       liveness: this.liveness(member.id),
       partitionsOwned: owned.get(member.id) ?? 0,
+      chainsJoined: joined.get(member.id) ?? 0,
     }));
     const founders = this.config.cluster?.founders ?? [];
     const missing = founders.filter((id) => !this.founderInfos.has(id));
@@ -579,6 +593,7 @@ export class Node {
       members,
       hintsPending: Object.fromEntries(this.store.hintOwners(HINT_OWNER_SCAN_MAX)),
       hintsTotal: this.store.hintCount(),
+      chainsShort,
       problem:
         map !== null
           ? null

@@ -53,6 +53,7 @@ export class LateNodeApi implements NodeApi {
         members: [],
         hintsPending: {},
         hintsTotal: 0,
+        chainsShort: 0,
         problem: 'the node is starting: it is looking for the founders',
       }
     );

@@ -40,9 +40,9 @@ ${NODE_HELP}`,
        ringkv keyspace list [options]
 
 create: adds a keyspace to the cluster (an admin route). Unset properties take the node's
-defaults (eventual, n 3, r 2, w 2, lww, sync). N is a replica count or 'all'. A strong or chain
-keyspace (linearizable, CASPaxos) takes only --n: r, w, conflicts and durability are
-eventual keyspaces' options.
+defaults (eventual, n 3, r 2, w 2, lww, sync). N is a replica count or 'all'. Strong
+(CASPaxos) and chain (chain replication) keyspaces are linearizable and take only --n: r, w,
+conflicts and durability are eventual keyspaces' options; chain keyspaces share one n.
 list: prints every keyspace with its properties.
 
 ${ADMIN_HELP}`,
@@ -145,10 +145,12 @@ interface ClusterAnswer {
     readonly resp: string;
     readonly liveness: string;
     readonly partitionsOwned: number;
+    readonly chainsJoined?: number;
   }[];
   readonly hintsPending: Readonly<Record<string, number>>;
   readonly hintsTotal: number;
   readonly problem: string | null;
+  readonly chainsShort?: number;
 }
 
 export function formatCluster(answer: ClusterAnswer): string {
@@ -157,6 +159,9 @@ export function formatCluster(answer: ClusterAnswer): string {
     `partitions ${answer.partitionCount}  seen from ${answer.node}  ` +
     `hints held ${answer.hintsTotal}\n`;
   if (answer.problem !== null) text += `problem: ${answer.problem}\n`;
+  if ((answer.chainsShort ?? 0) > 0) {
+    text += `chains short of a replica: ${answer.chainsShort} (being repaired)\n`;
+  }
   const rows = [['MEMBER', 'LIVENESS', 'PARTITIONS', 'HINTS PENDING', 'PEER', 'HTTP', 'RESP']];
   for (const member of answer.members) {
     rows.push([

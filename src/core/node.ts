@@ -136,6 +136,11 @@ export interface ClusterConfig {
    * one accept instead of a majority, which must fail the linearizability checker.
    */
   readonly strongQuorumOfOne?: boolean;
+  /**
+   * A negative control only: chain replicas serve requests of an older chain epoch by the
+   * role they had then, which must fail the linearizability checker.
+   */
+  readonly chainAcceptOlderEpochs?: boolean;
 }
 
 export const DEFAULT_CLUSTER_TIMINGS = {
@@ -498,6 +503,9 @@ export class Node {
         keyBytesMax: config.limits.keyBytesMax + CHAIN_KEY_PREFIX_BYTES,
         valueBytesMax: config.limits.valueBytesMax,
       },
+      ...(config.cluster?.chainAcceptOlderEpochs === true
+        ? { unsafe: { acceptOlderEpochs: true } }
+        : {}),
     });
     this.registers = new RegisterHost(
       config.nodeId,

@@ -72,6 +72,8 @@ export interface ClusterWorldOptions {
   readonly readRepair?: boolean;
   /** Negative control: strong keyspaces with quorums of one acceptor. */
   readonly strongQuorumOfOne?: boolean;
+  /** Negative control: chain replicas that serve requests of older chain epochs. */
+  readonly chainAcceptOlderEpochs?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -192,6 +194,7 @@ export class ClusterWorld {
       hintedHandoff: options.hintedHandoff ?? true,
       readRepair: options.readRepair ?? true,
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
+      chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -536,6 +539,7 @@ export class ClusterWorld {
         hintedHandoff: this.options.hintedHandoff,
         readRepair: this.options.readRepair,
         strongQuorumOfOne: this.options.strongQuorumOfOne,
+        chainAcceptOlderEpochs: this.options.chainAcceptOlderEpochs,
       },
     };
     sim.node = new Node(config, sim.storage);

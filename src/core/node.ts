@@ -143,6 +143,17 @@ export interface ClusterConfig {
   readonly chainAcceptOlderEpochs?: boolean;
 }
 
+export const PROTOCOL_STAT_NAMES = [
+  'paxos_one_round_trip_total',
+  'paxos_two_round_trips_total',
+  'paxos_retries_total',
+  'paxos_conflicts_total',
+  'paxos_timeouts_total',
+  'paxos_purges_pending',
+  'chain_replicas',
+] as const;
+export type ProtocolStatName = (typeof PROTOCOL_STAT_NAMES)[number];
+
 export const DEFAULT_CLUSTER_TIMINGS = {
   requestTimeoutMs: 2000,
   hintsMax: 1_000_000,
@@ -606,6 +617,23 @@ export class Node {
         map !== null
           ? null
           : (this.formingProblem ?? `waiting to hear from ${missing.join(', ') || 'peers'}`),
+    };
+  }
+
+  /**
+   * Counters of the linearizable protocols, for metrics: CASPaxos operations by path,
+   * retries, conflicts, timeouts and purges waiting; chain replicas held here.
+   */
+  protocolStats(): Readonly<Record<ProtocolStatName, number>> {
+    const paxos = this.registers.stats;
+    return {
+      paxos_one_round_trip_total: paxos.oneRoundTrip,
+      paxos_two_round_trips_total: paxos.twoRoundTrips,
+      paxos_retries_total: paxos.retries,
+      paxos_conflicts_total: paxos.conflicts,
+      paxos_timeouts_total: paxos.timeouts,
+      paxos_purges_pending: this.registers.pendingPurgeCount(),
+      chain_replicas: this.chains.replicaCount(),
     };
   }
 

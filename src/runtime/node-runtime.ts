@@ -23,6 +23,7 @@ import { DEFAULT_LIMITS, type Limits } from '../core/limits.ts';
 import {
   DEFAULT_CLUSTER_TIMINGS,
   Node,
+  PROTOCOL_STAT_NAMES,
   type ClusterConfig,
   type ClusterStatus,
   type Effect,
@@ -135,6 +136,9 @@ export class NodeRuntime implements NodeApi {
     }
     this.tickTimer = setInterval(() => this.tick(), config.tickMs);
     this.metrics.gauges.track(() => this.callbacks.size, { name: 'requests_in_flight' });
+    for (const name of PROTOCOL_STAT_NAMES) {
+      this.metrics.gauges.track(() => this.node.protocolStats()[name], { name });
+    }
   }
 
   static async open(config: NodeConfig, options: NodeRuntimeOptions = {}): Promise<NodeRuntime> {

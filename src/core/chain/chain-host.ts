@@ -140,6 +140,11 @@ export class ChainHost {
     return [...this.replicas.keys()];
   }
 
+  /** Replicas held (restored ones counted once restored). */
+  replicaCount(): number {
+    return this.replicas.size + (this.stored?.size ?? 0);
+  }
+
   replica(partition: number): ChainReplica | undefined {
     return this.replicas.get(partition);
   }

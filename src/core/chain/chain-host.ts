@@ -109,6 +109,8 @@ export class ChainHost {
   private readonly replicas = new Map<number, ChainReplica>();
   /** Stored states not yet restored (restoring needs the time). */
   private stored: Map<number, ChainStoredState> | null;
+  /** Entry rows stored per partition, by sequence number: removed once committed. */
+  private readonly entryRows = new Map<number, Set<number>>();
   /** Requester request id -> the node's operation id. */
   private readonly operations = new Map<number, number>();
   private sends: ChainHostSend[] = [];
@@ -132,6 +134,9 @@ export class ChainHost {
       requestIdBase: (incarnation % LIVES_IN_REQUEST_IDS) * REQUEST_IDS_PER_LIFE,
     });
     this.stored = readStoredStates(rows);
+    for (const [partition, state] of this.stored) {
+      this.entryRows.set(partition, new Set(state.entries.map((entry) => entry.sequence)));
+    }
   }
 
   /** Partitions with a replica here (members, copiers, and former members not yet cleared). */
@@ -266,11 +271,14 @@ export class ChainHost {
   private writesOf(batch: ChainBatch): StorageWrite[] {
     const partition = batch.partition;
     const writes: StorageWrite[] = [];
+    let entries = this.entryRows.get(partition);
+    if (entries === undefined) this.entryRows.set(partition, (entries = new Set()));
     if (batch.wipe) {
       const start = chainRowKey(partition, ChainRowKind.record, EMPTY);
       const end = chainRowKey(partition, ChainRowKind.entry, EMPTY);
       end[3] = ChainRowKind.entry + 1;
       for (const row of this.rows.scanRows(start, end)) writes.push({ key: row.key, value: null });
+      entries.clear();
     }
     if (batch.meta !== null) {
       writes.push({
@@ -301,21 +309,19 @@ export class ChainHost {
         key: chainRowKey(partition, ChainRowKind.entry, sequenceBytes(entry.sequence)),
         value: encodeChainEntry(entry),
       });
+      entries.add(entry.sequence);
     }
     const through = batch.entriesCommittedThrough;
     if (through !== null) {
-      const start = chainRowKey(partition, ChainRowKind.entry, EMPTY);
-      const end = chainRowKey(partition, ChainRowKind.entry, sequenceBytes(through + 1));
-      for (const row of this.rows.scanRows(start, end)) writes.push({ key: row.key, value: null });
-      // Entries of this very batch at or below the committed point are not kept either (the
-      // removal comes after the write, so it wins).
-      for (const entry of batch.entries) {
-        if (entry.sequence <= through) {
-          writes.push({
-            key: chainRowKey(partition, ChainRowKind.entry, sequenceBytes(entry.sequence)),
-            value: null,
-          });
-        }
+      // Entry rows are the sent list, a bounded number: they are tracked here rather than
+      // found by a scan with every batch. A removal after a write of the same batch wins.
+      for (const sequence of entries) {
+        if (sequence > through) continue;
+        writes.push({
+          key: chainRowKey(partition, ChainRowKind.entry, sequenceBytes(sequence)),
+          value: null,
+        });
+        entries.delete(sequence);
       }
     }
     return writes;

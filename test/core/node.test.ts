@@ -321,3 +321,56 @@ test('the HLC ceiling is stored ahead of the clock, not with every batch', async
   assert.equal(metaWrites(), 1, 'a clock past the ceiling raises it');
   await h.persistAll();
 });
+
+test('a single node serves strong and chain keyspaces, and acknowledges only what is durable', async () => {
+  const strong: Keyspace = { ...DEFAULT_KEYSPACE, id: 2, name: 'strong', consistency: 'strong' };
+  const chain: Keyspace = { ...DEFAULT_KEYSPACE, id: 3, name: 'chain', consistency: 'chain' };
+  const storage = await openStorage('memory', '');
+  const h = new Harness(storage, [DEFAULT_KEYSPACE, strong]);
+  // A chain keyspace is created by a map change, which builds the chains.
+  const created = await h.call({
+    op: 'createKeyspace',
+    keyspace: 'chain',
+    spec: { n: 3, r: 2, w: 2, consistency: 'chain', conflicts: 'lww', durability: 'sync' },
+  });
+  assert.ok(created.ok, JSON.stringify(created));
+  assert.equal(created.op === 'createKeyspace' && created.keyspace.id, chain.id);
+  for (const keyspace of ['strong', 'chain']) {
+    const requestId = h.request({
+      op: 'write',
+      keyspace,
+      items: [{ key: utf8('n'), mutation: set('41') }],
+    });
+    assert.equal(h.replies.has(requestId), false, `${keyspace}: acknowledged before durable`);
+    await h.persistAll();
+    // A chain's tail answers once it holds a lease; a tick or two gives it one.
+    for (let i = 0; i < 30 && !h.replies.has(requestId); i++) {
+      h.nowMs += 100;
+      h.step({ type: 'tick', nowMs: h.nowMs });
+      await h.persistAll();
+    }
+    assert.equal(h.replies.get(requestId)?.ok, true, keyspace);
+    const incremented = await h.write('n', { kind: 'incrBy', delta: 1n }, keyspace);
+    assert.ok(
+      incremented.ok && incremented.op === 'write',
+      incremented.ok ? '' : incremented.error.message,
+    );
+    assert.equal(incremented.results[0]!.integer, 42n);
+    assert.equal(incremented.results[0]!.version, 2);
+    const stale = await h.write(
+      'n',
+      { kind: 'compareAndSet', expected: { version: 1 }, value: utf8('x') },
+      keyspace,
+    );
+    assert.ok(stale.ok && stale.op === 'write' && !stale.results[0]!.applied, keyspace);
+    assert.equal(await h.get('n', keyspace), '42');
+    const ttl = await h.write('n', set('y', { expiry: { kind: 'after', ms: 1000 } }), keyspace);
+    assert.ok(!ttl.ok && ttl.error.code === 'RINGKV_INVALID_ARGUMENT', keyspace);
+  }
+  const compare = await h.write('k', {
+    kind: 'compareAndSet',
+    expected: { version: 0 },
+    value: utf8('v'),
+  });
+  assert.ok(!compare.ok && compare.error.code === 'RINGKV_INVALID_ARGUMENT', 'eventual refuses it');
+});

@@ -13,7 +13,8 @@
 //   budget fails the test rather than pass it), and every value is read with one version
 //   only, versions never going back between reads in real-time order;
 // - after the kill, no key goes longer without a successful completion than the bound the
-//   failure detector and the chain's repair give (STALL_BOUND_MS, worked out below);
+//   failure detector and the chain's repair give (worked out below, 2540 ms on a quiet
+//   machine);
 // - every client completed operations in every phase: before the kill, once the chains were
 //   repaired, and once the restarted node was back in every chain;
 // - the restarted node is back in every chain (GET /v1/cluster: chainsJoined and
@@ -55,7 +56,7 @@ const POSITIONS = ['head', 'middle', 'tail'] as const;
 const KEY_CANDIDATES_MAX = 400;
 /** One per key. */
 const HTTP_CLIENTS = KEYS_PER_POSITION * POSITIONS.length;
-const WARM_UP_MS = 1_500;
+const WARM_UP_MS = 2_000;
 const DOWN_MS = 4_000;
 /** The restarted node must be back in every chain within this, under load. */
 const REJOIN_TIMEOUT_MS = 10_000;
@@ -83,13 +84,16 @@ const REPORTED_STALL_MS = 500;
 //   src/core/node.ts) and makes one map change (two CASPaxos phases among the voters, an
 //   fsync at each acceptor, then the map sent to every member): MAP_CHANGE_MS allows for it;
 // - a request waiting at a requester is sent to the new head or tail at once or after one
-//   resend interval (100 ms), and then crosses the shortened chain: REQUEST_MS;
+//   resend interval (100 ms), and then crosses the shortened chain: REQUEST_MS, or, when
+//   longer, the longest a key went without a completion in the warm-up, before any fault
+//   (on a busy machine, such as two cores running two cluster tests, that is what one
+//   request may take);
 // - reads at a tail whose predecessor was the victim need a lease from the new
 //   predecessor, which grants none until leaseMs + clockDriftMarginMs after its last grant
 //   to the victim (so at most that long after the kill), asked for within ackIntervalMs.
-// The lease wait runs alongside detection and ends earlier, so the bound is the larger of
-// the two paths. The probe timeout does not enter: a probe of a dead node fails at the end
-// of its period either way.
+// Both paths start at the kill, so the bound takes the longer of the two (with these timings
+// the detection path, 2240 ms against 2200 ms). The probe timeout does not enter: a probe of
+// a dead node fails at the end of its period either way.
 const CHAIN_CHECK_INTERVAL_MS = 200;
 const MAP_CHANGE_MS = 200;
 const RESEND_INTERVAL_MS = 100;
@@ -102,10 +106,12 @@ const LEASE_WAIT_MS =
   DEFAULT_CHAIN_TIMINGS.leaseMs +
   DEFAULT_CHAIN_TIMINGS.clockDriftMarginMs +
   DEFAULT_CHAIN_TIMINGS.ackIntervalMs;
-const STALL_BOUND_MS =
+/** The bound without the request's own time, which the run's warm-up may raise. */
+const REPAIR_BOUND_MS =
   Math.max(DETECTION_BOUND_MS + CHAIN_CHECK_INTERVAL_MS + MAP_CHANGE_MS, LEASE_WAIT_MS) +
-  RESEND_INTERVAL_MS +
-  REQUEST_MS;
+  RESEND_INTERVAL_MS;
+/** The warm-up's first part is left out of its noise: connections are still being made. */
+const WARM_UP_SETTLE_MS = 500;
 
 /** Write errors that say the request surely did nothing; any other leaves the outcome unknown. */
 const NOT_APPLIED_CODES: ReadonlySet<string> = new Set(['UNREACHABLE', 'RINGKV_OVERLOADED']);
@@ -573,12 +579,14 @@ function inEveryChain(view: ChainsView, member: string): boolean {
 
 /**
  * Watches the cluster from one survivor until stopped: when it first saw the victim down,
- * when the map first showed chains short of a member (the victim removed), and after the
- * restart when the victim was alive again and back in every chain.
+ * when its map first showed a chain short of a member (the victim removed) and then every
+ * chain, and after the restart when the victim was alive again and back in every chain.
  */
 interface ClusterWatch {
   downAtMs: number | null;
   removedAtMs: number | null;
+  /** When no chain held the victim any more (removals may take several map changes). */
+  allRemovedAtMs: number | null;
   aliveAgainAtMs: number | null;
   rejoinedAtMs: number | null;
   restartedAtMs: number | null;
@@ -600,6 +608,9 @@ async function watchCluster(
       if (watch.restartedAtMs === null) {
         if (watch.downAtMs === null && liveness === 'down') watch.downAtMs = atMs;
         if (watch.removedAtMs === null && view.chainsShort > 0) watch.removedAtMs = atMs;
+        if (watch.allRemovedAtMs === null && view.chainsShort === view.partitionCount) {
+          watch.allRemovedAtMs = atMs;
+        }
       } else {
         if (watch.aliveAgainAtMs === null && liveness === 'alive') watch.aliveAgainAtMs = atMs;
         if (watch.rejoinedAtMs === null && inEveryChain(view, victim)) watch.rejoinedAtMs = atMs;
@@ -645,11 +656,6 @@ test('a chain keyspace stays linearizable and resumes within the failure detecto
   context.diagnostic(
     `${victim} is killed; keys ${keys.map((key) => `${key} (${victim} ${positions.get(key)!})`).join(', ')}`,
   );
-  context.diagnostic(
-    `stall bound ${STALL_BOUND_MS} ms: detection ${DETECTION_BOUND_MS} + chain check ` +
-      `${CHAIN_CHECK_INTERVAL_MS} + map change ${MAP_CHANGE_MS} (lease wait ${LEASE_WAIT_MS} ` +
-      `runs alongside) + resend ${RESEND_INTERVAL_MS} + request ${REQUEST_MS}`,
-  );
 
   const load: LoadState = {
     history: [],
@@ -676,6 +682,7 @@ test('a chain keyspace stays linearizable and resumes within the failure detecto
   const watch: ClusterWatch = {
     downAtMs: null,
     removedAtMs: null,
+    allRemovedAtMs: null,
     aliveAgainAtMs: null,
     rejoinedAtMs: null,
     restartedAtMs: null,
@@ -746,6 +753,24 @@ test('a chain keyspace stays linearizable and resumes within the failure detecto
   }
 
   const history: History = load.history;
+  // The request's own time: REQUEST_MS, or what the warm-up showed when it was longer.
+  const warmUpNoiseMs = Math.max(
+    ...keys.map(
+      (key) =>
+        longestGap(
+          history.filter((operation) => operation.key === key),
+          WARM_UP_SETTLE_MS,
+          killedAtMs,
+        ).gapMs,
+    ),
+  );
+  const stallBoundMs = REPAIR_BOUND_MS + Math.max(REQUEST_MS, warmUpNoiseMs);
+  context.diagnostic(
+    `stall bound ${stallBoundMs.toFixed(0)} ms: detection ${DETECTION_BOUND_MS} + chain check ` +
+      `${CHAIN_CHECK_INTERVAL_MS} + map change ${MAP_CHANGE_MS} (the lease wait, ${LEASE_WAIT_MS}, ` +
+      `runs alongside) + resend ${RESEND_INTERVAL_MS} + request ${REQUEST_MS} or the warm-up's ` +
+      `longest stall of a key, ${warmUpNoiseMs.toFixed(0)}`,
+  );
   const stalls = keys.map((key) => {
     const own = history.filter((operation) => operation.key === key);
     return { key, position: positions.get(key)!, ...longestGap(own, killedAtMs, stoppedAtMs) };
@@ -763,13 +788,14 @@ test('a chain keyspace stays linearizable and resumes within the failure detecto
   context.diagnostic(summarize(history));
   context.diagnostic(
     `killed at ${killedAtMs.toFixed(0)} ms; seen down at ${at(watch.downAtMs)}, removed from ` +
-      `the chains at ${at(watch.removedAtMs)}; restart began ${restartingAtMs.toFixed(0)} ms, ` +
+      `the first chain at ${at(watch.removedAtMs)}, from all at ${at(watch.allRemovedAtMs)}; ` +
+      `restart began ${restartingAtMs.toFixed(0)} ms, ` +
       `ready ${restartedAtMs.toFixed(0)} ms, alive again at ${at(watch.aliveAgainAtMs)}, back ` +
       `in every chain at ${at(watch.rejoinedAtMs)} (every node: ${rejoinedAtMs.toFixed(0)} ms); ` +
       `load stopped ${stoppedAtMs.toFixed(0)} ms`,
   );
   context.diagnostic(
-    `longest stall of one key after the kill (bound ${STALL_BOUND_MS} ms): ` +
+    `longest stall of one key after the kill (bound ${stallBoundMs.toFixed(0)} ms): ` +
       stalls
         .map(
           (stall) =>
@@ -837,7 +863,7 @@ test('a chain keyspace stays linearizable and resumes within the failure detecto
     { name: 'before the kill', fromMs: 0, toMs: killedAtMs },
     {
       name: 'once the chains were repaired',
-      fromMs: killedAtMs + STALL_BOUND_MS,
+      fromMs: killedAtMs + stallBoundMs,
       toMs: restartingAtMs,
     },
     { name: 'after the rejoin', fromMs: rejoinedAtMs, toMs: stoppedAtMs },
@@ -870,10 +896,10 @@ test('a chain keyspace stays linearizable and resumes within the failure detecto
 
   for (const stall of stalls) {
     assert.ok(
-      stall.gapMs <= STALL_BOUND_MS,
+      stall.gapMs <= stallBoundMs,
       `seed ${SEED}: ${stall.key} (${victim} its ${stall.position}) went ${stall.gapMs.toFixed(0)} ms ` +
         `without a completion after the kill, ending at ${stall.endsAtMs.toFixed(0)} ms; ` +
-        `the bound is ${STALL_BOUND_MS} ms`,
+        `the bound is ${stallBoundMs.toFixed(0)} ms`,
     );
   }
 });

@@ -14,6 +14,7 @@
 //   so; an incomplete purge is tried again later, a few times.
 
 import { assert, bytesToKeyString } from '../bytes.ts';
+import { MonotonicClock } from '../monotonic-clock.ts';
 import type { Prng } from '../prng.ts';
 import { partitionOf } from '../ring/partition.ts';
 import { metaKey, paxosKey } from '../store/layout.ts';
@@ -102,6 +103,8 @@ export class RegisterHost {
   private completions: ProposerCompletion[] = [];
   /** Acceptor messages that were not well-formed requests. */
   malformedDropped = 0;
+  /** Phases, backoffs and purges are timed on this: the wall clock may step back. */
+  private readonly clock = new MonotonicClock();
 
   constructor(
     nodeId: string,
@@ -139,6 +142,7 @@ export class RegisterHost {
     nowMs: number,
   ): HostOutput {
     assert(operationId >= 0, 'node operation ids are not negative');
+    nowMs = this.clock.advance(nowMs);
     const registerKey = registerKeyOf(keyspaceId, key);
     this.running.set(operationId, { registerKey, acceptors });
     this.take(this.proposer.submit(operationId, registerKey, command, nowMs, acceptors), nowMs);
@@ -146,7 +150,8 @@ export class RegisterHost {
   }
 
   /** Handles a CASPaxos message from a peer: a request to the acceptor or a reply to us. */
-  receive(from: string, message: unknown, nowMs: number): HostOutput {
+  receive(from: string, message: unknown, wallMs: number): HostOutput {
+    const nowMs = this.clock.advance(wallMs);
     if (!isValidPaxosMessage(message)) {
       this.malformedDropped += 1;
       return this.flush();
@@ -156,7 +161,8 @@ export class RegisterHost {
     return this.flush();
   }
 
-  tick(nowMs: number): HostOutput {
+  tick(wallMs: number): HostOutput {
+    const nowMs = this.clock.advance(wallMs);
     this.take(this.proposer.tick(nowMs), nowMs);
     for (const [purgeId, purge] of this.purges) {
       if (purge.dueMs > nowMs) continue;

@@ -38,7 +38,9 @@ Options:
   --client-transport T   http or resp: how the client target sends gets and puts (the
                          ring always comes over HTTP; --endpoints stay HTTP addresses)
                          (default http)
-  --workload NAME        puts, gets, a (50% reads), b (95% reads), c (reads only) (default puts)
+  --workload NAME        puts, gets, a (50% reads), b (95% reads), c (reads only), cas (each
+                         client: read its counter, add one, compare-and-set on the version;
+                         strong or chain keyspaces and etcd) (default puts)
   --keys N               number of distinct keys (default 100000)
   --distribution D       uniform or zipfian (YCSB's, constant 0.99) (default uniform)
   --value-bytes N        size of each written value (default 100)

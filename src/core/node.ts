@@ -980,10 +980,17 @@ export class Node {
   }
 
   /**
-   * Keeps chains whole, through map changes: the first member this node sees alive removes
-   * the members it sees down from every chain (never a chain's last replica); and this node
-   * copies, then joins as the tail, every chain of a partition it is a replica of but not a
-   * member (after a restart or a false suspicion). One change at a time.
+   * Keeps chains whole, through map changes: a chain's first member that this node does not
+   * see down is the one that removes the members it sees down, and only while its own replica
+   * has caught up; and this node copies, then joins as the tail, every chain of a partition
+   * it is a replica of but not a member (after a restart or a false suspicion). One change
+   * at a time.
+   *
+   * Why the remover must be caught up: a member appended as the tail holds only part of the
+   * partition until its copy from its predecessor ends. Were its predecessors removed before
+   * that (they went down), the chain would be left with replicas missing writes it had
+   * acknowledged. So a chain whose surviving replicas are all still copying waits for a
+   * caught-up one to return instead.
    */
   private checkChains(nowMs: number): void {
     const map = this.map;
@@ -992,11 +999,16 @@ export class Node {
     }
     this.nextChainCheckMs = nowMs + CHAIN_CHECK_INTERVAL_MS;
     const isDown = (id: string): boolean => this.liveness(id) === 'down';
-    const firstAlive = map.members.find((member) => this.liveness(member.id) === 'alive');
-    if (firstAlive?.id === this.nodeId && removalsOf(map, isDown).length > 0) {
+    const mayRemoveFrom = (config: ChainConfig): boolean => {
+      const first = config.members.find((member) => !isDown(member.id));
+      if (first?.id !== this.nodeId) return false;
+      const replica = this.chains.replica(config.partition);
+      return replica !== undefined && replica.epoch === config.epoch && replica.isCaughtUp;
+    };
+    if (removalsOf(map, isDown, mayRemoveFrom).length > 0) {
       return this.changeChains(
         'remove members marked down from their chains',
-        (current) => removalsOf(current, isDown),
+        (current) => removalsOf(current, isDown, mayRemoveFrom),
         nowMs,
       );
     }
@@ -2643,10 +2655,18 @@ function chainLengthOf(map: ClusterMap): number {
   return Math.min(keyspace.n, map.members.length);
 }
 
-/** The chains without the members `isDown` names, one epoch on; a chain keeps its last replica. */
-function removalsOf(map: ClusterMap, isDown: (id: string) => boolean): ChainConfig[] {
+/**
+ * The chains `mayChange` allows without the members `isDown` names, one epoch on; a chain
+ * keeps its last replica.
+ */
+function removalsOf(
+  map: ClusterMap,
+  isDown: (id: string) => boolean,
+  mayChange: (config: ChainConfig) => boolean,
+): ChainConfig[] {
   const changed: ChainConfig[] = [];
   for (const config of map.chains ?? []) {
+    if (!mayChange(config)) continue;
     const kept = config.members.filter((member) => !isDown(member.id));
     const members = kept.length > 0 ? kept : config.members.slice(0, 1);
     if (members.length === config.members.length) continue;

@@ -11,6 +11,10 @@
 //   of a partition shares its chain.
 // - Request ids come from a range per life of the node (its incarnation), since chains
 //   remember requests by requester and id.
+// - A pre-copy copies from one tail. When the map gives the chain another tail before this
+//   node is appended, the pre-copy starts over from nothing with a fresh replica: the new
+//   tail may be a member appended a moment ago that is still copying itself, holding less
+//   than the old tail did, and passes from it cannot continue the old ones.
 
 import { assert, utf8 } from '../bytes.ts';
 import {
@@ -22,7 +26,7 @@ import {
   sequenceBytes,
 } from '../store/layout.ts';
 import type { StorageWrite } from '../../storage/contract.ts';
-import type { ChainConfig } from './chain-config.ts';
+import { tailOf, type ChainConfig } from './chain-config.ts';
 import { isValidChainMessage, type ChainMessage } from './messages.ts';
 import {
   ChainReplica,
@@ -117,6 +121,8 @@ export class ChainHost {
   private completions: ChainHostCompletion[] = [];
   private configWanted = false;
   private precopied: { partition: number; report: PrecopyReport }[] = [];
+  /** Partitions this node pre-copies and is not a member of yet, with the tail it copies from. */
+  private readonly precopySources = new Map<number, string>();
   malformedDropped = 0;
 
   constructor(
@@ -158,10 +164,12 @@ export class ChainHost {
   configure(config: ChainConfig, nowMs: number): ChainHostOutput {
     this.restoreAll(nowMs);
     this.requester.learnConfig(config);
+    const partition = config.partition;
     const isMember = config.members.some((member) => member.id === this.nodeId);
-    let replica = this.replicas.get(config.partition);
-    if (replica === undefined && isMember) replica = this.newReplica(config.partition);
-    if (replica !== undefined) this.take(config.partition, replica.configure(config, nowMs));
+    let replica = this.replicas.get(partition);
+    if (replica === undefined && isMember) replica = this.newReplica(partition);
+    if (replica !== undefined) this.take(partition, replica.configure(config, nowMs));
+    this.followPrecopySource(partition, nowMs);
     return this.flush();
   }
 
@@ -170,7 +178,38 @@ export class ChainHost {
     this.restoreAll(nowMs);
     const replica = this.replicas.get(config.partition) ?? this.newReplica(config.partition);
     this.take(config.partition, replica.precopy(config, nowMs));
+    this.notePrecopySource(replica);
     return this.flush();
+  }
+
+  /**
+   * After a replica of `partition` took a configuration (from the map, or from a peer that
+   * refused it): if it pre-copies and its chain's tail is no longer the one it copied from,
+   * it is dropped and a fresh replica pre-copies from the new tail (see the file's opening).
+   */
+  private followPrecopySource(partition: number, nowMs: number): void {
+    const source = this.precopySources.get(partition);
+    if (source === undefined) return;
+    const replica = this.replicas.get(partition);
+    const config = replica?.currentConfig ?? null;
+    if (replica === undefined || config === null || replica.role() !== 'none') {
+      this.precopySources.delete(partition);
+      return;
+    }
+    if (tailOf(config) === source) return;
+    const fresh = this.newReplica(partition);
+    this.take(partition, fresh.precopy(config, nowMs));
+    assert(fresh.role() === 'none', 'a replica that pre-copies is not a member');
+    this.notePrecopySource(fresh);
+  }
+
+  private notePrecopySource(replica: ChainReplica): void {
+    const config = replica.currentConfig;
+    if (config === null || replica.role() !== 'none') {
+      this.precopySources.delete(replica.partition);
+      return;
+    }
+    this.precopySources.set(replica.partition, tailOf(config));
   }
 
   /** Starts a request; null when the requester's bounds are reached (overloaded). */
@@ -206,6 +245,7 @@ export class ChainHost {
       replica = this.newReplica(message.partition);
     }
     this.take(message.partition, replica.receive(from, message, nowMs));
+    this.followPrecopySource(message.partition, nowMs);
     return this.flush();
   }
 

@@ -48,6 +48,12 @@ export interface PeerTransport {
   send(to: string, message: PeerMessage): SendResult;
   request(to: string, message: PeerMessage, timeoutMs: number): Promise<PeerMessage>;
   onMessage(handler: (incoming: IncomingMessage) => void): void;
+  /**
+   * Called when an established connection to a peer closes without this node asking: the
+   * peer may have died (a process killed closes its sockets at once). A hint, not a
+   * verdict: the failure detector decides liveness. Optional: the simulator has no sockets.
+   */
+  onPeerLost?(handler: (peerId: string) => void): void;
   close(): Promise<void>;
 }
 

@@ -58,6 +58,7 @@ export class TcpTransport implements PeerTransport {
   private readonly inbound = new Set<Socket>();
   private readonly pending = new Map<number, PendingRequest>();
   private handler: (incoming: IncomingMessage) => void = () => {};
+  private lostHandler: (peerId: string) => void = () => {};
   private nextRequestId = 1;
   private closed = false;
 
@@ -187,6 +188,15 @@ export class TcpTransport implements PeerTransport {
 
   get isClosed(): boolean {
     return this.closed;
+  }
+
+  onPeerLost(handler: (peerId: string) => void): void {
+    this.lostHandler = handler;
+  }
+
+  /** An established outbound connection closed on its own. */
+  peerLost(peerId: string): void {
+    if (!this.closed) this.lostHandler(peerId);
   }
 
   log(details: object, text: string): void {
@@ -324,8 +334,10 @@ class OutboundLink {
     this.socket = socket;
     socket.on('drain', () => this.flush());
     socket.once('close', () => {
+      const wasReady = this.ready && this.socket === socket;
       this.ready = false;
       if (this.socket === socket) this.socket = null;
+      if (wasReady && !this.stopped) this.transport.peerLost(this.peerId);
       this.scheduleRedial();
     });
     new Handshake(

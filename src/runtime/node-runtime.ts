@@ -128,6 +128,10 @@ export class NodeRuntime implements NodeApi {
       const map = this.node.clusterMap();
       if (map !== null) this.usePeersOf(map);
       else cluster.transport.setPeers(cluster.founders);
+      cluster.transport.onPeerLost?.((peer) => {
+        if (this.closed || this.failure !== null) return;
+        this.run(this.node.step({ type: 'peer-lost', nowMs: this.nowMs(), peer }));
+      });
       cluster.transport.onMessage(({ from, message }) => {
         if (this.closed || this.failure !== null || !this.faults.admits(from)) return;
         this.metrics.peerMessagesReceived.increment();

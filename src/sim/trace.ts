@@ -87,6 +87,8 @@ export function inputText(input: Input): string {
       return `${input.nowMs} in persisted batch ${input.batchId}`;
     case 'peer':
       return `${input.nowMs} in peer ${input.from} ${messageText(input.message)}`;
+    case 'peer-lost':
+      return `${input.nowMs} in peer-lost ${input.peer}`;
   }
 }
 

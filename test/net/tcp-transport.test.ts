@@ -132,3 +132,38 @@ async function waitFor(condition: () => boolean): Promise<void> {
   for (let i = 0; i < 300 && !condition(); i++) await new Promise((r) => setTimeout(r, 10));
   assert.ok(condition(), 'timed out');
 }
+
+test('tcp: a peer whose connection closes on its own is reported lost, once per connection', async () => {
+  const options = {
+    ...CLUSTER,
+    host: '127.0.0.1',
+    limits: TEST_LIMITS,
+    redialMinMs: 10,
+    redialMaxMs: 40,
+  };
+  const a = await TcpTransport.listen({ nodeId: 'a', port: 0, ...options });
+  const b = await TcpTransport.listen({ nodeId: 'b', port: 0, ...options });
+  a.setPeers(
+    new Map([
+      ['a', { host: '127.0.0.1', port: a.port }],
+      ['b', { host: '127.0.0.1', port: b.port }],
+    ]),
+  );
+  const lost: string[] = [];
+  a.onPeerLost((peer) => lost.push(peer));
+  try {
+    const received: unknown[] = [];
+    b.onMessage((incoming) => received.push(incoming.message));
+    a.send('b', 'hello');
+    await waitFor(() => received.length === 1);
+    assert.deepEqual(lost, [], 'nothing is lost while the peer answers');
+    await b.close();
+    await waitFor(() => lost.length === 1);
+    // Redials that fail were never established: they report nothing more.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    assert.deepEqual(lost, ['b']);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});

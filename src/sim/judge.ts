@@ -18,12 +18,14 @@
 //
 // Every anomaly is one line in `anomalies`; the structured fields say the same in parts.
 //
-// Strong keyspaces have a judge of their own (judgeStrongRun): faults stop, every node runs
-// and sees every other alive; then every key is read through every node, one read at a
-// time (liveness: each must succeed), and those reads join the history; the whole history
-// must be linearizable per key (checkLinearizable), and the versions the operations
-// answered must agree with it: each version of a key names one value, and no operation
-// sees a version older than one an operation finished before it began had seen.
+// Strong and chain keyspaces have a judge of their own (judgeLinearizableRun): faults stop,
+// every node runs and sees every other alive; for chain keyspaces, every partition's chain
+// must then be whole again (its n members in the map, every node holding that map) within
+// the settle time; then every key is read through every node, one read at a time
+// (liveness: each must succeed), and those reads join the history; the whole history must
+// be linearizable per key (checkLinearizable), and the versions the operations answered
+// must agree with it: each version of a key names one value, and no operation sees a
+// version older than one an operation finished before it began had seen.
 
 import {
   checkAcknowledgedWrites,
@@ -295,9 +297,14 @@ function disagreements(
   return lines;
 }
 
-export interface StrongJudgeOptions {
-  /** Time the cluster gets to settle once faults stop, in virtual ms. */
+export interface LinearizableJudgeOptions {
+  /**
+   * Time the cluster gets to settle once faults stop, in virtual ms: to see every node
+   * alive, and then (chain keyspaces) to make every chain whole.
+   */
   readonly settleTimeoutMs: number;
+  /** Chain keyspaces: the replicas every partition's chain must have again before the reads. */
+  readonly chainLength?: number;
   /** Every key of the workload. */
   readonly keys: readonly RegisterKey[];
   /** Client ids of the final reads: one per node, from this one up (after the workload's). */
@@ -306,13 +313,21 @@ export interface StrongJudgeOptions {
   readonly observations: readonly VersionObservation[];
   /** Wall time the linearizability checker may take, in ms; past it the run is undecided. */
   readonly checkBudgetMs: number;
-  /** How long one final read may take, in virtual ms. */
+  /** How long one final read may take, in virtual ms (its retries included). */
   readonly readTimeoutMs?: number;
+  /**
+   * Try a final read again, until readTimeoutMs, when the node answers it unavailable. A
+   * chain's new tail answers nothing until its copy is done and it holds a lease
+   * (docs/CHAIN.md), so a read just after the chains are whole again may be refused.
+   */
+  readonly retryUnavailableReads?: boolean;
 }
 
-export interface StrongJudgement {
+export interface LinearizableJudgement {
   /** Every node saw every other alive in time. */
   readonly alive: boolean;
+  /** Chain keyspaces: what kept the chains from being whole in time, or null (whole, or no chains). */
+  readonly chainsShort: string | null;
   /** The workload's history with the final reads after it: what the checker judged. */
   readonly history: History;
   readonly finalReads: number;
@@ -327,17 +342,20 @@ export interface StrongJudgement {
 }
 
 const FINAL_READ_TIMEOUT_MS = 5_000;
+/** The pause before a final read refused as unavailable is tried again. */
+const FINAL_READ_RETRY_MS = 100;
 
-/** The liveness phase of a strong run, then its checkers: see the file's opening. */
-export function judgeStrongRun(
+/** The liveness phase of a strong or chain run, then its checkers: see the file's opening. */
+export function judgeLinearizableRun(
   world: ClusterWorld,
   workloadHistory: History,
-  options: StrongJudgeOptions,
-): StrongJudgement {
-  assert(options.keys.length > 0, 'a strong run has keys');
+  options: LinearizableJudgeOptions,
+): LinearizableJudgement {
+  assert(options.keys.length > 0, 'a linearizable run has keys');
   assert(options.firstClient >= 0, 'client ids are not negative');
   world.calmNetwork();
   for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
+  const settleStartMs = world.nowMs;
   const alive = world.runUntil(
     () =>
       world.ids.every(
@@ -346,6 +364,16 @@ export function judgeStrongRun(
       ),
     options.settleTimeoutMs,
   );
+  let chainsShort: string | null = null;
+  const chainLength = options.chainLength;
+  if (chainLength !== undefined) {
+    const leftMs = Math.max(0, settleStartMs + options.settleTimeoutMs - world.nowMs);
+    world.runUntil(() => chainShortfall(world, chainLength) === null, leftMs);
+    const shortfall = chainShortfall(world, chainLength);
+    if (shortfall !== null) {
+      chainsShort = `the chains were not whole ${options.settleTimeoutMs} ms after faults stopped: ${shortfall}`;
+    }
+  }
   const history: Operation[] = [...workloadHistory];
   const observations: VersionObservation[] = [...options.observations];
   const unreadable: string[] = [];
@@ -362,10 +390,14 @@ export function judgeStrongRun(
         completedAt: null,
         outcome: 'unknown',
       };
-      let reply: ClientReply | null = null;
-      world.submit(id, requestOf(key, null), (answer) => (reply = answer));
-      world.runUntil(() => reply !== null, readTimeoutMs);
-      const answer = reply as ClientReply | null;
+      const { answer, invokedAt } = finalRead(
+        world,
+        id,
+        key,
+        world.nowMs + readTimeoutMs,
+        options.retryUnavailableReads === true,
+      );
+      operation.invokedAt = invokedAt;
       if (answer === null || !answer.ok || answer.op !== 'get') {
         const why =
           answer === null
@@ -380,7 +412,10 @@ export function judgeStrongRun(
         return;
       }
       const result = answer.results[0];
-      assert(result !== undefined && result.version !== undefined, 'a strong read has a version');
+      assert(
+        result !== undefined && result.version !== undefined,
+        'a linearizable read has a version',
+      );
       const value = result.value === null ? null : fromUtf8(result.value);
       history.push({ ...operation, output: value, outcome: 'ok', completedAt: world.nowMs });
       observations.push({
@@ -403,6 +438,7 @@ export function judgeStrongRun(
       `the cluster did not settle: not every node saw every other alive in ${options.settleTimeoutMs} ms`,
     );
   }
+  if (chainsShort !== null) anomalies.push(chainsShort);
   anomalies.push(...unreadable);
   if (linearizability.result === 'not-linearizable') {
     anomalies.push(`not linearizable: ${linearizability.explanation ?? ''}`);
@@ -411,6 +447,11 @@ export function judgeStrongRun(
   }
   anomalies.push(...versionProblems.map((problem) => `versions: ${problem}`));
   const checks = [
+    ...(chainLength === undefined
+      ? []
+      : [
+          `chains: ${chainsShort === null ? `whole again, ${chainLength} replicas each` : 'not whole'}`,
+        ]),
     `final reads: ${options.keys.length} keys through each of ${world.ids.length} nodes, ` +
       `${finalReads - unreadable.length} of ${finalReads} answered`,
     `linearizability: ${linearizability.result}, ${linearizability.keysLinearizable} of ` +
@@ -419,6 +460,7 @@ export function judgeStrongRun(
   ];
   return {
     alive,
+    chainsShort,
     history,
     finalReads,
     unreadable,
@@ -429,11 +471,74 @@ export function judgeStrongRun(
   };
 }
 
+/**
+ * One final read through `id`, waited for until `deadlineMs`; when `retry`, sent again
+ * (after a pause) while the node answers it unavailable. A failed read changed nothing, so
+ * the attempt that counts is the last, invoked when it was sent.
+ */
+function finalRead(
+  world: ClusterWorld,
+  id: string,
+  key: RegisterKey,
+  deadlineMs: number,
+  retry: boolean,
+): { answer: ClientReply | null; invokedAt: number } {
+  for (;;) {
+    let reply: ClientReply | null = null;
+    const invokedAt = world.nowMs;
+    world.submit(id, requestOf(key, null), (received) => (reply = received));
+    world.runUntil(() => reply !== null, Math.max(0, deadlineMs - world.nowMs));
+    const answer = reply as ClientReply | null;
+    const refused = answer !== null && !answer.ok && answer.error.code === 'RINGKV_UNAVAILABLE';
+    if (!retry || !refused || world.nowMs + FINAL_READ_RETRY_MS >= deadlineMs) {
+      return { answer, invokedAt };
+    }
+    world.runFor(FINAL_READ_RETRY_MS);
+  }
+}
+
+/** Partitions named in a shortfall line; the count says how many more there are. */
+const SHORT_PARTITIONS_SHOWN_MAX = 4;
+
+/**
+ * Why the chains are not whole yet, or null when they are: every node is up and holds the
+ * same map, and every partition's chain in it has `chainLength` members (at most the
+ * members of the cluster).
+ */
+export function chainShortfall(world: ClusterWorld, chainLength: number): string | null {
+  assert(Number.isInteger(chainLength) && chainLength >= 1, 'a chain has replicas');
+  const down = world.ids.filter((id) => !world.isUp(id));
+  if (down.length > 0) return `${down.join(', ')} down`;
+  const maps = world.ids.map((id) => world.node(id).clusterMap());
+  const epochs = maps.map((map) => map?.epoch ?? 0);
+  const newest = maps[epochs.indexOf(Math.max(...epochs))];
+  if (newest === null || newest === undefined || newest.chains === undefined) {
+    return 'no node holds a map with chains';
+  }
+  if (new Set(epochs).size > 1) {
+    return `the nodes hold maps of different epochs (${world.ids.map((id, index) => `${id} ${epochs[index]}`).join(', ')})`;
+  }
+  const wanted = Math.min(chainLength, newest.members.length);
+  const short = newest.chains.filter((config) => config.members.length !== wanted);
+  if (short.length === 0) return null;
+  const shown = short
+    .slice(0, SHORT_PARTITIONS_SHOWN_MAX)
+    .map(
+      (config) =>
+        `partition ${config.partition} [${config.members.map((member) => member.id).join(' ')}]`,
+    );
+  const more = short.length - shown.length;
+  return (
+    `${short.length} of ${newest.chains.length} chains lack a replica at epoch ${newest.epoch}: ` +
+    `${shown.join(', ')}${more > 0 ? `, and ${more} more` : ''}`
+  );
+}
+
 /** Problems reported per key: one bug often shows many times over. */
 const VERSION_PROBLEMS_SHOWN_MAX = 5;
 
 /**
- * What the versions a strong keyspace answered must satisfy, as one line per problem (at
+ * What the versions a strong or chain keyspace answered must satisfy, as one line per problem (at
  * most a few per key): each version of a key names one value (a version counts the key's
  * changes, and never repeats, purges included), and versions never go back in real time
  * (an operation that begins after another ended sees that one's version or a later one).

@@ -19,7 +19,11 @@
 //   landed). A late answer to an operation already unknown is ignored, as a real client would.
 //
 // Beside the history, every ok operation leaves an observation of the key's version and the
-// value at it, for the version checks of the judge (src/sim/judge.ts).
+// value at it, for the version checks of the judge (src/sim/judge.ts). The same workload runs
+// on strong and on chain keyspaces; one difference shows: a chain answers a compare-and-set
+// that did not apply without the key's value (it travels down the chain only when asked,
+// and a compare-and-set cannot ask), so such an answer teaches the version alone and leaves
+// no observation. Set-if-absent asks for the previous value, so it teaches both everywhere.
 
 import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
 import type { ClientReply, ClientRequest, Mutation } from '../core/requests.ts';
@@ -86,6 +90,8 @@ export interface RegisterWorkloadOptions {
   readonly thinkMsMax: number;
   /** A client gives up on an answer after this long: the operation is unknown. */
   readonly timeoutMs: number;
+  /** The keys' consistency: what a compare-and-set that did not apply answers depends on it. */
+  readonly consistency: 'strong' | 'chain';
 }
 
 /** What an ok operation taught about a key: its version, and the value at that version. */
@@ -221,6 +227,7 @@ export function runRegisterWorkload(
           value: utf8(fresh),
           condition: 'ifAbsent',
           expiry: { kind: 'none' },
+          returnPrevious: true,
         },
         record: { op: 'cas', input: { expected: null, value: fresh } },
       };
@@ -270,7 +277,7 @@ export function runRegisterWorkload(
     });
     world.submit(via, requestOf(key, mutation), (reply) => {
       if (settled) return;
-      const learned = recordReply(operation, mutation, reply, world.nowMs);
+      const learned = recordReply(operation, mutation, reply, world.nowMs, options.consistency);
       if (learned !== null) {
         known[client]!.set(key.historyKey, learned);
         observations.push({
@@ -324,13 +331,15 @@ export function requestOf(key: RegisterKey, mutation: Mutation | null): ClientRe
 
 /**
  * Fills in an operation's outcome and output from the node's reply; answers the key's
- * version and value after an ok operation (null otherwise).
+ * version and value after an ok operation (null otherwise, or when the reply leaves the
+ * value out).
  */
 function recordReply(
   operation: Operation,
   mutation: Mutation | null,
   reply: ClientReply,
   nowMs: number,
+  consistency: 'strong' | 'chain',
 ): { value: Value; version: number } | null {
   if (!reply.ok) {
     // A read that failed changed nothing; so did a write refused for a reason that says
@@ -360,9 +369,14 @@ function recordReply(
       return { value: operation.input.value, version: result.version };
     case 'delete':
       return { value: null, version: result.version };
-    case 'cas':
+    case 'cas': {
       operation.output = result.applied;
-      return { value: result.applied ? operation.input.value : previous, version: result.version };
+      if (result.applied) return { value: operation.input.value, version: result.version };
+      // A chain leaves out the value a compare-and-set found, unless the write asked for it.
+      const valueAnswered =
+        consistency === 'strong' || (mutation.kind === 'set' && mutation.returnPrevious === true);
+      return valueAnswered ? { value: previous, version: result.version } : null;
+    }
     case 'incr': {
       const value = result.integer.toString();
       operation.output = value;

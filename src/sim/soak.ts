@@ -3,8 +3,8 @@
 // default seeds 1..1000 of every eventual configuration CI runs, printing only failing runs
 // (faults, anomalies, history file, replay command) and a total, and keeping only failing
 // runs' histories. Any other `ringkv sim` flag may follow and overrides these defaults:
-// `--keyspace strong` soaks every strong configuration instead, `--config strong-n3,strong-n5`
-// names configurations of either kind.
+// `--keyspace strong` or `--keyspace chain` soaks every configuration of that kind instead,
+// `--config strong-n3,chain-n5` names configurations of any kind.
 
 import { simCommand } from '../cli/commands/sim.ts';
 import { UsageError } from '../cli/options.ts';

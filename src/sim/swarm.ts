@@ -7,10 +7,16 @@
 // Eventual configurations (SWARM_CONFIGURATIONS) run the workload of workload.ts, each
 // client on keys of its own; the judge reads every key with R = all and runs every checker:
 // acknowledged writes judged by versions, replicas agreeing, and the session checker where
-// it is promised. Strong configurations (STRONG_SWARM_CONFIGURATIONS) run the register
-// workload of register-workload.ts, every client on the same few keys; the judge reads
-// every key through every node and checks the whole history linearizable, and the versions
-// against it. Both kinds draw their faults from the same registry, the same way.
+// it is promised. Linearizable configurations, strong (STRONG_SWARM_CONFIGURATIONS) and
+// chain (CHAIN_SWARM_CONFIGURATIONS), run the register workload of register-workload.ts,
+// every client on the same few keys; the judge (judgeLinearizableRun) waits, for chains,
+// until every partition's chain is whole again, reads every key through every node and
+// checks the whole history linearizable, and the versions against it. Every kind draws its
+// faults from the same registry, the same way.
+//
+// Chain keyspaces are created by a request once the cluster has formed (a keyspace given at
+// start gets no chains in the first map), and the run waits until every key answers a read
+// before the faults are scheduled, so that the safety phase starts on chains that work.
 //
 // Two tables shape a run. A configuration names the keyspace settings and the workload's
 // mix. The fault registry names each kind of fault with how it is drawn and scheduled: a
@@ -23,14 +29,16 @@ import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { Prng } from '../core/prng.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
 import { ClusterWorld, type ClusterWorldOptions } from './cluster-world.ts';
-import { judgeRun, judgeStrongRun, watchFallbacks } from './judge.ts';
+import { judgeLinearizableRun, judgeRun, watchFallbacks } from './judge.ts';
 import { describePartition, randomPartition, swizzleSchedule } from './network-faults.ts';
 import {
   DEFAULT_REGISTER_MIX,
+  requestOf,
   runRegisterWorkload,
   type KindCounts,
   type RegisterKey,
   type RegisterMix,
+  type RegisterWorkloadResult,
 } from './register-workload.ts';
 import { runWorkload } from './workload.ts';
 
@@ -370,16 +378,25 @@ export const SWARM_CONFIGURATIONS: readonly SwarmConfiguration[] = [
   },
 ];
 
+export type LinearizableConsistency = 'strong' | 'chain';
+
 /**
- * A strong configuration: keyspaces whose keys are CASPaxos registers, and the register
- * workload's mix. Kept apart from SWARM_CONFIGURATIONS, whose runs and judge are eventual.
+ * A linearizable configuration: keyspaces whose keys are CASPaxos registers (strong) or
+ * live on partition chains (chain), and the register workload's mix. Kept apart from
+ * SWARM_CONFIGURATIONS, whose runs and judge are eventual.
  */
-export interface StrongSwarmConfiguration {
+export interface LinearizableSwarmConfiguration {
   readonly name: string;
   readonly description: string;
+  readonly consistency: LinearizableConsistency;
   readonly nodeCountMin: number;
   readonly nodeCountMax: number;
-  /** The keyspaces for a cluster of `nodeCount` nodes, every one strong. */
+  /**
+   * The keyspaces for a cluster of `nodeCount` nodes, every one of the configuration's
+   * consistency. Strong ones are given to the world at start; chain ones are created by
+   * request in this order (the cluster assigns their ids), all with the same n, since chain
+   * keyspaces share the partitions' chains.
+   */
   readonly keyspaces: (nodeCount: number) => readonly Keyspace[];
   /** Keys of each keyspace that the clients share. */
   readonly keysPerKeyspace: number;
@@ -398,10 +415,11 @@ const STRONG_KEYSPACE: Keyspace = { ...DEFAULT_KEYSPACE, consistency: 'strong' }
  * first key pile so many writes of unknown outcome on one key that some searches do not
  * finish (docs/CHECKERS.md).
  */
-export const STRONG_SWARM_CONFIGURATIONS: readonly StrongSwarmConfiguration[] = [
+export const STRONG_SWARM_CONFIGURATIONS: readonly LinearizableSwarmConfiguration[] = [
   {
     name: 'strong-n3',
     description: 'strong N=3 on 3 nodes, 6 clients sharing 8 keys, every register operation',
+    consistency: 'strong',
     nodeCountMin: 3,
     nodeCountMax: 3,
     keyspaces: () => [STRONG_KEYSPACE],
@@ -412,6 +430,7 @@ export const STRONG_SWARM_CONFIGURATIONS: readonly StrongSwarmConfiguration[] = 
   {
     name: 'strong-n5',
     description: 'strong N=3 and N=5 on 5 nodes (N=3 keys forwarded by non-replicas), 4 keys each',
+    consistency: 'strong',
     nodeCountMin: 5,
     nodeCountMax: 5,
     keyspaces: () => [STRONG_KEYSPACE, { ...STRONG_KEYSPACE, id: 1, name: 'wide', n: 5 }],
@@ -421,8 +440,45 @@ export const STRONG_SWARM_CONFIGURATIONS: readonly StrongSwarmConfiguration[] = 
   },
 ];
 
+const CHAIN_KEYSPACE: Keyspace = {
+  ...DEFAULT_KEYSPACE,
+  id: 1,
+  name: 'chain',
+  consistency: 'chain',
+};
+
+/**
+ * Keys and skew as for the strong configurations, for the same reason: the checker's search
+ * must finish on every seed.
+ */
+export const CHAIN_SWARM_CONFIGURATIONS: readonly LinearizableSwarmConfiguration[] = [
+  {
+    name: 'chain-n3',
+    description: 'chain N=3 on 3 nodes, 6 clients sharing 8 keys, every register operation',
+    consistency: 'chain',
+    nodeCountMin: 3,
+    nodeCountMax: 3,
+    keyspaces: () => [CHAIN_KEYSPACE],
+    keysPerKeyspace: 8,
+    keySkew: 0.8,
+    mix: DEFAULT_REGISTER_MIX,
+  },
+  {
+    name: 'chain-n5',
+    description: 'two chain keyspaces of N=3 on 5 nodes sharing their chains, 6 keys each',
+    consistency: 'chain',
+    nodeCountMin: 5,
+    nodeCountMax: 5,
+    keyspaces: () => [CHAIN_KEYSPACE, { ...CHAIN_KEYSPACE, id: 2, name: 'second' }],
+    keysPerKeyspace: 6,
+    keySkew: 0.8,
+    mix: DEFAULT_REGISTER_MIX,
+  },
+];
+
 export const DEFAULT_CONFIGURATION = 'n3-quorum';
 export const DEFAULT_STRONG_CONFIGURATION = 'strong-n3';
+export const DEFAULT_CHAIN_CONFIGURATION = 'chain-n3';
 export const DEFAULT_OPERATIONS = 300;
 /** Node counts a run may fix (the simulator runs them all in one process). */
 export const NODE_COUNT_MAX = 16;
@@ -432,26 +488,32 @@ export function swarmConfiguration(name: string): SwarmConfiguration | undefined
   return SWARM_CONFIGURATIONS.find((configuration) => configuration.name === name);
 }
 
-export function strongSwarmConfiguration(name: string): StrongSwarmConfiguration | undefined {
-  return STRONG_SWARM_CONFIGURATIONS.find((configuration) => configuration.name === name);
+/** A strong or chain configuration by name. */
+export function linearizableSwarmConfiguration(
+  name: string,
+): LinearizableSwarmConfiguration | undefined {
+  return [...STRONG_SWARM_CONFIGURATIONS, ...CHAIN_SWARM_CONFIGURATIONS].find(
+    (configuration) => configuration.name === name,
+  );
 }
 
 /** The kind of keyspace a configuration runs, or undefined for no such configuration. */
-export function configurationConsistency(name: string): 'eventual' | 'strong' | undefined {
+export function configurationConsistency(
+  name: string,
+): 'eventual' | LinearizableConsistency | undefined {
   if (swarmConfiguration(name) !== undefined) return 'eventual';
-  if (strongSwarmConfiguration(name) !== undefined) return 'strong';
-  return undefined;
+  return linearizableSwarmConfiguration(name)?.consistency;
 }
 
-/** What --help and a summary say of a configuration, eventual or strong. */
+/** What --help and a summary say of a configuration, of any kind. */
 export function configurationDescription(name: string): string {
-  const configuration = swarmConfiguration(name) ?? strongSwarmConfiguration(name);
+  const configuration = swarmConfiguration(name) ?? linearizableSwarmConfiguration(name);
   assert(configuration !== undefined, `no swarm configuration ${name}`);
   return configuration.description;
 }
 
 export interface SwarmOptions {
-  /** A name from SWARM_CONFIGURATIONS or STRONG_SWARM_CONFIGURATIONS; n3-quorum when absent. */
+  /** A name from SWARM_CONFIGURATIONS, STRONG_ or CHAIN_SWARM_CONFIGURATIONS; n3-quorum when absent. */
   readonly configuration?: string;
   /** A fixed node count instead of one drawn from the configuration's range. */
   readonly nodes?: number;
@@ -463,6 +525,8 @@ export interface SwarmOptions {
   readonly skipFsync?: boolean;
   /** Negative control of strong configurations: operations need one acceptor, not a majority. */
   readonly strongQuorumOfOne?: boolean;
+  /** Negative control of chain configurations: replicas serve requests of older chain epochs. */
+  readonly chainAcceptOlderEpochs?: boolean;
   /** Told, now and then, how many of the workload's operations have been answered. */
   readonly onProgress?: (operationsAnswered: number, operationsTotal: number) => void;
 }
@@ -476,14 +540,14 @@ export interface SwarmResult {
   readonly faults: readonly DrawnFault[];
   /** The faults as they happened, in virtual time order. */
   readonly injected: readonly InjectedFault[];
-  /** When the workload began, in virtual ms since the world began (the cluster formed). */
+  /** When the workload began, in virtual ms since the world began (the cluster formed, and chain keyspaces answered). */
   readonly workloadStartMs: number;
   readonly history: History;
   /** Problems, each one line; empty when the run is clean. */
   readonly anomalies: readonly string[];
-  /** Strong runs: what the judge checked, one line each (eventual runs leave it out). */
+  /** Strong and chain runs: what the judge checked, one line each (eventual runs leave it out). */
   readonly checks?: readonly string[];
-  /** Strong runs: the workload's operations by kind and outcome. */
+  /** Strong and chain runs: the workload's operations by kind and outcome. */
   readonly registerKinds?: KindCounts;
 }
 
@@ -577,15 +641,17 @@ interface SwarmStage {
   readonly faults: readonly DrawnFault[];
   readonly injected: InjectedFault[];
   readonly worldStartMs: number;
-  /** When the workload begins (the cluster formed); the world's start if it did not form. */
+  /** When the workload begins (the cluster formed and was prepared); when it failed, then. */
   readonly startMs: number;
   readonly phaseMs: number;
-  readonly formed: boolean;
+  /** Why the workload cannot run (the cluster did not form, or was not prepared), or null. */
+  readonly problem: string | null;
 }
 
 /**
  * Builds the world of a seed (the keyspaces, the faults' network rates, `extra` options),
- * waits for the cluster to form, and schedules the drawn faults over the safety phase.
+ * waits for the cluster to form, runs `prepare` (which answers what went wrong, or null),
+ * and schedules the drawn faults over the safety phase, which starts after both.
  */
 function stageSwarm(
   seed: number,
@@ -594,6 +660,7 @@ function stageSwarm(
   keyspaces: readonly Keyspace[],
   options: SwarmOptions,
   extra: Partial<ClusterWorldOptions>,
+  prepare: (world: ClusterWorld) => string | null = () => null,
 ): SwarmStage {
   for (const name of options.faults ?? []) {
     assert(FAULT_KIND_NAMES.includes(name), `no fault kind ${name}`);
@@ -620,7 +687,16 @@ function stageSwarm(
   const injected: InjectedFault[] = [];
   const phaseMs = Math.max(SAFETY_PHASE_MS, operations * SAFETY_PHASE_MS_PER_OPERATION);
   const stage = { world, faults, injected, worldStartMs, phaseMs };
-  if (!world.waitFormed()) return { ...stage, startMs: worldStartMs, formed: false };
+  if (!world.waitFormed()) {
+    return { ...stage, startMs: worldStartMs, problem: 'the cluster did not form' };
+  }
+  let problem: string | null;
+  try {
+    problem = prepare(world);
+  } catch (error) {
+    problem = `the run stopped while preparing: ${stoppedBy(error)}`;
+  }
+  if (problem !== null) return { ...stage, startMs: world.nowMs, problem };
   const startMs = world.nowMs;
   const onProgress = options.onProgress;
   if (onProgress !== undefined) world.onAnswer = (answered) => onProgress(answered, operations);
@@ -650,7 +726,7 @@ function stageSwarm(
       fault.settings,
     );
   }
-  return { ...stage, startMs, formed: true };
+  return { ...stage, startMs, problem: null };
 }
 
 /** The result of a staged run, its faults as they happened sorted by time. */
@@ -679,12 +755,13 @@ function stageResult(
   };
 }
 
-/** Runs one seed of a configuration, eventual or strong (see the file's opening). */
+/** Runs one seed of a configuration, eventual, strong or chain (see the file's opening). */
 export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmResult {
   const name = options.configuration ?? DEFAULT_CONFIGURATION;
-  const strong = strongSwarmConfiguration(name);
-  if (strong !== undefined) return runStrongSwarmSeed(seed, strong, options);
+  const linearizable = linearizableSwarmConfiguration(name);
+  if (linearizable !== undefined) return runLinearizableSwarmSeed(seed, linearizable, options);
   assert(options.strongQuorumOfOne !== true, 'quorums of one are a control of strong keyspaces');
+  assert(options.chainAcceptOlderEpochs !== true, 'old epochs are a control of chain keyspaces');
   const configuration = swarmConfiguration(name);
   assert(configuration !== undefined, `no swarm configuration ${name}`);
   const nodeCount = swarmNodeCount(seed, configuration, options.nodes);
@@ -695,7 +772,7 @@ export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmRes
   const stage = stageSwarm(seed, nodeCount, operations, [keyspace], options, {});
   const finish = (history: History, anomalies: readonly string[]): SwarmResult =>
     stageResult(seed, configuration.name, nodeCount, operations, stage, history, anomalies);
-  if (!stage.formed) return finish([], ['the cluster did not form']);
+  if (stage.problem !== null) return finish([], [stage.problem]);
   const { world, startMs, phaseMs } = stage;
   const fallbacks = watchFallbacks(world);
   const history = runWorkload(world, {
@@ -723,62 +800,210 @@ export function runSwarmSeed(seed: number, options: SwarmOptions = {}): SwarmRes
 }
 
 /**
- * One seed of a strong configuration: the same faults over a register workload on shared
- * keys, then judgeStrongRun: final reads of every key through every node, the history
- * checked linearizable, the versions checked against it.
+ * One seed of a strong or chain configuration: the same faults over a register workload on
+ * shared keys, then judgeLinearizableRun: for chains, every chain whole again; final reads
+ * of every key through every node, the history checked linearizable, the versions checked
+ * against it.
  */
-function runStrongSwarmSeed(
+function runLinearizableSwarmSeed(
   seed: number,
-  configuration: StrongSwarmConfiguration,
+  configuration: LinearizableSwarmConfiguration,
   options: SwarmOptions,
 ): SwarmResult {
+  const consistency = configuration.consistency;
+  assert(
+    options.strongQuorumOfOne !== true || consistency === 'strong',
+    'quorums of one are a control of strong keyspaces',
+  );
+  assert(
+    options.chainAcceptOlderEpochs !== true || consistency === 'chain',
+    'old epochs are a control of chain keyspaces',
+  );
   const nodeCount = swarmNodeCount(seed, configuration, options.nodes);
   const operations = options.operations ?? DEFAULT_OPERATIONS;
   const keyspaces = configuration.keyspaces(nodeCount);
   for (const keyspace of keyspaces) {
-    assert(keyspace.consistency === 'strong', `keyspace ${keyspace.name} is strong`);
-    assert(keyspace.n === 'all' || keyspace.n <= nodeCount, 'a key needs N nodes');
+    assert(keyspace.consistency === consistency, `keyspace ${keyspace.name} is ${consistency}`);
+    assert(keyspace.n !== 'all' && keyspace.n <= nodeCount, 'a key needs N nodes');
   }
   const keys = registerKeys(keyspaces, configuration.keysPerKeyspace);
-  const stage = stageSwarm(seed, nodeCount, operations, keyspaces, options, {
-    ...(options.strongQuorumOfOne === true ? { strongQuorumOfOne: true } : {}),
-  });
+  const chainLength = consistency === 'chain' ? chainLengthOf(keyspaces) : undefined;
+  const stage =
+    consistency === 'strong'
+      ? stageSwarm(seed, nodeCount, operations, keyspaces, options, {
+          ...(options.strongQuorumOfOne === true ? { strongQuorumOfOne: true } : {}),
+        })
+      : stageSwarm(
+          seed,
+          nodeCount,
+          operations,
+          [DEFAULT_KEYSPACE],
+          options,
+          { ...(options.chainAcceptOlderEpochs === true ? { chainAcceptOlderEpochs: true } : {}) },
+          (world) => createChainKeyspaces(world, keyspaces, keys),
+        );
   const finish = (
     history: History,
     anomalies: readonly string[],
-    strong?: Pick<SwarmResult, 'checks' | 'registerKinds'>,
+    linearizable?: Pick<SwarmResult, 'checks' | 'registerKinds'>,
   ): SwarmResult =>
-    stageResult(seed, configuration.name, nodeCount, operations, stage, history, anomalies, strong);
-  if (!stage.formed) return finish([], ['the cluster did not form']);
+    stageResult(
+      seed,
+      configuration.name,
+      nodeCount,
+      operations,
+      stage,
+      history,
+      anomalies,
+      linearizable,
+    );
+  if (stage.problem !== null) return finish([], [stage.problem]);
   const { world, startMs, phaseMs } = stage;
-  const workload = runRegisterWorkload(world, {
-    seed,
-    clients: SWARM_CLIENTS,
-    operations,
-    keys,
-    keySkew: configuration.keySkew,
-    mix: configuration.mix,
-    thinkMsMax: 20,
-    timeoutMs: 1_000,
-  });
-  world.counting = false;
-  world.runUntil(() => world.nowMs >= startMs + phaseMs + 3_000, phaseMs + 3_000);
-  const judgement = judgeStrongRun(world, workload.history, {
-    settleTimeoutMs: LIVENESS_TIMEOUT_MS,
-    keys,
-    firstClient: SWARM_CLIENTS,
-    observations: workload.observations,
-    checkBudgetMs: CHECK_BUDGET_MS,
-  });
-  return finish(judgement.history, judgement.anomalies, {
-    checks: judgement.checks,
-    registerKinds: workload.kinds,
-  });
+  let workload: RegisterWorkloadResult | null = null;
+  try {
+    workload = runRegisterWorkload(world, {
+      seed,
+      clients: SWARM_CLIENTS,
+      operations,
+      keys,
+      keySkew: configuration.keySkew,
+      mix: configuration.mix,
+      thinkMsMax: 20,
+      timeoutMs: 1_000,
+      consistency,
+    });
+    world.counting = false;
+    world.runUntil(() => world.nowMs >= startMs + phaseMs + 3_000, phaseMs + 3_000);
+    const judgement = judgeLinearizableRun(world, workload.history, {
+      settleTimeoutMs: LIVENESS_TIMEOUT_MS,
+      ...(chainLength === undefined ? {} : { chainLength, retryUnavailableReads: true }),
+      keys,
+      firstClient: SWARM_CLIENTS,
+      observations: workload.observations,
+      checkBudgetMs: CHECK_BUDGET_MS,
+    });
+    return finish(judgement.history, judgement.anomalies, {
+      checks: judgement.checks,
+      registerKinds: workload.kinds,
+    });
+  } catch (error) {
+    // A node's assertion (or the simulator's) stops the run: a bug found, reported with
+    // the seed like any anomaly rather than ending a range of seeds.
+    return finish(workload?.history ?? [], [`the run stopped: ${stoppedBy(error)}`]);
+  }
+}
+
+/** What stopped a run: the error's message and where it was thrown. */
+function stoppedBy(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  // The first frame past the assertion helper names the rule's owner.
+  const frame = [...(error.stack ?? '').matchAll(/^\s+at (.+)$/gm)]
+    .map((match) => match[1]!)
+    .find((line) => !line.includes('/core/bytes.ts'));
+  return frame === undefined ? error.message : `${error.message} (at ${frame})`;
+}
+
+/** The n every chain keyspace of a configuration shares: the replicas of each chain. */
+function chainLengthOf(keyspaces: readonly Keyspace[]): number {
+  const n = keyspaces[0]?.n;
+  assert(typeof n === 'number', 'chain keyspaces have a fixed n');
+  assert(
+    keyspaces.every((keyspace) => keyspace.n === n),
+    'chain keyspaces share their chains, so their n',
+  );
+  return n;
+}
+
+/**
+ * How long a new chain keyspace may take to reach every node and answer every key. The
+ * network faults of the seed are in force already (loss, long tails, duplication): a long
+ * tail can get a node marked down and its chains changed before the keys answer.
+ */
+const CHAIN_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * Creates the chain keyspaces through the first node, then waits until every node holds a
+ * map with all of them and every key answers a read through the first node: the safety
+ * phase starts on chains that work. Answers what went wrong, or null.
+ */
+function createChainKeyspaces(
+  world: ClusterWorld,
+  keyspaces: readonly Keyspace[],
+  keys: readonly RegisterKey[],
+): string | null {
+  const via = world.ids[0]!;
+  const deadlineMs = world.nowMs + CHAIN_READY_TIMEOUT_MS;
+  const holds = (id: string, name: string): boolean =>
+    world
+      .node(id)
+      .clusterMap()
+      ?.keyspaces.some((held) => held.name === name) === true;
+  for (const keyspace of keyspaces) {
+    const { n, r, w, consistency, conflicts, durability } = keyspace;
+    let created = false;
+    let why = 'no answer';
+    while (!created && world.nowMs < deadlineMs) {
+      const reply = ask(
+        world,
+        via,
+        {
+          op: 'createKeyspace',
+          keyspace: keyspace.name,
+          spec: { n, r, w, consistency, conflicts, durability },
+        },
+        deadlineMs - world.nowMs,
+      );
+      // A change that timed out may have been made all the same: the map says so.
+      created = reply?.ok === true || holds(via, keyspace.name);
+      if (created) break;
+      if (reply !== null && !reply.ok) why = `${reply.error.code} (${reply.error.message})`;
+      // A new chain keyspace gives every node a batch per chain to write, and the next map
+      // change may wait behind them past its timeout: it is tried again.
+      if (reply !== null && !reply.ok && reply.error.code !== 'RINGKV_UNAVAILABLE') break;
+      world.runFor(READY_RETRY_MS);
+    }
+    if (!created) return `creating chain keyspace ${keyspace.name} failed: ${why}`;
+  }
+  const known = world.runUntil(
+    () =>
+      world.ids.every((id) => {
+        const map = world.node(id).clusterMap();
+        return map?.chains !== undefined && keyspaces.every((keyspace) => holds(id, keyspace.name));
+      }),
+    Math.max(0, deadlineMs - world.nowMs),
+  );
+  if (!known) return `the chain keyspaces did not reach every node in ${CHAIN_READY_TIMEOUT_MS} ms`;
+  for (const key of keys) {
+    let answered = false;
+    while (!answered && world.nowMs < deadlineMs) {
+      answered = ask(world, via, requestOf(key, null), deadlineMs - world.nowMs)?.ok === true;
+      // A read refused at once is tried again a little later, not in a loop that stops time.
+      if (!answered) world.runFor(READY_RETRY_MS);
+    }
+    if (!answered) return `${key.historyKey} did not answer a read in ${CHAIN_READY_TIMEOUT_MS} ms`;
+  }
+  return null;
+}
+
+/** The pause between two reads that wait for a new chain keyspace to answer. */
+const READY_RETRY_MS = 50;
+
+/** Sends a request and runs the world until its reply, or null after `timeoutMs`. */
+function ask(
+  world: ClusterWorld,
+  id: string,
+  request: ClientRequest,
+  timeoutMs = CHAIN_READY_TIMEOUT_MS,
+): ClientReply | null {
+  let reply: ClientReply | null = null;
+  world.submit(id, request, (answer) => (reply = answer));
+  world.runUntil(() => reply !== null, timeoutMs);
+  return reply;
 }
 
 /** The workload's keys: `keysPerKeyspace` in each keyspace, interleaved so each has hot ones. */
 function registerKeys(keyspaces: readonly Keyspace[], keysPerKeyspace: number): RegisterKey[] {
-  assert(keyspaces.length >= 1 && keysPerKeyspace >= 1, 'a strong run has keys');
+  assert(keyspaces.length >= 1 && keysPerKeyspace >= 1, 'a linearizable run has keys');
   const keys: RegisterKey[] = [];
   for (let index = 0; index < keysPerKeyspace; index++) {
     for (const keyspace of keyspaces) {

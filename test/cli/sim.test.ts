@@ -1,8 +1,8 @@
 // `ringkv sim` as a user runs it, as a child process: one seed prints its summary (outcomes by
 // operation, faults, anomalies, history file, replay command) and writes a history that
-// parses back; a range prints a line per seed and a total; --keyspace strong runs the strong
-// swarm (what it checked, and its quorum-of-one control fails); chain keyspaces, which
-// cannot be simulated yet, and unknown fault kinds are refused as usage errors.
+// parses back; a range prints a line per seed and a total; --keyspace strong and --keyspace
+// chain run the linearizable swarms (what they checked; the quorum-of-one and the
+// older-epochs controls fail); unknown keyspace and fault kinds are refused as usage errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -156,19 +156,75 @@ test('--strong-quorum-of-one: the control fails the linearizability checker and 
   }
 });
 
-test('--keyspace chain is refused with exit 2 (it cannot be simulated yet), as is an unknown fault kind', async () => {
+test('--keyspace chain: one seed of chain-n3 waits for whole chains, reads every key through every node and is judged linearizable', async () => {
   const directory = scratch();
   try {
-    const chain = await cli(directory, 'sim', '--keyspace', 'chain');
-    assert.equal(chain.code, 2);
-    assert.match(chain.stderr, /--keyspace chain: chain keyspaces cannot be simulated yet/);
-    assert.equal(chain.stdout, '', 'nothing ran');
+    const result = await cli(
+      directory,
+      'sim',
+      '--keyspace',
+      'chain',
+      '--seed',
+      '2',
+      '--ops',
+      '120',
+    );
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+    const out = result.stdout;
+    assert.match(out, /^ringkv sim: seed 2, configuration chain-n3 \(chain N=3 on 3 nodes/);
+    for (const kind of ['get', 'put', 'delete', 'cas', 'incr', 'all']) {
+      assert.match(out, new RegExp(`^  ${kind}\\s+\\d+\\s+\\d+\\s+\\d+$`, 'm'), kind);
+    }
+    assert.match(out, /^ {2}chains: whole again, 3 replicas each$/m);
+    assert.match(out, /^ {2}final reads: 8 keys through each of 3 nodes, 24 of 24 answered$/m);
+    assert.match(out, /^ {2}linearizability: linearizable, 8 of 8 keys, 144 operations$/m);
+    assert.match(out, /^ {2}versions: \d+ observed, 0 problems$/m);
+    assert.match(out, /^anomalies: none$/m);
+    assert.match(out, /^replay: ringkv sim --seed 2 --config chain-n3 --ops 120$/m);
+    const history = parseHistoryLines(
+      readFileSync(path.join(directory, 'sim-histories', 'chain-n3-seed-2.jsonl'), 'utf8'),
+    );
+    assert.equal(history.length, 120 + 24, 'the workload and the final reads');
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('--chain-accept-older-epochs: the control fails the linearizability checker and exits 1, naming itself in the replay', async () => {
+  const directory = scratch();
+  try {
+    const result = await cli(
+      directory,
+      'sim',
+      '--config',
+      'chain-n3',
+      '--seed',
+      '20',
+      '--chain-accept-older-epochs',
+      '--history-of',
+      'failed',
+    );
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stdout, /^ {2}not linearizable: key "chain\/k\d+"/m);
+    assert.match(
+      result.stdout,
+      /^replay: ringkv sim --seed 20 --config chain-n3 --chain-accept-older-epochs$/m,
+    );
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('an unknown fault kind is refused with exit 2, and --help explains every flag and configuration', async () => {
+  const directory = scratch();
+  try {
     const faults = await cli(directory, 'sim', '--faults', 'crash,meteor');
     assert.equal(faults.code, 2);
     assert.match(
       faults.stderr,
       /--faults: no fault kind 'meteor'; expected none or some of crash, /,
     );
+    assert.equal(faults.stdout, '', 'nothing ran');
     assert.deepEqual(readdirSync(directory), [], 'no history written');
     const help = await cli(directory, 'sim', '--help');
     assert.equal(help.code, 0);
@@ -185,7 +241,8 @@ test('--keyspace chain is refused with exit 2 (it cannot be simulated yet), as i
     ]) {
       assert.ok(help.stdout.includes(`  ${flag} `), `--help explains ${flag}`);
     }
-    for (const name of ['n3-quorum', 'strong-n3', 'strong-n5']) {
+    assert.match(help.stdout, /^ {2}--chain-accept-older-epochs\n {25}negative control/m);
+    for (const name of ['n3-quorum', 'strong-n3', 'strong-n5', 'chain-n3', 'chain-n5']) {
       assert.ok(help.stdout.includes(`  ${name} `), `--help lists ${name}`);
     }
   } finally {
@@ -217,12 +274,34 @@ test('sim flags: defaults, and usage errors that name the flag', () => {
   const strongSet = parseSimOptions(['--keyspace', 'strong', '--config', 'default-set']);
   assert.ok(strongSet !== 'help');
   assert.deepEqual(strongSet.configurations, ['strong-n3', 'strong-n5']);
+  const chain = parseSimOptions(['--keyspace', 'chain']);
+  assert.ok(chain !== 'help');
+  assert.deepEqual([chain.keyspace, chain.configurations], ['chain', ['chain-n3']]);
+  const chainSet = parseSimOptions(['--keyspace', 'chain', '--config', 'default-set']);
+  assert.ok(chainSet !== 'help');
+  assert.deepEqual(chainSet.configurations, ['chain-n3', 'chain-n5']);
+  assert.equal(chainSet.chainAcceptOlderEpochs, false);
   // A strong configuration named without --keyspace is taken as it is.
   const named = parseSimOptions(['--config', 'strong-n5,n3-quorum']);
   assert.ok(named !== 'help');
   assert.deepEqual(named.configurations, ['strong-n5', 'n3-quorum']);
   const cases: [string[], RegExp][] = [
-    [['--keyspace', 'chain'], /--keyspace chain: chain keyspaces cannot be simulated yet/],
+    [
+      ['--keyspace', 'chain', '--config', 'strong-n3'],
+      /--config: strong-n3 is a configuration of strong keyspaces, not of --keyspace chain; expected chain-n3, chain-n5, default-set/,
+    ],
+    [
+      ['--chain-accept-older-epochs', '--config', 'chain-n5,strong-n3'],
+      /--chain-accept-older-epochs: a control of chain configurations; strong-n3 runs strong keyspaces/,
+    ],
+    [
+      ['--strong-quorum-of-one', '--keyspace', 'chain'],
+      /--strong-quorum-of-one: a control of strong configurations; chain-n3 runs chain keyspaces/,
+    ],
+    [
+      ['--nodes', '2', '--config', 'chain-n3'],
+      /--nodes 2: configuration chain-n3 needs at least 3/,
+    ],
     [
       ['--keyspace', 'strong', '--config', 'n3-quorum'],
       /--config: n3-quorum is a configuration of eventual keyspaces, not of --keyspace strong; expected strong-n3, strong-n5, default-set/,
@@ -280,5 +359,11 @@ test('the replay command names every flag that shaped the run, and no other', ()
   assert.equal(
     replayCommand(3, 'n3-quorum', plain),
     'ringkv sim --seed 3 --config n3-quorum --faults none --skip-fsync',
+  );
+  const control = parseSimOptions(['--keyspace', 'chain', '--chain-accept-older-epochs']);
+  assert.ok(control !== 'help');
+  assert.equal(
+    replayCommand(20, 'chain-n3', control),
+    'ringkv sim --seed 20 --config chain-n3 --chain-accept-older-epochs',
   );
 });

@@ -11,112 +11,29 @@
 // the command that replays it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runSwarmSeed, type SwarmResult } from '../../src/sim/swarm.ts';
+import { runSwarmSeed } from '../../src/sim/swarm.ts';
+import {
+  assertExercised,
+  describeTotals,
+  range,
+  replayHint,
+  runSwarmRange,
+  seedsFrom,
+} from './linearizable-swarm.ts';
 
-const FILE = 'test/sim/strong-swarm.test.ts';
+const TEST = { variable: 'STRONG_SEEDS', file: 'test/sim/strong-swarm.test.ts' };
 const DEFAULT_FIRST_SEED = 1;
 const DEFAULT_LAST_SEED = 150;
 /** Below this many seeds a run is a replay, too small to expect every path exercised. */
 const COVERAGE_SEEDS_MIN = 50;
 
-function strongSeeds(): number[] {
-  const text = process.env['STRONG_SEEDS'];
-  if (text === undefined || text.trim() === '') return range(DEFAULT_FIRST_SEED, DEFAULT_LAST_SEED);
-  const seeds: number[] = [];
-  for (const part of text.split(',')) {
-    const [low, high, ...rest] = part.split('..').map((field) => Number(field.trim()));
-    const valid = (value: number | undefined): value is number =>
-      value !== undefined && Number.isSafeInteger(value) && value >= 0;
-    if (!valid(low) || (high !== undefined && !valid(high)) || rest.length > 0) {
-      throw new Error(`STRONG_SEEDS: expected A..B, A or a list of them, got "${part}"`);
-    }
-    seeds.push(...range(low, high ?? low));
-  }
-  return seeds;
-}
-
-function range(first: number, last: number): number[] {
-  return Array.from({ length: last - first + 1 }, (_, index) => first + index);
-}
-
-function replay(configuration: string, seed: number, extra = ''): string {
-  return (
-    `replay: npx ringkv sim --seed ${seed} --config ${configuration}${extra} ` +
-    `(or STRONG_SEEDS=${seed} npx node --test ${FILE})`
-  );
-}
-
-interface Totals {
-  runs: number;
-  ok: number;
-  unknown: number;
-  failed: number;
-  casVersionApplied: number;
-  casValueOk: number;
-  incrOk: number;
-  incrFailed: number;
-  faultEvents: Map<string, number>;
-}
-
-function swarm(configuration: string): { totals: Totals; failures: string[] } {
-  const totals: Totals = {
-    runs: 0,
-    ok: 0,
-    unknown: 0,
-    failed: 0,
-    casVersionApplied: 0,
-    casValueOk: 0,
-    incrOk: 0,
-    incrFailed: 0,
-    faultEvents: new Map(),
-  };
-  const failures: string[] = [];
-  for (const seed of strongSeeds()) {
-    const result = runSwarmSeed(seed, { configuration });
-    addUp(totals, result);
-    if (result.anomalies.length > 0) {
-      failures.push(
-        `${configuration} seed ${seed}, faults ${result.faults.map((fault) => fault.kind).join(',')}: ` +
-          `${result.anomalies.slice(0, 3).join(' | ')}; ${replay(configuration, seed)}`,
-      );
-    }
-  }
-  return { totals, failures };
-}
-
-function addUp(totals: Totals, result: SwarmResult): void {
-  totals.runs++;
-  for (const operation of result.history) totals[operation.outcome]++;
-  const kinds = result.registerKinds;
-  assert.ok(kinds !== undefined, 'a strong run counts its operations by kind');
-  totals.casVersionApplied += kinds.casVersion.ok;
-  totals.casValueOk += kinds.casValue.ok;
-  totals.incrOk += kinds.incr.ok;
-  totals.incrFailed += kinds.incr.failed;
-  for (const fault of result.injected) {
-    totals.faultEvents.set(fault.kind, (totals.faultEvents.get(fault.kind) ?? 0) + 1);
-  }
-}
-
-function assertExercised(totals: Totals): void {
-  if (totals.runs < COVERAGE_SEEDS_MIN) return;
-  assert.ok(totals.unknown > 0 && totals.ok > 5 * totals.unknown, 'most operations answered');
-  assert.ok(totals.failed > 0, 'some operations failed and changed nothing');
-  assert.ok(totals.casVersionApplied > 0 && totals.casValueOk > 0, 'both compare-and-sets ran');
-  assert.ok(totals.incrOk > 0 && totals.incrFailed > 0, 'increments ran and were refused');
-  for (const kind of ['crash', 'power-loss', 'pause', 'partition', 'clog', 'clock-jump']) {
-    assert.ok((totals.faultEvents.get(kind) ?? 0) > 0, `some seed injected ${kind}`);
-  }
-}
-
 for (const configuration of ['strong-n3', 'strong-n5']) {
   test(`${configuration}: under every fault kind, every history is linearizable per key, versions agree with it, and every key is readable through every node once faults heal`, (t) => {
-    const { totals, failures } = swarm(configuration);
-    t.diagnostic(
-      JSON.stringify({ ...totals, faultEvents: Object.fromEntries(totals.faultEvents) }),
-    );
+    const seeds = seedsFrom(TEST.variable, DEFAULT_FIRST_SEED, DEFAULT_LAST_SEED);
+    const { totals, failures } = runSwarmRange(configuration, seeds, TEST);
+    t.diagnostic(describeTotals(totals));
     assert.deepEqual(failures, []);
-    assertExercised(totals);
+    assertExercised(totals, COVERAGE_SEEDS_MIN, 5);
   });
 }
 
@@ -135,7 +52,7 @@ test('negative control: with quorums of one acceptor, the strong swarm fails lin
         (anomaly) => anomaly.startsWith('not linearizable: ') || anomaly.startsWith('versions: '),
       ),
       `seed ${seed} fails only as a linearizability violation: ${result.anomalies.join(' | ')}; ` +
-        replay('strong-n3', seed, ' --strong-quorum-of-one'),
+        replayHint('strong-n3', seed, TEST, ' --strong-quorum-of-one'),
     );
     if (result.anomalies.some((anomaly) => anomaly.startsWith('not linearizable: '))) {
       byChecker.push(seed);

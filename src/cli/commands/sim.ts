@@ -1,5 +1,6 @@
 // `ringkv sim`: swarm runs of the deterministic simulator (src/sim/swarm.ts) from the command
-// line, over eventual keyspaces or (--keyspace strong) linearizable ones. One seed prints a
+// line, over eventual keyspaces or (--keyspace strong, --keyspace chain) linearizable ones.
+// One seed prints a
 // full summary: operations by outcome, the faults injected with their virtual times, what
 // the judge checked, the anomalies, the history file and the command that replays the run.
 // A range of seeds prints a line per run (failures only with --quiet) and a total. Any
@@ -11,17 +12,19 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatHistoryLines, type History, type OperationName } from '../../check/history.ts';
 import {
+  CHAIN_SWARM_CONFIGURATIONS,
   configurationConsistency,
   configurationDescription,
+  DEFAULT_CHAIN_CONFIGURATION,
   DEFAULT_CONFIGURATION,
   DEFAULT_OPERATIONS,
   DEFAULT_STRONG_CONFIGURATION,
   FAULT_KIND_NAMES,
   FAULT_KINDS,
+  linearizableSwarmConfiguration,
   NODE_COUNT_MAX,
   runSwarmSeed,
   STRONG_SWARM_CONFIGURATIONS,
-  strongSwarmConfiguration,
   SWARM_CLIENTS,
   SWARM_CONFIGURATIONS,
   swarmConfiguration,
@@ -37,7 +40,9 @@ const RANGE_RUNS_MAX = 1_000_000;
 const OPERATIONS_MAX = 1_000_000;
 const PROGRESS_INTERVAL_MS = 100;
 
-type KeyspaceKind = 'eventual' | 'strong';
+type KeyspaceKind = 'eventual' | 'strong' | 'chain';
+
+const KEYSPACE_KINDS: readonly KeyspaceKind[] = ['eventual', 'strong', 'chain'];
 
 interface NamedConfiguration {
   readonly name: string;
@@ -46,7 +51,15 @@ interface NamedConfiguration {
 }
 
 function configurationsOf(kind: KeyspaceKind): readonly NamedConfiguration[] {
-  return kind === 'strong' ? STRONG_SWARM_CONFIGURATIONS : SWARM_CONFIGURATIONS;
+  if (kind === 'strong') return STRONG_SWARM_CONFIGURATIONS;
+  if (kind === 'chain') return CHAIN_SWARM_CONFIGURATIONS;
+  return SWARM_CONFIGURATIONS;
+}
+
+function defaultConfiguration(kind: KeyspaceKind): string {
+  if (kind === 'strong') return DEFAULT_STRONG_CONFIGURATION;
+  if (kind === 'chain') return DEFAULT_CHAIN_CONFIGURATION;
+  return DEFAULT_CONFIGURATION;
 }
 
 function configurationLines(kind: KeyspaceKind): string {
@@ -69,8 +82,9 @@ export const SIM_HELP = `Usage: ringkv sim [options]
 Runs a whole cluster in this process on a virtual clock: a workload of ${SWARM_CLIENTS} clients, faults
 drawn from the seed, then a liveness phase (faults stop, the cluster must settle); then
 the judge. Eventual keyspaces: every key is read with R = all; no acknowledged write lost,
-replicas agree. Strong keyspaces: every key is read through every node, each read must
-succeed, and the whole history must be linearizable per key.
+replicas agree. Strong and chain keyspaces: every key is read through every node, each
+read must succeed, and the whole history must be linearizable per key; chain keyspaces
+must first have every partition's chain whole again.
 The same options always replay the same run. Exits 1 when a run finds an anomaly, 2 on a
 usage mistake. Progress shows on stderr when it is a terminal.
 
@@ -79,19 +93,21 @@ Options:
   --seeds A..B           every seed from A to B instead: a line per run and a total
   --config LIST          configurations, comma-separated, or ${DEFAULT_SET} for every one
                          of the keyspace kind that CI runs (default ${DEFAULT_CONFIGURATION},
-                         or ${DEFAULT_STRONG_CONFIGURATION} with --keyspace strong); eventual:
+                         ${DEFAULT_STRONG_CONFIGURATION} with --keyspace strong, ${DEFAULT_CHAIN_CONFIGURATION} with
+                         --keyspace chain); eventual:
 ${configurationLines('eventual')}
                          strong:
 ${configurationLines('strong')}
+                         chain:
+${configurationLines('chain')}
   --nodes M              a fixed node count instead of one drawn from the seed
                          (1 to ${NODE_COUNT_MAX}, at least the configuration's N)
   --ops K                operations of the workload (default ${DEFAULT_OPERATIONS})
   --faults LIST          fault kinds the seed may draw, comma-separated, or none
                          (default: every kind); each kind is drawn on or off per seed:
 ${faultLines()}
-  --keyspace KIND        eventual (default) or strong: which configurations the default
-                         and ${DEFAULT_SET} mean, and which --config may name; chain
-                         keyspaces cannot be simulated yet and are refused
+  --keyspace KIND        eventual (default), strong or chain: which configurations the
+                         default and ${DEFAULT_SET} mean, and which --config may name
   --history DIR          where history files go, one JSON-lines file per seed and
                          configuration (default ${DEFAULT_HISTORY_DIRECTORY}/)
   --history-of WHICH     all (default) or failed: which runs write their history
@@ -100,6 +116,10 @@ ${faultLines()}
                          makes them durable (power losses must then lose writes)
   --strong-quorum-of-one negative control of strong configurations: operations need one
                          acceptor instead of a majority (histories must then fail the
+                         linearizability checker)
+  --chain-accept-older-epochs
+                         negative control of chain configurations: replicas serve
+                         requests of older chain epochs (histories must then fail the
                          linearizability checker)
   --help                 show this help
 `;
@@ -121,6 +141,7 @@ export interface SimOptions {
   readonly quiet: boolean;
   readonly skipFsync: boolean;
   readonly strongQuorumOfOne: boolean;
+  readonly chainAcceptOlderEpochs: boolean;
 }
 
 function integerText(raw: string, flag: string, min: number, max: number): number {
@@ -156,9 +177,11 @@ function parseConfigurations(raw: string, kind: KeyspaceKind, kindGiven: boolean
     const consistency = configurationConsistency(name);
     const known = configurationsOf(kind).map((configuration) => configuration.name);
     if (consistency === undefined) {
-      const every = [...SWARM_CONFIGURATIONS, ...STRONG_SWARM_CONFIGURATIONS].map(
-        (configuration) => configuration.name,
-      );
+      const every = [
+        ...SWARM_CONFIGURATIONS,
+        ...STRONG_SWARM_CONFIGURATIONS,
+        ...CHAIN_SWARM_CONFIGURATIONS,
+      ].map((configuration) => configuration.name);
       throw new UsageError(
         `--config: no configuration '${name}'; expected ${[...(kindGiven ? known : every), DEFAULT_SET].join(', ')}`,
       );
@@ -176,8 +199,10 @@ function parseConfigurations(raw: string, kind: KeyspaceKind, kindGiven: boolean
 
 /** The replication factors a configuration's keyspaces need on `nodes` nodes. */
 function replicationFactors(name: string, nodes: number): (number | 'all')[] {
-  const strong = strongSwarmConfiguration(name);
-  if (strong !== undefined) return strong.keyspaces(nodes).map((keyspace) => keyspace.n);
+  const linearizable = linearizableSwarmConfiguration(name);
+  if (linearizable !== undefined) {
+    return linearizable.keyspaces(nodes).map((keyspace) => keyspace.n);
+  }
   return [swarmConfiguration(name)!.keyspace(nodes).n];
 }
 
@@ -213,19 +238,15 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
       quiet: { type: 'boolean' },
       'skip-fsync': { type: 'boolean' },
       'strong-quorum-of-one': { type: 'boolean' },
+      'chain-accept-older-epochs': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   });
   if (values.help === true) return 'help';
-  const keyspace = values.keyspace ?? 'eventual';
-  if (keyspace === 'chain') {
-    throw new UsageError(
-      '--keyspace chain: chain keyspaces cannot be simulated yet (the node does not run them); ' +
-        'expected eventual or strong',
-    );
-  }
-  if (keyspace !== 'eventual' && keyspace !== 'strong') {
-    throw new UsageError(`--keyspace: expected eventual, strong or chain, got '${keyspace}'`);
+  const keyspaceText = values.keyspace ?? 'eventual';
+  const keyspace = KEYSPACE_KINDS.find((kind) => kind === keyspaceText);
+  if (keyspace === undefined) {
+    throw new UsageError(`--keyspace: expected eventual, strong or chain, got '${keyspaceText}'`);
   }
   if (values.seed !== undefined && values.seeds !== undefined) {
     throw new UsageError('give --seed or --seeds, not both');
@@ -246,20 +267,14 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
     firstSeed = lastSeed = integerText(values.seed, 'seed', 0, SEED_MAX);
   }
   const configurations = parseConfigurations(
-    values.config ?? (keyspace === 'strong' ? DEFAULT_STRONG_CONFIGURATION : DEFAULT_CONFIGURATION),
+    values.config ?? defaultConfiguration(keyspace),
     keyspace,
     values.keyspace !== undefined,
   );
   const strongQuorumOfOne = values['strong-quorum-of-one'] === true;
-  if (strongQuorumOfOne) {
-    const eventual = configurations.filter((name) => configurationConsistency(name) !== 'strong');
-    if (eventual.length > 0) {
-      throw new UsageError(
-        `--strong-quorum-of-one: a control of strong configurations; ${eventual.join(', ')} ` +
-          'runs eventual keyspaces',
-      );
-    }
-  }
+  if (strongQuorumOfOne) controlOf('strong-quorum-of-one', 'strong', configurations);
+  const chainAcceptOlderEpochs = values['chain-accept-older-epochs'] === true;
+  if (chainAcceptOlderEpochs) controlOf('chain-accept-older-epochs', 'chain', configurations);
   if ((lastSeed - firstSeed + 1) * configurations.length > RANGE_RUNS_MAX) {
     throw new UsageError(`at most ${RANGE_RUNS_MAX} runs at once (seeds times configurations)`);
   }
@@ -296,7 +311,19 @@ export function parseSimOptions(argv: string[]): SimOptions | 'help' {
     quiet: values.quiet === true,
     skipFsync: values['skip-fsync'] === true,
     strongQuorumOfOne,
+    chainAcceptOlderEpochs,
   };
+}
+
+/** Refuses a negative control given with configurations of another keyspace kind. */
+function controlOf(flag: string, kind: KeyspaceKind, configurations: readonly string[]): void {
+  const others = configurations.filter((name) => configurationConsistency(name) !== kind);
+  if (others.length === 0) return;
+  const kinds = [...new Set(others.map((name) => configurationConsistency(name)))];
+  throw new UsageError(
+    `--${flag}: a control of ${kind} configurations; ${others.join(', ')} ` +
+      `${others.length === 1 ? 'runs' : 'run'} ${kinds.join(' and ')} keyspaces`,
+  );
 }
 
 /** The command that replays one run: every flag that shaped it, and no other. */
@@ -309,6 +336,7 @@ export function replayCommand(seed: number, configuration: string, options: SimO
   }
   if (options.skipFsync) parts.push('--skip-fsync');
   if (options.strongQuorumOfOne) parts.push('--strong-quorum-of-one');
+  if (options.chainAcceptOlderEpochs) parts.push('--chain-accept-older-epochs');
   return parts.join(' ');
 }
 
@@ -458,6 +486,7 @@ export function runSim(options: SimOptions, output: Output): number {
         operations: options.operations,
         skipFsync: options.skipFsync,
         ...(options.strongQuorumOfOne ? { strongQuorumOfOne: true } : {}),
+        ...(options.chainAcceptOlderEpochs ? { chainAcceptOlderEpochs: true } : {}),
         ...(options.nodes === undefined ? {} : { nodes: options.nodes }),
         ...(options.faults === undefined ? {} : { faults: options.faults }),
         ...(single

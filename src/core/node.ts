@@ -175,6 +175,8 @@ export type Input =
       readonly message: unknown;
     }
   | { readonly type: 'tick'; readonly nowMs: number }
+  /** The shell's connection to a peer closed on its own: a hint that the peer may be dead. */
+  | { readonly type: 'peer-lost'; readonly nowMs: number; readonly peer: string }
   | { readonly type: 'persisted'; readonly nowMs: number; readonly batchId: number };
 
 export type Effect =
@@ -279,6 +281,15 @@ interface ForwardOp {
   readonly indexes: readonly number[];
   readonly requestId: number;
   readonly deadlineMs: number;
+  /** The coordinator it went to, and when. */
+  readonly to: string;
+  readonly sentMs: number;
+  /**
+   * Strong keys forwarded by one of their own replicas: the coordinator sends this node
+   * CASPaxos messages while it works on them, so silence this long means it is gone (the
+   * forward then fails at once instead of at its deadline). Null: wait for the deadline.
+   */
+  readonly silentAfterMs: number | null;
 }
 
 interface ScanOp {
@@ -427,6 +438,10 @@ const RECENT_FORWARDS_MAX = 100_000;
 const MAP_FETCH_INTERVAL_MS = 500;
 /** Partitions one listing request may visit before it answers with a cursor. */
 const SCAN_ROUNDS_MAX = 32;
+/** The proposer's longest backoff between attempts (its default). */
+const PROPOSER_BACKOFF_MS_MAX = 200;
+/** What a forwarding replica adds to a coordinator's longest silence, for the network. */
+const SILENCE_MARGIN_MS = 100;
 /** How often a node looks for chains to repair (members down, chains to join). */
 const CHAIN_CHECK_INTERVAL_MS = 200;
 /** A pre-copy pass that brought at most this many records lets the node join the chain. */
@@ -486,6 +501,10 @@ export class Node {
   private lastNowMs = 0;
   /** CASPaxos for strong keyspaces (and the cluster map): this node's acceptor and proposer. */
   private readonly registers: RegisterHost;
+  /** When each peer was last heard from (any message). */
+  private readonly lastHeardMs = new Map<string, number>();
+  /** Coordinators that left a strong forward unanswered in silence; cleared by any message. */
+  private readonly silentPeers = new Set<string>();
   /** Messages from this node to itself, handled before the step ends. */
   private loopback: Loopback[] = [];
   /** Chain replication for chain keyspaces: this node's replicas and its requester. */
@@ -528,12 +547,8 @@ export class Node {
       {
         proposer: {
           // Several attempts fit in one request timeout.
-          phaseTimeoutMs: Math.max(
-            1,
-            Math.floor(
-              (config.cluster?.requestTimeoutMs ?? DEFAULT_CLUSTER_TIMINGS.requestTimeoutMs) / 4,
-            ),
-          ),
+          phaseTimeoutMs: this.strongPhaseTimeoutMs(),
+          backoffMsMax: PROPOSER_BACKOFF_MS_MAX,
           ...(config.cluster?.strongQuorumOfOne === true
             ? { unsafe: { quorumOfOne: true, allowDisjointQuorums: true } }
             : {}),
@@ -655,6 +670,9 @@ export class Node {
       case 'tick':
         this.onTick(input.nowMs);
         break;
+      case 'peer-lost':
+        this.onPeerLost(input.peer);
+        break;
       case 'persisted':
         this.onPersisted(input.batchId);
         break;
@@ -746,6 +764,7 @@ export class Node {
     const n = replicationFactor(keyspace, this.map!.members.length);
     // Keys for one coordinator go in one forward, in order: items on one key stay in order.
     const forwards = new Map<string, number[]>();
+    const replicaOfAll = new Map<string, boolean>();
     const withVersions = request.op === 'get' ? request.withVersions !== false : true;
     for (let index = 0; index < keys.length && !job.finished; index++) {
       const key = keys[index]!;
@@ -755,8 +774,10 @@ export class Node {
       // One proposer per key where possible: its first replica that is alive (a suspect one
       // is passed over, so a dead coordinator costs only the time SWIM takes to suspect it).
       const coordinator =
-        acceptors.find((id) => id === this.nodeId || this.liveness(id) === 'alive') ??
-        acceptors.find((id) => this.isUp(id));
+        acceptors.find(
+          (id) =>
+            id === this.nodeId || (this.liveness(id) === 'alive' && !this.silentPeers.has(id)),
+        ) ?? acceptors.find((id) => this.isUp(id));
       if (forwarded || coordinator === this.nodeId) {
         const opId = this.takeOpId();
         this.ops.set(opId, {
@@ -779,6 +800,8 @@ export class Node {
       let indexes = forwards.get(coordinator);
       if (indexes === undefined) forwards.set(coordinator, (indexes = []));
       indexes.push(index);
+      const isReplica = acceptors.includes(this.nodeId);
+      replicaOfAll.set(coordinator, (replicaOfAll.get(coordinator) ?? true) && isReplica);
     }
     for (const [coordinator, indexes] of forwards) {
       if (job.finished) break;
@@ -791,7 +814,10 @@ export class Node {
               withVersions,
             }
           : { op: 'write', keyspace: keyspace.name, items: indexes.map((i) => request.items[i]!) };
-      this.forward(coordinator, job, indexes, forwardedRequest, nowMs);
+      // A replica of these keys hears from a live coordinator while it works on them.
+      const silentAfterMs =
+        replicaOfAll.get(coordinator) === true ? this.silencePatienceMs() : null;
+      this.forward(coordinator, job, indexes, forwardedRequest, nowMs, 0, silentAfterMs);
     }
   }
 
@@ -1211,6 +1237,7 @@ export class Node {
     request: ClientRequest,
     nowMs: number,
     requestId = 0,
+    silentAfterMs: number | null = null,
   ): void {
     const opId = this.takeOpId();
     this.ops.set(opId, {
@@ -1221,6 +1248,9 @@ export class Node {
       // The coordinator answers within its own timeout, with a more precise error (how many
       // replicas a write reached): give it that long, and a little more.
       deadlineMs: nowMs + this.requestTimeoutMs() + FORWARD_GRACE_MS,
+      to,
+      sentMs: nowMs,
+      silentAfterMs,
     });
     // The receiver knows a forward by its sender's incarnation and op id, so one leaves only
     // once that incarnation is durable: a life that crashed before could not share its ids.
@@ -1983,6 +2013,8 @@ export class Node {
 
   private onPeerMessage(from: string, message: unknown, nowMs: number): void {
     this.lastNowMs = nowMs;
+    this.lastHeardMs.set(from, nowMs);
+    this.silentPeers.delete(from);
     if (!isPeerMessage(message)) {
       this.droppedMessages++;
       return;
@@ -2304,11 +2336,67 @@ export class Node {
       this.checkChains(nowMs);
     }
     this.expireOps(nowMs);
+    this.failSilentForwards(nowMs);
     this.forgetOldForwards(nowMs);
     if (nowMs >= this.nextHandoffMs) {
       this.nextHandoffMs = nowMs + (this.config.cluster?.handoffIntervalMs ?? 1000);
       this.handOffHints(nowMs);
     }
+  }
+
+  /**
+   * A peer whose connection closed on its own is taken as silent at once: strong forwards
+   * waiting on it fail now (their outcome is unknown) and its keys are coordinated
+   * elsewhere until it speaks again. A killed process closes its sockets at once, long
+   * before SWIM suspects it.
+   */
+  private onPeerLost(peer: string): void {
+    if (peer === this.nodeId || this.map === null) return;
+    this.silentPeers.add(peer);
+    for (const [opId, op] of this.ops) {
+      if (op.kind !== 'forward' || op.silentAfterMs === null || op.to !== peer) continue;
+      this.ops.delete(opId);
+      this.failSilentForward(op);
+    }
+  }
+
+  private failSilentForward(op: ForwardOp): void {
+    const error = unavailable(
+      `the coordinating replica ${op.to} fell silent; a write may or may not have happened`,
+    );
+    if (op.job === null) this.fail({ kind: 'client', requestId: op.requestId }, error);
+    else this.failJob(op.job, error);
+  }
+
+  /**
+   * Strong forwards whose coordinator fell silent (see ForwardOp.silentAfterMs) fail now:
+   * the client learns at once that the outcome is unknown, and this node routes the
+   * coordinator's keys elsewhere until it hears from it again, rather than waiting out the
+   * request timeout while SWIM makes up its mind.
+   */
+  private failSilentForwards(nowMs: number): void {
+    for (const [opId, op] of this.ops) {
+      if (op.kind !== 'forward' || op.silentAfterMs === null) continue;
+      if (nowMs - op.sentMs < op.silentAfterMs) continue;
+      if ((this.lastHeardMs.get(op.to) ?? -Infinity) >= op.sentMs) continue;
+      this.ops.delete(opId);
+      this.silentPeers.add(op.to);
+      this.failSilentForward(op);
+    }
+  }
+
+  /**
+   * How long a forwarding replica waits for a word from a strong key's coordinator. A live
+   * coordinator working on the keys sends their acceptors a prepare or an accept at every
+   * attempt, and attempts follow each other within a phase timeout and a backoff; a margin
+   * covers the network.
+   */
+  private silencePatienceMs(): number {
+    return this.strongPhaseTimeoutMs() + PROPOSER_BACKOFF_MS_MAX + SILENCE_MARGIN_MS;
+  }
+
+  private strongPhaseTimeoutMs(): number {
+    return Math.max(1, Math.floor(this.requestTimeoutMs() / 4));
   }
 
   private isRepeatedForward(

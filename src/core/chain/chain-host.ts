@@ -17,6 +17,7 @@
 //   than the old tail did, and passes from it cannot continue the old ones.
 
 import { assert, utf8 } from '../bytes.ts';
+import { MonotonicClock } from '../monotonic-clock.ts';
 import {
   CHAIN_TABLE_END,
   CHAIN_TABLE_START,
@@ -124,6 +125,8 @@ export class ChainHost {
   /** Partitions this node pre-copies and is not a member of yet, with the tail it copies from. */
   private readonly precopySources = new Map<number, string>();
   malformedDropped = 0;
+  /** Leases, resends and copies are timed on this: the wall clock may step back. */
+  private readonly clock = new MonotonicClock();
 
   constructor(
     nodeId: string,
@@ -161,7 +164,8 @@ export class ChainHost {
   }
 
   /** A chain from the map: to the requester, and to this node's replica if it has or needs one. */
-  configure(config: ChainConfig, nowMs: number): ChainHostOutput {
+  configure(config: ChainConfig, wallMs: number): ChainHostOutput {
+    const nowMs = this.clock.advance(wallMs);
     this.restoreAll(nowMs);
     this.requester.learnConfig(config);
     const partition = config.partition;
@@ -174,7 +178,8 @@ export class ChainHost {
   }
 
   /** Starts copying a partition this node is about to join (docs/CHAIN.md, "Extended"). */
-  precopy(config: ChainConfig, nowMs: number): ChainHostOutput {
+  precopy(config: ChainConfig, wallMs: number): ChainHostOutput {
+    const nowMs = this.clock.advance(wallMs);
     this.restoreAll(nowMs);
     const replica = this.replicas.get(config.partition) ?? this.newReplica(config.partition);
     this.take(config.partition, replica.precopy(config, nowMs));
@@ -217,9 +222,10 @@ export class ChainHost {
     operationId: number,
     partition: number,
     request: ChainRequest,
-    nowMs: number,
+    wallMs: number,
     timeoutMs: number,
   ): ChainHostOutput | null {
+    const nowMs = this.clock.advance(wallMs);
     this.restoreAll(nowMs);
     const requestId = this.requester.submit(partition, request, nowMs, timeoutMs);
     if (requestId === null) return null;
@@ -228,7 +234,8 @@ export class ChainHost {
     return this.flush();
   }
 
-  receive(from: string, message: unknown, nowMs: number): ChainHostOutput {
+  receive(from: string, message: unknown, wallMs: number): ChainHostOutput {
+    const nowMs = this.clock.advance(wallMs);
     this.restoreAll(nowMs);
     if (!isValidChainMessage(message)) {
       this.malformedDropped += 1;
@@ -249,7 +256,8 @@ export class ChainHost {
     return this.flush();
   }
 
-  tick(nowMs: number): ChainHostOutput {
+  tick(wallMs: number): ChainHostOutput {
+    const nowMs = this.clock.advance(wallMs);
     this.restoreAll(nowMs);
     for (const [partition, replica] of this.replicas) this.take(partition, replica.tick(nowMs));
     this.takeRequester(this.requester.tick(nowMs));

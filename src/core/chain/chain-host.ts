@@ -116,6 +116,8 @@ export class ChainHost {
   private stored: Map<number, ChainStoredState> | null;
   /** Entry rows stored per partition, by sequence number: removed once committed. */
   private readonly entryRows = new Map<number, Set<number>>();
+  /** Partitions whose replica was restored from storage and has not copied since. */
+  private readonly restored = new Set<number>();
   /** Requester request id -> the node's operation id. */
   private readonly operations = new Map<number, number>();
   private sends: ChainHostSend[] = [];
@@ -181,7 +183,15 @@ export class ChainHost {
   precopy(config: ChainConfig, wallMs: number): ChainHostOutput {
     const nowMs = this.clock.advance(wallMs);
     this.restoreAll(nowMs);
-    const replica = this.replicas.get(config.partition) ?? this.newReplica(config.partition);
+    // A replica restored after a restart acts as no tail for a lease's time (it cannot know
+    // what it granted before); a copy starts from nothing anyway, so a fresh replica does
+    // it, and the chain it joins is not held up by that wait.
+    const existing = this.replicas.get(config.partition);
+    const replica =
+      existing === undefined || this.restored.has(config.partition)
+        ? this.newReplica(config.partition)
+        : existing;
+    this.restored.delete(config.partition);
     this.take(config.partition, replica.precopy(config, nowMs));
     this.notePrecopySource(replica);
     return this.flush();
@@ -282,6 +292,7 @@ export class ChainHost {
   private restoreAll(nowMs: number | null): void {
     if (this.stored === null || nowMs === null) return;
     for (const [partition, state] of this.stored) {
+      this.restored.add(partition);
       this.replicas.set(
         partition,
         ChainReplica.restore(

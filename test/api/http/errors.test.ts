@@ -219,7 +219,8 @@ test('a slow client is told RINGKV_REQUEST_TIMEOUT, headers too large RINGKV_HEA
 test('an unknown route or method is 404 RINGKV_NOT_FOUND', async () => {
   await expectError('GET', '/nope', 404, 'RINGKV_NOT_FOUND');
   await expectError('GET', '/v1', 404, 'RINGKV_NOT_FOUND');
-  await expectError('POST', '/v1/kv/default/k', 404, 'RINGKV_NOT_FOUND', { body: 'v' });
+  await expectError('PATCH', '/v1/kv/default/k', 404, 'RINGKV_NOT_FOUND', { body: 'v' });
+  await expectError('POST', '/v1/status', 404, 'RINGKV_NOT_FOUND', { body: 'v' });
 });
 
 test('too many requests in flight is 503 RINGKV_OVERLOADED', async () => {

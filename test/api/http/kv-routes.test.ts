@@ -256,3 +256,34 @@ test('HEAD on a key answers like GET without a body', async () => {
   assert.equal(head.headers.get('content-length'), '3');
   assert.equal((await node.call('HEAD', '/v1/kv/default/head-missing')).status, 404);
 });
+
+test('POST ?incrBy adds to a decimal integer; bad deltas, non-integers and If-Match versions on an eventual keyspace are refused', async () => {
+  const first = await node.call('POST', '/v1/kv/default/counter?incrBy=40');
+  assert.equal(first.status, 200);
+  assert.deepEqual(await first.json(), { value: '40' });
+  const second = await node.call('POST', '/v1/kv/default/counter');
+  assert.deepEqual(await second.json(), { value: '41' });
+  const negative = await node.call('POST', '/v1/kv/default/counter?incrBy=-50');
+  assert.deepEqual(await negative.json(), { value: '-9' });
+  assert.equal(
+    await errorCodeOf(await node.call('POST', '/v1/kv/default/counter?incrBy=1.5'), 400),
+    'RINGKV_INVALID_ARGUMENT',
+  );
+  assert.equal(
+    await errorCodeOf(await node.call('POST', `/v1/kv/default/counter?incrBy=${2n ** 63n}`), 400),
+    'RINGKV_INVALID_ARGUMENT',
+  );
+  await node.call('PUT', '/v1/kv/default/word', { body: 'text' });
+  assert.equal(
+    await errorCodeOf(await node.call('POST', '/v1/kv/default/word'), 409),
+    'RINGKV_NOT_AN_INTEGER',
+  );
+  // Versions are for strong and chain keyspaces; an eventual one says so.
+  const versioned = await node.call('PUT', '/v1/kv/default/word', {
+    body: 'other',
+    headers: { 'if-match': '"3"' },
+  });
+  assert.equal(await errorCodeOf(versioned, 400), 'RINGKV_INVALID_ARGUMENT');
+  const kept = await node.call('GET', '/v1/kv/default/word');
+  assert.equal(await kept.text(), 'text', 'nothing refused was written');
+});

@@ -80,11 +80,11 @@ import type { OperationOutcome } from './paxos/proposer.ts';
 import {
   commandOf,
   strongError,
-  strongItemsProblem,
   strongReadResult,
   strongWriteResult,
 } from './paxos/client-commands.ts';
 import type { Mutation } from './requests.ts';
+import { linearizableItemsProblem } from './kv/linearizable-items.ts';
 import { ChainHost, chainKeyOf, type ChainHostOutput } from './chain/chain-host.ts';
 import { chainOperationOf, chainResultOf } from './chain/client-operations.ts';
 import { withTail, type ChainConfig } from './chain/chain-config.ts';
@@ -276,10 +276,8 @@ interface ConditionalWrite {
 
 interface ForwardOp {
   readonly kind: 'forward';
-  /** Null: the forwarded request is a whole client request (keyspace creation). */
-  readonly job: Job | null;
+  readonly job: Job;
   readonly indexes: readonly number[];
-  readonly requestId: number;
   readonly deadlineMs: number;
   /** The coordinator it went to, and when. */
   readonly to: string;
@@ -755,9 +753,7 @@ export class Node {
     const commands: Command[] = [];
     if (request.op === 'write') {
       for (const item of request.items) {
-        const command = commandOf(item.mutation);
-        if ('code' in command) return this.fail(origin, command);
-        commands.push(command);
+        commands.push(commandOf(item.mutation));
       }
     }
     const job = this.newJob(origin, request.op, keys.length);
@@ -817,7 +813,7 @@ export class Node {
       // A replica of these keys hears from a live coordinator while it works on them.
       const silentAfterMs =
         replicaOfAll.get(coordinator) === true ? this.silencePatienceMs() : null;
-      this.forward(coordinator, job, indexes, forwardedRequest, nowMs, 0, silentAfterMs);
+      this.forward(coordinator, job, indexes, forwardedRequest, nowMs, silentAfterMs);
     }
   }
 
@@ -960,7 +956,9 @@ export class Node {
     const keys = request.op === 'get' ? request.keys : request.items.map((item) => item.key);
     const invalid = this.store.checkKeys(keys);
     if (invalid !== null) return invalid;
-    return request.op === 'write' ? strongItemsProblem(request.items, this.config.limits) : null;
+    return request.op === 'write'
+      ? linearizableItemsProblem(request.items, this.config.limits, consistency)
+      : null;
   }
 
   /** Carries out what the chain host asks: sends (some after a batch), completions, joins. */
@@ -1232,11 +1230,10 @@ export class Node {
 
   private forward(
     to: string,
-    job: Job | null,
+    job: Job,
     indexes: readonly number[],
     request: ClientRequest,
     nowMs: number,
-    requestId = 0,
     silentAfterMs: number | null = null,
   ): void {
     const opId = this.takeOpId();
@@ -1244,7 +1241,6 @@ export class Node {
       kind: 'forward',
       job,
       indexes,
-      requestId,
       // The coordinator answers within its own timeout, with a more precise error (how many
       // replicas a write reached): give it that long, and a little more.
       deadlineMs: nowMs + this.requestTimeoutMs() + FORWARD_GRACE_MS,
@@ -2258,9 +2254,6 @@ export class Node {
     const op = this.ops.get(opId);
     if (op === undefined || op.kind !== 'forward') return;
     this.ops.delete(opId);
-    if (op.job === null) {
-      return this.reply({ kind: 'client', requestId: op.requestId }, reply);
-    }
     if (!reply.ok) return this.failJob(op.job, reply.error);
     if (
       (reply.op !== 'write' && reply.op !== 'get') ||
@@ -2269,7 +2262,7 @@ export class Node {
     ) {
       return this.failJob(op.job, unavailable('the coordinator answered out of turn'));
     }
-    op.indexes.forEach((jobIndex, i) => this.completePart(op.job!, jobIndex, reply.results[i]!));
+    op.indexes.forEach((jobIndex, i) => this.completePart(op.job, jobIndex, reply.results[i]!));
   }
 
   private onHello(
@@ -2364,8 +2357,7 @@ export class Node {
     const error = unavailable(
       `the coordinating replica ${op.to} fell silent; a write may or may not have happened`,
     );
-    if (op.job === null) this.fail({ kind: 'client', requestId: op.requestId }, error);
-    else this.failJob(op.job, error);
+    this.failJob(op.job, error);
   }
 
   /**
@@ -2472,13 +2464,12 @@ export class Node {
           break;
         case 'forward':
           this.ops.delete(opId);
-          {
-            const error = unavailable(
+          this.failJob(
+            op.job,
+            unavailable(
               'the coordinating replica did not answer in time; the write may or may not have happened',
-            );
-            if (op.job === null) this.fail({ kind: 'client', requestId: op.requestId }, error);
-            else this.failJob(op.job, error);
-          }
+            ),
+          );
           break;
         case 'scan':
         case 'count':

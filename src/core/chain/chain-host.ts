@@ -152,8 +152,7 @@ export class ChainHost {
 
   /** Partitions with a replica here (members, copiers, and former members not yet cleared). */
   partitions(): number[] {
-    this.restoreAll(null);
-    return [...this.replicas.keys()];
+    return [...this.replicas.keys(), ...(this.stored?.keys() ?? [])];
   }
 
   /** Replicas held (restored ones counted once restored). */

@@ -1,26 +1,31 @@
 // How client requests on a chain keyspace become chain requests, and how completions become
-// replies. Chain keyspaces keep no expiry and no siblings: a key is a value or nothing, with
-// a version that counts its changes (docs/CHAIN.md). Eventual-only parts of a request (TTLs,
-// APPEND, causal contexts, quorum overrides) are refused with a clear error.
+// replies. A key is a value or nothing, with a version that counts its changes
+// (docs/CHAIN.md); what chain keyspaces refuse is checked before, by
+// src/core/kv/linearizable-items.ts.
 
-import { EMPTY_BYTES } from '../bytes.ts';
+import { assert, EMPTY_BYTES } from '../bytes.ts';
 import { ErrorCode, kvError, type KvError } from '../errors.ts';
 import { parseRedisInteger } from '../kv/redis-integer.ts';
 import type { Mutation, ReadResult, WriteResult } from '../requests.ts';
 import type { ChainOperation } from './operations.ts';
 import type { ChainCompletion } from './requester.ts';
 
-/** The chain operation a write item runs on `chainKey`, or why a chain keyspace refuses it. */
+/**
+ * The chain operation a write item runs on `chainKey`, or why it cannot. The item has passed
+ * linearizableItemsProblem, which refuses what a chain keyspace has no operation for.
+ */
 export function chainOperationOf(
   mutation: Mutation,
   chainKey: Uint8Array,
 ): ChainOperation | KvError {
   const key = chainKey;
+  assert(
+    mutation.kind !== 'append' && mutation.kind !== 'expire',
+    `a ${mutation.kind} was refused before`,
+  );
   switch (mutation.kind) {
     case 'set': {
-      if (mutation.expiry.kind !== 'none') {
-        return refuse('expiry (EX, PX, EXAT, PXAT, KEEPTTL, ttlMs)');
-      }
+      assert(mutation.expiry.kind === 'none', 'expiry was refused before');
       const previous = mutation.returnPrevious === true ? { returnPrevious: true as const } : {};
       switch (mutation.condition) {
         case 'always':
@@ -55,19 +60,7 @@ export function chainOperationOf(
             value: mutation.value,
           }
         : { kind: 'cas', key, expected: mutation.expected.value, value: mutation.value };
-    case 'append':
-      return refuse('APPEND');
-    case 'expire':
-      return refuse('expiry (EXPIRE, PEXPIRE, PERSIST)');
   }
-  return refuse(`the mutation ${(mutation as { kind: string }).kind}`);
-}
-
-function refuse(what: string): KvError {
-  return kvError(
-    ErrorCode.INVALID_ARGUMENT,
-    `${what} is not supported on chain keyspaces: keys there have no expiry`,
-  );
 }
 
 /** The result or error of a finished chain request. */

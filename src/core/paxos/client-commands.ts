@@ -1,24 +1,27 @@
 // How client requests on a strong keyspace become register commands, and how operation
-// outcomes become replies. Strong keyspaces keep no expiry and no siblings: a key is a value
-// or nothing, with a version that counts its changes (docs/PAXOS.md), so the eventual-only
-// parts of a request (TTLs, APPEND, causal contexts, quorum overrides) are refused here with
-// a clear error rather than ignored.
+// outcomes become replies. A key is a value or nothing, with a version that counts its
+// changes (docs/PAXOS.md); what strong keyspaces refuse is checked before, by
+// src/core/kv/linearizable-items.ts.
 
-import { EMPTY_BYTES } from '../bytes.ts';
+import { assert, EMPTY_BYTES } from '../bytes.ts';
 import { ErrorCode, kvError, type KvError } from '../errors.ts';
-import type { Limits } from '../limits.ts';
 import { parseRedisInteger } from '../kv/redis-integer.ts';
-import type { Mutation, ReadResult, WriteItem, WriteResult } from '../requests.ts';
+import type { Mutation, ReadResult, WriteResult } from '../requests.ts';
 import type { OperationOutcome } from './proposer.ts';
 import type { Command, RegisterValue } from './register.ts';
 
-/** The command a write item runs, or why a strong keyspace refuses it. */
-export function commandOf(mutation: Mutation): Command | KvError {
+/**
+ * The command a write item runs. The item has passed linearizableItemsProblem, which refuses
+ * the mutations a strong keyspace has no command for (expiry, APPEND).
+ */
+export function commandOf(mutation: Mutation): Command {
+  assert(
+    mutation.kind !== 'append' && mutation.kind !== 'expire',
+    `a ${mutation.kind} was refused before`,
+  );
   switch (mutation.kind) {
     case 'set':
-      if (mutation.expiry.kind !== 'none') {
-        return refuse('expiry (EX, PX, EXAT, PXAT, KEEPTTL, ttlMs)');
-      }
+      assert(mutation.expiry.kind === 'none', 'expiry was refused before');
       switch (mutation.condition) {
         case 'always':
           return { kind: 'put', value: mutation.value };
@@ -36,48 +39,7 @@ export function commandOf(mutation: Mutation): Command | KvError {
       return 'version' in mutation.expected
         ? { kind: 'cas-version', expectedVersion: mutation.expected.version, value: mutation.value }
         : { kind: 'cas-value', expected: mutation.expected.value, value: mutation.value };
-    case 'append':
-      return refuse('APPEND');
-    case 'expire':
-      return refuse('expiry (EXPIRE, PEXPIRE, PERSIST)');
   }
-  return refuse(`the mutation ${(mutation as { kind: string }).kind}`);
-}
-
-function refuse(what: string): KvError {
-  return kvError(
-    ErrorCode.INVALID_ARGUMENT,
-    `${what} is not supported on strong keyspaces: keys there have no expiry`,
-  );
-}
-
-/** Checks the items of a write to a strong or chain keyspace against the limits. */
-export function strongItemsProblem(items: readonly WriteItem[], limits: Limits): KvError | null {
-  for (const item of items) {
-    if (item.context !== undefined && item.context.length > 0) {
-      return kvError(
-        ErrorCode.INVALID_ARGUMENT,
-        'causal contexts belong to eventual keyspaces; on strong and chain keyspaces compare-and-set on the version instead',
-      );
-    }
-    const mutation = item.mutation;
-    const bytes =
-      mutation.kind === 'set' || mutation.kind === 'compareAndSet' ? mutation.value.length : 0;
-    if (bytes > limits.valueBytesMax) {
-      return kvError(
-        ErrorCode.VALUE_TOO_LARGE,
-        `value is ${bytes} bytes, the limit is ${limits.valueBytesMax}`,
-      );
-    }
-    if (
-      mutation.kind === 'compareAndSet' &&
-      'version' in mutation.expected &&
-      !(Number.isSafeInteger(mutation.expected.version) && mutation.expected.version >= 0)
-    ) {
-      return kvError(ErrorCode.INVALID_ARGUMENT, 'an expected version is a non-negative integer');
-    }
-  }
-  return null;
 }
 
 /** A read's result from the value a get operation chose. */

@@ -30,11 +30,22 @@
 import { after, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Redis } from 'ioredis';
-import { RingkvClient, isRingkvError } from '../../src/client/index.ts';
+import { RingkvClient } from '../../src/client/index.ts';
 import { Prng } from '../../src/core/prng.ts';
-import type { History, Operation, Value } from '../../src/check/history.ts';
+import type { History, Operation } from '../../src/check/history.ts';
 import { checkLinearizable, describeOperation } from '../../src/check/linearizability.ts';
 import { FAST_TIMINGS, http, TestCluster, waitFor } from './cluster-harness.ts';
+import {
+  clientPrng as seededClientPrng,
+  freshValue,
+  newLoadState,
+  nowMs,
+  pause,
+  recordOperation,
+  sleep,
+  text,
+  type LoadState,
+} from './recorded-load.ts';
 
 const SEED = Number(process.env.RINGKV_TEST_SEED ?? Date.now() % 1_000_000);
 const KEYSPACE = 'ledger';
@@ -49,15 +60,8 @@ const DOWN_MS = 5_000;
 const AFTER_RESTART_MS = 3_000;
 /** The client gives up on a request after this; longer than the node's own timeout. */
 const CLIENT_TIMEOUT_MS = FAST_TIMINGS.requestTimeoutMs * 2;
-/** A client's pause between operations is drawn in [0, PAUSE_MS_MAX]: it bounds the history. */
-const PAUSE_MS_MAX = 6;
-/** Each put or compare-and-set writes a fresh multiple of this; increments add 1 to 9. */
-const VALUE_STRIDE = 1_000_000;
 const CHECK_BUDGET_MS = 20_000;
 const EXCERPT_OPERATIONS = 30;
-
-/** Write errors that say the request surely did nothing; any other leaves the outcome unknown. */
-const NOT_APPLIED_CODES: ReadonlySet<string> = new Set(['UNREACHABLE', 'RINGKV_OVERLOADED']);
 
 let cluster: TestCluster | null = null;
 const redisConnections: Redis[] = [];
@@ -68,90 +72,8 @@ after(async () => {
   await cluster?.close();
 });
 
-/** One operation as recorded, completed in place once its answer comes. */
-type MutableOperation = { -readonly [K in keyof Operation]: Operation[K] };
-
-interface LoadState {
-  readonly history: Operation[];
-  readonly startedAtMs: number;
-  /** Counter of fresh values: each put and compare-and-set takes the next. */
-  writesStarted: number;
-  stopping: boolean;
-  readonly errorsByCode: Map<string, number>;
-}
-
-function nowMs(load: LoadState): number {
-  return performance.now() - load.startedAtMs;
-}
-
-function freshValue(load: LoadState): string {
-  load.writesStarted++;
-  return String(load.writesStarted * VALUE_STRIDE);
-}
-
-function countError(load: LoadState, code: string): void {
-  load.errorsByCode.set(code, (load.errorsByCode.get(code) ?? 0) + 1);
-}
-
-/**
- * Runs one operation and records it: ok with `output` of what `run` answered; when `run`
- * throws, failed if it was a read or a write that surely did nothing, else unknown.
- */
-async function recordOperation<T>(
-  load: LoadState,
-  entry: Pick<Operation, 'client' | 'key' | 'op' | 'input'>,
-  run: () => Promise<T>,
-  output: (result: T) => unknown,
-): Promise<T | undefined> {
-  const operation = {
-    ...entry,
-    output: null,
-    invokedAt: nowMs(load),
-    completedAt: null,
-    outcome: 'unknown',
-  } as MutableOperation;
-  load.history.push(operation as Operation);
-  try {
-    const result = await run();
-    operation.completedAt = nowMs(load);
-    operation.outcome = 'ok';
-    operation.output = output(result) as Operation['output'];
-    return result;
-  } catch (error) {
-    const code = errorCodeOf(error);
-    countError(load, code);
-    if (entry.op === 'get' || NOT_APPLIED_CODES.has(code)) {
-      operation.completedAt = nowMs(load);
-      operation.outcome = 'failed';
-    }
-    return undefined;
-  }
-}
-
-/**
- * A short name for an error: the client's code, the node's code a Redis error reply carries
- * (`ERR RINGKV_UNAVAILABLE ...`), or the start of any other message.
- */
-function errorCodeOf(error: unknown): string {
-  if (isRingkvError(error)) return error.code;
-  const message = error instanceof Error ? error.message : String(error);
-  const nodeCode = /\bRINGKV_[A-Z_]+/.exec(message)?.[0];
-  if (nodeCode !== undefined) return nodeCode;
-  if (message.includes('timed out')) return 'redis-timeout';
-  return `other: ${message.slice(0, 60)}`;
-}
-
-function text(bytes: Uint8Array | null): Value {
-  return bytes === null ? null : new TextDecoder().decode(bytes);
-}
-
-async function pause(prng: Prng): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, prng.between(0, PAUSE_MS_MAX)));
-}
-
-/** Each client draws from its own generator, so its choices do not depend on timing. */
 function clientPrng(clientId: number): Prng {
-  return new Prng((SEED * 1_009 + clientId + 1) >>> 0);
+  return seededClientPrng(SEED, clientId);
 }
 
 /** A TypeScript client's loop: get, put, get then compare-and-set on its version, increment. */
@@ -398,10 +320,6 @@ function unknownsByPhase(
     .join(', ');
 }
 
-async function sleep(durationMs: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, durationMs));
-}
-
 test('a strong keyspace stays linearizable and answers without a gap when one of three nodes is killed with SIGKILL', async (context: TestContext) => {
   context.diagnostic(`seed ${SEED}; replay with RINGKV_TEST_SEED=${SEED}`);
   const prng = new Prng(SEED);
@@ -432,13 +350,7 @@ test('a strong keyspace stays linearizable and answers without a gap when one of
   const survivors = running.nodes.filter((node) => node.id !== victim);
   context.diagnostic(`keys ${keys.join(', ')}; ${victim} is killed`);
 
-  const load: LoadState = {
-    history: [],
-    startedAtMs: performance.now(),
-    writesStarted: 0,
-    stopping: false,
-    errorsByCode: new Map(),
-  };
+  const load: LoadState = newLoadState();
   const loops: Promise<void>[] = [];
   const clientNames = new Map<number, string>();
   ringkvClients.forEach((client, index) => {

@@ -2369,8 +2369,9 @@ export class Node {
   private failSilentForwards(nowMs: number): void {
     for (const [opId, op] of this.ops) {
       if (op.kind !== 'forward' || op.silentAfterMs === null) continue;
+      // Silent: nothing from the coordinator for that long, since before the forward or after.
       if (nowMs - op.sentMs < op.silentAfterMs) continue;
-      if ((this.lastHeardMs.get(op.to) ?? -Infinity) >= op.sentMs) continue;
+      if (nowMs - (this.lastHeardMs.get(op.to) ?? -Infinity) < op.silentAfterMs) continue;
       this.ops.delete(opId);
       this.silentPeers.add(op.to);
       this.failSilentForward(op);

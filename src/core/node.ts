@@ -146,6 +146,8 @@ export interface ClusterConfig {
 export const PROTOCOL_STAT_NAMES = [
   'paxos_one_round_trip_total',
   'paxos_two_round_trips_total',
+  'paxos_quorum_reads_total',
+  'paxos_quorum_reads_fallen_back_total',
   'paxos_retries_total',
   'paxos_conflicts_total',
   'paxos_timeouts_total',
@@ -642,6 +644,8 @@ export class Node {
     return {
       paxos_one_round_trip_total: paxos.oneRoundTrip,
       paxos_two_round_trips_total: paxos.twoRoundTrips,
+      paxos_quorum_reads_total: paxos.quorumReads,
+      paxos_quorum_reads_fallen_back_total: paxos.quorumReadsFallenBack,
       paxos_retries_total: paxos.retries,
       paxos_conflicts_total: paxos.conflicts,
       paxos_timeouts_total: paxos.timeouts,

@@ -2,7 +2,8 @@
 // key), and every run ends with a liveness phase whose reads all succeed. 200 seeds per
 // workload by default; PAXOS_SEEDS widens or replays them. The runs must also show that
 // the faults and the paths under test really happened: crashes of acceptors and proposers,
-// messages lost, duplicated and malformed, one-round-trip operations, purges that removed
+// messages lost, duplicated and malformed, one-round-trip operations, quorum reads that
+// answered and that fell back, purges that removed
 // keys. A run is a pure function of its seed: the same seed gives the same history.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -20,6 +21,8 @@ interface Totals {
   failed: number;
   oneRoundTrip: number;
   twoRoundTrips: number;
+  quorumReads: number;
+  quorumReadsFallenBack: number;
   acceptorCrashes: number;
   proposerCrashes: number;
   partitions: number;
@@ -38,6 +41,8 @@ function addUp(totals: Totals, stats: PaxosWorldStats): void {
   totals.failed += stats.operations.failed;
   totals.oneRoundTrip += stats.proposers.oneRoundTrip;
   totals.twoRoundTrips += stats.proposers.twoRoundTrips;
+  totals.quorumReads += stats.proposers.quorumReads;
+  totals.quorumReadsFallenBack += stats.proposers.quorumReadsFallenBack;
   totals.acceptorCrashes += stats.acceptorCrashes;
   totals.proposerCrashes += stats.proposerCrashes;
   totals.partitions += stats.partitions;
@@ -57,6 +62,8 @@ function swarm(workload: PaxosWorkload): { totals: Totals; failures: string[] } 
     failed: 0,
     oneRoundTrip: 0,
     twoRoundTrips: 0,
+    quorumReads: 0,
+    quorumReadsFallenBack: 0,
     acceptorCrashes: 0,
     proposerCrashes: 0,
     partitions: 0,
@@ -88,6 +95,8 @@ test('every history of get, put, delete, compare-and-set and increment under fau
   // The swarm exercised what it claims to.
   assert.ok(totals.oneRoundTrip > totals.runs, 'the one-round-trip path ran');
   assert.ok(totals.twoRoundTrips > totals.runs, 'the two-round-trip path ran');
+  assert.ok(totals.quorumReads > totals.runs, 'gets were answered by quorum reads');
+  assert.ok(totals.quorumReadsFallenBack > totals.runs, 'quorum reads fell back');
   assert.ok(totals.acceptorCrashes > 0 && totals.proposerCrashes > 0, 'crashes happened');
   assert.ok(totals.partitions > 0 && totals.pauses > 0, 'partitions and pauses happened');
   assert.ok(totals.messagesLost > 0 && totals.messagesDuplicated > 0, 'the network misbehaved');

@@ -184,6 +184,22 @@ export function stepAcceptor(
       const write: AcceptorWrite = state === current ? NO_WRITE : { kind: 'put', key, state };
       return { write, reply: [PaxosMessageType.accepted, requestId] };
     }
+    case PaxosMessageType.read: {
+      // What the acceptor holds, promising nothing: the proposer's quorum read.
+      const [, requestId, key] = request;
+      const current = stateOf(key) ?? absentKeyState(floors);
+      return {
+        write: NO_WRITE,
+        reply: [
+          PaxosMessageType.readReply,
+          requestId,
+          current.accepted.counter,
+          current.accepted.proposerId,
+          current.value.bytes,
+          current.value.version,
+        ],
+      };
+    }
     case PaxosMessageType.purge: {
       const [, requestId, key, counter, proposerId, version] = request;
       const sealed: Ballot = { counter, proposerId };

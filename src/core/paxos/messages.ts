@@ -1,6 +1,6 @@
 // The CASPaxos wire messages: compact arrays whose first element names the message. A
-// proposer sends prepare, accept and purge to acceptors; an acceptor answers each with one
-// reply carrying the request id back. Ballots travel as two fields (counter, proposer id),
+// proposer sends prepare, accept, purge and read to acceptors; an acceptor answers each with
+// one reply carrying the request id back. Ballots travel as two fields (counter, proposer id),
 // a register value as two (bytes or null for a tombstone, version).
 //
 // Whatever arrives from the network is checked here, field by field, before a proposer or
@@ -15,10 +15,12 @@ export const PaxosMessageType = {
   prepare: 'xp',
   accept: 'xa',
   purge: 'xg',
+  read: 'xe',
   promise: 'xr',
   accepted: 'xk',
   conflict: 'xc',
   purgeReply: 'xq',
+  readReply: 'xf',
 } as const;
 
 /** requestId, key, ballot counter, ballot proposer id. */
@@ -51,6 +53,13 @@ export type PurgeMessage = readonly [
   version: number,
 ];
 
+/** requestId, key: what the acceptor holds, without promising anything. */
+export type ReadMessage = readonly [
+  typeof PaxosMessageType.read,
+  requestId: number,
+  key: Uint8Array,
+];
+
 /** requestId, the ballot of the accepted value (zero: none), the value. */
 export type PromiseMessage = readonly [
   typeof PaxosMessageType.promise,
@@ -78,8 +87,19 @@ export type PurgeReplyMessage = readonly [
   removed: boolean,
 ];
 
-export type AcceptorRequest = PrepareMessage | AcceptMessage | PurgeMessage;
-export type AcceptorReply = PromiseMessage | AcceptedMessage | ConflictMessage | PurgeReplyMessage;
+/** requestId, the ballot of the accepted value (zero: none), the value: as in a promise. */
+export type ReadReplyMessage = readonly [
+  typeof PaxosMessageType.readReply,
+  requestId: number,
+  acceptedCounter: number,
+  acceptedProposerId: string,
+  bytes: Uint8Array | null,
+  version: number,
+];
+
+export type AcceptorRequest = PrepareMessage | AcceptMessage | PurgeMessage | ReadMessage;
+export type AcceptorReply =
+  PromiseMessage | AcceptedMessage | ConflictMessage | PurgeReplyMessage | ReadReplyMessage;
 export type PaxosMessage = AcceptorRequest | AcceptorReply;
 
 /**
@@ -107,6 +127,16 @@ function isProposerBallot(counter: unknown, proposerId: unknown): boolean {
   return isValidBallot(counter, proposerId) && counter !== 0;
 }
 
+/** An accepted ballot and value; nothing accepted (the zero ballot) is only a tombstone. */
+function isAcceptedValue(fields: readonly unknown[]): boolean {
+  return (
+    isValidBallot(fields[2], fields[3]) &&
+    isValueBytes(fields[4]) &&
+    isVersion(fields[5]) &&
+    (fields[2] !== 0 || fields[4] === null)
+  );
+}
+
 const SHAPES: Readonly<Record<string, (fields: readonly unknown[]) => boolean>> = {
   [PaxosMessageType.prepare]: (f) =>
     f.length === 5 && isRequestId(f[1]) && isKey(f[2]) && isProposerBallot(f[3], f[4]),
@@ -123,14 +153,9 @@ const SHAPES: Readonly<Record<string, (fields: readonly unknown[]) => boolean>> 
     isKey(f[2]) &&
     isProposerBallot(f[3], f[4]) &&
     isVersion(f[5]),
-  [PaxosMessageType.promise]: (f) =>
-    f.length === 6 &&
-    isRequestId(f[1]) &&
-    isValidBallot(f[2], f[3]) &&
-    isValueBytes(f[4]) &&
-    isVersion(f[5]) &&
-    // Nothing accepted (the zero ballot) can only be a tombstone.
-    (f[2] !== 0 || f[4] === null),
+  [PaxosMessageType.read]: (f) => f.length === 3 && isRequestId(f[1]) && isKey(f[2]),
+  [PaxosMessageType.promise]: (f) => f.length === 6 && isRequestId(f[1]) && isAcceptedValue(f),
+  [PaxosMessageType.readReply]: (f) => f.length === 6 && isRequestId(f[1]) && isAcceptedValue(f),
   [PaxosMessageType.accepted]: (f) => f.length === 2 && isRequestId(f[1]),
   [PaxosMessageType.conflict]: (f) =>
     f.length === 4 && isRequestId(f[1]) && isProposerBallot(f[2], f[3]),
@@ -151,6 +176,7 @@ export function isAcceptorRequest(message: PaxosMessage): message is AcceptorReq
   return (
     type === PaxosMessageType.prepare ||
     type === PaxosMessageType.accept ||
-    type === PaxosMessageType.purge
+    type === PaxosMessageType.purge ||
+    type === PaxosMessageType.read
   );
 }

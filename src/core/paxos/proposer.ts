@@ -6,8 +6,13 @@
 // Rules kept:
 // - One operation at a time per key; later ones wait in a bounded queue behind it.
 // - An operation is a command applied to the value read in the prepare phase (the highest
-//   accepted ballot of a quorum of promises), written back in the accept phase, a read
-//   included, so that what it returns was chosen.
+//   accepted ballot of a quorum of promises), written back in the accept phase, so that what
+//   it returns was chosen.
+// - A get first asks every acceptor what it holds, promising and writing nothing. If the
+//   first quorum of answers name one ballot (not the zero ballot) and one value, that value
+//   was chosen (a quorum accepted it) and nothing newer was chosen before the read began (a
+//   quorum that had accepted it would overlap this one), so the get returns it: a quorum
+//   read. Otherwise the get goes the usual way, writing back what it reads.
 // - One round trip: a quorum of accepts of ballot b also promised b's successor, so the
 //   next operation on the key may skip the prepare phase and write at the successor the
 //   command applied to the value it just wrote. Any failure forgets that promise.
@@ -60,6 +65,8 @@ export type OperationOutcome =
       readonly applied: boolean;
       /** Whether it took the one-round-trip path. */
       readonly oneRoundTrip: boolean;
+      /** Whether a quorum read answered it: nothing was written. */
+      readonly quorumRead: boolean;
     }
   | {
       readonly kind: 'purge';
@@ -98,6 +105,10 @@ export interface ProposerStats {
   twoRoundTrips: number;
   /** Operations completed by an accept phase alone, on the promise of the previous one. */
   oneRoundTrip: number;
+  /** Gets answered by a quorum read, which writes nothing. */
+  quorumReads: number;
+  /** Gets whose quorum read found answers that disagree, or too few, and went the usual way. */
+  quorumReadsFallenBack: number;
   /** Attempts that failed and were retried. */
   retries: number;
   conflicts: number;
@@ -110,7 +121,7 @@ export interface ProposerStats {
 
 type Action = { readonly kind: 'command'; readonly command: Command } | { readonly kind: 'purge' };
 
-type Phase = 'backoff' | 'prepare' | 'accept' | 'purge';
+type Phase = 'backoff' | 'read' | 'prepare' | 'accept' | 'purge';
 
 interface Proposal {
   readonly previous: RegisterValue;
@@ -285,6 +296,8 @@ export class Proposer {
       if (nowMs < operation.deadlineMs) continue;
       if (operation.phase === 'backoff') {
         this.startAttempt(operation, nowMs);
+      } else if (operation.phase === 'read') {
+        this.readFallsBack(operation, nowMs);
       } else if (operation.phase === 'purge') {
         this.finishPurge(operation, nowMs);
       } else {
@@ -427,6 +440,25 @@ export class Proposer {
     operation.refused.clear();
     operation.highest = null;
     operation.proposal = null;
+    const action = operation.action;
+    if (
+      operation.attempt === 1 &&
+      action.kind === 'command' &&
+      action.command.kind === 'get' &&
+      this.config.unsafe?.skipPrepare !== true
+    ) {
+      operation.phase = 'read';
+      operation.ballot = { counter: 0, proposerId: '' };
+      operation.deadlineMs = nowMs + this.config.phaseTimeoutMs;
+      const requestId = this.newRequest(operation);
+      this.toEveryAcceptor(operation, [PaxosMessageType.read, requestId, operation.key]);
+      return;
+    }
+    this.prepareOrAccept(operation, nowMs);
+  }
+
+  /** The attempt's first phase after any read: an accept on a cached promise, or a prepare. */
+  private prepareOrAccept(operation: Operation, nowMs: number): void {
     let cached = this.cache.get(operation.keyString);
     if (cached !== undefined && cached.group !== operation.group.name) {
       this.cache.delete(operation.keyString);
@@ -518,6 +550,45 @@ export class Proposer {
     }
     const acceptorCount = operation.group.ids.length;
     switch (reply[0]) {
+      case PaxosMessageType.readReply: {
+        if (operation.phase !== 'read') break;
+        this.noteCounter(reply[2]);
+        operation.granted.add(from);
+        const accepted: Ballot = { counter: reply[2], proposerId: reply[3] };
+        const value: RegisterValue = { bytes: reply[4], version: reply[5] };
+        const first = operation.highest;
+        if (first === null) {
+          operation.highest = { accepted, value };
+        } else if (
+          !ballotsEqual(first.accepted, accepted) ||
+          first.value.version !== value.version
+        ) {
+          // One ballot carries one value: a different version means a different ballot
+          // (the zero ballot's tombstones sit at each acceptor's own floor).
+          this.readFallsBack(operation, nowMs);
+          return;
+        }
+        if (operation.granted.size < operation.group.prepareQuorum) return;
+        assert(operation.highest !== null, 'a quorum of reads names a value');
+        const { accepted: agreed, value: read } = operation.highest;
+        // Nothing accepted: which floor version the key reads at is only settled by writing
+        // it back, so an absent key goes the usual way.
+        if (agreed.counter === 0) {
+          this.readFallsBack(operation, nowMs);
+          return;
+        }
+        this.stats.quorumReads += 1;
+        this.complete(operation.operationId, {
+          kind: 'ok',
+          previous: read,
+          current: read,
+          applied: true,
+          oneRoundTrip: true,
+          quorumRead: true,
+        });
+        this.next(operation, nowMs);
+        return;
+      }
       case PaxosMessageType.promise: {
         if (operation.phase !== 'prepare') break;
         const accepted: Ballot = { counter: reply[2], proposerId: reply[3] };
@@ -578,6 +649,15 @@ export class Proposer {
     }
     // A well-formed reply of a kind the current phase does not expect.
     this.stats.staleReplies += 1;
+  }
+
+  /** A quorum read that cannot answer: the same attempt goes on the usual way. */
+  private readFallsBack(operation: Operation, nowMs: number): void {
+    this.stats.quorumReadsFallenBack += 1;
+    operation.granted.clear();
+    operation.refused.clear();
+    operation.highest = null;
+    this.prepareOrAccept(operation, nowMs);
   }
 
   private prepared(operation: Operation, nowMs: number): void {
@@ -661,6 +741,7 @@ export class Proposer {
             current: proposal.next,
             applied: proposal.applied,
             oneRoundTrip: proposal.oneRoundTrip,
+            quorumRead: false,
           }
         : {
             kind: 'error',
@@ -810,6 +891,8 @@ export function emptyProposerStats(): ProposerStats {
   return {
     twoRoundTrips: 0,
     oneRoundTrip: 0,
+    quorumReads: 0,
+    quorumReadsFallenBack: 0,
     retries: 0,
     conflicts: 0,
     timeouts: 0,

@@ -1,6 +1,6 @@
 // Acceptor transitions: a prepare needs a ballot strictly above the promise; an accept
 // needs one at or above it and promises the successor; a copy of an accept is answered
-// again without a write; a purge removes only the sealed tombstone and raises the floors,
+// again without a write; a read answers what is held and changes nothing; a purge removes only the sealed tombstone and raises the floors,
 // through which a key no longer stored reads. Every answer that depends on a change comes
 // with the write that must be durable first.
 import { test } from 'node:test';
@@ -100,6 +100,24 @@ test('stepAcceptor returns the write that must be durable before its reply', () 
   assert.deepEqual(copy.reply, [PaxosMessageType.accepted, 9]);
 });
 
+test('a read answers what the acceptor holds, writing and promising nothing', () => {
+  const held: AcceptorKeyState = {
+    promised: ballot(5),
+    accepted: ballot(4, 'n2'),
+    value: { bytes: utf8('v'), version: 3 },
+  };
+  const read = stepAcceptor([PaxosMessageType.read, 4, KEY], () => held, INITIAL_FLOORS);
+  assert.ok(read !== null);
+  assert.equal(read.write.kind, 'none');
+  assert.deepEqual(read.reply, [PaxosMessageType.readReply, 4, 4, 'n2', utf8('v'), 3]);
+  // A key not stored reads through the floors: nothing accepted, at the floor version.
+  const floors: AcceptorFloors = { promised: ballot(9), version: 6 };
+  const absent = stepAcceptor([PaxosMessageType.read, 5, KEY], () => undefined, floors);
+  assert.ok(absent !== null);
+  assert.equal(absent.write.kind, 'none');
+  assert.deepEqual(absent.reply, [PaxosMessageType.readReply, 5, 0, '', null, 6]);
+});
+
 test('stepAcceptor drops malformed messages and replies sent to it', () => {
   for (const message of [
     null,
@@ -107,6 +125,8 @@ test('stepAcceptor drops malformed messages and replies sent to it', () => {
     [PaxosMessageType.prepare, 1, 'k', 1, 'n1'],
     [PaxosMessageType.accepted, 1],
     [PaxosMessageType.conflict, 1, 2, 'n1'],
+    [PaxosMessageType.readReply, 1, 0, '', null, 0],
+    [PaxosMessageType.read, 1, 'k'],
   ]) {
     assert.equal(
       stepAcceptor(message, () => assert.fail('no lookup'), INITIAL_FLOORS),

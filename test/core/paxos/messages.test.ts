@@ -22,6 +22,9 @@ const VALID: readonly unknown[][] = [
   [PaxosMessageType.accepted, 1],
   [PaxosMessageType.conflict, 1, 9, 'n3'],
   [PaxosMessageType.purgeReply, 1, true],
+  [PaxosMessageType.read, 1, key],
+  [PaxosMessageType.readReply, 1, 0, '', null, 0],
+  [PaxosMessageType.readReply, 1, 2, 'n2', utf8('v'), 5],
 ];
 
 test('well-formed messages of every kind are valid', () => {
@@ -56,6 +59,8 @@ test('wrong types, impossible ballots and oversized keys are invalid', () => {
     [PaxosMessageType.promise, 1, 0, 'n1', null, 0],
     [PaxosMessageType.conflict, 1, 0, ''],
     [PaxosMessageType.purgeReply, 1, 1],
+    [PaxosMessageType.read, 1, new Uint8Array(0)],
+    [PaxosMessageType.readReply, 1, 0, '', utf8('v'), 0],
   ];
   for (const message of invalid) {
     assert.ok(!isValidPaxosMessage(message), `accepted ${String(message)}`);

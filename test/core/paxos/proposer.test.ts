@@ -1,5 +1,6 @@
 // Proposer transitions, driven message by message on a loopback of in-memory acceptors:
-// two round trips and then one, reads written back, retries above the ballot that won,
+// two round trips and then one, quorum reads and the reads that fall back and are written
+// back, retries above the ballot that won,
 // bounded attempts and their typed errors, the rule that a write an acceptor may hold is
 // never retried, duplicates counted once, malformed replies dropped, bounded queues, and
 // the purge of a tombstone.
@@ -48,7 +49,46 @@ test('the first operation on a key takes two round trips, the next on the same p
   assert.deepEqual(stage.proposer().stats.twoRoundTrips, 1);
 });
 
-test('a get writes back the value it read, so what it returns was chosen', () => {
+test('a get answered by a quorum that agrees is a read alone: nothing written, no promise spent', () => {
+  const stage = new Loopback();
+  const put = stage.submit({ kind: 'put', value: utf8('a') });
+  stage.settle();
+  okOutcome(stage.outcome(put));
+  const before = stage.acceptorIds.map((id) => stage.keyState(id));
+  const read = stage.submit({ kind: 'get' });
+  assert.deepEqual(
+    stage.requests.map((send) => typeOf(send.message)),
+    ['xe', 'xe', 'xe'],
+  );
+  // Two of three answers agree: a quorum, so the third is not waited for.
+  stage.deliverRequests();
+  stage.deliverReplies((reply) => reply.from !== 'a2');
+  const outcome = okOutcome(stage.outcome(read));
+  assert.equal(outcome.quorumRead, true);
+  assert.deepEqual(
+    { value: text(outcome.current), version: outcome.current.version },
+    {
+      value: 'a',
+      version: 1,
+    },
+  );
+  assert.equal(stage.requests.length, 0, 'no accept follows');
+  assert.deepEqual(
+    stage.acceptorIds.map((id) => stage.keyState(id)),
+    before,
+    'no acceptor changed',
+  );
+  assert.equal(stage.proposer().stats.quorumReads, 1);
+  // The put's promise of its successor ballot is still the proposer's to use.
+  stage.replies = [];
+  stage.submit({ kind: 'put', value: utf8('b') });
+  assert.deepEqual(
+    stage.requests.map((send) => typeOf(send.message)),
+    ['xa', 'xa', 'xa'],
+  );
+});
+
+test('a get whose quorum read disagrees writes back the value it read, so what it returns was chosen', () => {
   const stage = new Loopback();
   // A value accepted by one acceptor only: not chosen, yet the highest a quorum may show.
   // Ballot (1, a) sits below the reader's first ballot, (1, p1).
@@ -62,12 +102,56 @@ test('a get writes back the value it read, so what it returns was chosen', () =>
   stage.deliverReplies((reply) => reply.from !== 'a2');
   assert.deepEqual(
     stage.requests.map((send) => typeOf(send.message)),
+    ['xp', 'xp', 'xp'],
+    'answers that disagree send the get on the usual way',
+  );
+  assert.equal(stage.proposer().stats.quorumReadsFallenBack, 1);
+  stage.replies = [];
+  stage.deliverRequests();
+  stage.deliverReplies((reply) => reply.from !== 'a2');
+  assert.deepEqual(
+    stage.requests.map((send) => typeOf(send.message)),
     ['xa', 'xa', 'xa'],
     'the read goes on to an accept phase',
   );
   stage.settle();
-  assert.equal(text(okOutcome(stage.outcome(read)).current), 'minority');
+  const outcome = okOutcome(stage.outcome(read));
+  assert.equal(text(outcome.current), 'minority');
+  assert.equal(outcome.quorumRead, false);
   for (const id of stage.acceptorIds) assert.equal(text(stage.keyState(id)!.value), 'minority');
+});
+
+test('a get of a key nothing was accepted for goes the usual way: the version it reads is written back', () => {
+  const stage = new Loopback();
+  const read = stage.submit({ kind: 'get' });
+  stage.settle();
+  const outcome = okOutcome(stage.outcome(read));
+  assert.deepEqual(outcome.current, { bytes: null, version: 0 });
+  assert.equal(outcome.quorumRead, false);
+  assert.equal(stage.proposer().stats.quorumReadsFallenBack, 1);
+  for (const id of stage.acceptorIds) assert.equal(stage.keyState(id)!.accepted.counter, 1);
+});
+
+test('a quorum read with too few answers in time goes the usual way', () => {
+  const stage = new Loopback();
+  const put = stage.submit({ kind: 'put', value: utf8('a') });
+  stage.settle();
+  okOutcome(stage.outcome(put));
+  const read = stage.submit({ kind: 'get' });
+  stage.dropRequests((send) => send.to !== 'a0');
+  stage.deliverRequests();
+  stage.deliverReplies();
+  assert.equal(stage.outcomes.has(read), false, 'one answer is not a quorum');
+  stage.tick(stage.nowMs + stage.config.phaseTimeoutMs);
+  assert.deepEqual(
+    stage.requests.map((send) => typeOf(send.message)),
+    ['xa', 'xa', 'xa'],
+    'the usual way, on the promise the put left',
+  );
+  stage.settle();
+  const outcome = okOutcome(stage.outcome(read));
+  assert.equal(text(outcome.current), 'a');
+  assert.equal(outcome.oneRoundTrip, true);
 });
 
 test('an operation outbid by a higher promise retries after a backoff, above the ballot that won', () => {
@@ -338,7 +422,7 @@ test('a purge needs every acceptor: with one silent it removes nothing', () => {
 
 test('a restarted proposer cannot reuse a ballot its previous life gathered promises for', () => {
   const stage = new Loopback();
-  stage.submit({ kind: 'get' });
+  stage.submit({ kind: 'put', value: utf8('old') });
   stage.deliverRequests();
   stage.replies = [];
   // The same id, no memory: it starts again at counter 1.

@@ -31,6 +31,29 @@ export interface MemberInfo {
   readonly peer: string;
   readonly http: string;
   readonly resp: string;
+  /**
+   * Absent for a member that owns partitions (or is joining to). A standby is in the map
+   * and runs SWIM, but the claim never gives it partitions (docs/CLUSTER.md).
+   */
+  readonly role?: 'standby';
+}
+
+export type MembershipChangeKind = 'join' | 'leave' | 'remove' | 'replace';
+
+/**
+ * The one membership change in progress. While it is in the map, `owners` is still the table
+ * reads use and `nextOwners` the table once the change commits; the replicas `nextOwners`
+ * adds receive their data first (src/core/cluster/membership.ts).
+ */
+export interface MembershipChange {
+  readonly kind: MembershipChangeKind;
+  /** join: the member that joins; leave, remove, replace: the member that goes. */
+  readonly subject: string;
+  /** replace only: the member that takes exactly the subject's partitions. */
+  readonly by?: string;
+  /** join and replace: the newcomer was a standby, which an abort makes it again. */
+  readonly fromStandby?: true;
+  readonly nextOwners: readonly string[];
 }
 
 export interface ClusterMap {
@@ -48,6 +71,14 @@ export interface ClusterMap {
    * id); absent until the first chain keyspace is created.
    */
   readonly chains?: readonly ChainConfig[];
+  /**
+   * The acceptors of the map's register, sorted by id; absent until the first membership
+   * change, which sets them to what `votersOf` answered before it, so a join never changes
+   * them.
+   */
+  readonly voters?: readonly string[];
+  /** The membership change in progress, if any: at most one at a time. */
+  readonly change?: MembershipChange;
 }
 
 export const NODE_ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -84,11 +115,17 @@ export const VOTERS_MAX = 5;
 
 /**
  * The voters: the acceptors of the register that holds the map, which every map change is
- * a compare-and-set on. They are the first members by id, up to VOTERS_MAX (the founders of
- * a cluster formed with that many or fewer), so every node computes the same set.
+ * a compare-and-set on. A map that names them (every map since the first membership change)
+ * has them stored; before that they are the first members by id, up to VOTERS_MAX (the
+ * founders of a cluster formed with that many or fewer), so every node computes the same set.
  */
 export function votersOf(map: ClusterMap): string[] {
+  if (map.voters !== undefined) return [...map.voters];
   return map.members.slice(0, VOTERS_MAX).map((member) => member.id);
+}
+
+export function isStandby(member: MemberInfo): boolean {
+  return member.role === 'standby';
 }
 
 export type KeyspaceSpec = Omit<Keyspace, 'id'>;
@@ -199,15 +236,21 @@ export function mapProblem(value: unknown): string | null {
   }
   if (!Array.isArray(map.members) || map.members.length === 0) return 'members';
   const ids = new Set<string>();
+  const standbys = new Set<string>();
   for (const member of map.members as unknown[]) {
     const m = member as Partial<MemberInfo>;
     if (typeof m !== 'object' || m === null) return 'member';
     if (typeof m.id !== 'string' || !NODE_ID_PATTERN.test(m.id)) return 'member id';
     for (const field of [m.peer, m.http, m.resp]) if (typeof field !== 'string') return 'address';
+    if (m.role !== undefined && m.role !== 'standby') return 'member role';
     ids.add(m.id);
+    if (m.role === 'standby') standbys.add(m.id);
   }
   if (!Array.isArray(map.owners) || map.owners.length !== q) return 'owners';
   for (const owner of map.owners) if (!ids.has(owner)) return 'owner not a member';
+  for (const owner of map.owners) if (standbys.has(owner)) return 'owner is a standby';
+  const membershipProblem = votersAndChangeProblem(map, ids, standbys);
+  if (membershipProblem !== null) return membershipProblem;
   if (!Array.isArray(map.keyspaces)) return 'keyspaces';
   for (const keyspace of map.keyspaces as Keyspace[]) {
     if (!(Number.isInteger(keyspace.id) && keyspace.id >= 0)) return 'keyspace id';
@@ -219,6 +262,63 @@ export function mapProblem(value: unknown): string | null {
       if (!isValidChainConfig(config) || config.partition !== partition) return 'chain';
       if (!config.members.every((member) => ids.has(member.id))) return 'chain member';
     }
+  }
+  return null;
+}
+
+/**
+ * The fields membership changes add. Maps written before them have neither `voters`, a
+ * `change` nor standbys, and pass unchanged; a map with any of them must name its voters,
+ * since from the first change on they no longer follow from the members.
+ */
+function votersAndChangeProblem(
+  map: Partial<ClusterMap>,
+  ids: ReadonlySet<string>,
+  standbys: ReadonlySet<string>,
+): string | null {
+  const q = map.partitionCount!;
+  if (map.voters === undefined) {
+    return map.change !== undefined || standbys.size > 0 ? 'voters missing' : null;
+  }
+  const voters = map.voters as unknown;
+  if (!Array.isArray(voters) || voters.length < 1 || voters.length > VOTERS_MAX) return 'voters';
+  for (const [index, voter] of (voters as unknown[]).entries()) {
+    if (typeof voter !== 'string' || !ids.has(voter)) return 'voter not a member';
+    if (standbys.has(voter)) return 'voter is a standby';
+    if (index > 0 && !((voters[index - 1] as string) < voter)) return 'voters not sorted';
+  }
+  if (map.change === undefined) return null;
+  const change = map.change as Partial<MembershipChange> | null;
+  if (typeof change !== 'object' || change === null) return 'change';
+  const { kind, subject, by, fromStandby, nextOwners } = change;
+  if (kind !== 'join' && kind !== 'leave' && kind !== 'remove' && kind !== 'replace') {
+    return 'change kind';
+  }
+  if (typeof subject !== 'string' || !ids.has(subject)) return 'change subject not a member';
+  if (!Array.isArray(nextOwners) || nextOwners.length !== q) return 'change nextOwners';
+  for (const owner of nextOwners as unknown[]) {
+    if (typeof owner !== 'string' || !ids.has(owner)) return 'next owner not a member';
+    if (standbys.has(owner)) return 'next owner is a standby';
+  }
+  if (
+    fromStandby !== undefined &&
+    (fromStandby !== true || kind === 'leave' || kind === 'remove')
+  ) {
+    return 'change fromStandby';
+  }
+  const owned = new Set(map.owners);
+  if (kind === 'replace') {
+    if (typeof by !== 'string' || !ids.has(by) || by === subject) return 'change by';
+    if (standbys.has(by) || standbys.has(subject)) return 'replace of or by a standby';
+    if (owned.has(by)) return 'change by already owns partitions';
+  } else if (by !== undefined) {
+    return 'change by';
+  }
+  if (kind === 'join') {
+    if (standbys.has(subject)) return 'joining member is a standby';
+    if (owned.has(subject)) return 'joining member already owns partitions';
+  } else if (nextOwners.includes(subject)) {
+    return 'a member that goes is a next owner';
   }
   return null;
 }

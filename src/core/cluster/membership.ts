@@ -1,0 +1,630 @@
+// Membership changes as pure transitions of the cluster map (DESIGN section 4,
+// docs/CLUSTER.md "Membership changes"): join, leave, remove and replace, each planned as a
+// map that records the change, then committed or aborted by another map; what data must
+// move while the change is in progress; which replicas reads and writes use meanwhile; and a
+// plan a person can read before the change is proposed.
+//
+// Rules kept here:
+// - One change at a time: a plan is refused while the map holds one.
+// - Every function is deterministic in its inputs, so a node that retries a compare-and-set
+//   on a newer map computes the same change from it as any other node would.
+// - A plan, a commit and an abort each make the next epoch. Refusals change nothing and say
+//   why in words an operator can act on.
+// - A join never changes the voters; a change that would take a voter away is refused.
+
+import { assert } from '../bytes.ts';
+import type { Keyspace } from '../keyspace.ts';
+import { claimPartitions } from '../ring/claim.ts';
+import { preferenceList } from '../ring/preference-list.ts';
+import { Ring } from '../ring/ring.ts';
+import type { ChainConfig } from '../chain/chain-config.ts';
+import {
+  isStandby,
+  mapProblem,
+  NODE_ID_PATTERN,
+  replicationFactor,
+  votersOf,
+  type ClusterMap,
+  type MemberInfo,
+  type MembershipChange,
+  type MembershipChangeKind,
+} from './cluster-map.ts';
+
+export type MembershipResult =
+  | { readonly ok: true; readonly map: ClusterMap }
+  | { readonly ok: false; readonly problem: string };
+
+export interface ClaimOptions {
+  /** Passed to the claim: replicas spread over this many distinct nodes where it can. */
+  readonly targetN?: number;
+}
+
+/** Most standbys a map holds: each runs SWIM with every member, so they are not free. */
+export const STANDBYS_MAX = 64;
+
+/** One copy that must be made before the change commits. */
+export interface Transfer {
+  readonly keyspaceId: number;
+  readonly partition: number;
+  /** The replica the new owner table adds. */
+  readonly to: string;
+  /**
+   * Replicas under the current owners that hold the data, best first: never the member a
+   * remove or replace takes away, the leaver last, the others in preference-list order.
+   * Empty when the only replica was removed: that data is lost, and the plan says so.
+   */
+  readonly sources: readonly string[];
+}
+
+function refuse(problem: string): MembershipResult {
+  return { ok: false, problem };
+}
+
+function memberOf(map: ClusterMap, id: string): MemberInfo | undefined {
+  return map.members.find((member) => member.id === id);
+}
+
+/** The members the claim gives partitions to now: the distinct owners, sorted by id. */
+export function ownersOf(map: ClusterMap): string[] {
+  return distinctSorted(map.owners);
+}
+
+/** The standbys of the map, sorted by id. */
+export function standbysOf(map: ClusterMap): MemberInfo[] {
+  return map.members.filter(isStandby);
+}
+
+function distinctSorted(owners: readonly string[]): string[] {
+  return [...new Set(owners)].sort(compareIds);
+}
+
+function compareIds(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function sortedMembers(members: readonly MemberInfo[]): MemberInfo[] {
+  return [...members].sort((a, b) => compareIds(a.id, b.id));
+}
+
+function addressesOf(member: MemberInfo): string[] {
+  return [member.peer, member.http, member.resp];
+}
+
+/** What is wrong with a newcomer's id and addresses, against the members it would join. */
+function newcomerProblem(map: ClusterMap, member: MemberInfo, ignoreId: string): string | null {
+  if (typeof member.id !== 'string' || !NODE_ID_PATTERN.test(member.id)) {
+    return `node id '${String(member.id)}' is not 1 to 64 letters, digits, _, . or -`;
+  }
+  const own = addressesOf(member);
+  if (own.some((address) => typeof address !== 'string' || address.length === 0)) {
+    return `node ${member.id} needs a peer, an HTTP and a RESP address`;
+  }
+  if (new Set(own).size !== own.length) {
+    return `node ${member.id} names one address for two listeners`;
+  }
+  for (const other of map.members) {
+    if (other.id === ignoreId) continue;
+    const clash = own.find((address) => addressesOf(other).includes(address));
+    if (clash !== undefined) return `address ${clash} is already used by member ${other.id}`;
+  }
+  return null;
+}
+
+/**
+ * What stops any change from being planned on this map: one in progress, or a map that does
+ * not check out (plans assume a valid map, and a corrupt one must not spread further).
+ */
+function changeBlocked(map: ClusterMap): string | null {
+  const problem = mapProblem(map);
+  if (problem !== null) return `the cluster map is not valid (${problem})`;
+  if (map.change !== undefined) {
+    const { kind, subject } = map.change;
+    return `a ${kind} of ${subject} is in progress: commit or abort it first (one change at a time)`;
+  }
+  return null;
+}
+
+function voterRefusal(map: ClusterMap, kind: MembershipChangeKind, id: string): string | null {
+  if (!votersOf(map).includes(id)) return null;
+  return (
+    `cannot ${kind} ${id}: it is a voter (an acceptor of the cluster map's register), and ` +
+    'changing the voters needs the CASPaxos acceptor-change steps, which ringkv does not ' +
+    'perform yet; change a member that is not a voter'
+  );
+}
+
+function withChange(
+  map: ClusterMap,
+  members: readonly MemberInfo[],
+  change: MembershipChange,
+): MembershipResult {
+  const next: ClusterMap = {
+    ...map,
+    epoch: map.epoch + 1,
+    members: sortedMembers(members),
+    voters: votersOf(map),
+    change,
+  };
+  assert(mapProblem(next) === null, `a planned map is valid: ${String(mapProblem(next))}`);
+  assert(next.voters!.length > 0, 'a map has voters');
+  return { ok: true, map: next };
+}
+
+/**
+ * Plans the join of `member`: a new node, or a standby already in the map (same addresses)
+ * that becomes a member. The incremental claim gives it about Q/(M+1) partitions, taken from
+ * the others; nothing else moves.
+ */
+export function planJoin(
+  map: ClusterMap,
+  member: MemberInfo,
+  options: ClaimOptions = {},
+): MembershipResult {
+  const blocked = changeBlocked(map);
+  if (blocked !== null) return refuse(blocked);
+  const existing = memberOf(map, member.id);
+  if (existing !== undefined && !isStandby(existing)) {
+    return refuse(`${member.id} is already a member`);
+  }
+  if (existing !== undefined && addressesOf(existing).join() !== addressesOf(member).join()) {
+    return refuse(
+      `standby ${member.id} is at ${addressesOf(existing).join(', ')}, not ` +
+        `${addressesOf(member).join(', ')}: remove it and join it again to move it`,
+    );
+  }
+  const problem = newcomerProblem(map, member, member.id);
+  if (problem !== null) return refuse(problem);
+  const owning = ownersOf(map);
+  if (owning.length + 1 > map.partitionCount) {
+    return refuse(
+      `${owning.length + 1} members cannot share ${map.partitionCount} partitions: ` +
+        'every member owns at least one',
+    );
+  }
+  const nextOwners = claimPartitions(
+    [...owning, member.id],
+    map.partitionCount,
+    map.owners,
+    options.targetN,
+  );
+  const joiner: MemberInfo = {
+    id: member.id,
+    peer: member.peer,
+    http: member.http,
+    resp: member.resp,
+  };
+  const others = map.members.filter((other) => other.id !== member.id);
+  return withChange(map, [...others, joiner], {
+    kind: 'join',
+    subject: member.id,
+    ...(existing !== undefined ? { fromStandby: true as const } : {}),
+    nextOwners,
+  });
+}
+
+/** Plans the leave of a live member: its partitions go to the others, copied from it or them. */
+export function planLeave(
+  map: ClusterMap,
+  id: string,
+  options: ClaimOptions = {},
+): MembershipResult {
+  return planDeparture(map, 'leave', id, options);
+}
+
+/**
+ * Plans the removal of a member that is gone for good: as a leave, but its data comes from
+ * the other replicas only, never from it.
+ */
+export function planRemove(
+  map: ClusterMap,
+  id: string,
+  options: ClaimOptions = {},
+): MembershipResult {
+  return planDeparture(map, 'remove', id, options);
+}
+
+function planDeparture(
+  map: ClusterMap,
+  kind: 'leave' | 'remove',
+  id: string,
+  options: ClaimOptions,
+): MembershipResult {
+  const blocked = changeBlocked(map);
+  if (blocked !== null) return refuse(blocked);
+  const member = memberOf(map, id);
+  if (member === undefined) return refuse(`${id} is not a member`);
+  const voter = voterRefusal(map, kind, id);
+  if (voter !== null) return refuse(voter);
+  const owning = ownersOf(map);
+  if (!isStandby(member) && owning.length === 1) {
+    return refuse(`${id} is the last member that owns partitions: it cannot ${kind}`);
+  }
+  // A standby owns nothing: its change moves no data, and can commit at once.
+  const nextOwners = isStandby(member)
+    ? [...map.owners]
+    : claimPartitions(
+        owning.filter((owner) => owner !== id),
+        map.partitionCount,
+        map.owners,
+        options.targetN,
+      );
+  return withChange(map, map.members, { kind, subject: id, nextOwners });
+}
+
+/**
+ * Plans the replacement of member `id` (gone, or to be retired) by `by`, a new node or a
+ * standby: `by` takes exactly the partitions `id` owns and nothing else moves; its data
+ * comes from the other replicas.
+ */
+export function planReplace(map: ClusterMap, id: string, by: MemberInfo): MembershipResult {
+  const blocked = changeBlocked(map);
+  if (blocked !== null) return refuse(blocked);
+  const member = memberOf(map, id);
+  if (member === undefined) return refuse(`${id} is not a member`);
+  if (isStandby(member)) {
+    return refuse(`${id} is a standby and owns nothing: remove it rather than replace it`);
+  }
+  if (by.id === id) return refuse(`${id} cannot replace itself`);
+  const voter = voterRefusal(map, 'replace', id);
+  if (voter !== null) return refuse(voter);
+  const existing = memberOf(map, by.id);
+  if (existing !== undefined && !isStandby(existing)) {
+    return refuse(`${by.id} is already a member: a replacement is a new node or a standby`);
+  }
+  if (existing !== undefined && addressesOf(existing).join() !== addressesOf(by).join()) {
+    return refuse(
+      `standby ${by.id} is at ${addressesOf(existing).join(', ')}, not ${addressesOf(by).join(', ')}`,
+    );
+  }
+  const problem = newcomerProblem(map, by, by.id);
+  if (problem !== null) return refuse(problem);
+  const nextOwners = map.owners.map((owner) => (owner === id ? by.id : owner));
+  const newcomer: MemberInfo = { id: by.id, peer: by.peer, http: by.http, resp: by.resp };
+  const others = map.members.filter((other) => other.id !== by.id);
+  return withChange(map, [...others, newcomer], {
+    kind: 'replace',
+    subject: id,
+    by: by.id,
+    ...(existing !== undefined ? { fromStandby: true as const } : {}),
+    nextOwners,
+  });
+}
+
+/**
+ * Adds a standby: in the map and in SWIM, owning nothing. Nothing moves, so it records no
+ * change and is allowed while one is in progress.
+ */
+export function addStandby(map: ClusterMap, member: MemberInfo): MembershipResult {
+  const problem = mapProblem(map);
+  if (problem !== null) return refuse(`the cluster map is not valid (${problem})`);
+  if (memberOf(map, member.id) !== undefined) return refuse(`${member.id} is already a member`);
+  const newcomer = newcomerProblem(map, member, member.id);
+  if (newcomer !== null) return refuse(newcomer);
+  if (standbysOf(map).length >= STANDBYS_MAX) {
+    return refuse(`the cluster already has ${STANDBYS_MAX} standbys, the most it keeps`);
+  }
+  const standby: MemberInfo = {
+    id: member.id,
+    peer: member.peer,
+    http: member.http,
+    resp: member.resp,
+    role: 'standby',
+  };
+  const next: ClusterMap = {
+    ...map,
+    epoch: map.epoch + 1,
+    members: sortedMembers([...map.members, standby]),
+    voters: votersOf(map),
+  };
+  assert(mapProblem(next) === null, 'a map with a new standby is valid');
+  assert(votersOf(next).join() === votersOf(map).join(), 'a standby is never a voter');
+  return { ok: true, map: next };
+}
+
+/**
+ * Ends the change in progress: `nextOwners` become the owners, and a member that leaves, is
+ * removed or is replaced is dropped, from the members and from every chain. Call it once
+ * every transfer is done.
+ */
+export function commitChange(map: ClusterMap): MembershipResult {
+  const change = map.change;
+  if (change === undefined) return refuse('no membership change is in progress');
+  const { change: _done, ...rest } = map;
+  const departing = change.kind === 'join' ? null : change.subject;
+  const next: ClusterMap = {
+    ...rest,
+    epoch: map.epoch + 1,
+    owners: [...change.nextOwners],
+    members: map.members.filter((member) => member.id !== departing),
+    ...(map.chains !== undefined && departing !== null
+      ? { chains: chainsWithout(map, departing, change.nextOwners) }
+      : {}),
+  };
+  assert(next.change === undefined, 'a commit ends the change');
+  assert(mapProblem(next) === null, `a committed map is valid: ${String(mapProblem(next))}`);
+  return { ok: true, map: next };
+}
+
+/**
+ * Chains without a member that goes, one chain epoch up where it was one. A chain left empty
+ * (n 1 and the member was its only replica) takes the partition's new first replica, since a
+ * chain cannot be empty; that replica holds what the transfers copied to it.
+ */
+function chainsWithout(
+  map: ClusterMap,
+  departing: string,
+  nextOwners: readonly string[],
+): ChainConfig[] {
+  const ring = new Ring(nextOwners);
+  return map.chains!.map((config) => {
+    if (!config.members.some((member) => member.id === departing)) return config;
+    const epoch = config.epoch + 1;
+    const kept = config.members.filter((member) => member.id !== departing);
+    const members =
+      kept.length > 0 ? kept : [{ id: ring.ownerOf(config.partition), sinceEpoch: epoch }];
+    assert(!members.some((member) => member.id === departing), 'the member left the chain');
+    return { partition: config.partition, epoch, members };
+  });
+}
+
+/**
+ * Gives up the change in progress: the owners stay, and a newcomer (a joiner, a replacement)
+ * is dropped, or made a standby again if it was one. What was copied to it stays there as a
+ * stray copy, which nothing reads.
+ */
+export function abortChange(map: ClusterMap): MembershipResult {
+  const change = map.change;
+  if (change === undefined) return refuse('no membership change is in progress');
+  const { change: _abandoned, ...rest } = map;
+  const newcomer =
+    change.kind === 'join' ? change.subject : change.kind === 'replace' ? change.by! : null;
+  const members = map.members.flatMap((member): MemberInfo[] => {
+    if (member.id !== newcomer) return [member];
+    return change.fromStandby === true ? [{ ...member, role: 'standby' }] : [];
+  });
+  const next: ClusterMap = { ...rest, epoch: map.epoch + 1, members };
+  assert(next.owners === map.owners, 'an abort keeps the owners');
+  assert(mapProblem(next) === null, `an aborted map is valid: ${String(mapProblem(next))}`);
+  return { ok: true, map: next };
+}
+
+/** The replicas a partition's reads use: its preference list under the current owners. */
+export function readReplicas(map: ClusterMap, keyspace: Keyspace, partition: number): string[] {
+  const n = replicationFactor(keyspace, ownersOf(map).length);
+  return preferenceList(map.owners, partition, n);
+}
+
+/**
+ * The replicas a partition's writes go to: the current ones first, then those the change in
+ * progress adds. Without a change, the read replicas.
+ */
+export function writeReplicas(map: ClusterMap, keyspace: Keyspace, partition: number): string[] {
+  const current = readReplicas(map, keyspace, partition);
+  if (map.change === undefined) return current;
+  const nextOwners = map.change.nextOwners;
+  const n = replicationFactor(keyspace, distinctSorted(nextOwners).length);
+  const added = preferenceList(nextOwners, partition, n).filter(
+    (replica) => !current.includes(replica),
+  );
+  return [...current, ...added];
+}
+
+/**
+ * Every copy the change in progress needs: for each keyspace and partition, each replica
+ * under `nextOwners` that is not one under `owners`, with where to copy from. Empty without
+ * a change. Keyspaces with the same replica counts share one computation.
+ */
+export function transfersOf(map: ClusterMap): Transfer[] {
+  const change = map.change;
+  if (change === undefined) return [];
+  const currentRing = new Ring(map.owners);
+  const nextRing = new Ring(change.nextOwners);
+  const currentCount = currentRing.members.length;
+  const nextCount = nextRing.members.length;
+  const gone = change.kind === 'remove' || change.kind === 'replace' ? change.subject : null;
+  const leaver = change.kind === 'leave' ? change.subject : null;
+  // Per (n now, n next): each partition's added replicas and their sources.
+  const byCounts = new Map<string, { to: string; sources: string[] }[][]>();
+  const transfers: Transfer[] = [];
+  for (const keyspace of map.keyspaces) {
+    const nCurrent = replicationFactor(keyspace, currentCount);
+    const nNext = replicationFactor(keyspace, nextCount);
+    const countsKey = `${nCurrent}/${nNext}`;
+    let perPartition = byCounts.get(countsKey);
+    if (perPartition === undefined) {
+      perPartition = [];
+      for (let partition = 0; partition < map.partitionCount; partition++) {
+        const current = currentRing.replicas(partition, nCurrent);
+        const sources = current.filter((replica) => replica !== gone && replica !== leaver);
+        if (leaver !== null && current.includes(leaver)) sources.push(leaver);
+        perPartition.push(
+          nextRing
+            .replicas(partition, nNext)
+            .filter((replica) => !current.includes(replica))
+            .map((to) => ({ to, sources })),
+        );
+      }
+      byCounts.set(countsKey, perPartition);
+    }
+    for (let partition = 0; partition < map.partitionCount; partition++) {
+      for (const { to, sources } of perPartition[partition]!) {
+        assert(!sources.includes(to), 'a replica never copies from itself');
+        transfers.push({ keyspaceId: keyspace.id, partition, to, sources: [...sources] });
+      }
+    }
+  }
+  return transfers;
+}
+
+/** How much data one partition of one keyspace holds, as a replica measured it. */
+export interface PartitionSize {
+  readonly keys: number;
+  readonly bytes: number;
+}
+
+export type SizeOf = (keyspaceId: number, partition: number) => PartitionSize | undefined;
+
+/** The copies from one member to another: `from` is the first source, null for none. */
+export interface PlanFlow {
+  readonly from: string | null;
+  readonly to: string;
+  /** Partition copies, one per keyspace and partition. */
+  readonly copies: number;
+  /** Distinct partitions among them. */
+  readonly partitions: number;
+  /** Sums over the copies whose size is known. */
+  readonly keys: number;
+  readonly bytes: number;
+  readonly sizesUnknown: number;
+}
+
+export interface PlanSummary {
+  readonly kind: MembershipChangeKind;
+  readonly subject: string;
+  readonly by?: string;
+  /** The epoch of the map that holds the change. */
+  readonly epoch: number;
+  readonly partitionCount: number;
+  /** Partitions whose owner changes, per (from, to) pair, largest first. */
+  readonly ownership: readonly { from: string; to: string; partitions: number }[];
+  /** Data copies per (first source, receiver) pair, largest first. */
+  readonly flows: readonly PlanFlow[];
+  readonly totals: {
+    readonly copies: number;
+    readonly keys: number;
+    readonly bytes: number;
+    readonly sizesUnknown: number;
+    /** Copies with no source left: the only replica was removed, and its data with it. */
+    readonly withoutSource: number;
+  };
+  /** Partitions owned by each member before and after, sorted by id. */
+  readonly owned: readonly { id: string; before: number; after: number }[];
+}
+
+/** What the change in progress moves, for a person to read before it goes ahead; null without one. */
+export function planSummary(map: ClusterMap, sizeOf?: SizeOf): PlanSummary | null {
+  const change = map.change;
+  if (change === undefined) return null;
+  const ownershipCounts = new Map<string, { from: string; to: string; partitions: number }>();
+  for (let partition = 0; partition < map.partitionCount; partition++) {
+    const from = map.owners[partition]!;
+    const to = change.nextOwners[partition]!;
+    if (from === to) continue;
+    const key = `${from}\n${to}`;
+    const entry = ownershipCounts.get(key) ?? { from, to, partitions: 0 };
+    ownershipCounts.set(key, { ...entry, partitions: entry.partitions + 1 });
+  }
+  const flows = new Map<string, { flow: PlanFlow; partitions: Set<number> }>();
+  let keys = 0;
+  let bytes = 0;
+  let sizesUnknown = 0;
+  let withoutSource = 0;
+  const transfers = transfersOf(map);
+  for (const transfer of transfers) {
+    const from = transfer.sources[0] ?? null;
+    if (from === null) withoutSource++;
+    const size = sizeOf?.(transfer.keyspaceId, transfer.partition);
+    const key = `${from ?? ''}\n${transfer.to}`;
+    const entry = flows.get(key) ?? {
+      flow: { from, to: transfer.to, copies: 0, partitions: 0, keys: 0, bytes: 0, sizesUnknown: 0 },
+      partitions: new Set<number>(),
+    };
+    entry.partitions.add(transfer.partition);
+    entry.flow = {
+      ...entry.flow,
+      copies: entry.flow.copies + 1,
+      partitions: entry.partitions.size,
+      keys: entry.flow.keys + (size?.keys ?? 0),
+      bytes: entry.flow.bytes + (size?.bytes ?? 0),
+      sizesUnknown: entry.flow.sizesUnknown + (size === undefined ? 1 : 0),
+    };
+    flows.set(key, entry);
+    keys += size?.keys ?? 0;
+    bytes += size?.bytes ?? 0;
+    if (size === undefined) sizesUnknown++;
+  }
+  const before = countOwned(map.owners);
+  const after = countOwned(change.nextOwners);
+  const ids = distinctSorted([...before.keys(), ...after.keys()]);
+  const largestFirst = <T extends { from: string | null; to: string }>(
+    count: (item: T) => number,
+  ) => {
+    return (a: T, b: T): number =>
+      count(b) - count(a) || compareIds(a.from ?? '', b.from ?? '') || compareIds(a.to, b.to);
+  };
+  const summary: PlanSummary = {
+    kind: change.kind,
+    subject: change.subject,
+    ...(change.by !== undefined ? { by: change.by } : {}),
+    epoch: map.epoch,
+    partitionCount: map.partitionCount,
+    ownership: [...ownershipCounts.values()].sort(largestFirst((item) => item.partitions)),
+    flows: [...flows.values()].map((entry) => entry.flow).sort(largestFirst((flow) => flow.copies)),
+    totals: { copies: transfers.length, keys, bytes, sizesUnknown, withoutSource },
+    owned: ids.map((id) => ({ id, before: before.get(id) ?? 0, after: after.get(id) ?? 0 })),
+  };
+  assert(summary.flows.reduce((sum, flow) => sum + flow.copies, 0) === transfers.length, 'flows');
+  return summary;
+}
+
+function countOwned(owners: readonly string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const owner of owners) counts.set(owner, (counts.get(owner) ?? 0) + 1);
+  return counts;
+}
+
+/** A plan as lines of text, for the CLI and logs. */
+export function formatPlan(summary: PlanSummary): string[] {
+  const { kind, subject, by, partitionCount, totals } = summary;
+  const title = kind === 'replace' ? `replace ${subject} by ${by ?? '?'}` : `${kind} ${subject}`;
+  const moving = summary.ownership.reduce((sum, item) => sum + item.partitions, 0);
+  const lines = [
+    `${title} (map epoch ${summary.epoch})`,
+    `ownership: ${moving} of ${partitionCount} partitions change owner`,
+  ];
+  for (const item of summary.ownership) {
+    lines.push(`  ${item.from} -> ${item.to}: ${item.partitions} partitions`);
+  }
+  lines.push(`data: ${totals.copies} partition copies${sizeText(totals)}`);
+  for (const flow of summary.flows) {
+    lines.push(
+      `  ${flow.from ?? '(no source left)'} -> ${flow.to}: ${flow.copies} copies of ` +
+        `${flow.partitions} partitions${sizeText(flow)}`,
+    );
+  }
+  if (totals.withoutSource > 0) {
+    lines.push(
+      `warning: ${totals.withoutSource} partition copies have no replica left to copy from; ` +
+        'their data is lost',
+    );
+  }
+  lines.push('partitions owned, before -> after:');
+  for (const item of summary.owned) lines.push(`  ${item.id}: ${item.before} -> ${item.after}`);
+  return lines;
+}
+
+function sizeText(size: {
+  keys: number;
+  bytes: number;
+  sizesUnknown: number;
+  copies: number;
+}): string {
+  if (size.copies === 0) return '';
+  if (size.sizesUnknown === size.copies) return ', size unknown';
+  const known = `, ${size.keys} keys, ${formatBytes(size.bytes)}`;
+  return size.sizesUnknown === 0 ? known : `${known} (size of ${size.sizesUnknown} unknown)`;
+}
+
+/** Bytes in binary units, three significant digits at most: 1.21 MiB. */
+export function formatBytes(bytes: number): string {
+  assert(Number.isFinite(bytes) && bytes >= 0, 'a byte count is finite and not negative');
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  if (unit === 0) return `${bytes} B`;
+  return `${Number(value.toPrecision(3))} ${units[unit]!}`;
+}

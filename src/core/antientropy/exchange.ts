@@ -109,6 +109,39 @@ export function entriesOfLeaves(
   return result;
 }
 
+/**
+ * A partition's entries grouped by leaf, from one scan: a responder (or an initiator) that
+ * answers many requests of one session from it scans the partition once, not once per
+ * request. A snapshot: writes after it wait for the next session. Holds every key it was
+ * given, so it lives as long as the session and no longer.
+ */
+export class LeafEntryIndex {
+  private readonly byLeaf = new Map<number, TreeEntry[]>();
+  readonly entryCount: number;
+
+  constructor(tree: PartitionTree, entries: Iterable<TreeEntry>) {
+    let count = 0;
+    for (const entry of entries) {
+      const leaf = tree.leafOf(entry.key);
+      const list = this.byLeaf.get(leaf);
+      if (list === undefined) this.byLeaf.set(leaf, [entry]);
+      else list.push(entry);
+      count++;
+    }
+    this.entryCount = count;
+  }
+
+  /** An EntriesSource over the snapshot: exactly the entries of the leaves asked for. */
+  readonly entriesOf: EntriesSource = (leaves) => {
+    const result: TreeEntry[] = [];
+    for (const leaf of leaves) {
+      const list = this.byLeaf.get(leaf);
+      if (list !== undefined) for (const entry of list) result.push(entry);
+    }
+    return result;
+  };
+}
+
 function compareLeafEntries(a: { leaf: number; key: Uint8Array }, b: typeof a): number {
   return a.leaf !== b.leaf ? a.leaf - b.leaf : compareBytes(a.key, b.key);
 }

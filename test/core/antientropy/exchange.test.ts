@@ -12,6 +12,7 @@ import {
   DEFAULT_EXCHANGE_LIMITS,
   entriesOfLeaves,
   exchangeLimits,
+  LeafEntryIndex,
   refuse,
   respond,
   type ExchangeLimits,
@@ -430,6 +431,40 @@ test('entriesOfLeaves keeps the entries of the leaves asked for, in (leaf, key) 
           bytesToKeyString(previous.key) < bytesToKeyString(current.key)),
     );
   }
+});
+
+test('a leaf index from one scan answers every request as the whole scan does', () => {
+  const entries = Array.from({ length: 3000 }, (_, i) => ({ key: utf8(`k${i}`), digest: i }));
+  const tree = PartitionTree.build(entries, 256);
+  const index = new LeafEntryIndex(tree, entries);
+  assert.equal(index.entryCount, 3000);
+  const limits = exchangeLimits({ entriesPerReplyMax: 50 });
+  let afterLeaf = 0;
+  let afterKey: Uint8Array | null = null;
+  const leaves = [0, 17, 100, 101, 255];
+  for (let step = 1; step < 100; step++) {
+    const request: AntiEntropyRequest = [
+      'ae',
+      1,
+      step,
+      KEYSPACE,
+      PARTITION,
+      leaves,
+      afterLeaf,
+      afterKey,
+    ];
+    const fromIndex = respond(request, tree, index.entriesOf, limits);
+    assert.deepEqual(
+      fromIndex,
+      respond(request, tree, () => entries, limits),
+    );
+    assert.equal(fromIndex[0], AntiEntropyMessageType.entriesReply);
+    if (fromIndex[0] !== AntiEntropyMessageType.entriesReply || fromIndex[5]) return;
+    const last = fromIndex[3][fromIndex[3].length - 1]!;
+    afterLeaf = tree.leafOf(last);
+    afterKey = last;
+  }
+  assert.fail('the replies never completed');
 });
 
 // ---- validation ----

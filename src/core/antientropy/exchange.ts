@@ -280,6 +280,7 @@ export class AntiEntropySession {
   private differingLeaves: readonly number[] = [];
   private nextLeaf = 0;
   private batchLeaves: readonly number[] = [];
+  private batchLeafSet: ReadonlySet<number> = new Set();
   private localEntries: readonly LeafEntry[] = [];
   private localIndex = 0;
   private cursor: { readonly leaf: number; readonly key: Uint8Array } | null = null;
@@ -290,8 +291,13 @@ export class AntiEntropySession {
   constructor(options: SessionOptions) {
     assert(Number.isSafeInteger(options.id) && options.id >= 0, 'a session id is a count');
     assert(
-      Number.isInteger(options.keyspaceId) && Number.isInteger(options.partition),
-      'a session names its keyspace and partition',
+      Number.isInteger(options.keyspaceId) &&
+        options.keyspaceId >= 0 &&
+        options.keyspaceId <= 0xffff_ffff &&
+        Number.isInteger(options.partition) &&
+        options.partition >= 0 &&
+        options.partition <= 0xffff,
+      'a session names a keyspace (u32) and a partition (u16)',
     );
     this.id = options.id;
     this.keyspaceId = options.keyspaceId;
@@ -433,6 +439,7 @@ export class AntiEntropySession {
     );
     this.nextLeaf += batch.length;
     this.batchLeaves = batch;
+    this.batchLeafSet = new Set(batch);
     this.localEntries = entriesOfLeaves(this.tree, this.entriesOf(batch), batch);
     this.localIndex = 0;
     this.cursor = null;
@@ -461,7 +468,7 @@ export class AntiEntropySession {
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       const entry = { key, digest: digests[i]!, leaf: this.tree.leafOf(key) };
-      if (!this.batchLeaves.includes(entry.leaf)) return this.fail('an entry outside the leaves');
+      if (!this.batchLeafSet.has(entry.leaf)) return this.fail('an entry outside the leaves');
       if (previous !== null && compareLeafEntries(previous, entry) >= 0) {
         return this.fail('entries out of order or repeated');
       }
@@ -509,6 +516,7 @@ export class AntiEntropySession {
   private endBatch(): SessionStep {
     assert(this.localIndex === this.localEntries.length, 'every local entry of the batch compared');
     this.batchLeaves = [];
+    this.batchLeafSet = new Set();
     this.localEntries = [];
     return this.askNextLeaves();
   }

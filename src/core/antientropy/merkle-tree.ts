@@ -19,7 +19,7 @@
 //
 // Memory per tree: 8 bytes per leaf, 8 bytes and 1 dirty byte per inner node (about 1/15
 // of the leaves), plus a few hundred bytes of objects: about 9 KiB with 1024 leaves,
-// 35 KiB with 4096, 560 KiB with 65536. Keys are not held; only their hashes are summed.
+// 35 KiB with 4096, 550 KiB with 65536. Keys are not held; only their hashes are summed.
 
 import { assert } from '../bytes.ts';
 import { Hash64 } from './hash64.ts';

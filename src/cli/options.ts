@@ -140,6 +140,13 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'peer addresses HOST:PORT,... of every founding member, this node included',
   },
   {
+    key: 'join',
+    flag: 'join',
+    env: 'RINGKV_JOIN',
+    kind: { type: 'nullable-string' },
+    help: 'peer address HOST:PORT of a member of a running cluster to join through, as a standby',
+  },
+  {
     key: 'clusterId',
     flag: 'cluster-id',
     env: 'RINGKV_CLUSTER_ID',
@@ -329,6 +336,21 @@ function checkTimings(config: NodeConfig): void {
     throw new UsageError(
       '--seeds needs a cluster secret: --cluster-secret or RINGKV_CLUSTER_SECRET',
     );
+  }
+  if (config.join !== null) {
+    if (config.seeds.length > 0) {
+      throw new UsageError(
+        '--join and --seeds exclude each other: founders name --seeds, a node joining later --join',
+      );
+    }
+    if (config.clusterSecret === null) {
+      throw new UsageError(
+        '--join needs a cluster secret: --cluster-secret or RINGKV_CLUSTER_SECRET',
+      );
+    }
+    if (!/^[^:\s]+:\d{1,5}$/.test(config.join)) {
+      throw new UsageError(`--join: expected HOST:PORT, got '${config.join}'`);
+    }
   }
 }
 

@@ -70,7 +70,9 @@ export async function startNode(
     resp = await startRespServer({ node: late, config, metrics, logger });
     http = await startHttpServer({ node: late, config, metrics, logger });
     clients = { http: `${config.host}:${http.port}`, resp: `${config.host}:${resp.port}` };
-    if (config.seeds.length > 0) cluster = await joinCluster(config, storage, logger, clients);
+    if (config.seeds.length > 0 || config.join !== null) {
+      cluster = await joinCluster(config, storage, logger, clients);
+    }
   } catch (error) {
     await resp?.close();
     await http?.close();
@@ -125,7 +127,7 @@ async function joinCluster(
 ): Promise<RuntimeCluster> {
   if (config.clusterSecret === null) {
     throw new Error(
-      'cluster mode (--seeds) needs a cluster secret: --cluster-secret or RINGKV_CLUSTER_SECRET',
+      'cluster mode (--seeds or --join) needs a cluster secret: --cluster-secret or RINGKV_CLUSTER_SECRET',
     );
   }
   const transport = await TcpTransport.listen({
@@ -138,8 +140,22 @@ async function joinCluster(
   });
   const self = `${config.host}:${transport.port}`;
   const founders = new Map<string, PeerAddress>();
+  let joinVia: string | undefined;
   try {
-    if (storedClusterMap(storage) === null) {
+    if (storedClusterMap(storage) === null && config.join !== null) {
+      const address = parseAddress(config.join);
+      for (let attempt = 1; joinVia === undefined; attempt++) {
+        try {
+          joinVia = await transport.identify(address, SEED_ATTEMPT_TIMEOUT_MS);
+          founders.set(joinVia, address);
+          logger.info({ join: config.join, id: joinVia }, 'joining through member');
+        } catch {
+          if (attempt % 20 === 1)
+            logger.info({ join: config.join }, 'waiting for the member to join through');
+          await new Promise((resolve) => setTimeout(resolve, SEED_RETRY_PAUSE_MS));
+        }
+      }
+    } else if (storedClusterMap(storage) === null) {
       const others = config.seeds.filter(
         (seed) => !isOwnAddress(seed, config.host, transport.port),
       );
@@ -167,7 +183,13 @@ async function joinCluster(
     await transport.close();
     throw error;
   }
-  return { transport, founders, self: { peer: self, ...clients }, seed: randomInt(2 ** 31) };
+  return {
+    transport,
+    founders,
+    ...(joinVia === undefined ? {} : { joinVia }),
+    self: { peer: self, ...clients },
+    seed: randomInt(2 ** 31),
+  };
 }
 
 function isOwnAddress(seed: string, host: string, port: number): boolean {

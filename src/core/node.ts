@@ -91,6 +91,16 @@ import { withTail, type ChainConfig } from './chain/chain-config.ts';
 import type { ChainRequest } from './chain/requester.ts';
 import { DEFAULT_CHAIN_LIMITS } from './chain/settings.ts';
 import { preferenceList } from './ring/preference-list.ts';
+import {
+  addStandby,
+  markCopied,
+  ownersOf,
+  receiversOf,
+  planMembership,
+  planSummary,
+} from './cluster/membership.ts';
+import { HandoffHost, type HandoffStatus } from './handoff/handoff-host.ts';
+import { storagePartitionScan } from './handoff/sender.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
@@ -113,6 +123,11 @@ export interface ClusterConfig {
   readonly self: MemberInfo;
   /** Ids of the other founding members; used only while no map is stored. */
   readonly founders: readonly string[];
+  /**
+   * A member of a running cluster to join through, as a standby (used only while no map is
+   * stored; `founders` is then empty).
+   */
+  readonly joinVia?: string;
   /** Seeds the node's PRNG (SWIM's probe order). */
   readonly seed: number;
   readonly swim: SwimConfig;
@@ -190,6 +205,8 @@ export type Effect =
 
 export interface MemberStatus {
   readonly id: string;
+  /** A standby runs SWIM and owns nothing until it joins. */
+  readonly role: 'member' | 'standby';
   readonly peer: string;
   readonly http: string;
   readonly resp: string;
@@ -212,6 +229,20 @@ export interface ClusterStatus {
   readonly problem: string | null;
   /** With chain keyspaces: how many partition chains have fewer members than their n. */
   readonly chainsShort: number;
+  /** 'left' once a map without this node arrived. */
+  readonly left: boolean;
+  /** The membership change in progress, if any. */
+  readonly change: {
+    readonly kind: string;
+    readonly subject: string;
+    readonly by: string | null;
+    readonly epoch: number;
+    /** Members that receive copies in it, and those that have made them all. */
+    readonly receivers: readonly string[];
+    readonly copied: readonly string[];
+  } | null;
+  /** This node's copies in the change in progress, and its handoff settings. */
+  readonly handoff: HandoffStatus;
 }
 
 /** Where a job's answer goes: a client of this node, or a peer that forwarded the request. */
@@ -472,6 +503,10 @@ export class Node {
   private readonly keyspacesById = new Map<number, Keyspace>();
   /** The ring walk of each partition (replicas first, then fallbacks), built lazily. */
   private walks: (readonly string[] | undefined)[] = [];
+  /** addedReplicasOf's answers for this map, by partition and n. */
+  private readonly addedReplicas = new Map<number, readonly string[]>();
+  /** Members that own partitions (standbys own none): what `n: all` and n are capped at. */
+  private ownerCount = 1;
   private swim: Swim | null = null;
   private readonly ops = new Map<number, Op>();
   /**
@@ -485,6 +520,8 @@ export class Node {
   private readonly waiters = new Map<number, Waiter[]>();
   private effects: Effect[] = [];
   /** While forming: what each founder told us of itself. */
+  /** Nodes whose request to join is being written to the map. */
+  private readonly joinsRunning = new Set<string>();
   private readonly founderInfos = new Map<string, MemberInfo>();
   private formingProblem: string | null = null;
   private nextHelloMs = 0;
@@ -501,6 +538,12 @@ export class Node {
   private lastNowMs = 0;
   /** CASPaxos for strong keyspaces (and the cluster map): this node's acceptor and proposer. */
   private readonly registers: RegisterHost;
+  /** Copies this node makes and serves while the membership changes (docs/HANDOFF.md). */
+  private readonly handoff: HandoffHost;
+  /** A report that this node's copies are made is being written to the map. */
+  private copiesReportRunning = false;
+  /** Set when a map without this node arrived: it left (or was removed from) the cluster. */
+  private leftAtEpoch: number | null = null;
   /** When each peer was last heard from (any message). */
   private readonly lastHeardMs = new Map<string, number>();
   /** Coordinators that left a strong forward unanswered in silence; cleared by any message. */
@@ -555,6 +598,21 @@ export class Node {
         },
       },
     );
+    const store = this.store;
+    this.handoff = new HandoffHost(config.nodeId, {
+      mergeReceived: (keyspace, key, record, nowMs) => {
+        const merged = store.mergeRecord(keyspace, key, record, nowMs);
+        return merged.ok ? merged.waitFor : null;
+      },
+      persistRows: (writes, durable) => store.persistRows(writes, durable),
+      scanRows: (start, end) => store.scanRows(start, end),
+      readRow: (key) => store.readRow(key),
+      partitionScan: (keyspaceId, partition) => storagePartitionScan(view, keyspaceId, partition),
+      dropKeys: (keyspaceId, partition, keys) => store.dropKeys(keyspaceId, partition, keys),
+      get lastPersistedBatchId() {
+        return store.lastPersistedBatchId;
+      },
+    });
     const storedBytes = this.store.readMeta(MAP_META_NAME);
     const stored = storedBytes === undefined ? null : decodeMap(storedBytes);
     if (stored !== null) {
@@ -564,7 +622,10 @@ export class Node {
         'the stored map has this node as a member',
       );
       this.install(stored);
-    } else if (config.cluster === undefined || config.cluster.founders.length === 0) {
+    } else if (
+      config.cluster === undefined ||
+      (config.cluster.founders.length === 0 && config.cluster.joinVia === undefined)
+    ) {
       const self = config.cluster?.self ??
         config.self ?? { id: config.nodeId, peer: '', http: '', resp: '' };
       this.install(
@@ -613,6 +674,7 @@ export class Node {
     }
     const members: MemberStatus[] = (map?.members ?? []).map((member) => ({
       ...member,
+      role: member.role ?? 'member',
       liveness: this.liveness(member.id),
       partitionsOwned: owned.get(member.id) ?? 0,
       chainsJoined: joined.get(member.id) ?? 0,
@@ -628,6 +690,19 @@ export class Node {
       hintsPending: Object.fromEntries(this.store.hintOwners(HINT_OWNER_SCAN_MAX)),
       hintsTotal: this.store.hintCount(),
       chainsShort,
+      left: this.leftAtEpoch !== null,
+      change:
+        map?.change === undefined
+          ? null
+          : {
+              kind: map.change.kind,
+              subject: map.change.subject,
+              by: map.change.by ?? null,
+              epoch: map.change.epoch,
+              receivers: receiversOf(map),
+              copied: map.change.copied,
+            },
+      handoff: this.handoff.status(this.lastNowMs),
       problem:
         map !== null
           ? null
@@ -652,6 +727,15 @@ export class Node {
       paxos_purges_pending: this.registers.pendingPurgeCount(),
       chain_replicas: this.chains.replicaCount(),
     };
+  }
+
+  /**
+   * Sets this node's handoff: the bytes per second its copies may pull in all (0: no limit),
+   * and whether they are paused. Takes effect at once; not saved across restarts.
+   */
+  setHandoff(settings: { readonly bytesPerSecond?: number; readonly paused?: boolean }): void {
+    if (settings.bytesPerSecond !== undefined) this.handoff.setRate(settings.bytesPerSecond);
+    if (settings.paused !== undefined) this.handoff.setPaused(settings.paused, this.lastNowMs);
   }
 
   /** Peer messages dropped as malformed or unexpected, for metrics. */
@@ -705,7 +789,17 @@ export class Node {
         kvError(ErrorCode.UNAVAILABLE, 'the cluster is forming: not every founder has answered'),
       );
     }
+    if (this.leftAtEpoch !== null) {
+      return this.fail(
+        origin,
+        kvError(
+          ErrorCode.UNAVAILABLE,
+          `this node left the cluster (map epoch ${this.leftAtEpoch}): ask another node, and stop this one`,
+        ),
+      );
+    }
     if (request.op === 'createKeyspace') return this.createKeyspace(origin, request, nowMs);
+    if (request.op === 'changeMembership') return this.changeMembership(origin, request, nowMs);
     const keyspace = this.keyspacesByName.get(request.keyspace);
     if (keyspace === undefined) {
       return this.fail(
@@ -746,7 +840,7 @@ export class Node {
   private strongRequest(
     origin: Origin,
     keyspace: Keyspace,
-    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
+    request: KeyspaceRequest,
     nowMs: number,
     forwarded: boolean,
   ): void {
@@ -761,7 +855,7 @@ export class Node {
       }
     }
     const job = this.newJob(origin, request.op, keys.length);
-    const n = replicationFactor(keyspace, this.map!.members.length);
+    const n = replicationFactor(keyspace, this.ownerCount);
     // Keys for one coordinator go in one forward, in order: items on one key stay in order.
     const forwards = new Map<string, number[]>();
     const replicaOfAll = new Map<string, boolean>();
@@ -881,7 +975,7 @@ export class Node {
   private chainRequest(
     origin: Origin,
     keyspace: Keyspace,
-    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
+    request: KeyspaceRequest,
     nowMs: number,
   ): void {
     const problem = this.linearizableRequestProblem('chain', request);
@@ -936,7 +1030,7 @@ export class Node {
    */
   private linearizableRequestProblem(
     consistency: 'strong' | 'chain',
-    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
+    request: KeyspaceRequest,
   ): KvError | null {
     if (request.op !== 'get' && request.op !== 'write') {
       const what =
@@ -1106,7 +1200,7 @@ export class Node {
   private localRequest(
     origin: Origin,
     keyspace: Keyspace,
-    request: Exclude<ClientRequest, { op: 'createKeyspace' }>,
+    request: KeyspaceRequest,
     nowMs: number,
   ): void {
     switch (request.op) {
@@ -1168,7 +1262,7 @@ export class Node {
   ): void {
     const invalid = this.store.checkKeys(request.keys);
     if (invalid !== null) return this.fail(origin, invalid);
-    const n = replicationFactor(keyspace, this.map!.members.length);
+    const n = replicationFactor(keyspace, this.ownerCount);
     const needed = this.resolveQuorum(request.r, keyspace.r, n);
     if (typeof needed !== 'number') return this.fail(origin, needed);
     const job = this.newJob(origin, 'get', request.keys.length);
@@ -1187,7 +1281,7 @@ export class Node {
   ): void {
     const invalid = this.store.checkWriteItems(request.items);
     if (invalid !== null) return this.fail(origin, invalid);
-    const n = replicationFactor(keyspace, this.map!.members.length);
+    const n = replicationFactor(keyspace, this.ownerCount);
     const needed = this.resolveQuorum(request.w, keyspace.w, n);
     if (typeof needed !== 'number') return this.fail(origin, needed);
     // Items on one key stay together and in order (SET then INCR of one key in one request);
@@ -1385,6 +1479,14 @@ export class Node {
         ),
       );
     }
+    // While a membership change is in progress, the replicas it adds receive every write
+    // and must acknowledge it on top of the W: one they missed behind their copy's cursor
+    // would be gone from them once the change commits. One that is down gets a hint here.
+    const added = this.addedReplicasOf(partition, n, keyspace.n === 'all').filter(
+      (id) => !targets.some((target) => target.node === id),
+    );
+    const addedUp = added.filter((id) => this.isUp(id));
+    for (const id of addedUp) targets.push({ node: id, hintFor: '' });
     const outcome = this.store.write(keyspace, items, nowMs);
     if (!outcome.ok) return this.failJob(job, outcome.error);
     const { written } = outcome.value;
@@ -1416,6 +1518,15 @@ export class Node {
       if (hinted.ok) ownWaitFor = Math.max(ownWaitFor, hinted.waitFor);
       else selfIsTarget = false;
     }
+    if (written.length === 1) {
+      const { key, record } = written[0]!;
+      for (const id of added) {
+        if (addedUp.includes(id)) continue;
+        const hinted = this.store.mergeHint(id, keyspace, key, record, this.hintsMax(), nowMs);
+        if (!hinted.ok) return this.failJob(job, hinted.error);
+        ownWaitFor = Math.max(ownWaitFor, hinted.waitFor);
+      }
+    }
     // Nothing to replicate (a condition did not hold): the answer waits only for the local
     // state it was computed from to be durable.
     const counted = written.length === 0 ? [this.nodeId] : targets.map((target) => target.node);
@@ -1424,7 +1535,7 @@ export class Node {
       job,
       indexes,
       results,
-      needed: written.length === 0 ? 1 : needed,
+      needed: written.length === 0 ? 1 : needed + addedUp.length,
       targets: counted,
       acked: new Set(),
       refused: new Set(),
@@ -1465,7 +1576,7 @@ export class Node {
     needed: number,
     nowMs: number,
   ): void {
-    const n = replicationFactor(keyspace, this.map!.members.length);
+    const n = replicationFactor(keyspace, this.ownerCount);
     const partition = partitionOf(keyspace.id, key, this.config.partitionCount);
     const targets = this.targetsOf(partition, n);
     const opId = this.takeOpId();
@@ -1696,7 +1807,7 @@ export class Node {
     op.rounds++;
     op.answers = [];
     op.deadlineMs = nowMs + this.requestTimeoutMs();
-    const n = replicationFactor(op.keyspace, this.map!.members.length);
+    const n = replicationFactor(op.keyspace, this.ownerCount);
     const replicas = this.walkOf(op.partition)
       .slice(0, n)
       .filter((id) => this.isUp(id));
@@ -1790,7 +1901,7 @@ export class Node {
     const map = this.map!;
     const assignments = new Map<string, number[]>();
     if (kind === 'count') {
-      const n = replicationFactor(keyspace, map.members.length);
+      const n = replicationFactor(keyspace, this.ownerCount);
       for (let partition = 0; partition < this.config.partitionCount; partition++) {
         const counter = this.walkOf(partition)
           .slice(0, n)
@@ -1882,6 +1993,47 @@ export class Node {
   }
 
   /**
+   * Plans a membership change on this node's map and answers the plan (a dry run), or makes
+   * the change by a map change and answers the plan of the map it made.
+   */
+  private changeMembership(
+    origin: Origin,
+    request: Extract<ClientRequest, { op: 'changeMembership' }>,
+    nowMs: number,
+  ): void {
+    const change = request.change;
+    const describe =
+      change.kind === 'abort'
+        ? 'abort the membership change in progress'
+        : change.kind === 'replace'
+          ? `replace ${change.id} by ${change.by}`
+          : `${change.kind} ${change.id}`;
+    const next = (map: ClusterMap): ClusterMap | KvError => {
+      const result = planMembership(map, change);
+      return result.ok ? result.map : kvError(ErrorCode.INVALID_ARGUMENT, result.problem);
+    };
+    const replyOf = (map: ClusterMap, made: boolean): ClientReply => ({
+      ok: true,
+      op: 'changeMembership',
+      epoch: map.epoch,
+      plan: planSummary(map, (keyspaceId, partition) =>
+        this.store.partitionSize(keyspaceId, partition),
+      ),
+      made,
+    });
+    if (request.dryRun) {
+      const planned = next(this.map!);
+      if ('code' in planned) return this.fail(origin, planned);
+      return this.reply(origin, replyOf(planned, false));
+    }
+    this.changeMap(
+      { origin, describe, change: next, replyOf: (map) => replyOf(map, true) },
+      1,
+      nowMs,
+    );
+  }
+
+  /**
    * Makes a map change: the next map, computed from this node's map, is written to the
    * map's register by a compare-and-set on its version (the map's epoch minus one), with the
    * voters as acceptors. If another change came first, the register's map is adopted and the
@@ -1918,6 +2070,14 @@ export class Node {
     if (outcome.kind === 'error') return this.fail(change.origin, strongError(outcome));
     if (outcome.kind !== 'ok') return;
     if (outcome.applied) {
+      // Members the change drops (they left) hear of it too, and first: once this node adopts
+      // the map, they are no longer peers it reaches.
+      for (const member of this.map?.members ?? []) {
+        const kept = op.next.members.some((next) => next.id === member.id);
+        if (!kept && member.id !== this.nodeId) {
+          this.send(member.id, [MessageType.map, op.next.epoch, encodeMap(op.next)]);
+        }
+      }
       const batchId =
         this.map !== null && this.map.epoch >= op.next.epoch ? 0 : this.adoptMap(op.next);
       this.after(batchId, { kind: 'reply', origin: change.origin, reply: change.replyOf(op.next) });
@@ -1959,10 +2119,9 @@ export class Node {
   }
 
   private spreadMap(map: ClusterMap): void {
+    const bytes = encodeMap(map);
     for (const member of map.members) {
-      if (member.id !== this.nodeId) {
-        this.send(member.id, [MessageType.map, map.epoch, encodeMap(map)]);
-      }
+      if (member.id !== this.nodeId) this.send(member.id, [MessageType.map, map.epoch, bytes]);
     }
   }
 
@@ -1998,6 +2157,9 @@ export class Node {
       this.keyspacesById.set(keyspace.id, keyspace);
     }
     this.walks = new Array<readonly string[] | undefined>(map.partitionCount);
+    this.ownerCount = ownersOf(map).length;
+    this.addedReplicas.clear();
+    this.handoff.sync(map, (id) => this.keyspacesById.get(id), this.lastNowMs);
     const ids = map.members.map((member) => member.id);
     if (map.members.length > 1 && this.config.cluster !== undefined) {
       if (this.swim === null) {
@@ -2031,6 +2193,25 @@ export class Node {
     switch (message[0]) {
       case MessageType.hello:
         return this.onHello(from, message[2], message[3], message[4]);
+      case MessageType.join:
+        return this.onJoin(from, message[2], nowMs);
+      case MessageType.handoff: {
+        if (map === null) return;
+        const sends = this.handoff.receive(
+          from,
+          message[2],
+          (keyspaceId, partition) => {
+            const keyspace = this.keyspacesById.get(keyspaceId);
+            return keyspace !== undefined && this.replicatesHere(keyspace, partition);
+          },
+          nowMs,
+        );
+        if (sends === null) this.droppedMessages++;
+        for (const send of sends ?? []) {
+          this.send(send.to, [MessageType.handoff, map.epoch, send.message]);
+        }
+        return;
+      }
       case MessageType.map:
         return this.onMap(message[2]);
       case MessageType.mapFetch:
@@ -2302,6 +2483,37 @@ export class Node {
     }
   }
 
+  /**
+   * A node asks to join the cluster: it is added as a standby (in the map and SWIM, owning
+   * nothing) by a map change, and gets the map. Owning partitions is a later change an
+   * operator makes (`ringkv cluster join`), after reading its plan.
+   */
+  private onJoin(from: string, member: MemberInfo, nowMs: number): void {
+    const map = this.map;
+    if (map === null || member.id !== from || this.joinsRunning.has(from)) return;
+    if (map.members.some((m) => m.id === from)) {
+      this.send(from, [MessageType.map, map.epoch, encodeMap(map)]);
+      return;
+    }
+    this.joinsRunning.add(from);
+    this.changeMap(
+      {
+        origin: { kind: 'internal', done: () => this.joinsRunning.delete(from) },
+        describe: `add ${from} as a standby`,
+        change: (current) => {
+          if (current.members.some((m) => m.id === from)) {
+            return kvError(ErrorCode.INVALID_ARGUMENT, `${from} is already in the map`);
+          }
+          const result = addStandby(current, member);
+          return result.ok ? result.map : kvError(ErrorCode.INVALID_ARGUMENT, result.problem);
+        },
+        replyOf: () => ({ ok: true, op: 'count', count: 0 }),
+      },
+      1,
+      nowMs,
+    );
+  }
+
   private onMap(bytes: Uint8Array): void {
     let map: ClusterMap;
     try {
@@ -2315,8 +2527,12 @@ export class Node {
       this.droppedMessages++;
       return;
     }
-    if (!map.members.some((member) => member.id === this.nodeId)) return;
     if (this.map !== null && map.epoch <= this.map.epoch) return;
+    if (!map.members.some((member) => member.id === this.nodeId)) {
+      // A later map without this node: it left, or was removed. It serves nothing more.
+      if (this.map !== null) this.leftAtEpoch = map.epoch;
+      return;
+    }
     this.adoptMap(map);
   }
 
@@ -2339,6 +2555,62 @@ export class Node {
       this.nextHandoffMs = nowMs + (this.config.cluster?.handoffIntervalMs ?? 1000);
       this.handOffHints(nowMs);
     }
+    if (this.config.cluster !== undefined) this.tickMembership(nowMs);
+  }
+
+  /**
+   * The membership change in progress, from this node's side: its copies move on, and once
+   * they are all made it says so in the map (the last receiver's report commits the change).
+   * Without a change, the data of partitions it gave away is removed, a little per tick.
+   */
+  private tickMembership(nowMs: number): void {
+    const map = this.map!;
+    for (const send of this.handoff.tick(nowMs, (id) => this.isUp(id))) {
+      this.send(send.to, [MessageType.handoff, map.epoch, send.message]);
+    }
+    if (map.change === undefined) {
+      this.handoff.planStrayDrop(
+        map.keyspaces,
+        map.partitionCount,
+        (keyspace, partition) => this.replicatesHere(keyspace, partition),
+        nowMs,
+      );
+      return;
+    }
+    if (
+      this.copiesReportRunning ||
+      !this.handoff.copiesMade ||
+      map.change.copied.includes(this.nodeId)
+    ) {
+      return;
+    }
+    this.copiesReportRunning = true;
+    this.changeMap(
+      {
+        origin: {
+          kind: 'internal',
+          done: () => {
+            this.copiesReportRunning = false;
+          },
+        },
+        describe: `record that ${this.nodeId} has made its copies`,
+        change: (current) => {
+          const result = markCopied(current, this.nodeId);
+          return result.ok ? result.map : kvError(ErrorCode.INVALID_ARGUMENT, result.problem);
+        },
+        replyOf: () => ({ ok: true, op: 'count', count: 0 }),
+      },
+      1,
+      nowMs,
+    );
+  }
+
+  /** Whether this node is one of the partition's n replicas under the current owners. */
+  private replicatesHere(keyspace: Keyspace, partition: number): boolean {
+    const n = replicationFactor(keyspace, this.ownerCount);
+    const walk = this.walkOf(partition);
+    for (let i = 0; i < n && i < walk.length; i++) if (walk[i] === this.nodeId) return true;
+    return false;
   }
 
   /**
@@ -2429,6 +2701,10 @@ export class Node {
     if (nowMs < this.nextHelloMs) return;
     this.nextHelloMs = nowMs + HELLO_INTERVAL_MS;
     const cluster = this.config.cluster!;
+    if (cluster.joinVia !== undefined) {
+      this.send(cluster.joinVia, [MessageType.join, 0, cluster.self]);
+      return;
+    }
     const founders = [...cluster.founders, this.nodeId].sort();
     for (const id of cluster.founders) {
       if (!this.founderInfos.has(id)) {
@@ -2561,6 +2837,7 @@ export class Node {
 
   private onPersisted(batchId: number): void {
     this.store.persisted(batchId);
+    this.handoff.persisted(batchId);
     const waiting = this.waiters.get(batchId);
     if (waiting === undefined) return;
     this.waiters.delete(batchId);
@@ -2672,6 +2949,25 @@ export class Node {
     return walk;
   }
 
+  /**
+   * The replicas of a partition that the membership change in progress adds (none without
+   * one): the first n of the next owners' walk (all of it for `n: all`) that are not among
+   * the first n of the owners' walk.
+   */
+  private addedReplicasOf(partition: number, n: number, all: boolean): readonly string[] {
+    const change = this.map!.change;
+    if (change === undefined) return [];
+    const key = (partition * 128 + Math.min(n, 127)) * 2 + (all ? 1 : 0);
+    let added = this.addedReplicas.get(key);
+    if (added === undefined) {
+      const now = new Set(this.walkOf(partition).slice(0, n));
+      const next = walkRing(change.nextOwners, partition);
+      added = next.slice(0, all ? next.length : n).filter((id) => !now.has(id));
+      this.addedReplicas.set(key, added);
+    }
+    return added;
+  }
+
   private isUp(id: string): boolean {
     return this.liveness(id) !== 'down';
   }
@@ -2731,12 +3027,14 @@ export class Node {
 
 /** The cluster map a node's storage holds, or null (a node that has not formed or joined). */
 type WriteRequest = Extract<ClientRequest, { op: 'write' }>;
+/** A request on the data of one keyspace (not a change of the cluster map). */
+type KeyspaceRequest = Exclude<ClientRequest, { op: 'createKeyspace' | 'changeMembership' }>;
 
 /** Replicas per chain: the n of the map's chain keyspaces, at most the members. */
 function chainLengthOf(map: ClusterMap): number {
   const keyspace = map.keyspaces.find((candidate) => candidate.consistency === 'chain');
   assert(keyspace !== undefined && keyspace.n !== 'all', 'the map has a chain keyspace');
-  return Math.min(keyspace.n, map.members.length);
+  return Math.min(keyspace.n, ownersOf(map).length);
 }
 
 /**

@@ -3,6 +3,7 @@
 
 import type { KvError } from './errors.ts';
 import type { Keyspace } from './keyspace.ts';
+import type { PlanSummary } from './cluster/membership.ts';
 
 /**
  * How many replicas must answer (reads) or acknowledge (writes) an eventual-keyspace
@@ -104,7 +105,27 @@ export type ClientRequest =
   | { readonly op: 'count'; readonly keyspace: string }
   | { readonly op: 'flush'; readonly keyspace: string }
   /** Creates keyspace `keyspace` with these properties (a cluster map change). */
-  | { readonly op: 'createKeyspace'; readonly keyspace: string; readonly spec: KeyspaceProperties };
+  | { readonly op: 'createKeyspace'; readonly keyspace: string; readonly spec: KeyspaceProperties }
+  /**
+   * Plans a membership change and, unless `dryRun`, makes it (a cluster map change). The
+   * keyspace field is unused ('').
+   */
+  | {
+      readonly op: 'changeMembership';
+      readonly keyspace: string;
+      readonly change: MembershipRequest;
+      readonly dryRun: boolean;
+    };
+
+/**
+ * A membership change an operator asks for: a standby joins, a member leaves (its data
+ * copied away first), a member that is gone is removed (its data rebuilt from the other
+ * replicas), a member is replaced by a standby, or the change in progress is aborted.
+ */
+export type MembershipRequest =
+  | { readonly kind: 'join' | 'leave' | 'remove'; readonly id: string }
+  | { readonly kind: 'replace'; readonly id: string; readonly by: string }
+  | { readonly kind: 'abort' };
 
 /** The properties a new keyspace is created with (its id is assigned by the cluster). */
 export type KeyspaceProperties = Omit<Keyspace, 'id' | 'name'>;
@@ -163,4 +184,14 @@ export type ClientReply =
     }
   | { readonly ok: true; readonly op: 'count'; readonly count: number }
   | { readonly ok: true; readonly op: 'flush'; readonly removed: number }
-  | { readonly ok: true; readonly op: 'createKeyspace'; readonly keyspace: Keyspace };
+  | { readonly ok: true; readonly op: 'createKeyspace'; readonly keyspace: Keyspace }
+  | {
+      readonly ok: true;
+      readonly op: 'changeMembership';
+      /** The epoch of the map with the change (for a dry run, the map it would follow). */
+      readonly epoch: number;
+      /** What moves; null when nothing does (an abort). */
+      readonly plan: PlanSummary | null;
+      /** False for a dry run: nothing was changed. */
+      readonly made: boolean;
+    };

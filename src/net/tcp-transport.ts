@@ -93,7 +93,7 @@ export class TcpTransport implements PeerTransport {
   setPeers(peers: ReadonlyMap<string, PeerAddress>): void {
     for (const [peerId, link] of this.outbound) {
       if (!peers.has(peerId)) {
-        link.stop();
+        link.retire();
         this.outbound.delete(peerId);
       }
     }
@@ -314,6 +314,18 @@ class OutboundLink {
     this.stopped = true;
     if (this.redialTimer !== null) clearTimeout(this.redialTimer);
     this.socket?.destroy();
+  }
+
+  /**
+   * Stops once what is queued is written: a peer that is no longer one (it left the cluster)
+   * still gets the messages sent to it before, the map that says it left among them.
+   */
+  retire(): void {
+    if (!this.ready || this.socket === null) return this.stop();
+    this.stopped = true;
+    if (this.redialTimer !== null) clearTimeout(this.redialTimer);
+    this.flush();
+    this.socket.end();
   }
 
   private flush(): void {

@@ -33,13 +33,18 @@ export interface NodeConfig {
   readonly respInputBytesMax: number;
   /** Period of the core's tick (expiry, failure detection, timeouts, hinted handoff). */
   readonly tickMs: number;
-  /** Port other nodes reach this one on (cluster mode: when `seeds` is not empty). */
+  /** Port other nodes reach this one on (cluster mode: when `seeds` or `join` is set). */
   readonly peerPort: number;
   /**
    * Peer addresses (host:port) of every founding member, this node included. Empty: a
    * single node that talks to no peer.
    */
   readonly seeds: readonly string[];
+  /**
+   * Peer address (host:port) of a member of a running cluster to join through: the node
+   * becomes a standby. Null: a founder (or a single node). Used only while no map is stored.
+   */
+  readonly join: string | null;
   /** Name of the cluster; nodes of different clusters refuse each other. */
   readonly clusterId: string;
   /** Shared secret that peers prove they hold (required in cluster mode). */
@@ -76,6 +81,7 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   tickMs: 100,
   peerPort: 0,
   seeds: [],
+  join: null,
   clusterId: 'ringkv',
   clusterSecret: null,
   adminToken: null,

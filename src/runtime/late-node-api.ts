@@ -9,7 +9,8 @@ import type { Limits } from '../core/limits.ts';
 import type { ClusterStatus } from '../core/node.ts';
 import type { ClientRequest } from '../core/requests.ts';
 import { NO_FAULTS, type FaultSettings } from './faults.ts';
-import type { NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
+import type { HandoffSettings, NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
+import type { HandoffStatus } from '../core/handoff/handoff-host.ts';
 
 export class LateNodeApi implements NodeApi {
   readonly limits: Limits;
@@ -54,6 +55,16 @@ export class LateNodeApi implements NodeApi {
         hintsPending: {},
         hintsTotal: 0,
         chainsShort: 0,
+        left: false,
+        change: null,
+        handoff: {
+          changeEpoch: null,
+          transfers: [],
+          copiesWaiting: 0,
+          copiesDone: 0,
+          bytesPerSecondLimit: 0,
+          paused: false,
+        },
         problem: 'the node is starting: it is looking for the founders',
       }
     );
@@ -70,5 +81,10 @@ export class LateNodeApi implements NodeApi {
   setFaults(settings: Partial<FaultSettings>): FaultSettings {
     if (this.target === null) throw new RangeError('the node is starting');
     return this.target.setFaults(settings);
+  }
+
+  setHandoff(settings: HandoffSettings): HandoffStatus {
+    if (this.target === null) throw new RangeError('the node is starting');
+    return this.target.setHandoff(settings);
   }
 }

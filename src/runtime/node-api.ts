@@ -2,6 +2,7 @@
 // get one reply through the callback, exactly once. Implemented by NodeRuntime (real clock,
 // real storage); protocol layers depend on this interface only.
 
+import type { HandoffStatus } from '../core/handoff/handoff-host.ts';
 import type { ClusterMap } from '../core/cluster/cluster-map.ts';
 import type { Keyspace } from '../core/keyspace.ts';
 import type { ClusterStatus } from '../core/node.ts';
@@ -40,4 +41,14 @@ export interface NodeApi {
   faultSettings(): FaultSettings;
   /** Changes fault injection; throws RangeError on a bad value. */
   setFaults(settings: Partial<FaultSettings>): FaultSettings;
+  /**
+   * Changes this node's handoff (the copies it pulls while the membership changes): bytes
+   * per second in all (0: no limit) and pause; answers the handoff status after it.
+   */
+  setHandoff(settings: HandoffSettings): HandoffStatus;
+}
+
+export interface HandoffSettings {
+  readonly bytesPerSecond?: number;
+  readonly paused?: boolean;
 }

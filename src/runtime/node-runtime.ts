@@ -36,7 +36,8 @@ import { openStorage } from '../storage/open-storage.ts';
 import type { NodeConfig } from './config.ts';
 import { FaultInjector, type FaultSettings } from './faults.ts';
 import { Metrics } from './metrics.ts';
-import type { NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
+import type { HandoffSettings, NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
+import type { HandoffStatus } from '../core/handoff/handoff-host.ts';
 
 export const DEFAULT_PARTITION_COUNT = 256;
 
@@ -56,8 +57,13 @@ export interface NodeRuntimeOptions {
 
 export interface RuntimeCluster {
   readonly transport: PeerTransport;
-  /** Peer addresses of the other founders, by id (used only while no map is stored). */
+  /**
+   * Peer addresses of the other founders, by id, or of the member to join through (used only
+   * while no map is stored).
+   */
   readonly founders: ReadonlyMap<string, PeerAddress>;
+  /** Set when this node joins a running cluster: the id of the member it joins through. */
+  readonly joinVia?: string;
   /** Where this node's listeners are, as peers and clients should reach them. */
   readonly self: { readonly peer: string; readonly http: string; readonly resp: string };
   readonly seed: number;
@@ -188,6 +194,12 @@ export class NodeRuntime implements NodeApi {
 
   faultSettings(): FaultSettings {
     return this.faults.settings();
+  }
+
+  setHandoff(settings: HandoffSettings): HandoffStatus {
+    this.node.setHandoff(settings);
+    this.logger?.info({ handoff: settings }, 'handoff settings changed');
+    return this.node.clusterStatus().handoff;
   }
 
   setFaults(settings: Partial<FaultSettings>): FaultSettings {
@@ -359,7 +371,8 @@ function clusterConfigOf(config: NodeConfig, cluster: RuntimeCluster): ClusterCo
   return {
     clusterId: config.clusterId,
     self: { id: config.nodeId, ...cluster.self },
-    founders: [...cluster.founders.keys()],
+    founders: cluster.joinVia === undefined ? [...cluster.founders.keys()] : [],
+    ...(cluster.joinVia === undefined ? {} : { joinVia: cluster.joinVia }),
     seed: cluster.seed,
     swim: {
       ...DEFAULT_SWIM_CONFIG,

@@ -153,6 +153,8 @@ export class ClusterWorld {
   private readonly prng: Prng;
   private readonly events = new EventQueue<WorldEvent>();
   private readonly nodes = new Map<string, SimNode>();
+  /** Nodes added after the start, and the member each joins through. */
+  private readonly joinVia = new Map<string, string>();
   /** Directed cuts: "a>b" drops every message from a to b. */
   private readonly cuts = new Set<string>();
   /** The delivery time of the last message sent on each link "a>b". */
@@ -211,22 +213,34 @@ export class ClusterWorld {
     this.prng = new Prng(options.seed);
     this.nowMs = this.options.startMs;
     this.ids = Array.from({ length: options.nodeCount }, (_, i) => `n${i + 1}`);
-    for (const id of this.ids) {
-      this.nodes.set(id, {
-        id,
-        storage: new MemoryStorage(),
-        node: null,
-        generation: 0,
-        persisting: [],
-        lastCommitDoneMs: 0,
-        callbacks: new Map(),
-        clockOffsetMs: 0,
-        lastNodeNowMs: 0,
-        lastWorldMs: 0,
-        pausedUntilMs: 0,
-      });
-      this.boot(id);
-    }
+    for (const id of this.ids) this.addSimNode(id);
+  }
+
+  /**
+   * Starts a new node that joins the running cluster through member `via`: it becomes a
+   * standby, and a membership change makes it a member.
+   */
+  addNode(id: string, via: string): void {
+    if (this.nodes.has(id)) throw new Error(`${id} exists`);
+    this.joinVia.set(id, via);
+    this.addSimNode(id);
+  }
+
+  private addSimNode(id: string): void {
+    this.nodes.set(id, {
+      id,
+      storage: new MemoryStorage(),
+      node: null,
+      generation: 0,
+      persisting: [],
+      lastCommitDoneMs: 0,
+      callbacks: new Map(),
+      clockOffsetMs: 0,
+      lastNodeNowMs: 0,
+      lastWorldMs: 0,
+      pausedUntilMs: 0,
+    });
+    this.boot(id);
   }
 
   /** The core node of a member that is up (tests inspect it). */
@@ -529,7 +543,8 @@ export class ClusterWorld {
       cluster: {
         clusterId: 'sim',
         self,
-        founders: this.ids.filter((other) => other !== id),
+        founders: this.joinVia.has(id) ? [] : this.ids.filter((other) => other !== id),
+        ...(this.joinVia.has(id) ? { joinVia: this.joinVia.get(id)! } : {}),
         seed: this.prng.nextUint32(),
         swim: this.options.swim,
         requestTimeoutMs: this.options.requestTimeoutMs,

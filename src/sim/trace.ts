@@ -49,6 +49,8 @@ export function requestText(request: ClientRequest): string {
       return `${request.op} ${request.keyspace}`;
     case 'createKeyspace':
       return `createKeyspace ${request.keyspace} ${JSON.stringify(request.spec)}`;
+    case 'changeMembership':
+      return `changeMembership ${JSON.stringify(request.change)}${request.dryRun ? ' dry-run' : ''}`;
   }
 }
 
@@ -74,6 +76,8 @@ export function replyText(reply: ClientReply): string {
       return `flushed ${reply.removed}`;
     case 'createKeyspace':
       return `created ${JSON.stringify(reply.keyspace)}`;
+    case 'changeMembership':
+      return `membership ${reply.made ? 'changed' : 'planned'} at epoch ${reply.epoch}`;
   }
 }
 

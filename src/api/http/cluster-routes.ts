@@ -1,11 +1,12 @@
 // Cluster routes: what the cluster looks like from this node, the ring document clients
-// route with, keyspace creation, and fault injection. Keyspace creation and fault
-// injection are admin routes (route config `admin: true`): with an admin token configured
+// route with, keyspace creation, membership changes, and fault injection. Keyspace
+// creation, membership changes and fault injection are admin routes (route config `admin: true`): with an admin token configured
 // they need `Authorization: Bearer <admin token>` (server.ts checks it).
 
 import type { FastifyInstance } from 'fastify';
 import { ErrorCode } from '../../core/errors.ts';
-import type { KeyspaceProperties } from '../../core/requests.ts';
+import { formatPlan } from '../../core/cluster/membership.ts';
+import type { KeyspaceProperties, MembershipRequest } from '../../core/requests.ts';
 import type { FaultSettings } from '../../runtime/faults.ts';
 import type { NodeApi } from '../../runtime/node-api.ts';
 import { HttpError, HttpErrorCode } from './http-errors.ts';
@@ -18,6 +19,37 @@ interface NoParameters {
 
 const KEYSPACE_FIELDS = ['name', 'n', 'r', 'w', 'consistency', 'conflicts', 'durability'];
 const FAULT_FIELDS = ['failed', 'delayMs', 'lossRate', 'cutPeers'];
+const HANDOFF_FIELDS = ['bytesPerSecond', 'paused'];
+const MEMBERSHIP_FIELDS = ['kind', 'id', 'by', 'dryRun'];
+const MEMBERSHIP_KINDS = ['join', 'leave', 'remove', 'replace', 'abort'];
+
+/** The membership change a request body names; anything else is a clear 400. */
+function membershipRequestOf(body: Record<string, unknown>): MembershipRequest {
+  const { kind, id, by } = body;
+  if (typeof kind !== 'string' || !MEMBERSHIP_KINDS.includes(kind)) {
+    throw new HttpError(
+      ErrorCode.INVALID_ARGUMENT,
+      `kind is required: one of ${MEMBERSHIP_KINDS.join(', ')}`,
+    );
+  }
+  if (kind === 'abort') {
+    if (id !== undefined || by !== undefined) {
+      throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'abort takes no id and no by');
+    }
+    return { kind: 'abort' };
+  }
+  if (typeof id !== 'string' || id === '') {
+    throw new HttpError(ErrorCode.INVALID_ARGUMENT, `id is required: the member to ${kind}`);
+  }
+  if (kind === 'replace') {
+    if (typeof by !== 'string' || by === '') {
+      throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'by is required: the standby that replaces');
+    }
+    return { kind, id, by };
+  }
+  if (by !== undefined) throw new HttpError(ErrorCode.INVALID_ARGUMENT, `${kind} takes no by`);
+  return { kind: kind as 'join' | 'leave' | 'remove', id };
+}
 const EVENTUAL_ONLY_FIELDS = ['r', 'w', 'conflicts', 'durability'] as const;
 
 /** The JSON object in a request body; anything else is a clear 400. */
@@ -111,6 +143,54 @@ export function registerClusterRoutes(app: FastifyInstance, node: NodeApi): void
     };
     const answer = await ask(node, { op: 'createKeyspace', keyspace: body.name, spec });
     return reply.status(201).send({ keyspace: answer.keyspace });
+  });
+
+  app.post<NoParameters>('/v1/cluster/membership', { config: { admin: true } }, async (request) => {
+    checkQueryParameters(request.query, []);
+    const body = jsonBody(request.body, MEMBERSHIP_FIELDS);
+    if (body.dryRun !== undefined && typeof body.dryRun !== 'boolean') {
+      throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'dryRun must be true or false');
+    }
+    const answer = await ask(node, {
+      op: 'changeMembership',
+      keyspace: '',
+      change: membershipRequestOf(body),
+      dryRun: body.dryRun === true,
+    });
+    return {
+      made: answer.made,
+      epoch: answer.epoch,
+      plan: answer.plan,
+      planText: answer.plan === null ? [] : formatPlan(answer.plan),
+    };
+  });
+
+  app.post<NoParameters>('/v1/admin/handoff', { config: { admin: true } }, async (request) => {
+    checkQueryParameters(request.query, []);
+    const body = jsonBody(request.body, HANDOFF_FIELDS);
+    const { bytesPerSecond, paused } = body;
+    if (
+      bytesPerSecond !== undefined &&
+      !(
+        typeof bytesPerSecond === 'number' &&
+        Number.isFinite(bytesPerSecond) &&
+        bytesPerSecond >= 0
+      )
+    ) {
+      throw new HttpError(
+        ErrorCode.INVALID_ARGUMENT,
+        'bytesPerSecond must be a number of bytes per second, 0 for no limit',
+      );
+    }
+    if (paused !== undefined && typeof paused !== 'boolean') {
+      throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'paused must be true or false');
+    }
+    return {
+      handoff: node.setHandoff({
+        ...(bytesPerSecond === undefined ? {} : { bytesPerSecond }),
+        ...(paused === undefined ? {} : { paused }),
+      }),
+    };
   });
 
   app.get<NoParameters>('/v1/admin/faults', { config: { admin: true } }, async (request) => {

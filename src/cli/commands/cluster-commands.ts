@@ -21,12 +21,24 @@ const ADMIN_HELP = `${NODE_HELP}  --admin-token T    the node's admin token (env
 `;
 
 export const CLUSTER_HELP: Record<string, string> = {
-  cluster: `Usage: ringkv cluster [options]
+  cluster: `Usage: ringkv cluster [status] [options]
+       ringkv cluster join|leave|remove ID [--dry-run] [options]
+       ringkv cluster replace ID BY [--dry-run] [options]
+       ringkv cluster abort [options]
 
-Prints the cluster as the node sees it: each member with its liveness (alive, suspect,
-down), the partitions it owns, the hints this node holds for it, and its addresses.
+status (the default): prints the cluster as the node sees it: each member with its role and
+liveness (alive, suspect, down), the partitions it owns, the hints this node holds for it,
+and its addresses.
+join ID: a standby (a node started with --join) takes its share of the partitions.
+leave ID: a member hands its partitions to the others, its data copied first.
+remove ID: a member that is gone is taken out; its data is rebuilt from the other replicas.
+replace ID BY: standby BY takes exactly the partitions of member ID.
+abort: gives up the change in progress.
+A change prints its plan (which partitions move where, how much data) and then makes it;
+with --dry-run it prints the plan only. Changes are admin routes.
+  --dry-run          print the plan, change nothing
 
-${NODE_HELP}`,
+${ADMIN_HELP}`,
   ring: `Usage: ringkv ring [--partitions] [options]
 
 Prints the ring: how many partitions each node owns, and with --partitions the owner of
@@ -89,7 +101,10 @@ function parseFlags(name: string, argv: string[], extra: Record<string, 'string'
   const password = (values.password as string | undefined) ?? process.env.RINGKV_PASSWORD;
   const adminToken =
     (values['admin-token'] as string | undefined) ?? process.env.RINGKV_ADMIN_TOKEN;
-  const admin = name === 'fault' || (name === 'keyspace' && positionals[0] === 'create');
+  const admin =
+    name === 'fault' ||
+    (name === 'keyspace' && positionals[0] === 'create') ||
+    (name === 'cluster' && positionals.length > 0 && positionals[0] !== 'status');
   const target: Target = {
     url:
       node === undefined ? (process.env.RINGKV_URL ?? 'http://127.0.0.1:6480') : `http://${node}`,
@@ -130,6 +145,35 @@ async function sendJson(target: Target, method: string, path: string, body?: unk
   );
   if (!response.ok) throw await failure(response);
   return response.json();
+}
+
+interface MembershipAnswer {
+  readonly made: boolean;
+  readonly epoch: number;
+  readonly planText: readonly string[];
+}
+
+/** The membership change the positionals of `ringkv cluster ACTION ...` name. */
+function membershipChangeOf(positionals: readonly string[]): Record<string, string> {
+  const [action, id, by] = positionals;
+  const usage = `\n\n${CLUSTER_HELP.cluster!}`;
+  switch (action) {
+    case 'join':
+    case 'leave':
+    case 'remove':
+      if (positionals.length !== 2)
+        throw new UsageError(`ringkv cluster ${action} takes ID${usage}`);
+      return { kind: action, id: id! };
+    case 'replace':
+      if (positionals.length !== 3) {
+        throw new UsageError(`ringkv cluster replace takes ID and BY${usage}`);
+      }
+      return { kind: action, id: id!, by: by! };
+    case 'abort':
+      if (positionals.length !== 1) throw new UsageError(`ringkv cluster abort takes no arguments`);
+      return { kind: action };
+  }
+  throw new UsageError(`ringkv cluster: unknown action '${action ?? ''}'${usage}`);
 }
 
 interface ClusterAnswer {
@@ -305,16 +349,18 @@ export async function clusterCommand(
   const extra: Record<string, 'string' | 'boolean'> =
     name === 'ring'
       ? { partitions: 'boolean' }
-      : name === 'keyspace'
-        ? {
-            n: 'string',
-            r: 'string',
-            w: 'string',
-            conflicts: 'string',
-            durability: 'string',
-            consistency: 'string',
-          }
-        : {};
+      : name === 'cluster'
+        ? { 'dry-run': 'boolean' }
+        : name === 'keyspace'
+          ? {
+              n: 'string',
+              r: 'string',
+              w: 'string',
+              conflicts: 'string',
+              durability: 'string',
+              consistency: 'string',
+            }
+          : {};
   const parsed = parseFlags(name, argv, extra);
   if (parsed === 'help') {
     out(CLUSTER_HELP[name]!);
@@ -330,8 +376,31 @@ export async function clusterCommand(
   };
   switch (name) {
     case 'cluster': {
-      if (positionals.length !== 0) throw new UsageError(`ringkv cluster takes no arguments`);
-      out(formatCluster((await getJson(target, '/v1/cluster')) as ClusterAnswer));
+      if (positionals.length === 0 || positionals[0] === 'status') {
+        if (positionals.length > 1)
+          throw new UsageError(`ringkv cluster status takes no arguments`);
+        out(formatCluster((await getJson(target, '/v1/cluster')) as ClusterAnswer));
+        return 0;
+      }
+      const change = membershipChangeOf(positionals);
+      const plan = (await sendJson(target, 'POST', '/v1/cluster/membership', {
+        ...change,
+        dryRun: true,
+      })) as MembershipAnswer;
+      out(plan.planText.map((line) => `${line}\n`).join(''));
+      if (values['dry-run'] === true) {
+        out('dry run: nothing changed\n');
+        return 0;
+      }
+      const made = (await sendJson(target, 'POST', '/v1/cluster/membership', {
+        ...change,
+        dryRun: false,
+      })) as MembershipAnswer;
+      out(
+        change.kind === 'abort'
+          ? `aborted: the map is at epoch ${made.epoch}\n`
+          : `made: the map is at epoch ${made.epoch}; data moves now (ringkv cluster status shows it)\n`,
+      );
       return 0;
     }
     case 'ring': {

@@ -54,6 +54,13 @@ export interface MembershipChange {
   /** join and replace: the newcomer was a standby, which an abort makes it again. */
   readonly fromStandby?: true;
   readonly nextOwners: readonly string[];
+  /**
+   * The epoch of the map that recorded the change: it names the change, so that copies a
+   * node made for an earlier change (aborted, then planned again) never count for this one.
+   */
+  readonly epoch: number;
+  /** Members that have made every copy they receive, sorted by id; the last one commits. */
+  readonly copied: readonly string[];
 }
 
 export interface ClusterMap {
@@ -290,7 +297,13 @@ function votersAndChangeProblem(
   if (map.change === undefined) return null;
   const change = map.change as Partial<MembershipChange> | null;
   if (typeof change !== 'object' || change === null) return 'change';
-  const { kind, subject, by, fromStandby, nextOwners } = change;
+  const { kind, subject, by, fromStandby, nextOwners, epoch, copied } = change;
+  if (epoch !== map.epoch && !(Number.isSafeInteger(epoch) && epoch! >= 1 && epoch! < map.epoch!)) {
+    return 'change epoch';
+  }
+  if (!Array.isArray(copied) || !copied.every((id) => typeof id === 'string' && ids.has(id))) {
+    return 'change copied';
+  }
   if (kind !== 'join' && kind !== 'leave' && kind !== 'remove' && kind !== 'replace') {
     return 'change kind';
   }

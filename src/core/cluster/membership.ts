@@ -18,6 +18,7 @@ import { claimPartitions } from '../ring/claim.ts';
 import { preferenceList } from '../ring/preference-list.ts';
 import { Ring } from '../ring/ring.ts';
 import type { ChainConfig } from '../chain/chain-config.ts';
+import type { MembershipRequest } from '../requests.ts';
 import {
   isStandby,
   mapProblem,
@@ -136,14 +137,14 @@ function voterRefusal(map: ClusterMap, kind: MembershipChangeKind, id: string): 
 function withChange(
   map: ClusterMap,
   members: readonly MemberInfo[],
-  change: MembershipChange,
+  change: Omit<MembershipChange, 'epoch' | 'copied'>,
 ): MembershipResult {
   const next: ClusterMap = {
     ...map,
     epoch: map.epoch + 1,
     members: sortedMembers(members),
     voters: votersOf(map),
-    change,
+    change: { ...change, epoch: map.epoch + 1, copied: [] },
   };
   assert(mapProblem(next) === null, `a planned map is valid: ${String(mapProblem(next))}`);
   assert(next.voters!.length > 0, 'a map has voters');
@@ -627,4 +628,70 @@ export function formatBytes(bytes: number): string {
   }
   if (unit === 0) return `${bytes} B`;
   return `${Number(value.toPrecision(3))} ${units[unit]!}`;
+}
+
+/**
+ * The map a membership request makes from `map`: the plan of a join, leave, remove or
+ * replace (the newcomer of a join or a replace must be a standby, which names its
+ * addresses), or the abort of the change in progress.
+ */
+export function planMembership(map: ClusterMap, request: MembershipRequest): MembershipResult {
+  const strong = map.keyspaces.find((keyspace) => keyspace.consistency === 'strong');
+  if (request.kind !== 'abort' && strong !== undefined) {
+    return refuse(
+      `keyspace '${strong.name}' is strong: moving its registers needs the CASPaxos acceptor-change steps, which membership changes do not make yet`,
+    );
+  }
+  switch (request.kind) {
+    case 'join': {
+      const standby = memberOf(map, request.id);
+      if (standby === undefined) {
+        return refuse(
+          `${request.id} is not in the cluster: start it with --join first, and it becomes a standby`,
+        );
+      }
+      return planJoin(map, standby);
+    }
+    case 'leave':
+      return planLeave(map, request.id);
+    case 'remove':
+      return planRemove(map, request.id);
+    case 'replace': {
+      const standby = memberOf(map, request.by);
+      if (standby === undefined || !isStandby(standby)) {
+        return refuse(
+          `${request.by} is not a standby: start it with --join first, then replace ${request.id} by it`,
+        );
+      }
+      return planReplace(map, request.id, standby);
+    }
+    case 'abort':
+      return abortChange(map);
+  }
+}
+
+/** The members the change in progress copies data to, sorted by id. */
+export function receiversOf(map: ClusterMap): string[] {
+  return distinctSorted(transfersOf(map).map((transfer) => transfer.to));
+}
+
+/**
+ * Records that member `id` has made every copy it receives. When that makes every receiver
+ * done, the change commits in the same map change (one epoch either way).
+ */
+export function markCopied(map: ClusterMap, id: string): MembershipResult {
+  const change = map.change;
+  if (change === undefined) return refuse('no membership change is in progress');
+  const receivers = receiversOf(map);
+  if (!receivers.includes(id)) return refuse(`${id} receives no copies in this change`);
+  if (change.copied.includes(id)) return refuse(`${id} has already reported its copies made`);
+  const copied = distinctSorted([...change.copied, id]);
+  const marked: ClusterMap = { ...map, change: { ...change, copied } };
+  if (receivers.every((receiver) => copied.includes(receiver))) return commitChange(marked);
+  const next: ClusterMap = { ...marked, epoch: map.epoch + 1 };
+  assert(
+    mapProblem(next) === null,
+    `a map with copies marked is valid: ${String(mapProblem(next))}`,
+  );
+  return { ok: true, map: next };
 }

@@ -16,6 +16,8 @@ import type { MemberInfo } from './cluster-map.ts';
 export const MessageType = {
   swim: 's',
   hello: 'h',
+  /** A node asking a member to be added to the cluster as a standby. */
+  join: 'j',
   map: 'm',
   mapFetch: 'mf',
   forward: 'f',
@@ -36,6 +38,8 @@ export const MessageType = {
   paxos: 'x',
   /** Chain replication (src/core/chain/messages.ts). */
   chain: 'ch',
+  /** Partition handoff while the membership changes (src/core/handoff/messages.ts). */
+  handoff: 'ho',
 } as const;
 
 /** How a replica answered a putIfNewer. */
@@ -50,6 +54,8 @@ export type PeerMessage =
   | readonly [typeof MessageType.swim, number, SwimMessage]
   /** A founding member announcing itself: its addresses and the founders it expects. */
   | readonly [typeof MessageType.hello, number, MemberInfo, readonly string[], boolean]
+  /** A node asking to join, with its addresses. */
+  | readonly [typeof MessageType.join, number, MemberInfo]
   | readonly [typeof MessageType.map, number, Uint8Array]
   | readonly [typeof MessageType.mapFetch, number]
   /** opId, the request, the sender's incarnation (with opId it names the request). */
@@ -78,7 +84,9 @@ export type PeerMessage =
   /** Checked field by field by the register host. */
   | readonly [typeof MessageType.paxos, number, PaxosMessage]
   /** Checked field by field by the chain host. */
-  | readonly [typeof MessageType.chain, number, ChainMessage];
+  | readonly [typeof MessageType.chain, number, ChainMessage]
+  /** Checked field by field by the handoff host. */
+  | readonly [typeof MessageType.handoff, number, unknown];
 
 const isInt = (value: unknown): value is number => Number.isSafeInteger(value);
 const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
@@ -106,6 +114,7 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
     Array.isArray(f[3]) &&
     f[3].every(isString) &&
     typeof f[4] === 'boolean',
+  [MessageType.join]: (f) => f.length === 3 && isMember(f[2]),
   [MessageType.map]: (f) => f.length === 3 && isBytes(f[2]),
   [MessageType.mapFetch]: (f) => f.length === 2,
   [MessageType.forward]: (f) =>
@@ -137,6 +146,7 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
   [MessageType.flushReply]: (f) => f.length === 4 && isInt(f[2]) && isInt(f[3]),
   [MessageType.paxos]: (f) => f.length === 3 && Array.isArray(f[2]),
   [MessageType.chain]: (f) => f.length === 3 && typeof f[2] === 'object' && f[2] !== null,
+  [MessageType.handoff]: (f) => f.length === 3 && Array.isArray(f[2]),
 };
 
 export function isPeerMessage(value: unknown): value is PeerMessage {

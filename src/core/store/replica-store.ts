@@ -89,6 +89,8 @@ const INCARNATION_META_KEY = metaKey('incarnation');
  */
 const HLC_CEILING_AHEAD_MS = 1000;
 const COUNT_SCAN_CHUNK = 4096;
+/** Rows a plan counts in one partition before it calls the size unknown. */
+const SIZE_SCAN_ROWS_MAX = 100_000;
 const FLUSH_BATCH_WRITES_MAX = 8192;
 /** Bytes of a scan cursor before the key: partition (u16). */
 const CURSOR_HEADER_BYTES = 2;
@@ -369,6 +371,26 @@ export class ReplicaStore {
     return { keys, more: entries.length > limit };
   }
 
+  /**
+   * Rows and bytes (keys and stored records) this node holds for one partition of a
+   * keyspace, for a plan; undefined when it holds none or more than SIZE_SCAN_ROWS_MAX rows.
+   */
+  partitionSize(
+    keyspaceId: number,
+    partition: number,
+  ): { keys: number; bytes: number } | undefined {
+    const prefix = dataPrefix(keyspaceId, partition);
+    const rows = this.view.scan({
+      start: prefix,
+      end: prefixEnd(prefix),
+      limit: SIZE_SCAN_ROWS_MAX + 1,
+    });
+    if (rows.length === 0 || rows.length > SIZE_SCAN_ROWS_MAX) return undefined;
+    let bytes = 0;
+    for (const row of rows) bytes += row.key.length - prefix.length + row.value.length;
+    return { keys: rows.length, bytes };
+  }
+
   count(keyspace: Keyspace, nowMs: number, partitions: ReadonlySet<number> | null): number {
     let count = 0;
     this.forEachLiveKey(keyspace, nowMs, (storageKey) => {
@@ -507,6 +529,29 @@ export class ReplicaStore {
     const records = new Map<string, StoredRecord | undefined>([[keyString, undefined]]);
     this.persist([{ key: storageKey, value: null }], false, records);
     this.hints--;
+  }
+
+  /**
+   * Removes keys of one partition outright, expiry index entries included: this node no
+   * longer replicates the partition (a membership change gave it away). Not a delete: no
+   * tombstone is left, since no read comes here for these keys any more. Not durable: a
+   * removal lost in a crash is simply made again.
+   */
+  dropKeys(keyspaceId: number, partition: number, keys: readonly Uint8Array[]): void {
+    const writes: StorageWrite[] = [];
+    const records = new Map<string, StoredRecord | undefined>();
+    for (const key of keys) {
+      const storageKey = dataKey(keyspaceId, partition, key);
+      const keyString = bytesToKeyString(storageKey);
+      const pending = this.pending.get(keyString);
+      const record = pending !== undefined ? pending.record : this.readStored(storageKey);
+      for (const expiresAtMs of expiryTimesOf(record)) {
+        writes.push({ key: expiryKey(expiresAtMs, storageKey), value: null });
+      }
+      writes.push({ key: storageKey, value: null });
+      records.set(keyString, undefined);
+    }
+    if (writes.length > 0) this.persist(writes, false, records);
   }
 
   // ---- ticks: expiry ----

@@ -267,6 +267,7 @@ function scriptedNode(answer: (request: ClientRequest) => ClientReply): NodeApi 
     clusterMap: () => null,
     faultSettings: () => unbound.faultSettings(),
     setFaults: (settings) => unbound.setFaults(settings),
+    setHandoff: (settings) => unbound.setHandoff(settings),
   };
 }
 

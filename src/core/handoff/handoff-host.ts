@@ -1,0 +1,429 @@
+// This node's part in the membership change in progress (docs/HANDOFF.md, "In the node"): it
+// pulls every copy the change adds to it, a few partitions at a time, each from the first of
+// its sources that is up; it serves the pages other nodes pull from it; and it says when
+// every copy it receives is made, which the node then records in the map. Once no change is
+// in progress it also drops, slowly, the partitions it no longer replicates.
+//
+// Rules kept:
+// - A transfer belongs to one change, named by the change's epoch. Its saved state (a meta
+//   row per keyspace and partition) resumes it after a restart only for that same change;
+//   a later change starts afresh, and the rows are removed once no change is in progress.
+// - A page's records are merged, then its saved state is written; the transfer learns the
+//   page is durable only once the batch holding that state is persisted (batches persist in
+//   order, so the records are too).
+// - Copies start only a while after the change is first seen (startDelayMs): coordinators
+//   that have not yet learned of the change write only to the current replicas, and the
+//   delay lets those writes land on the sources before the scan passes their keys. Writes
+//   coordinated on the change's map reach this node directly (the node double-writes).
+// - At most RUNNING_TRANSFERS_MAX transfers run at once; the node's rate limit is shared
+//   evenly among them. Pause stops every request; resume starts them again.
+
+import { assert, prefixEnd } from '../bytes.ts';
+import type { ClusterMap } from '../cluster/cluster-map.ts';
+import { replicationFactor } from '../cluster/cluster-map.ts';
+import { transfersOf, type Transfer } from '../cluster/membership.ts';
+import { preferenceList } from '../ring/preference-list.ts';
+import type { Keyspace } from '../keyspace.ts';
+import { metaKey } from '../store/layout.ts';
+import type { StoredRecord } from '../store/record.ts';
+import type { StorageWrite } from '../../storage/contract.ts';
+import {
+  HandoffMessageType,
+  isPageRequestMessage,
+  isValidHandoffMessage,
+  RefusalCode,
+  type HandoffMessage,
+} from './messages.ts';
+import { pageOf, refusalOf, type PartitionScan } from './sender.ts';
+import {
+  DEFAULT_TRANSFER_CONFIG,
+  PartitionTransfer,
+  type TransferConfig,
+  type TransferProgress,
+} from './transfer.ts';
+
+/** What the host needs of the node's store. */
+export interface HandoffStore {
+  /** Merges a received record into this node's copy; the batch it is in, or null if refused. */
+  mergeReceived(
+    keyspace: Keyspace,
+    key: Uint8Array,
+    record: StoredRecord,
+    nowMs: number,
+  ): number | null;
+  persistRows(writes: StorageWrite[], durable: boolean): number;
+  scanRows(start: Uint8Array, end: Uint8Array): StorageWrite[];
+  readRow(storageKey: Uint8Array): Uint8Array | undefined;
+  partitionScan(keyspaceId: number, partition: number): PartitionScan;
+  /** Removes keys of a partition this node no longer replicates. */
+  dropKeys(keyspaceId: number, partition: number, keys: readonly Uint8Array[]): void;
+  readonly lastPersistedBatchId: number;
+}
+
+export interface HandoffSend {
+  readonly to: string;
+  readonly message: HandoffMessage;
+}
+
+/** One copy as `/v1/cluster` shows it. */
+export interface TransferStatus extends TransferProgress {
+  readonly keyspaceId: number;
+  readonly partition: number;
+}
+
+export interface HandoffStatus {
+  /** The epoch naming the change in progress; null without one. */
+  readonly changeEpoch: number | null;
+  /** Copies this node receives in it: all of them, running, waiting and done. */
+  readonly transfers: readonly TransferStatus[];
+  readonly copiesWaiting: number;
+  readonly copiesDone: number;
+  readonly bytesPerSecondLimit: number;
+  readonly paused: boolean;
+}
+
+export interface HandoffHostOptions {
+  readonly transfer?: Partial<TransferConfig>;
+  /** How long after first seeing a change its copies start. */
+  readonly startDelayMs?: number;
+  /** Rows of partitions no longer replicated here removed per tick. */
+  readonly dropRowsPerTick?: number;
+}
+
+export const RUNNING_TRANSFERS_MAX = 4;
+const SAVED_PREFIX = 'handoff/';
+const DROP_ROWS_PER_TICK_DEFAULT = 1024;
+
+interface StrayPartition {
+  readonly keyspaceId: number;
+  readonly partition: number;
+  /** The last key removed so far. */
+  after: Uint8Array | null;
+}
+
+interface Copy {
+  readonly transfer: Transfer;
+  readonly keyspace: Keyspace;
+  /** Null until started (or restored). */
+  running: PartitionTransfer | null;
+}
+
+export class HandoffHost {
+  private readonly nodeId: string;
+  private readonly store: HandoffStore;
+  private readonly config: TransferConfig;
+  private readonly startDelayMs: number;
+  private readonly dropRowsPerTick: number;
+  private changeEpoch: number | null = null;
+  private changeSeenMs = 0;
+  private copies: Copy[] = [];
+  private readonly byId = new Map<string, Copy>();
+  /** Pages waiting for their batch: in the order received, as transfers require. */
+  private readonly unpersisted: { batchId: number; copy: Copy; pageNumber: number }[] = [];
+  private bytesPerSecond = 0;
+  private paused = false;
+  /** Data rows of partitions this node does not replicate, to remove; null: not looked yet. */
+  private strayPartitions: StrayPartition[] | null = null;
+  /** The owners while the change in progress runs (the table before it). */
+  private ownersDuringChange: readonly string[] | null = null;
+  /** The owners before the last change this node saw end, until its strays are planned. */
+  private ownersBefore: readonly string[] | null = null;
+  /** Pages served to other nodes, and page requests refused. */
+  pagesServed = 0;
+  /** Received records a merge refused (the copy is then stuck: an operator must look). */
+  mergesRefused = 0;
+  strayRowsDropped = 0;
+
+  constructor(nodeId: string, store: HandoffStore, options: HandoffHostOptions = {}) {
+    this.nodeId = nodeId;
+    this.store = store;
+    this.config = { ...DEFAULT_TRANSFER_CONFIG, ...options.transfer };
+    this.startDelayMs = options.startDelayMs ?? 5_000;
+    this.dropRowsPerTick = options.dropRowsPerTick ?? DROP_ROWS_PER_TICK_DEFAULT;
+    assert(this.startDelayMs >= 0 && this.dropRowsPerTick >= 1, 'handoff options in range');
+  }
+
+  /**
+   * Brings the copies in line with `map`: the change's copies to this node (eventual
+   * keyspaces: strong and chain ones move by their own protocols), resumed from their saved
+   * state when the change is the same. Call it whenever the map changes.
+   */
+  sync(map: ClusterMap, keyspaceOf: (id: number) => Keyspace | undefined, nowMs: number): void {
+    const epoch = map.change?.epoch ?? null;
+    if (epoch === this.changeEpoch) return;
+    // A change that ends: what this node replicated before it may be given away now.
+    if (epoch === null && this.ownersDuringChange !== null) {
+      this.ownersBefore = this.ownersDuringChange;
+    }
+    this.ownersDuringChange = epoch === null ? null : map.owners;
+    this.changeEpoch = epoch;
+    this.changeSeenMs = nowMs;
+    this.copies = [];
+    this.byId.clear();
+    this.unpersisted.length = 0;
+    this.strayPartitions = null;
+    if (epoch === null) return this.forgetSavedStates(null);
+    this.forgetSavedStates(epoch);
+    for (const transfer of transfersOf(map)) {
+      const keyspace = keyspaceOf(transfer.keyspaceId);
+      if (transfer.to !== this.nodeId || keyspace?.consistency !== 'eventual') continue;
+      const copy: Copy = { transfer, keyspace, running: null };
+      const saved = this.store.readRow(savedKey(epoch, transfer.keyspaceId, transfer.partition));
+      if (saved !== undefined) copy.running = this.restored(saved, nowMs);
+      this.copies.push(copy);
+      this.byId.set(transferIdOf(epoch, transfer, this.nodeId), copy);
+    }
+  }
+
+  /** Whether this node receives copies in the change in progress and has made them all. */
+  get copiesMade(): boolean {
+    return (
+      this.changeEpoch !== null &&
+      this.copies.length > 0 &&
+      this.copies.every((copy) => copy.running?.state === 'done')
+    );
+  }
+
+  setRate(bytesPerSecond: number): void {
+    assert(Number.isFinite(bytesPerSecond) && bytesPerSecond >= 0, 'a rate in bytes per second');
+    this.bytesPerSecond = bytesPerSecond;
+    this.shareRate();
+  }
+
+  setPaused(paused: boolean, nowMs: number): void {
+    this.paused = paused;
+    for (const copy of this.copies) {
+      const running = copy.running;
+      if (running === null || running.state === 'done' || running.state === 'failed') continue;
+      if (paused) running.pause();
+      else running.resume(nowMs);
+    }
+  }
+
+  /** Requests due, new copies started, stalled ones moved to another source. */
+  tick(nowMs: number, isUp: (id: string) => boolean): HandoffSend[] {
+    const sends: HandoffSend[] = [];
+    if (this.changeEpoch === null) {
+      this.dropStrayRows();
+      return sends;
+    }
+    if (nowMs - this.changeSeenMs < this.startDelayMs) return sends;
+    let running = this.copies.filter((copy) => isActive(copy.running)).length;
+    for (const copy of this.copies) {
+      if (copy.running !== null || running >= RUNNING_TRANSFERS_MAX) continue;
+      const source = copy.transfer.sources.find(isUp);
+      if (source === undefined) continue;
+      copy.running = PartitionTransfer.start(
+        { ...identityOf(this.changeEpoch, copy.transfer, this.nodeId), source },
+        this.config,
+        nowMs,
+      );
+      if (this.paused) copy.running.pause();
+      running++;
+    }
+    this.shareRate();
+    for (const copy of this.copies) {
+      const transfer = copy.running;
+      if (transfer === null || !isActive(transfer)) continue;
+      if (transfer.stalled || !isUp(transfer.source)) {
+        const sources = copy.transfer.sources;
+        const next = sources.find(
+          (id, index) => isUp(id) && index > sources.indexOf(transfer.source),
+        );
+        const other = next ?? sources.find((id) => isUp(id) && id !== transfer.source);
+        if (other !== undefined) transfer.changeSource(other, nowMs);
+      }
+      const request = transfer.tick(nowMs);
+      if (request !== null) sends.push({ to: transfer.source, message: request });
+    }
+    return sends;
+  }
+
+  /**
+   * A handoff message from a peer: a page request is answered from this node's data (only
+   * for partitions it replicates under the map's current owners); a page feeds its copy.
+   */
+  receive(
+    from: string,
+    message: unknown,
+    replicates: (keyspaceId: number, partition: number) => boolean,
+    nowMs: number,
+  ): HandoffSend[] | null {
+    if (!isValidHandoffMessage(message)) return null;
+    if (isPageRequestMessage(message)) {
+      const [, , keyspaceId, partition] = message;
+      if (!replicates(keyspaceId, partition)) {
+        return [{ to: from, message: refusalOf(message, RefusalCode.unavailable) }];
+      }
+      this.pagesServed++;
+      const scan = this.store.partitionScan(keyspaceId, partition);
+      return [{ to: from, message: pageOf(scan, message) }];
+    }
+    const copy = this.byId.get(message[1]);
+    const transfer = copy?.running;
+    if (copy === undefined || transfer === null || transfer === undefined) return [];
+    if (message[0] !== HandoffMessageType.page && message[0] !== HandoffMessageType.refusal) {
+      return [];
+    }
+    const page = transfer.receivePage(message, nowMs);
+    if (page === null) return [];
+    for (const entry of page.entries) {
+      if (this.store.mergeReceived(copy.keyspace, entry.key, entry.record, nowMs) === null) {
+        // The page stays unpersisted: the copy waits, and the change cannot commit.
+        this.mergesRefused++;
+        return [];
+      }
+    }
+    const { keyspaceId, partition } = copy.transfer;
+    const batchId = this.store.persistRows(
+      [{ key: savedKey(this.changeEpoch!, keyspaceId, partition), value: page.savedState }],
+      true,
+    );
+    this.unpersisted.push({ batchId, copy, pageNumber: page.pageNumber });
+    this.persisted(this.store.lastPersistedBatchId);
+    return [];
+  }
+
+  /** Batches up to `batchId` are durable: their pages are too. */
+  persisted(batchId: number): void {
+    while (this.unpersisted.length > 0 && this.unpersisted[0]!.batchId <= batchId) {
+      const { copy, pageNumber } = this.unpersisted.shift()!;
+      copy.running?.persisted(pageNumber);
+    }
+  }
+
+  status(nowMs: number): HandoffStatus {
+    const transfers: TransferStatus[] = [];
+    let copiesWaiting = 0;
+    let copiesDone = 0;
+    for (const copy of this.copies) {
+      const { keyspaceId, partition } = copy.transfer;
+      if (copy.running === null) {
+        copiesWaiting++;
+        continue;
+      }
+      if (copy.running.state === 'done') copiesDone++;
+      transfers.push({ keyspaceId, partition, ...copy.running.progress(nowMs) });
+    }
+    return {
+      changeEpoch: this.changeEpoch,
+      transfers,
+      copiesWaiting,
+      copiesDone,
+      bytesPerSecondLimit: this.bytesPerSecond,
+      paused: this.paused,
+    };
+  }
+
+  /**
+   * Once a change this node saw has ended: the data of partitions it replicated before the
+   * change and does not now (it gave them away), removed a bounded number of rows per tick.
+   * Data it never replicated (a fallback coordinator's own copy) is not its to drop.
+   */
+  planStrayDrop(
+    keyspaces: readonly Keyspace[],
+    partitionCount: number,
+    replicatedHere: (keyspace: Keyspace, partition: number) => boolean,
+    nowMs: number,
+  ): void {
+    const before = this.ownersBefore;
+    if (this.changeEpoch !== null || before === null) return;
+    if (nowMs - this.changeSeenMs < this.startDelayMs) return;
+    this.ownersBefore = null;
+    const ownerCountBefore = new Set(before).size;
+    const stray: StrayPartition[] = [...(this.strayPartitions ?? [])];
+    for (const keyspace of keyspaces) {
+      if (keyspace.consistency !== 'eventual') continue;
+      const n = replicationFactor(keyspace, ownerCountBefore);
+      for (let partition = 0; partition < partitionCount; partition++) {
+        const replicatedBefore = preferenceList(before, partition, n).includes(this.nodeId);
+        if (replicatedBefore && !replicatedHere(keyspace, partition)) {
+          stray.push({ keyspaceId: keyspace.id, partition, after: null });
+        }
+      }
+    }
+    this.strayPartitions = stray;
+  }
+
+  private dropStrayRows(): void {
+    const stray = this.strayPartitions;
+    if (stray === null) return;
+    let budget = this.dropRowsPerTick;
+    while (stray.length > 0 && budget > 0) {
+      const next = stray[0]!;
+      // Removals reach storage only when their batch is written: the scan goes on from the
+      // last key removed, never over the same rows again.
+      const rows = this.store.partitionScan(next.keyspaceId, next.partition)(next.after, budget);
+      if (rows.length > 0) {
+        this.store.dropKeys(
+          next.keyspaceId,
+          next.partition,
+          rows.map((row) => row.key),
+        );
+        this.strayRowsDropped += rows.length;
+        budget -= rows.length;
+        next.after = rows[rows.length - 1]!.key;
+      }
+      if (budget > 0) stray.shift();
+    }
+  }
+
+  private restored(saved: Uint8Array, nowMs: number): PartitionTransfer | null {
+    try {
+      const transfer = PartitionTransfer.restore(saved, this.config, nowMs);
+      if (this.paused) transfer.pause();
+      return transfer;
+    } catch {
+      // A saved state that does not decode: the copy starts again from the first key.
+      return null;
+    }
+  }
+
+  private shareRate(): void {
+    const active = this.copies.filter((copy) => isActive(copy.running));
+    const share = this.bytesPerSecond === 0 ? 0 : this.bytesPerSecond / Math.max(1, active.length);
+    for (const copy of active) copy.running!.setRate(share);
+  }
+
+  /** Removes saved states of every change but `keep`. */
+  private forgetSavedStates(keep: number | null): void {
+    const start = metaKey(SAVED_PREFIX);
+    const end = prefixEnd(start)!;
+    const keepPrefix = keep === null ? null : metaKey(`${SAVED_PREFIX}${keep}/`);
+    const stale = this.store
+      .scanRows(start, end)
+      .filter((row) => keepPrefix === null || !startsWith(row.key, keepPrefix));
+    if (stale.length > 0) {
+      this.store.persistRows(
+        stale.map((row) => ({ key: row.key, value: null })),
+        false,
+      );
+    }
+  }
+}
+
+function isActive(transfer: PartitionTransfer | null): transfer is PartitionTransfer {
+  return transfer !== null && (transfer.state === 'running' || transfer.state === 'paused');
+}
+
+function transferIdOf(changeEpoch: number, transfer: Transfer, nodeId: string): string {
+  return `${changeEpoch}.${transfer.keyspaceId}.${transfer.partition}.${nodeId}`;
+}
+
+function identityOf(changeEpoch: number, transfer: Transfer, nodeId: string) {
+  return {
+    transferId: transferIdOf(changeEpoch, transfer, nodeId),
+    keyspaceId: transfer.keyspaceId,
+    partition: transfer.partition,
+  };
+}
+
+function savedKey(changeEpoch: number, keyspaceId: number, partition: number): Uint8Array {
+  return metaKey(`${SAVED_PREFIX}${changeEpoch}/${keyspaceId}/${partition}`);
+}
+
+function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
+  if (bytes.length < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
+  return true;
+}

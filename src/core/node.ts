@@ -168,6 +168,14 @@ export const PROTOCOL_STAT_NAMES = [
   'paxos_timeouts_total',
   'paxos_purges_pending',
   'chain_replicas',
+  'handoff_copies_waiting',
+  'handoff_copies_running',
+  'handoff_copies_done',
+  'handoff_keys_received',
+  'handoff_bytes_received',
+  'handoff_bytes_per_second',
+  'handoff_pages_served_total',
+  'handoff_stray_rows_dropped_total',
 ] as const;
 export type ProtocolStatName = (typeof PROTOCOL_STAT_NAMES)[number];
 
@@ -726,6 +734,7 @@ export class Node {
       paxos_timeouts_total: paxos.timeouts,
       paxos_purges_pending: this.registers.pendingPurgeCount(),
       chain_replicas: this.chains.replicaCount(),
+      ...this.handoff.stats(this.lastNowMs),
     };
   }
 

@@ -292,6 +292,29 @@ export class HandoffHost {
     }
   }
 
+  /** Counters and gauges for metrics (names as the node publishes them). */
+  stats(nowMs: number) {
+    const status = this.status(nowMs);
+    let keys = 0;
+    let bytes = 0;
+    let rate = 0;
+    for (const transfer of status.transfers) {
+      keys += transfer.keysReceived;
+      bytes += transfer.bytesReceived;
+      if (transfer.state === 'running') rate += transfer.bytesPerSecond;
+    }
+    return {
+      handoff_copies_waiting: status.copiesWaiting,
+      handoff_copies_running: status.transfers.length - status.copiesDone,
+      handoff_copies_done: status.copiesDone,
+      handoff_keys_received: keys,
+      handoff_bytes_received: bytes,
+      handoff_bytes_per_second: Math.round(rate),
+      handoff_pages_served_total: this.pagesServed,
+      handoff_stray_rows_dropped_total: this.strayRowsDropped,
+    };
+  }
+
   status(nowMs: number): HandoffStatus {
     const transfers: TransferStatus[] = [];
     let copiesWaiting = 0;

@@ -68,7 +68,7 @@ import {
   type PersistEffect,
 } from './store/replica-store.ts';
 import { decodeRecord, encodeContext, encodeRecord, type StoredRecord } from './store/record.ts';
-import { metaKey } from './store/layout.ts';
+import { metaKey, parseDataKey } from './store/layout.ts';
 import { DecodeError } from './store/byte-codec.ts';
 import { Swim, type Liveness, type SwimOutput } from './swim/swim.ts';
 import type { SwimConfig } from './swim/config.ts';
@@ -101,6 +101,7 @@ import {
 } from './cluster/membership.ts';
 import { HandoffHost, type HandoffStatus } from './handoff/handoff-host.ts';
 import { storagePartitionScan } from './handoff/sender.ts';
+import { AntiEntropyHost, type ExchangeCandidate } from './antientropy/anti-entropy-host.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
@@ -146,6 +147,13 @@ export interface ClusterConfig {
    */
   readonly hintedHandoff?: boolean;
   readonly readRepair?: boolean;
+  /**
+   * Merkle exchanges between replicas: on unless set false (a negative control: replicas
+   * that missed a write without a hint for it then stay apart).
+   */
+  readonly antiEntropy?: boolean;
+  /** The pause after an exchange that found differences (default 1000 ms). */
+  readonly antiEntropyIntervalMs?: number;
   /**
    * A negative control only: strong keyspaces' operations need one acceptor's promise and
    * one accept instead of a majority, which must fail the linearizability checker.
@@ -430,7 +438,16 @@ interface ChainOp {
   readonly deadlineMs: number;
 }
 
+/** A repair of anti-entropy fetching a peer's copy of a key, to merge it here. */
+interface RepairPullOp {
+  readonly kind: 'repair-pull';
+  readonly keyspace: Keyspace;
+  readonly key: Uint8Array;
+  readonly deadlineMs: number;
+}
+
 type Op =
+  | RepairPullOp
   | ChainOp
   | ReadOp
   | WriteOp
@@ -546,6 +563,10 @@ export class Node {
   private lastNowMs = 0;
   /** CASPaxos for strong keyspaces (and the cluster map): this node's acceptor and proposer. */
   private readonly registers: RegisterHost;
+  /** Merkle trees and exchanges between replicas (docs/ANTI-ENTROPY.md); null: off. */
+  private readonly antiEntropy: AntiEntropyHost | null;
+  /** The partitions this node replicates and their other replicas, for exchanges. */
+  private exchangeCandidatesCache: ExchangeCandidate[] | null = null;
   /** Copies this node makes and serves while the membership changes (docs/HANDOFF.md). */
   private readonly handoff: HandoffHost;
   /** A report that this node's copies are made is being written to the map. */
@@ -621,6 +642,21 @@ export class Node {
         return store.lastPersistedBatchId;
       },
     });
+    this.antiEntropy =
+      config.cluster === undefined || config.cluster.antiEntropy === false
+        ? null
+        : new AntiEntropyHost(store, store.incarnation, 0, {
+            ...(config.cluster.antiEntropyIntervalMs === undefined
+              ? {}
+              : { intervalMs: config.cluster.antiEntropyIntervalMs }),
+          });
+    const antiEntropy = this.antiEntropy;
+    if (antiEntropy !== null) {
+      store.onDataChange = (storageKey, before, after) => {
+        const { keyspaceId, partition, key } = parseDataKey(storageKey);
+        antiEntropy.onDataChange(keyspaceId, partition, key, before, after);
+      };
+    }
     const storedBytes = this.store.readMeta(MAP_META_NAME);
     const stored = storedBytes === undefined ? null : decodeMap(storedBytes);
     if (stored !== null) {
@@ -1657,6 +1693,14 @@ export class Node {
   }
 
   private onReadAnswer(opId: number, from: string, record: StoredRecord | undefined | null): void {
+    const pull = this.ops.get(opId);
+    if (pull?.kind === 'repair-pull') {
+      this.ops.delete(opId);
+      if (record !== null && record !== undefined) {
+        this.store.mergeRecord(pull.keyspace, pull.key, record, this.lastNowMs);
+      }
+      return;
+    }
     const prefetch = this.ops.get(opId);
     if (prefetch?.kind === 'prefetch') return this.onPrefetchAnswer(opId, prefetch, from, record);
     const op = this.ops.get(opId);
@@ -2169,6 +2213,8 @@ export class Node {
     this.ownerCount = ownersOf(map).length;
     this.addedReplicas.clear();
     this.handoff.sync(map, (id) => this.keyspacesById.get(id), this.lastNowMs);
+    this.antiEntropy?.forgetTrees();
+    this.exchangeCandidatesCache = null;
     const ids = map.members.map((member) => member.id);
     if (map.members.length > 1 && this.config.cluster !== undefined) {
       if (this.swim === null) {
@@ -2204,6 +2250,27 @@ export class Node {
         return this.onHello(from, message[2], message[3], message[4]);
       case MessageType.join:
         return this.onJoin(from, message[2], nowMs);
+      case MessageType.antiEntropy: {
+        if (map === null || this.antiEntropy === null) return;
+        const sends = this.antiEntropy.receive(
+          from,
+          message[2],
+          (keyspaceId, partition) => {
+            const keyspace = this.keyspacesById.get(keyspaceId);
+            return keyspace !== undefined &&
+              keyspace.consistency === 'eventual' &&
+              this.replicatesHere(keyspace, partition)
+              ? keyspace
+              : null;
+          },
+          nowMs,
+        );
+        if (sends === null) this.droppedMessages++;
+        for (const send of sends ?? []) {
+          this.send(send.to, [MessageType.antiEntropy, map.epoch, send.message]);
+        }
+        return;
+      }
       case MessageType.handoff: {
         if (map === null) return;
         const sends = this.handoff.receive(
@@ -2565,6 +2632,70 @@ export class Node {
       this.handOffHints(nowMs);
     }
     if (this.config.cluster !== undefined) this.tickMembership(nowMs);
+    if (this.antiEntropy !== null && this.map.members.length > 1) this.tickAntiEntropy(nowMs);
+  }
+
+  /** The next exchange between replicas, and the repairs earlier ones found. */
+  private tickAntiEntropy(nowMs: number): void {
+    const epoch = this.map!.epoch;
+    const { sends, repairs } = this.antiEntropy!.tick(nowMs, () => this.exchangeCandidates());
+    for (const send of sends) this.send(send.to, [MessageType.antiEntropy, epoch, send.message]);
+    for (const repair of repairs) {
+      if (!this.isUp(repair.peer)) continue;
+      if (repair.action !== 'pull') {
+        const own = this.store.readRecord(repair.keyspace, repair.key);
+        if (own.ok && own.value !== undefined) {
+          // Fire and forget: opId 0 names no op, so the answer is dropped.
+          this.send(repair.peer, [
+            MessageType.put,
+            epoch,
+            0,
+            repair.keyspace.id,
+            repair.key,
+            encodeRecord(own.value),
+            '',
+          ]);
+        }
+      }
+      if (repair.action !== 'push') {
+        const opId = this.takeOpId();
+        this.ops.set(opId, {
+          kind: 'repair-pull',
+          keyspace: repair.keyspace,
+          key: repair.key,
+          deadlineMs: nowMs + this.requestTimeoutMs(),
+        });
+        this.send(repair.peer, [MessageType.read, epoch, opId, repair.keyspace.id, repair.key, '']);
+      }
+    }
+  }
+
+  /**
+   * Every partition of an eventual keyspace this node replicates, with its other replicas
+   * that are up. Without a membership change in progress only: while one runs, replicas
+   * are being copied and the exchanges would only race the copies.
+   */
+  private exchangeCandidates(): ExchangeCandidate[] {
+    const map = this.map!;
+    if (map.change !== undefined) return [];
+    if (this.exchangeCandidatesCache === null) {
+      const candidates: ExchangeCandidate[] = [];
+      for (const keyspace of map.keyspaces) {
+        if (keyspace.consistency !== 'eventual') continue;
+        const n = replicationFactor(keyspace, this.ownerCount);
+        for (let partition = 0; partition < map.partitionCount; partition++) {
+          const replicas = this.walkOf(partition).slice(0, n);
+          if (!replicas.includes(this.nodeId)) continue;
+          const peers = replicas.filter((id) => id !== this.nodeId);
+          candidates.push({ keyspace, partition, peers });
+        }
+      }
+      this.exchangeCandidatesCache = candidates;
+    }
+    return this.exchangeCandidatesCache.map((candidate) => ({
+      ...candidate,
+      peers: candidate.peers.filter((id) => this.liveness(id) === 'alive'),
+    }));
   }
 
   /**
@@ -2768,6 +2899,7 @@ export class Node {
           this.fail(op.origin, unavailable('not every replica answered in time'));
           break;
         case 'handoff':
+        case 'repair-pull':
           this.ops.delete(opId);
           break;
         case 'chain':

@@ -70,6 +70,8 @@ export interface ClusterWorldOptions {
   /** Negative controls: nodes that never hand hints back, or never repair on reads. */
   readonly hintedHandoff?: boolean;
   readonly readRepair?: boolean;
+  /** Negative control: no Merkle exchanges between replicas. */
+  readonly antiEntropy?: boolean;
   /** Negative control: strong keyspaces with quorums of one acceptor. */
   readonly strongQuorumOfOne?: boolean;
   /** Negative control: chain replicas that serve requests of older chain epochs. */
@@ -195,6 +197,7 @@ export class ClusterWorld {
       skipFsync: options.skipFsync ?? false,
       hintedHandoff: options.hintedHandoff ?? true,
       readRepair: options.readRepair ?? true,
+      antiEntropy: options.antiEntropy ?? true,
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
       tickMs,
@@ -553,6 +556,7 @@ export class ClusterWorld {
         handoffBatchMax: 64,
         hintedHandoff: this.options.hintedHandoff,
         readRepair: this.options.readRepair,
+        antiEntropy: this.options.antiEntropy,
         strongQuorumOfOne: this.options.strongQuorumOfOne,
         chainAcceptOlderEpochs: this.options.chainAcceptOlderEpochs,
       },

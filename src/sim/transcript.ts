@@ -52,6 +52,7 @@ export type TranscriptAction =
       readonly conflicts: ConflictPolicy;
       readonly hintedHandoff: boolean;
       readonly readRepair: boolean;
+      readonly antiEntropy: boolean;
     }
   | { readonly kind: 'partition'; readonly groups: readonly (readonly number[])[] }
   | { readonly kind: 'isolate' | 'crash' | 'restart'; readonly node: number }
@@ -131,7 +132,8 @@ export interface TranscriptLine {
 /** The form of each command, as error messages and the docs show it. */
 export const TRANSCRIPT_USAGE = {
   seed: 'seed NUMBER',
-  nodes: 'nodes COUNT [n=N] [r=R] [w=W] [conflicts=lww|siblings] [handoff=on|off] [repair=on|off]',
+  nodes:
+    'nodes COUNT [n=N] [r=R] [w=W] [conflicts=lww|siblings] [handoff=on|off] [repair=on|off] [antientropy=on|off]',
   partition: 'partition NODE,NODE | NODE,... [| ...]',
   isolate: 'isolate NODE',
   crash: 'crash NODE',
@@ -379,6 +381,7 @@ class LineParser {
       conflicts: DEFAULT_KEYSPACE.conflicts,
       hintedHandoff: true,
       readRepair: true,
+      antiEntropy: true,
     };
     let r: string | null = null;
     let w: string | null = null;
@@ -393,6 +396,8 @@ class LineParser {
         settings.hintedHandoff = value === 'on';
       else if (name === 'repair' && (value === 'on' || value === 'off'))
         settings.readRepair = value === 'on';
+      else if (name === 'antientropy' && (value === 'on' || value === 'off'))
+        settings.antiEntropy = value === 'on';
       else this.fail(`unknown setting "${name}=${value}"`);
     }
     // Defaults follow n as the default keyspace's do: a majority each way.
@@ -782,6 +787,7 @@ class TranscriptRunner {
       keyspaces: [keyspace],
       hintedHandoff: action.hintedHandoff,
       readRepair: action.readRepair,
+      antiEntropy: action.antiEntropy,
     });
     this.world = world;
     this.startMs = world.nowMs;
@@ -793,6 +799,7 @@ class TranscriptRunner {
       `n=${action.n} r=${action.r} w=${action.w} ${action.conflicts}`,
       action.hintedHandoff ? '' : ' handoff=off',
       action.readRepair ? '' : ' repair=off',
+      action.antiEntropy ? '' : ' antientropy=off',
     ].join('');
     return { result: `formed ${world.ids[0]}..${world.ids.at(-1)} (${settings})`, stop: null };
   }

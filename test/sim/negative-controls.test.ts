@@ -9,7 +9,9 @@
 //   once settled, before any read;
 // - read repair off, a node crashed too briefly to be seen down (no hints): replicas
 //   disagree after the final reads;
-// - both off, a node crashed long enough to be seen down: replicas never converge.
+// - all three off, a node crashed long enough to be seen down: replicas never converge;
+//   with anti-entropy alone on, the same runs converge.
+// Anti-entropy repairs what the other two miss, so it is off in the first two controls.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { checkLinearizable } from '../../src/check/linearizability.ts';
@@ -42,8 +44,9 @@ const WORKLOAD: Omit<WorkloadOptions, 'seed'> = {
 interface Mechanisms {
   readonly hintedHandoff: boolean;
   readonly readRepair: boolean;
+  readonly antiEntropy: boolean;
 }
-const ALL_ON: Mechanisms = { hintedHandoff: true, readRepair: true };
+const ALL_ON: Mechanisms = { hintedHandoff: true, readRepair: true, antiEntropy: true };
 
 function formedWorld(seed: number, options: Partial<ClusterWorldOptions>): ClusterWorld {
   const world = new ClusterWorld({ seed, nodeCount: 5, ...options });
@@ -161,7 +164,7 @@ test('negative control: without hinted handoff, writes a down node missed never 
   const caught = seedsCaught(
     t,
     'hinted handoff off',
-    (seed) => downWhileWritingRun(seed, { ...ALL_ON, hintedHandoff: false }),
+    (seed) => downWhileWritingRun(seed, { ...ALL_ON, hintedHandoff: false, antiEntropy: false }),
     (judgement) => judgement.divergedBeforeReads,
   );
   assert.ok(caught.length > 0, `no replica disagreement on seeds ${SEEDS.join(', ')}`);
@@ -170,7 +173,7 @@ test('negative control: without hinted handoff, writes a down node missed never 
 
 // Read repair: a node crashed too briefly to be seen down misses writes, and no hint
 // covers them; only the final read's repair can bring it up to date (anti-entropy, the
-// other way, does not exist yet).
+// other way, is off here).
 
 function briefCrashRun(seed: number, mechanisms: Mechanisms): FullJudgement {
   const world = formedWorld(seed, mechanisms);
@@ -196,7 +199,7 @@ test('negative control: without read repair, a replica that missed writes while 
   const caught = seedsCaught(
     t,
     'read repair off',
-    (seed) => briefCrashRun(seed, { ...ALL_ON, readRepair: false }),
+    (seed) => briefCrashRun(seed, { ...ALL_ON, readRepair: false, antiEntropy: false }),
     (judgement) => judgement.diverged,
     READ_REPAIR_SEEDS,
   );
@@ -225,13 +228,33 @@ function longCrashRun(seed: number, mechanisms: Mechanisms): FullJudgement {
   return judgeRun(world, history, { settleTimeoutMs: SETTLE_TIMEOUT_MS });
 }
 
-test('negative control: with hinted handoff and read repair both off, replicas never converge', (t) => {
+test('negative control: with hinted handoff, read repair and anti-entropy all off, replicas never converge', (t) => {
   const caught = seedsCaught(
     t,
-    'hinted handoff and read repair off',
-    (seed) => longCrashRun(seed, { hintedHandoff: false, readRepair: false }),
+    'hinted handoff, read repair and anti-entropy off',
+    (seed) => longCrashRun(seed, { hintedHandoff: false, readRepair: false, antiEntropy: false }),
     (judgement) => judgement.diverged,
   );
   assert.ok(caught.length > 0, `no replica disagreement on seeds ${SEEDS.join(', ')}`);
   for (const seed of SEEDS) assertClean(longCrashRun(seed, ALL_ON), seed);
+});
+
+test('anti-entropy alone, with hinted handoff and read repair off, makes the same runs converge', () => {
+  for (const seed of SEEDS) {
+    const judgement = longCrashRun(seed, {
+      hintedHandoff: false,
+      readRepair: false,
+      antiEntropy: true,
+    });
+    const replay = `seed ${seed}; replay: CLUSTER_SEED=${seed}`;
+    assert.deepEqual(judgement.diverged, [], `replicas converge, ${replay}`);
+    assert.deepEqual(judgement.lost, [], `no acknowledged write is lost, ${replay}`);
+    // The hints a fallback keeps are never handed back with handoff off: that is the
+    // only anomaly left.
+    assert.deepEqual(
+      judgement.anomalies.filter((anomaly) => !/hint\(s\) not handed back/.test(anomaly)),
+      [],
+      replay,
+    );
+  }
 });

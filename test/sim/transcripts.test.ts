@@ -100,6 +100,7 @@ test('a script parses into commands with 1-based nodes, durations in ms and quor
         conflicts: 'lww',
         hintedHandoff: true,
         readRepair: true,
+        antiEntropy: true,
       },
       {
         kind: 'partition',

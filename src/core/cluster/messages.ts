@@ -40,6 +40,8 @@ export const MessageType = {
   chain: 'ch',
   /** Partition handoff while the membership changes (src/core/handoff/messages.ts). */
   handoff: 'ho',
+  /** Merkle exchanges between replicas (src/core/antientropy/messages.ts). */
+  antiEntropy: 'ae',
 } as const;
 
 /** How a replica answered a putIfNewer. */
@@ -86,7 +88,9 @@ export type PeerMessage =
   /** Checked field by field by the chain host. */
   | readonly [typeof MessageType.chain, number, ChainMessage]
   /** Checked field by field by the handoff host. */
-  | readonly [typeof MessageType.handoff, number, unknown];
+  | readonly [typeof MessageType.handoff, number, unknown]
+  /** Checked field by field by the anti-entropy host. */
+  | readonly [typeof MessageType.antiEntropy, number, unknown];
 
 const isInt = (value: unknown): value is number => Number.isSafeInteger(value);
 const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
@@ -147,6 +151,7 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
   [MessageType.paxos]: (f) => f.length === 3 && Array.isArray(f[2]),
   [MessageType.chain]: (f) => f.length === 3 && typeof f[2] === 'object' && f[2] !== null,
   [MessageType.handoff]: (f) => f.length === 3 && Array.isArray(f[2]),
+  [MessageType.antiEntropy]: (f) => f.length === 3 && Array.isArray(f[2]),
 };
 
 export function isPeerMessage(value: unknown): value is PeerMessage {

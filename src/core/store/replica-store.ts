@@ -99,6 +99,17 @@ const HINT_COUNT_SCAN_MAX = 1 << 22;
 
 export class ReplicaStore {
   readonly nodeId: string;
+  /**
+   * Told of every change to a data row (storage key, record before, record after; undefined
+   * when absent) as it is staged, before it is durable: anti-entropy keeps its trees by it.
+   */
+  onDataChange:
+    | ((
+        storageKey: Uint8Array,
+        before: StoredRecord | undefined,
+        after: StoredRecord | undefined,
+      ) => void)
+    | null = null;
   /** The name this node's new versions carry in their dots (see beginIncarnation). */
   private actorId: string;
   /** This life's number (0 until beginIncarnation). */
@@ -372,6 +383,43 @@ export class ReplicaStore {
   }
 
   /**
+   * Every record of one partition of a keyspace, as written last (persisted or not), in key
+   * order: what anti-entropy builds a partition's tree from.
+   */
+  partitionRecords(
+    keyspaceId: number,
+    partition: number,
+  ): { key: Uint8Array; record: StoredRecord }[] {
+    const prefix = dataPrefix(keyspaceId, partition);
+    const result = new Map<string, { key: Uint8Array; record: StoredRecord | undefined }>();
+    for (let start = prefix; ;) {
+      const rows = this.view.scan({ start, end: prefixEnd(prefix), limit: COUNT_SCAN_CHUNK });
+      for (const row of rows) {
+        result.set(bytesToKeyString(row.key), {
+          key: row.key.slice(prefix.length),
+          record: decodeRecord(row.value),
+        });
+      }
+      if (rows.length < COUNT_SCAN_CHUNK) break;
+      const last = rows[rows.length - 1]!.key;
+      start = new Uint8Array(last.length + 1);
+      start.set(last);
+    }
+    const prefixString = bytesToKeyString(prefix);
+    for (const [keyString, pending] of this.pending) {
+      if (!keyString.startsWith(prefixString)) continue;
+      const key = keyStringToBytes(keyString).slice(prefix.length);
+      result.set(keyString, { key, record: pending.record });
+    }
+    const records: { key: Uint8Array; record: StoredRecord }[] = [];
+    for (const keyString of [...result.keys()].sort()) {
+      const entry = result.get(keyString)!;
+      if (entry.record !== undefined) records.push({ key: entry.key, record: entry.record });
+    }
+    return records;
+  }
+
+  /**
    * Rows and bytes (keys and stored records) this node holds for one partition of a
    * keyspace, for a plan; undefined when it holds none or more than SIZE_SCAN_ROWS_MAX rows.
    */
@@ -550,6 +598,7 @@ export class ReplicaStore {
       }
       writes.push({ key: storageKey, value: null });
       records.set(keyString, undefined);
+      this.onDataChange?.(storageKey, record, undefined);
     }
     if (writes.length > 0) this.persist(writes, false, records);
   }
@@ -590,6 +639,7 @@ export class ReplicaStore {
       const next: StoredRecord = { context: record.context, siblings };
       writes.push({ key: storageKey, value: encodeRecord(next) });
       records.set(keyString, next);
+      this.onDataChange?.(storageKey, record, next);
     }
     // The purge need not be durable: if it is lost, the index entries are still there and a
     // later tick does it again.
@@ -785,6 +835,7 @@ export class ReplicaStore {
     }
     writes.push({ key: storageKey, value: encodeRecord(after) });
     records.set(keyString, after);
+    this.onDataChange?.(storageKey, before, after);
   }
 
   /** Visits every live key of a keyspace, in storage order (pending state included). */

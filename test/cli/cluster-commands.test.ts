@@ -147,24 +147,24 @@ test('the ringkv command dispatches the cluster commands, with --help on each', 
   }
   assert.match(viaHelp!.stdout, /^Usage: ringkv fault/);
   assert.equal(printed!.code, 0, printed!.stderr);
-  assert.match(printed!.stdout, /^node1 +alive +256 /m);
+  assert.match(printed!.stdout, /^node1 +member +alive +256 /m);
   assert.equal(unauthorized!.code, 1);
   assert.match(unauthorized!.stderr, /^ringkv: RINGKV_UNAUTHORIZED/);
   assert.equal(usage!.code, 2);
   assert.match(usage!.stderr, /unknown action 'bogus'/);
 });
 
-test('ringkv cluster prints the members with liveness, partitions owned and hints pending', async () => {
+test('ringkv cluster prints the members with role, liveness, partitions owned and hints pending', async () => {
   const result = await against('cluster');
   assert.equal(result.code, 0, result.stderr);
   const lines = result.stdout.trimEnd().split('\n');
   assert.match(lines[0]!, /^cluster \S+ {2}state ready {2}epoch \d+ {2}partitions 256 /);
-  assert.match(lines[1]!, /^MEMBER +LIVENESS +PARTITIONS +HINTS PENDING +PEER +HTTP +RESP$/);
+  assert.match(lines[1]!, /^MEMBER +ROLE +LIVENESS +PARTITIONS +HINTS PENDING +PEER +HTTP +RESP$/);
   // A single node has no peer address; its client addresses are the ones it listens on.
   const escaped = nodeAddress.replace(/[.]/g, '\\.');
   assert.match(
     lines[2]!,
-    new RegExp(`^node1 +alive +256 +0 +- +${escaped} +127\\.0\\.0\\.1:\\d+$`),
+    new RegExp(`^node1 +member +alive +256 +0 +- +${escaped} +127\\.0\\.0\\.1:\\d+$`),
   );
   assert.equal(lines.length, 3);
 });

@@ -26,10 +26,16 @@ const MEMBERSHIP_KINDS = ['join', 'leave', 'remove', 'replace', 'abort'];
 /** The membership change a request body names; anything else is a clear 400. */
 function membershipRequestOf(body: Record<string, unknown>): MembershipRequest {
   const { kind, id, by } = body;
-  if (typeof kind !== 'string' || !MEMBERSHIP_KINDS.includes(kind)) {
+  if (kind === undefined) {
     throw new HttpError(
       ErrorCode.INVALID_ARGUMENT,
       `kind is required: one of ${MEMBERSHIP_KINDS.join(', ')}`,
+    );
+  }
+  if (typeof kind !== 'string' || !MEMBERSHIP_KINDS.includes(kind)) {
+    throw new HttpError(
+      ErrorCode.INVALID_ARGUMENT,
+      `unknown kind ${JSON.stringify(kind)}: one of ${MEMBERSHIP_KINDS.join(', ')}`,
     );
   }
   if (kind === 'abort') {
@@ -38,16 +44,27 @@ function membershipRequestOf(body: Record<string, unknown>): MembershipRequest {
     }
     return { kind: 'abort' };
   }
-  if (typeof id !== 'string' || id === '') {
+  if (id === undefined) {
     throw new HttpError(ErrorCode.INVALID_ARGUMENT, `id is required: the member to ${kind}`);
   }
+  if (typeof id !== 'string' || id === '') {
+    throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'id must be a node id: a non-empty string');
+  }
   if (kind === 'replace') {
-    if (typeof by !== 'string' || by === '') {
+    if (by === undefined) {
       throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'by is required: the standby that replaces');
+    }
+    if (typeof by !== 'string' || by === '') {
+      throw new HttpError(ErrorCode.INVALID_ARGUMENT, 'by must be a node id: a non-empty string');
     }
     return { kind, id, by };
   }
-  if (by !== undefined) throw new HttpError(ErrorCode.INVALID_ARGUMENT, `${kind} takes no by`);
+  if (by !== undefined) {
+    throw new HttpError(
+      ErrorCode.INVALID_ARGUMENT,
+      `${kind} takes no by: only a replace names the standby that takes over`,
+    );
+  }
   return { kind: kind as 'join' | 'leave' | 'remove', id };
 }
 const EVENTUAL_ONLY_FIELDS = ['r', 'w', 'conflicts', 'durability'] as const;
@@ -179,7 +196,7 @@ export function registerClusterRoutes(app: FastifyInstance, node: NodeApi): void
     ) {
       throw new HttpError(
         ErrorCode.INVALID_ARGUMENT,
-        'bytesPerSecond must be a number of bytes per second, 0 for no limit',
+        'bytesPerSecond must be a number of bytes per second, at least 0 (0: no limit)',
       );
     }
     if (paused !== undefined && typeof paused !== 'boolean') {

@@ -1,13 +1,18 @@
-// `ringkv cluster|ring|keyspace|fault`: the cluster as one node sees it, keyspaces, and
-// fault injection, over the node's HTTP routes (docs/HTTP.md, "Cluster routes").
+// `ringkv cluster|ring|keyspace|fault`: the cluster as one node sees it, membership changes
+// and their progress, handoff settings, keyspaces, and fault injection, over the node's HTTP
+// routes (docs/HTTP.md, "Cluster routes").
 //
 // Rules: the node is found as the client commands find it (--node, then RINGKV_URL, then
 // 127.0.0.1:6480) and requests go through their helpers; admin routes (keyspace create,
-// faults) send the admin token (--admin-token or RINGKV_ADMIN_TOKEN), or the password when
-// no admin token is given. A refused request exits 1 with the node's error code; a usage
-// mistake exits 2.
+// membership changes, handoff settings, faults) send the admin token (--admin-token or
+// RINGKV_ADMIN_TOKEN), or the password when no admin token is given; reads send the
+// password. A refused request exits 1 with the node's error code; a usage mistake exits 2.
+// The progress of a change is asked of each receiving member itself, with a deadline: one
+// that does not answer is shown as such, and the command still succeeds. The formatters are
+// pure functions of the answers, so tests feed them fixtures.
 
 import { parseArgs } from 'node:util';
+import { formatBytes } from '../../core/cluster/membership.ts';
 import { UsageError } from '../options.ts';
 import { failure, request, type Target } from './client-commands.ts';
 
@@ -25,18 +30,31 @@ export const CLUSTER_HELP: Record<string, string> = {
        ringkv cluster join|leave|remove ID [--dry-run] [options]
        ringkv cluster replace ID BY [--dry-run] [options]
        ringkv cluster abort [options]
+       ringkv cluster handoff [--rate BYTES_PER_S] [--pause|--resume] [--all] [options]
 
-status (the default): prints the cluster as the node sees it: each member with its role and
-liveness (alive, suspect, down), the partitions it owns, the hints this node holds for it,
-and its addresses.
+status (the default): prints the cluster as the node sees it: each member with its role
+(member, or standby: started with --join, owning nothing), liveness (alive, suspect, down),
+the partitions it owns, the hints this node holds for it, and its addresses. While a
+membership change is in progress it also prints the change and, asked of each member that
+receives copies, their progress: copies made of all, bytes received of the estimated total,
+keys, rate and time left, and one line per copy running. A member that does not answer is
+shown as unreachable.
 join ID: a standby (a node started with --join) takes its share of the partitions.
 leave ID: a member hands its partitions to the others, its data copied first.
 remove ID: a member that is gone is taken out; its data is rebuilt from the other replicas.
 replace ID BY: standby BY takes exactly the partitions of member ID.
 abort: gives up the change in progress.
 A change prints its plan (which partitions move where, how much data) and then makes it;
-with --dry-run it prints the plan only. Changes are admin routes.
+with --dry-run it prints the plan only.
+handoff: sets how this node pulls its copies (with --all: every member) and prints the
+settings; without options it only prints them. Settings are lost when a node restarts.
+Changes and handoff are admin routes.
   --dry-run          print the plan, change nothing
+  --rate BYTES_PER_S bytes per second a node's copies may pull in all, 0 for no limit;
+                     a number with an optional unit B, KiB, MiB or GiB (10MiB)
+  --pause            stop pulling copies (a change then waits)
+  --resume           pull again
+  --all              apply to every member the node lists, not just the node
 
 ${ADMIN_HELP}`,
   ring: `Usage: ringkv ring [--partitions] [options]
@@ -74,7 +92,10 @@ ${ADMIN_HELP}`,
 };
 
 interface ParsedFlags {
+  /** The node, with the token its command needs (the admin token for admin routes). */
   readonly target: Target;
+  /** The node, with the client password: for the reads an admin command makes first. */
+  readonly clientTarget: Target;
   readonly positionals: readonly string[];
   readonly values: Readonly<Record<string, string | boolean | undefined>>;
 }
@@ -105,13 +126,17 @@ function parseFlags(name: string, argv: string[], extra: Record<string, 'string'
     name === 'fault' ||
     (name === 'keyspace' && positionals[0] === 'create') ||
     (name === 'cluster' && positionals.length > 0 && positionals[0] !== 'status');
-  const target: Target = {
+  const clientTarget: Target = {
     url:
       node === undefined ? (process.env.RINGKV_URL ?? 'http://127.0.0.1:6480') : `http://${node}`,
     keyspace: 'default',
+    password,
+  };
+  const target: Target = {
+    ...clientTarget,
     password: admin ? (adminToken ?? password) : password,
   };
-  return { target, positionals, values } satisfies ParsedFlags;
+  return { target, clientTarget, positionals, values } satisfies ParsedFlags;
 }
 
 /** Left-aligned columns, two spaces apart; the first row is the header. */
@@ -147,6 +172,180 @@ async function sendJson(target: Target, method: string, path: string, body?: unk
   return response.json();
 }
 
+/** How long a member asked for its progress, or given handoff settings, has to answer. */
+const MEMBER_ANSWER_TIMEOUT_MS = 3000;
+
+/**
+ * A request to another member than the one named on the command line: bounded in time, and
+ * failing with a message that names the member's address.
+ */
+async function askMember(
+  url: string,
+  password: string | undefined,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<unknown> {
+  const headers: Record<string, string> = {};
+  if (password !== undefined) headers.authorization = `Bearer ${password}`;
+  let response: Response;
+  try {
+    response = await fetch(new URL(path, url), {
+      method,
+      headers,
+      signal: AbortSignal.timeout(MEMBER_ANSWER_TIMEOUT_MS),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  } catch (error) {
+    if ((error as Error).name === 'TimeoutError') {
+      throw new Error(`no answer from ${url} within ${MEMBER_ANSWER_TIMEOUT_MS / 1000} s`, {
+        cause: error,
+      });
+    }
+    const cause = (error as Error & { cause?: Error }).cause?.message ?? (error as Error).message;
+    throw new Error(`cannot reach ${url}: ${cause}`, { cause: error });
+  }
+  if (!response.ok) throw await failure(response);
+  return response.json();
+}
+
+/** A member's HTTP address as a URL; a single node lists none, and is the node asked. */
+function memberUrl(member: { readonly http: string }, target: Target): string {
+  return member.http === '' ? target.url : `http://${member.http}`;
+}
+
+/**
+ * The progress of the change in progress, asked of every receiver that has not reported
+ * its copies made (the node that answered is not asked twice), and the keyspace names.
+ */
+async function changeProgressOf(answer: ClusterAnswer, target: Target): Promise<ChangeProgress> {
+  const receivers = new Map<string, ReceiverReport>();
+  const change = answer.change ?? null;
+  if (change === null) return { receivers, keyspaceNames: new Map() };
+  const asked = change.receivers.filter((id) => !change.copied.includes(id));
+  const reportOf = async (id: string): Promise<ReceiverReport> => {
+    if (id === answer.node) return { answered: true, status: answer };
+    const member = answer.members.find((candidate) => candidate.id === id);
+    if (member === undefined) return { answered: false, reason: 'not in the member list' };
+    try {
+      const status = await askMember(
+        memberUrl(member, target),
+        target.password,
+        'GET',
+        '/v1/cluster',
+      );
+      return { answered: true, status: status as ClusterAnswer };
+    } catch (error) {
+      return { answered: false, reason: (error as Error).message };
+    }
+  };
+  const [names, reports] = await Promise.all([
+    getJson(target, '/v1/keyspaces').then(
+      (body) => (body as { keyspaces: KeyspaceAnswer[] }).keyspaces,
+      // Without names the copies show keyspace ids: no reason to fail the whole status.
+      () => [] as KeyspaceAnswer[],
+    ),
+    Promise.all(asked.map(reportOf)),
+  ]);
+  asked.forEach((id, index) => receivers.set(id, reports[index]!));
+  return {
+    receivers,
+    keyspaceNames: new Map(names.map((keyspace) => [keyspace.id, keyspace.name])),
+  };
+}
+
+const RATE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  b: 1,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+};
+
+/** `--rate`: bytes per second, with an optional binary unit (10MiB); 0 is no limit. */
+export function parseRate(raw: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([A-Za-z]*)$/.exec(raw.trim());
+  const unit = RATE_UNITS[match?.[2]?.toLowerCase() ?? 'none'];
+  if (match === null || unit === undefined) {
+    throw new UsageError(
+      `--rate: expected bytes per second, a number with an optional unit B, KiB, MiB or GiB (10MiB), got '${raw}'`,
+    );
+  }
+  const rate = Math.round(Number(match[1]) * unit);
+  if (!Number.isSafeInteger(rate)) throw new UsageError(`--rate: '${raw}' is too large`);
+  return rate;
+}
+
+const CLUSTER_ACTION_FLAGS = ['dry-run', 'rate', 'pause', 'resume', 'all'] as const;
+
+/** A flag given to a `ringkv cluster` action it does not belong to is a usage mistake. */
+function checkClusterFlags(action: string, values: ParsedFlags['values']): void {
+  const allowed: readonly string[] =
+    action === 'handoff'
+      ? ['rate', 'pause', 'resume', 'all']
+      : action === 'status'
+        ? []
+        : ['dry-run'];
+  for (const flag of CLUSTER_ACTION_FLAGS) {
+    if (values[flag] !== undefined && !allowed.includes(flag)) {
+      throw new UsageError(
+        `ringkv cluster ${action} takes no --${flag}\n\n${CLUSTER_HELP.cluster!}`,
+      );
+    }
+  }
+  if (values.pause === true && values.resume === true) {
+    throw new UsageError('ringkv cluster handoff: --pause and --resume exclude each other');
+  }
+}
+
+/** The body of `POST /v1/admin/handoff` the flags ask for; empty: only show the settings. */
+export function handoffSettingsOf(values: ParsedFlags['values']): {
+  bytesPerSecond?: number;
+  paused?: boolean;
+} {
+  const rate = values.rate as string | undefined;
+  return {
+    ...(rate === undefined ? {} : { bytesPerSecond: parseRate(rate) }),
+    ...(values.pause === true ? { paused: true } : {}),
+    ...(values.resume === true ? { paused: false } : {}),
+  };
+}
+
+/** `ringkv cluster handoff`: the settings set on the node, or on every member with --all. */
+async function handoffCommand(parsed: ParsedFlags, out: (text: string) => void): Promise<number> {
+  const { target, clientTarget, positionals, values } = parsed;
+  if (positionals.length !== 1) {
+    throw new UsageError(`ringkv cluster handoff takes no arguments, only options`);
+  }
+  const settings = handoffSettingsOf(values);
+  if (values.all !== true) {
+    const answer = (await sendJson(target, 'POST', '/v1/admin/handoff', settings)) as {
+      handoff: HandoffAnswer;
+    };
+    out(`${formatHandoff(answer.handoff)}\n`);
+    return 0;
+  }
+  const cluster = (await getJson(clientTarget, '/v1/cluster')) as ClusterAnswer;
+  const results = await Promise.all(
+    cluster.members.map(async (member) => {
+      try {
+        const answer = (await askMember(
+          memberUrl(member, target),
+          target.password,
+          'POST',
+          '/v1/admin/handoff',
+          settings,
+        )) as { handoff: HandoffAnswer };
+        return `${member.id}: ${formatHandoff(answer.handoff)}`;
+      } catch (error) {
+        return `${member.id}: not set: ${(error as Error).message}`;
+      }
+    }),
+  );
+  out(results.map((line) => `${line}\n`).join(''));
+  return results.some((line) => / not set: /.test(line)) ? 1 : 0;
+}
+
 interface MembershipAnswer {
   readonly made: boolean;
   readonly epoch: number;
@@ -176,7 +375,32 @@ function membershipChangeOf(positionals: readonly string[]): Record<string, stri
   throw new UsageError(`ringkv cluster: unknown action '${action ?? ''}'${usage}`);
 }
 
-interface ClusterAnswer {
+/** One copy a member receives, as its `/v1/cluster` shows it (`handoff.transfers[]`). */
+export interface CopyAnswer {
+  readonly keyspaceId: number;
+  readonly partition: number;
+  readonly state: string;
+  readonly stalled: boolean;
+  readonly source: string;
+  readonly keysReceived: number;
+  readonly bytesReceived: number;
+  readonly bytesPerSecond: number;
+  readonly bytesTotalEstimate: number | null;
+  readonly etaMs: number | null;
+}
+
+/** A member's copies in the change in progress and its settings (`handoff`). */
+export interface HandoffAnswer {
+  readonly changeEpoch: number | null;
+  readonly transfers: readonly CopyAnswer[];
+  readonly copiesWaiting: number;
+  readonly copiesDone: number;
+  readonly bytesPerSecondLimit: number;
+  readonly paused: boolean;
+}
+
+/** `GET /v1/cluster`; the fields added with membership changes are optional (older nodes). */
+export interface ClusterAnswer {
   readonly node: string;
   readonly clusterId: string;
   readonly state: string;
@@ -184,6 +408,7 @@ interface ClusterAnswer {
   readonly partitionCount: number;
   readonly members: readonly {
     readonly id: string;
+    readonly role?: string;
     readonly peer: string;
     readonly http: string;
     readonly resp: string;
@@ -195,21 +420,214 @@ interface ClusterAnswer {
   readonly hintsTotal: number;
   readonly problem: string | null;
   readonly chainsShort?: number;
+  readonly left?: boolean;
+  readonly change?: {
+    readonly kind: string;
+    readonly subject: string;
+    readonly by: string | null;
+    readonly epoch: number;
+    readonly receivers: readonly string[];
+    readonly copied: readonly string[];
+  } | null;
+  readonly handoff?: HandoffAnswer;
 }
 
-export function formatCluster(answer: ClusterAnswer): string {
+/** What a receiving member said about its copies, or why it said nothing. */
+export type ReceiverReport =
+  | { readonly answered: true; readonly status: ClusterAnswer }
+  | { readonly answered: false; readonly reason: string };
+
+/** What `formatCluster` needs beyond the node's answer to show a change's progress. */
+export interface ChangeProgress {
+  /** By receiver id; a receiver missing here is shown as not asked. */
+  readonly receivers: ReadonlyMap<string, ReceiverReport>;
+  readonly keyspaceNames: ReadonlyMap<number, string>;
+}
+
+const PROGRESS_BAR_WIDTH = 20;
+
+/** `[#####---------------]`: done of total, in PROGRESS_BAR_WIDTH steps (full only when done). */
+export function progressBar(done: number, total: number): string {
+  const fraction = total <= 0 ? 1 : Math.min(1, Math.max(0, done / total));
+  let filled = Math.floor(fraction * PROGRESS_BAR_WIDTH);
+  if (filled === PROGRESS_BAR_WIDTH && done < total) filled--;
+  return `[${'#'.repeat(filled)}${'-'.repeat(PROGRESS_BAR_WIDTH - filled)}]`;
+}
+
+/** Milliseconds as a person reads them: 45 s, 3 min 20 s, 2 h 5 min. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  const seconds = Math.ceil(ms / 1000);
+  if (seconds < 60) return `${seconds} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${seconds % 60} s`;
+  return `${Math.floor(minutes / 60)} h ${minutes % 60} min`;
+}
+
+/** Bytes per second in binary units: 512 KiB/s. */
+export function formatRate(bytesPerSecond: number): string {
+  return `${formatBytes(Math.max(0, Math.round(bytesPerSecond)))}/s`;
+}
+
+/** A member's copies summed: what its progress lines show. */
+export interface ReceiverTotals {
+  readonly copies: number;
+  readonly copiesDone: number;
+  readonly keys: number;
+  readonly bytes: number;
+  /** Null until every copy has started and each knows its size. */
+  readonly bytesTotal: number | null;
+  readonly bytesPerSecond: number;
+  readonly etaMs: number | null;
+}
+
+export function receiverTotals(handoff: HandoffAnswer): ReceiverTotals {
+  let keys = 0;
+  let bytes = 0;
+  let bytesPerSecond = 0;
+  let bytesTotal: number | null = handoff.copiesWaiting === 0 ? 0 : null;
+  for (const copy of handoff.transfers) {
+    keys += copy.keysReceived;
+    bytes += copy.bytesReceived;
+    if (copy.state === 'running') bytesPerSecond += copy.bytesPerSecond;
+    // A copy that is done holds the partition: what it received is its size.
+    const size = copy.state === 'done' ? copy.bytesReceived : copy.bytesTotalEstimate;
+    bytesTotal = bytesTotal === null || size === null ? null : bytesTotal + size;
+  }
+  const copies = handoff.transfers.length + handoff.copiesWaiting;
+  const finished = handoff.copiesDone === copies;
+  const etaMs = finished
+    ? 0
+    : bytesTotal === null || bytesPerSecond <= 0 || handoff.paused
+      ? null
+      : (1000 * Math.max(0, bytesTotal - bytes)) / bytesPerSecond;
+  return {
+    copies,
+    copiesDone: handoff.copiesDone,
+    keys,
+    bytes,
+    bytesTotal,
+    bytesPerSecond,
+    etaMs,
+  };
+}
+
+/** The handoff settings and copy count of one node, on one line (no newline). */
+export function formatHandoff(handoff: HandoffAnswer): string {
+  const limit =
+    handoff.bytesPerSecondLimit === 0 ? 'none' : formatRate(handoff.bytesPerSecondLimit);
+  const copies = handoff.transfers.length + handoff.copiesWaiting;
+  return (
+    `rate limit ${limit}  paused ${handoff.paused ? 'yes' : 'no'}  ` +
+    `copies done ${handoff.copiesDone} of ${copies}`
+  );
+}
+
+function copyState(copy: CopyAnswer): string {
+  return copy.state === 'running' && copy.stalled ? 'stalled' : copy.state;
+}
+
+/** The lines of one receiver in the change section. */
+function receiverLines(
+  id: string,
+  change: NonNullable<ClusterAnswer['change']>,
+  report: ReceiverReport | undefined,
+  keyspaceNames: ReadonlyMap<number, string>,
+): string[] {
+  if (change.copied.includes(id)) return [`${id}  every copy made (reported in the map)`];
+  if (report === undefined) return [`${id}  not asked`];
+  if (!report.answered) return [`${id}  unreachable: ${report.reason}`];
+  const handoff = report.status.handoff;
+  if (handoff === undefined) return [`${id}  answers without handoff progress (an older node)`];
+  if (handoff.changeEpoch !== change.epoch) {
+    return [
+      `${id}  has not started this change's copies yet (its map is at epoch ` +
+        `${report.status.epoch}, the change at ${change.epoch})`,
+    ];
+  }
+  const totals = receiverTotals(handoff);
+  const pad = ' '.repeat(id.length);
+  const settings = [
+    ...(handoff.paused ? ['paused'] : []),
+    ...(handoff.bytesPerSecondLimit > 0
+      ? [`limit ${formatRate(handoff.bytesPerSecondLimit)}`]
+      : []),
+  ];
+  const bytes =
+    totals.bytesTotal === null
+      ? `${formatBytes(totals.bytes)} of a total not known yet`
+      : `${progressBar(totals.bytes, totals.bytesTotal)} ${formatBytes(totals.bytes)} of ~${formatBytes(totals.bytesTotal)}`;
+  const lines = [
+    `${id}  copies ${progressBar(totals.copiesDone, totals.copies)} ${totals.copiesDone} of ${totals.copies} made` +
+      (handoff.copiesWaiting > 0 ? `, ${handoff.copiesWaiting} waiting to start` : '') +
+      settings.map((setting) => `  ${setting}`).join(''),
+    `${pad}  bytes  ${bytes}  keys ${totals.keys}  rate ${formatRate(totals.bytesPerSecond)}  ` +
+      `ETA ${totals.etaMs === null ? '?' : formatDuration(totals.etaMs)}`,
+  ];
+  const running = handoff.transfers.filter((copy) => copy.state !== 'done');
+  if (running.length > 0) {
+    const rows = [['KEYSPACE', 'PARTITION', 'SOURCE', 'STATE', 'KEYS', 'BYTES', 'RATE', 'ETA']];
+    for (const copy of running) {
+      const size =
+        copy.bytesTotalEstimate === null ? '' : ` of ~${formatBytes(copy.bytesTotalEstimate)}`;
+      rows.push([
+        keyspaceNames.get(copy.keyspaceId) ?? `#${copy.keyspaceId}`,
+        String(copy.partition),
+        copy.source,
+        copyState(copy),
+        String(copy.keysReceived),
+        `${formatBytes(copy.bytesReceived)}${size}`,
+        copy.state === 'running' ? formatRate(copy.bytesPerSecond) : '-',
+        copy.etaMs === null ? '?' : formatDuration(copy.etaMs),
+      ]);
+    }
+    for (const line of formatTable(rows).trimEnd().split('\n')) lines.push(`${pad}  ${line}`);
+  }
+  return lines;
+}
+
+/** What the change in progress does to member `id`, for the ROLE column. */
+function partInChange(
+  change: NonNullable<ClusterAnswer['change']>,
+  id: string,
+): string | undefined {
+  if (change.kind === 'replace' && change.by === id) return `replacing ${change.subject}`;
+  if (change.subject !== id) return undefined;
+  const parts: Readonly<Record<string, string>> = {
+    join: 'joining',
+    leave: 'leaving',
+    remove: 'being removed',
+    replace: 'being replaced',
+  };
+  return parts[change.kind];
+}
+
+/**
+ * The cluster as `ringkv cluster status` prints it: a header, one row per member, and while
+ * a membership change is in progress a section with each receiver's progress (`progress`
+ * holds what the receivers answered; without it they are shown as not asked).
+ */
+export function formatCluster(answer: ClusterAnswer, progress?: ChangeProgress): string {
   let text =
     `cluster ${answer.clusterId}  state ${answer.state}  epoch ${answer.epoch}  ` +
     `partitions ${answer.partitionCount}  seen from ${answer.node}  ` +
     `hints held ${answer.hintsTotal}\n`;
   if (answer.problem !== null) text += `problem: ${answer.problem}\n`;
+  if (answer.left === true) {
+    text += `${answer.node} has left the cluster: what follows is the last map it saw\n`;
+  }
   if ((answer.chainsShort ?? 0) > 0) {
     text += `chains short of a replica: ${answer.chainsShort} (being repaired)\n`;
   }
-  const rows = [['MEMBER', 'LIVENESS', 'PARTITIONS', 'HINTS PENDING', 'PEER', 'HTTP', 'RESP']];
+  const rows = [
+    ['MEMBER', 'ROLE', 'LIVENESS', 'PARTITIONS', 'HINTS PENDING', 'PEER', 'HTTP', 'RESP'],
+  ];
+  const change = answer.change ?? null;
   for (const member of answer.members) {
+    const part = change === null ? undefined : partInChange(change, member.id);
     rows.push([
       member.id,
+      `${member.role ?? 'member'}${part === undefined ? '' : ` (${part})`}`,
       member.liveness,
       String(member.partitionsOwned),
       String(answer.hintsPending[member.id] ?? 0),
@@ -218,7 +636,25 @@ export function formatCluster(answer: ClusterAnswer): string {
       member.resp || '-',
     ]);
   }
-  return text + formatTable(rows);
+  text += formatTable(rows);
+  if (change === null) return text;
+  const title =
+    change.kind === 'replace'
+      ? `replace ${change.subject} by ${change.by ?? '?'}`
+      : `${change.kind} ${change.subject}`;
+  text +=
+    `\nchange in progress: ${title} (since map epoch ${change.epoch}); ` +
+    `${change.copied.length} of ${change.receivers.length} receivers have made every copy\n`;
+  if (change.receivers.length === 0) {
+    text += 'no member receives copies in this change\n';
+  }
+  for (const id of change.receivers) {
+    const report = progress?.receivers.get(id);
+    for (const line of receiverLines(id, change, report, progress?.keyspaceNames ?? new Map())) {
+      text += `${line}\n`;
+    }
+  }
+  return text;
 }
 
 interface RingAnswer {
@@ -350,7 +786,13 @@ export async function clusterCommand(
     name === 'ring'
       ? { partitions: 'boolean' }
       : name === 'cluster'
-        ? { 'dry-run': 'boolean' }
+        ? {
+            'dry-run': 'boolean',
+            rate: 'string',
+            pause: 'boolean',
+            resume: 'boolean',
+            all: 'boolean',
+          }
         : name === 'keyspace'
           ? {
               n: 'string',
@@ -376,13 +818,18 @@ export async function clusterCommand(
   };
   switch (name) {
     case 'cluster': {
-      if (positionals.length === 0 || positionals[0] === 'status') {
+      const action = positionals[0] ?? 'status';
+      if (action === 'status' || action === 'handoff') checkClusterFlags(action, values);
+      if (action === 'status') {
         if (positionals.length > 1)
           throw new UsageError(`ringkv cluster status takes no arguments`);
-        out(formatCluster((await getJson(target, '/v1/cluster')) as ClusterAnswer));
+        const answer = (await getJson(target, '/v1/cluster')) as ClusterAnswer;
+        out(formatCluster(answer, await changeProgressOf(answer, target)));
         return 0;
       }
+      if (action === 'handoff') return handoffCommand(parsed, out);
       const change = membershipChangeOf(positionals);
+      checkClusterFlags(action, values);
       const plan = (await sendJson(target, 'POST', '/v1/cluster/membership', {
         ...change,
         dryRun: true,

@@ -176,7 +176,7 @@ test('a change in progress shows each receiver: made, unreachable, or its copies
       'node2  every copy made (reported in the map)',
       'node3  unreachable: no answer from http://127.0.0.1:6482 within 3 s',
       'node4  copies [####----------------] 1 of 5 made, 2 waiting to start  limit 512 KiB/s',
-      '       bytes  1.25 MiB of a total not known yet  keys 1300  rate 128 KiB/s  ETA ?',
+      '       bytes  [#####---------------] 1.25 MiB of ~5 MiB (2 of 5 sizes known)  keys 1300  rate 128 KiB/s  ETA 30 s',
       '       KEYSPACE  PARTITION  SOURCE  STATE    KEYS  BYTES              RATE       ETA',
       '       default   9          node1   running  300   256 KiB of ~1 MiB  128 KiB/s  6 s',
       '       orders    9          node2   stalled  0     0 B                0 B/s      ?',
@@ -185,7 +185,7 @@ test('a change in progress shows each receiver: made, unreachable, or its copies
   );
 });
 
-test('a receiver whose copies all know their size gets a bytes bar and an ETA; paused, it gets none', () => {
+test('bytes left and the ETA come from the copies measured, the others counted at their mean; paused, no ETA', () => {
   const handoff: HandoffAnswer = {
     changeEpoch: 7,
     copiesWaiting: 0,
@@ -205,6 +205,7 @@ test('a receiver whose copies all know their size gets a bytes bar and an ETA; p
     keys: 0,
     bytes: 3 * MIB,
     bytesTotal: 5 * MIB,
+    sizesKnown: 2,
     bytesPerSecond: MIB,
     etaMs: 2000,
   });
@@ -223,7 +224,21 @@ test('a receiver whose copies all know their size gets a bytes bar and an ETA; p
   assert.match(lines[node3 + 3]!, /^ {7}#0 +2 +node1 +running /);
   const paused = receiverTotals({ ...handoff, paused: true });
   assert.equal(paused.etaMs, null, 'a paused receiver has no time left to show');
-  assert.equal(receiverTotals({ ...handoff, copiesWaiting: 1 }).bytesTotal, null);
+  // Copies not started yet count at the mean size of those measured (2.5 MiB here).
+  const extrapolated = receiverTotals({ ...handoff, copiesWaiting: 2 });
+  assert.equal(extrapolated.bytesTotal, 10 * MIB);
+  assert.equal(extrapolated.sizesKnown, 2);
+  assert.equal(extrapolated.etaMs, 7000);
+  const unmeasured = handoff.transfers.map((one) => ({
+    ...one,
+    state: 'running',
+    bytesTotalEstimate: null,
+  }));
+  assert.equal(
+    receiverTotals({ ...handoff, copiesDone: 0, transfers: unmeasured }).bytesTotal,
+    null,
+  );
+  assert.equal(receiverTotals({ ...handoff, copiesDone: 0, transfers: unmeasured }).etaMs, null);
   assert.equal(receiverTotals({ ...IDLE }).etaMs, 0, 'nothing to copy is done');
 });
 

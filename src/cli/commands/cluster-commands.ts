@@ -475,8 +475,13 @@ export interface ReceiverTotals {
   readonly copiesDone: number;
   readonly keys: number;
   readonly bytes: number;
-  /** Null until every copy has started and each knows its size. */
+  /**
+   * The bytes of every copy: the sizes known (a copy done, or one whose count reached the
+   * end), and for the rest, the mean of those; null while no size is known.
+   */
   readonly bytesTotal: number | null;
+  /** Copies whose size is known; below `copies`, `bytesTotal` is extrapolated. */
+  readonly sizesKnown: number;
   readonly bytesPerSecond: number;
   readonly etaMs: number | null;
 }
@@ -485,16 +490,24 @@ export function receiverTotals(handoff: HandoffAnswer): ReceiverTotals {
   let keys = 0;
   let bytes = 0;
   let bytesPerSecond = 0;
-  let bytesTotal: number | null = handoff.copiesWaiting === 0 ? 0 : null;
+  let sizesKnown = 0;
+  let bytesKnown = 0;
   for (const copy of handoff.transfers) {
     keys += copy.keysReceived;
     bytes += copy.bytesReceived;
     if (copy.state === 'running') bytesPerSecond += copy.bytesPerSecond;
     // A copy that is done holds the partition: what it received is its size.
     const size = copy.state === 'done' ? copy.bytesReceived : copy.bytesTotalEstimate;
-    bytesTotal = bytesTotal === null || size === null ? null : bytesTotal + size;
+    if (size === null) continue;
+    sizesKnown++;
+    bytesKnown += size;
   }
   const copies = handoff.transfers.length + handoff.copiesWaiting;
+  // Partitions of one keyspace hold about the same data (keys are spread by hash), so the
+  // copies measured say what the others hold: an estimate from the first copy done, where
+  // waiting for every size would leave the total unknown for most of a large change.
+  const bytesTotal =
+    sizesKnown === 0 ? null : bytesKnown + (bytesKnown / sizesKnown) * (copies - sizesKnown);
   const finished = handoff.copiesDone === copies;
   const etaMs = finished
     ? 0
@@ -507,6 +520,7 @@ export function receiverTotals(handoff: HandoffAnswer): ReceiverTotals {
     keys,
     bytes,
     bytesTotal,
+    sizesKnown,
     bytesPerSecond,
     etaMs,
   };
@@ -556,7 +570,11 @@ function receiverLines(
   const bytes =
     totals.bytesTotal === null
       ? `${formatBytes(totals.bytes)} of a total not known yet`
-      : `${progressBar(totals.bytes, totals.bytesTotal)} ${formatBytes(totals.bytes)} of ~${formatBytes(totals.bytesTotal)}`;
+      : `${progressBar(totals.bytes, totals.bytesTotal)} ${formatBytes(totals.bytes)} of ` +
+        `~${formatBytes(Math.round(totals.bytesTotal))}` +
+        (totals.sizesKnown < totals.copies
+          ? ` (${totals.sizesKnown} of ${totals.copies} sizes known)`
+          : '');
   const lines = [
     `${id}  copies ${progressBar(totals.copiesDone, totals.copies)} ${totals.copiesDone} of ${totals.copies} made` +
       (handoff.copiesWaiting > 0 ? `, ${handoff.copiesWaiting} waiting to start` : '') +

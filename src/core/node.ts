@@ -93,6 +93,7 @@ import { DEFAULT_CHAIN_LIMITS } from './chain/settings.ts';
 import { preferenceList } from './ring/preference-list.ts';
 import {
   addStandby,
+  commitChange,
   markCopied,
   ownersOf,
   receiversOf,
@@ -306,6 +307,11 @@ interface WriteOp {
   readonly needed: number;
   /** The nodes whose acknowledgement counts (this node included when it is a target). */
   readonly targets: readonly string[];
+  /**
+   * Targets whose acknowledgement is needed whatever the others say: the replicas a
+   * membership change in progress adds (`needed` counts them on top of the W).
+   */
+  readonly required: readonly string[];
   readonly acked: Set<string>;
   readonly refused: Set<string>;
   answered: boolean;
@@ -1582,6 +1588,7 @@ export class Node {
       results,
       needed: written.length === 0 ? 1 : needed + addedUp.length,
       targets: counted,
+      required: written.length === 0 ? [] : addedUp,
       acked: new Set(),
       refused: new Set(),
       answered: false,
@@ -1795,10 +1802,15 @@ export class Node {
     if (op.acked.has(from) || op.refused.has(from)) return;
     if (ok) op.acked.add(from);
     else op.refused.add(from);
-    if (!op.answered && op.acked.size >= op.needed) {
+    const requiredAcked = op.required.every((id) => op.acked.has(id));
+    const requiredRefused = op.required.some((id) => op.refused.has(id));
+    if (!op.answered && op.acked.size >= op.needed && requiredAcked) {
       op.answered = true;
       op.indexes.forEach((jobIndex, i) => this.completePart(op.job, jobIndex, op.results[i]!));
-    } else if (!op.answered && op.targets.length - op.refused.size < op.needed) {
+    } else if (
+      !op.answered &&
+      (op.targets.length - op.refused.size < op.needed || requiredRefused)
+    ) {
       op.answered = true;
       this.failJob(op.job, this.writeShortfall(op));
     }
@@ -2717,11 +2729,11 @@ export class Node {
       );
       return;
     }
-    if (
-      this.copiesReportRunning ||
-      !this.handoff.copiesMade ||
-      map.change.copied.includes(this.nodeId)
-    ) {
+    if (this.copiesReportRunning) return;
+    // A change that copies nothing (a standby removed) is committed by the first voter up.
+    const nothingToCopy =
+      receiversOf(map).length === 0 && votersOf(map).find((id) => this.isUp(id)) === this.nodeId;
+    if (!nothingToCopy && (!this.handoff.copiesMade || map.change.copied.includes(this.nodeId))) {
       return;
     }
     this.copiesReportRunning = true;
@@ -2733,9 +2745,14 @@ export class Node {
             this.copiesReportRunning = false;
           },
         },
-        describe: `record that ${this.nodeId} has made its copies`,
+        describe: nothingToCopy
+          ? 'commit a membership change that copies nothing'
+          : `record that ${this.nodeId} has made its copies`,
         change: (current) => {
-          const result = markCopied(current, this.nodeId);
+          if (nothingToCopy && receiversOf(current).length > 0) {
+            return kvError(ErrorCode.INVALID_ARGUMENT, 'the change now copies data');
+          }
+          const result = nothingToCopy ? commitChange(current) : markCopied(current, this.nodeId);
           return result.ok ? result.map : kvError(ErrorCode.INVALID_ARGUMENT, result.problem);
         },
         replyOf: () => ({ ok: true, op: 'count', count: 0 }),

@@ -180,6 +180,7 @@ export class Metrics {
       this.connections,
       this.peerMessagesSent,
       this.peerMessagesReceived,
+      this.gauges,
     ]
       .map((metric) => metric.render())
       .join('');

@@ -670,9 +670,20 @@ export function planMembership(map: ClusterMap, request: MembershipRequest): Mem
   }
 }
 
-/** The members the change in progress copies data to, sorted by id. */
+/**
+ * The members the change in progress copies eventual keyspaces' data to, sorted by id:
+ * the ones whose reports the commit waits for. (Chain keyspaces' replicas join their
+ * chains by the chains' own repair, after the commit.)
+ */
 export function receiversOf(map: ClusterMap): string[] {
-  return distinctSorted(transfersOf(map).map((transfer) => transfer.to));
+  const eventual = new Set(
+    map.keyspaces.filter((keyspace) => keyspace.consistency === 'eventual').map((k) => k.id),
+  );
+  return distinctSorted(
+    transfersOf(map)
+      .filter((transfer) => eventual.has(transfer.keyspaceId))
+      .map((transfer) => transfer.to),
+  );
 }
 
 /**

@@ -173,6 +173,8 @@ test('status, keyspaces, health and Prometheus metrics', async () => {
   assert.match(metrics.headers.get('content-type') ?? '', /^text\/plain/);
   const text = await metrics.text();
   assert.match(text, /ringkv_requests_total\{operation="put",outcome="ok",protocol="http"\} \d+/);
+  // The node gauges are published too (the protocols and handoff are counted there).
+  assert.match(text, /^ringkv_node_info\{name="requests_in_flight"\} \d+$/m);
   assert.match(
     text,
     /ringkv_request_duration_seconds_bucket\{operation="get",protocol="http",le="\+Inf"\} \d+/,

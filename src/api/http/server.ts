@@ -197,6 +197,9 @@ export async function buildHttpApp(options: HttpServerOptions): Promise<FastifyI
   app.addHook('onSend', (_request, reply, payload, done) => {
     const epoch = node.clusterMap()?.epoch;
     if (epoch !== undefined) void reply.header(EPOCH_HEADER, String(epoch));
+    // An answer owed when shutdown began ends its connection, which the server's close
+    // would otherwise wait on until the client's keep-alive ran out.
+    if (closing) void reply.header('connection', 'close');
     done(null, payload);
   });
   await app.ready();

@@ -161,6 +161,14 @@ export async function buildHttpApp(options: HttpServerOptions): Promise<FastifyI
   app.addHook('preClose', async () => {
     closing = true;
   });
+  // The server's close ends the connections idle when it starts; one that was answering
+  // then goes idle later, and would keep the close waiting until the client's keep-alive ran
+  // out. Each answer sent while closing ends the connections idle by then (a request already
+  // queued on one keeps it open, and is refused in our shape by the hook below).
+  app.addHook('onResponse', (_request, _reply, done) => {
+    if (closing) setImmediate(() => app.server.closeIdleConnections());
+    done();
+  });
   // The per-request hooks take callbacks rather than being async: each request then runs
   // them without a promise and a microtask apiece.
   app.addHook('onRequest', (request, reply, done) => {
@@ -197,9 +205,6 @@ export async function buildHttpApp(options: HttpServerOptions): Promise<FastifyI
   app.addHook('onSend', (_request, reply, payload, done) => {
     const epoch = node.clusterMap()?.epoch;
     if (epoch !== undefined) void reply.header(EPOCH_HEADER, String(epoch));
-    // An answer owed when shutdown began ends its connection, which the server's close
-    // would otherwise wait on until the client's keep-alive ran out.
-    if (closing) void reply.header('connection', 'close');
     done(null, payload);
   });
   await app.ready();

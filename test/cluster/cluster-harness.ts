@@ -57,6 +57,42 @@ interface Running {
 
 /** Every child any harness started and has not seen exit, for the exit hook. */
 const liveChildren = new Set<ChildProcess>();
+
+/**
+ * Starts a node process with `args` (the cluster secret in its environment, not on a command
+ * line), keeping its last LOG_LINES_KEPT lines of output in `lines`. Every process started
+ * here is killed if the test process exits first.
+ */
+export function spawnLoggedNode(
+  args: readonly string[],
+  secret: string,
+  lines: string[],
+): { child: ChildProcess; exited: Promise<void> } {
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RINGKV_CLUSTER_SECRET: secret },
+  });
+  liveChildren.add(child);
+  const keep = (line: string): void => {
+    lines.push(line);
+    if (lines.length > LOG_LINES_KEPT) lines.shift();
+  };
+  createInterface({ input: child.stdout! }).on('line', keep);
+  createInterface({ input: child.stderr! }).on('line', keep);
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signalName) => {
+      liveChildren.delete(child);
+      keep(`(exited: code ${code}, signal ${signalName})`);
+      resolve();
+    });
+    child.once('error', (error) => {
+      liveChildren.delete(child);
+      keep(`(could not start: ${error.message})`);
+      resolve();
+    });
+  });
+  return { child, exited };
+}
 process.once('exit', () => {
   for (const child of liveChildren) signalChild(child, 'SIGKILL');
 });
@@ -290,32 +326,9 @@ export class TestCluster {
       this.options.logLevel ?? 'warn',
       ...(this.adminToken === undefined ? [] : ['--admin-token', this.adminToken]),
     ];
-    // The secret goes in the environment so that it is not on a command line.
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RINGKV_CLUSTER_SECRET: this.secret },
-    });
-    liveChildren.add(child);
     const lines = this.logs.get(id) ?? [];
     this.logs.set(id, lines);
-    const keep = (line: string): void => {
-      lines.push(line);
-      if (lines.length > LOG_LINES_KEPT) lines.shift();
-    };
-    createInterface({ input: child.stdout! }).on('line', keep);
-    createInterface({ input: child.stderr! }).on('line', keep);
-    const exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signalName) => {
-        liveChildren.delete(child);
-        keep(`(exited: code ${code}, signal ${signalName})`);
-        resolve();
-      });
-      child.once('error', (error) => {
-        liveChildren.delete(child);
-        keep(`(could not start: ${error.message})`);
-        resolve();
-      });
-    });
+    const { child, exited } = spawnLoggedNode(args, this.secret, lines);
     this.running.set(id, { child, exited });
   }
 

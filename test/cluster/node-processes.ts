@@ -13,16 +13,14 @@
 // - Every wait is a poll with a deadline that names what it waited for; each node's last
 //   log lines are kept for failure messages.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { freePorts, http, waitFor, type FAST_TIMINGS } from './cluster-harness.ts';
+import { freePorts, http, spawnLoggedNode, waitFor, type FAST_TIMINGS } from './cluster-harness.ts';
 
 const LAUNCHER = path.join(import.meta.dirname, '..', '..', 'bin', 'ringkv.js');
 export const LOOPBACK = '127.0.0.1';
-const LOG_LINES_KEPT = 40;
 const STOP_TIMEOUT_MS = 15_000;
 const READY_TIMEOUT_MS = 30_000;
 const START_ATTEMPTS_MAX = 3;
@@ -107,12 +105,6 @@ export interface RingDocument {
     readonly n: number | 'all';
   }[];
 }
-
-/** Every child started here and not yet seen exit, for the exit hook. */
-const liveChildren = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of liveChildren) signalChild(child, 'SIGKILL');
-});
 
 function signalChild(child: ChildProcess, name: NodeJS.Signals): void {
   if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
@@ -302,32 +294,9 @@ export class NodeProcesses {
       this.options.logLevel ?? 'warn',
       ...(this.options.extraArgs ?? []),
     ];
-    // The secret goes in the environment so that it is not on a command line.
-    const child = spawn(process.execPath, args, {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, RINGKV_CLUSTER_SECRET: SECRET },
-    });
-    liveChildren.add(child);
     const lines: string[] = [];
     this.logs.set(node.id, lines);
-    const keep = (line: string): void => {
-      lines.push(line);
-      if (lines.length > LOG_LINES_KEPT) lines.shift();
-    };
-    createInterface({ input: child.stdout! }).on('line', keep);
-    createInterface({ input: child.stderr! }).on('line', keep);
-    const exited = new Promise<void>((resolve) => {
-      child.once('exit', (code, signalName) => {
-        liveChildren.delete(child);
-        keep(`(exited: code ${code}, signal ${signalName})`);
-        resolve();
-      });
-      child.once('error', (error) => {
-        liveChildren.delete(child);
-        keep(`(could not start: ${error.message})`);
-        resolve();
-      });
-    });
+    const { child, exited } = spawnLoggedNode(args, SECRET, lines);
     this.running.set(node.id, { child, exited });
   }
 

@@ -4,6 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { KEY_BYTES_CEILING, VALUE_BYTES_CEILING } from '../core/limits.ts';
+import { parseElasticSettings } from '../core/cluster/elastic-host.ts';
 import { DEFAULT_NODE_CONFIG, type NodeConfig } from '../runtime/config.ts';
 
 export class UsageError extends Error {
@@ -16,7 +17,9 @@ type OptionKind =
   | { readonly type: 'choice'; readonly choices: readonly string[] }
   | { readonly type: 'nullable-string' }
   /** Comma-separated host:port addresses. */
-  | { readonly type: 'address-list' };
+  | { readonly type: 'address-list' }
+  /** A JSON object (a string of JSON in flags and the environment), or null. */
+  | { readonly type: 'json'; readonly parse: (value: unknown) => unknown };
 
 export interface OptionSpec {
   readonly key: keyof NodeConfig;
@@ -203,6 +206,15 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     help: 'most hints held for unreachable replicas',
   },
   {
+    key: 'elastic',
+    flag: 'elastic',
+    env: 'RINGKV_ELASTIC',
+    kind: { type: 'json', parse: parseElasticSettings },
+    help:
+      'elastic policy as JSON: {"joinAbove":{"keys"|"bytes"|"requestsPerSecond":N},' +
+      '"leaveBelow":{...},"minMembers":N,"coolDownMs":N,"intervalMs":N}',
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'RINGKV_LOG_LEVEL',
@@ -260,6 +272,22 @@ function parseValue(spec: OptionSpec, raw: unknown, where: string): unknown {
         }
       }
       return items;
+    }
+    case 'json': {
+      let value = raw;
+      if (typeof raw === 'string') {
+        try {
+          value = JSON.parse(raw);
+        } catch (error) {
+          throw new UsageError(`${where}: not valid JSON: ${(error as Error).message}`);
+        }
+      }
+      if (value === null) return null;
+      try {
+        return kind.parse(value);
+      } catch (error) {
+        throw new UsageError(`${where}: ${(error as Error).message}`);
+      }
     }
     case 'choice':
       if (typeof raw !== 'string' || !kind.choices.includes(raw)) {

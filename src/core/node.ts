@@ -101,6 +101,14 @@ import {
   planSummary,
 } from './cluster/membership.ts';
 import { HandoffHost, type HandoffStatus } from './handoff/handoff-host.ts';
+import {
+  answerLoadQuery,
+  ElasticHost,
+  type ElasticSettings,
+  type ElasticStatus,
+} from './cluster/elastic-host.ts';
+import { LoadCensus } from './cluster/load-census.ts';
+import type { NodeLoad } from './cluster/elastic.ts';
 import { storagePartitionScan } from './handoff/sender.ts';
 import { AntiEntropyHost, type ExchangeCandidate } from './antientropy/anti-entropy-host.ts';
 
@@ -165,6 +173,13 @@ export interface ClusterConfig {
    * role they had then, which must fail the linearizability checker.
    */
   readonly chainAcceptOlderEpochs?: boolean;
+  /**
+   * The elastic policy (docs/CLUSTER.md): when set, this node decides while it is the first
+   * voter up. Every node answers load queries whether or not it has a policy.
+   */
+  readonly elastic?: ElasticSettings;
+  /** How long one count of this node's data over every partition takes (default 30 s). */
+  readonly loadCensusPassMs?: number;
 }
 
 export const PROTOCOL_STAT_NAMES = [
@@ -185,6 +200,7 @@ export const PROTOCOL_STAT_NAMES = [
   'handoff_bytes_per_second',
   'handoff_pages_served_total',
   'handoff_stray_rows_dropped_total',
+  'elastic_decisions_total',
 ] as const;
 export type ProtocolStatName = (typeof PROTOCOL_STAT_NAMES)[number];
 
@@ -260,6 +276,9 @@ export interface ClusterStatus {
   } | null;
   /** This node's copies in the change in progress, and its handoff settings. */
   readonly handoff: HandoffStatus;
+  /** This node's load as it reports it (null before its first count), and its policy. */
+  readonly load: NodeLoad | null;
+  readonly elastic: ElasticStatus | null;
 }
 
 /** Where a job's answer goes: a client of this node, or a peer that forwarded the request. */
@@ -575,6 +594,8 @@ export class Node {
   private exchangeCandidatesCache: ExchangeCandidate[] | null = null;
   /** Copies this node makes and serves while the membership changes (docs/HANDOFF.md). */
   private readonly handoff: HandoffHost;
+  private readonly census: LoadCensus | null;
+  private readonly elastic: ElasticHost | null;
   /** A report that this node's copies are made is being written to the map. */
   private copiesReportRunning = false;
   /** Set when a map without this node arrived: it left (or was removed from) the cluster. */
@@ -656,6 +677,14 @@ export class Node {
               ? {}
               : { intervalMs: config.cluster.antiEntropyIntervalMs }),
           });
+    this.census =
+      config.cluster === undefined
+        ? null
+        : new LoadCensus(config.partitionCount, config.cluster.loadCensusPassMs);
+    this.elastic =
+      config.cluster?.elastic === undefined
+        ? null
+        : new ElasticHost(config.nodeId, config.cluster.elastic);
     const antiEntropy = this.antiEntropy;
     if (antiEntropy !== null) {
       store.onDataChange = (storageKey, before, after) => {
@@ -753,6 +782,8 @@ export class Node {
               copied: map.change.copied,
             },
       handoff: this.handoff.status(this.lastNowMs),
+      load: this.census?.load(this.lastNowMs) ?? null,
+      elastic: this.elastic?.status() ?? null,
       problem:
         map !== null
           ? null
@@ -777,6 +808,7 @@ export class Node {
       paxos_purges_pending: this.registers.pendingPurgeCount(),
       chain_replicas: this.chains.replicaCount(),
       ...this.handoff.stats(this.lastNowMs),
+      elastic_decisions_total: this.elastic?.status().decisions ?? 0,
     };
   }
 
@@ -824,6 +856,7 @@ export class Node {
   // ---- client requests ----
 
   private onRequest(requestId: number, request: ClientRequest, nowMs: number): void {
+    this.census?.countRequest(nowMs);
     this.handleRequest({ kind: 'client', requestId }, request, nowMs, false);
   }
 
@@ -2283,6 +2316,12 @@ export class Node {
         }
         return;
       }
+      case MessageType.load: {
+        const answer = answerLoadQuery(from, message[2], this.census?.load(nowMs));
+        if (answer !== null) this.send(answer.to, [MessageType.load, this.epoch(), answer.message]);
+        else this.elastic?.receiveReport(from, message[2]);
+        return;
+      }
       case MessageType.handoff: {
         if (map === null) return;
         const sends = this.handoff.receive(
@@ -2644,7 +2683,53 @@ export class Node {
       this.handOffHints(nowMs);
     }
     if (this.config.cluster !== undefined) this.tickMembership(nowMs);
+    if (this.census !== null) this.tickLoad(nowMs);
     if (this.antiEntropy !== null && this.map.members.length > 1) this.tickAntiEntropy(nowMs);
+  }
+
+  /**
+   * Counts this node's data, a partition at a time, and runs the elastic policy: the decider
+   * asks for loads and proposes the change they call for.
+   */
+  private tickLoad(nowMs: number): void {
+    const map = this.map!;
+    this.census!.tick(nowMs, (partition) => {
+      let keys = 0;
+      let bytes = 0;
+      for (const keyspace of map.keyspaces) {
+        const size = this.store.partitionSize(keyspace.id, partition, Number.MAX_SAFE_INTEGER);
+        keys += size?.keys ?? 0;
+        bytes += size?.bytes ?? 0;
+      }
+      return { keys, bytes };
+    });
+    if (this.elastic === null || this.leftAtEpoch !== null) return;
+    const { sends, decision } = this.elastic.tick(
+      nowMs,
+      map,
+      (id) => this.isUp(id),
+      this.census!.load(nowMs),
+    );
+    for (const send of sends) this.send(send.to, [MessageType.load, map.epoch, send.message]);
+    if (decision === null) return;
+    const elastic = this.elastic;
+    const change =
+      decision.kind === 'join'
+        ? { kind: 'join' as const, id: decision.member.id }
+        : { kind: 'leave' as const, id: decision.id };
+    this.changeMap(
+      {
+        origin: { kind: 'internal', done: (ok) => elastic.proposed(ok, this.lastNowMs) },
+        describe: `${change.kind} ${change.id} by the elastic policy: ${decision.reason}`,
+        change: (current) => {
+          const result = planMembership(current, change);
+          return result.ok ? result.map : kvError(ErrorCode.INVALID_ARGUMENT, result.problem);
+        },
+        replyOf: () => ({ ok: true, op: 'count', count: 0 }),
+      },
+      1,
+      nowMs,
+    );
   }
 
   /** The next exchange between replicas, and the repairs earlier ones found. */

@@ -2,6 +2,7 @@
 // flags, a config file and RINGKV_* environment variables (src/cli/options.ts); the table in
 // docs/CONFIGURATION.md lists the same fields.
 
+import type { ElasticSettings } from '../core/cluster/elastic-host.ts';
 import type { Durability } from '../core/keyspace.ts';
 
 export type StorageEngineName = 'lmdb' | 'memory';
@@ -61,6 +62,11 @@ export interface NodeConfig {
   readonly suspicionTimeoutMs: number;
   /** Most hints this node holds for unreachable replicas. */
   readonly hintsMax: number;
+  /**
+   * The elastic policy (docs/CLUSTER.md, "Elastic policy"): when this node is the first voter
+   * up, it joins a standby or lets a member leave by the load per member. Null: off.
+   */
+  readonly elastic: ElasticSettings | null;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -90,5 +96,6 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   probeTimeoutMs: 400,
   suspicionTimeoutMs: 5000,
   hintsMax: 1_000_000,
+  elastic: null,
   logLevel: 'info',
 };

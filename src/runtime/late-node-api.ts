@@ -65,6 +65,8 @@ export class LateNodeApi implements NodeApi {
           bytesPerSecondLimit: 0,
           paused: false,
         },
+        load: null,
+        elastic: null,
         problem: 'the node is starting: it is looking for the founders',
       }
     );

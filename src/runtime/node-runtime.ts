@@ -385,6 +385,7 @@ function clusterConfigOf(config: NodeConfig, cluster: RuntimeCluster): ClusterCo
     hintsMax: config.hintsMax,
     handoffIntervalMs: DEFAULT_CLUSTER_TIMINGS.handoffIntervalMs,
     handoffBatchMax: DEFAULT_CLUSTER_TIMINGS.handoffBatchMax,
+    ...(config.elastic === null ? {} : { elastic: config.elastic }),
   };
 }
 

@@ -22,6 +22,7 @@
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { DEFAULT_LIMITS } from '../core/limits.ts';
 import type { MemberInfo } from '../core/cluster/cluster-map.ts';
+import type { ElasticSettings } from '../core/cluster/elastic-host.ts';
 import { Node, type Effect, type NodeCoreConfig } from '../core/node.ts';
 import { Prng } from '../core/prng.ts';
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
@@ -79,6 +80,8 @@ export interface ClusterWorldOptions {
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
+  /** The elastic policy, given to every node; with it, a load count pass of 2 s. */
+  readonly elastic?: ElasticSettings;
   /** Virtual unix time at the start. */
   readonly startMs?: number;
 }
@@ -148,9 +151,10 @@ interface SimNode {
 export class ClusterWorld {
   readonly ids: readonly string[];
   nowMs: number;
-  private options: Required<Omit<ClusterWorldOptions, 'swim' | 'keyspaces'>> & {
+  private options: Required<Omit<ClusterWorldOptions, 'swim' | 'keyspaces' | 'elastic'>> & {
     swim: SwimConfig;
     keyspaces: readonly Keyspace[];
+    elastic?: ElasticSettings;
   };
   private readonly prng: Prng;
   private readonly events = new EventQueue<WorldEvent>();
@@ -200,6 +204,7 @@ export class ClusterWorld {
       antiEntropy: options.antiEntropy ?? true,
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
+      ...(options.elastic === undefined ? {} : { elastic: options.elastic }),
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -559,6 +564,9 @@ export class ClusterWorld {
         antiEntropy: this.options.antiEntropy,
         strongQuorumOfOne: this.options.strongQuorumOfOne,
         chainAcceptOlderEpochs: this.options.chainAcceptOlderEpochs,
+        ...(this.options.elastic === undefined
+          ? {}
+          : { elastic: this.options.elastic, loadCensusPassMs: 2_000 }),
       },
     };
     sim.node = new Node(config, sim.storage);

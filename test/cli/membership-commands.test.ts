@@ -469,3 +469,25 @@ test('against a founder and its standby: handoff settings, a dry run, a join wit
   assert.equal(reset.code, 0, reset.stderr);
   assert.match(reset.stdout, /^node2: rate limit none {2}paused no /m);
 });
+
+test("the status shows the node's load and, with a policy, what the elastic policy last asked for", () => {
+  const text = formatCluster({
+    ...STEADY,
+    load: { keys: 1200, bytes: 3 * 1024 * 1024, requestsPerSecond: 41.6 },
+    elastic: {
+      deciding: true,
+      decisions: 2,
+      lastDecision: {
+        kind: 'join',
+        member: { id: 'node4' },
+        reason: 'keys per member 1200 is above 1000',
+      },
+    },
+  });
+  assert.match(text, /^load of node1: 1200 keys, 3 MiB, 42 requests\/s$/m);
+  assert.match(
+    text,
+    /^elastic policy: decided by node1; last asked: join node4 \(keys per member 1200 is above 1000\), 2 in all$/m,
+  );
+  assert.doesNotMatch(formatCluster({ ...STEADY, elastic: null }), /elastic policy/);
+});

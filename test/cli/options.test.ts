@@ -119,3 +119,34 @@ test('options that must agree are checked together: a tick inside a probe, a sec
   assert.deepEqual(config.seeds, ['127.0.0.1:6580', '127.0.0.1:6581']);
   assert.throws(() => resolveNodeConfig({ seeds: 'nohost' }, {}, undefined), /is not HOST:PORT/);
 });
+
+test('the elastic policy: JSON from a flag or the environment, an object in the file, checked', () => {
+  assert.equal(resolveNodeConfig({}, {}, undefined).elastic, null, 'off by default');
+  const fromFlag = resolveNodeConfig(
+    { elastic: '{"joinAbove":{"keys":1000000},"leaveBelow":{"keys":100000}}' },
+    {},
+    undefined,
+  );
+  assert.deepEqual(fromFlag.elastic?.joinAbove, { keys: 1_000_000 });
+  assert.equal(fromFlag.elastic?.minMembers, 3, 'defaults filled in');
+  withConfigFile(
+    { elastic: { joinAbove: { requestsPerSecond: 5000 }, coolDownMs: 60000 } },
+    (file) => {
+      assert.equal(resolveNodeConfig({}, {}, file).elastic?.coolDownMs, 60_000);
+    },
+  );
+  assert.throws(
+    () => resolveNodeConfig({}, { RINGKV_ELASTIC: '{"joinAbove":' }, undefined),
+    (error: unknown) =>
+      error instanceof UsageError && /RINGKV_ELASTIC: not valid JSON/.test(error.message),
+  );
+  assert.throws(
+    () =>
+      resolveNodeConfig(
+        { elastic: '{"joinAbove":{"keys":10},"leaveBelow":{"keys":50}}' },
+        {},
+        undefined,
+      ),
+    /--elastic: leaveBelow.keys \(50\) must be below joinAbove.keys \(10\)/,
+  );
+});

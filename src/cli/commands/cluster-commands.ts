@@ -421,6 +421,21 @@ export interface ClusterAnswer {
   readonly problem: string | null;
   readonly chainsShort?: number;
   readonly left?: boolean;
+  readonly load?: {
+    readonly keys: number;
+    readonly bytes: number;
+    readonly requestsPerSecond: number;
+  } | null;
+  readonly elastic?: {
+    readonly deciding: boolean;
+    readonly decisions: number;
+    readonly lastDecision: {
+      readonly kind: string;
+      readonly id?: string;
+      readonly member?: { readonly id: string };
+      readonly reason: string;
+    } | null;
+  } | null;
   readonly change?: {
     readonly kind: string;
     readonly subject: string;
@@ -636,6 +651,22 @@ export function formatCluster(answer: ClusterAnswer, progress?: ChangeProgress):
   }
   if ((answer.chainsShort ?? 0) > 0) {
     text += `chains short of a replica: ${answer.chainsShort} (being repaired)\n`;
+  }
+  if (answer.load !== undefined && answer.load !== null) {
+    const load = answer.load;
+    text +=
+      `load of ${answer.node}: ${load.keys} keys, ${formatBytes(load.bytes)}, ` +
+      `${Math.round(load.requestsPerSecond)} requests/s\n`;
+  }
+  const elastic = answer.elastic ?? null;
+  if (elastic !== null) {
+    const last = elastic.lastDecision;
+    text +=
+      `elastic policy: ${elastic.deciding ? `decided by ${answer.node}` : `set on ${answer.node}, decided by the first voter up`}; ` +
+      (last === null
+        ? 'no change asked for yet\n'
+        : `last asked: ${last.kind} ${last.member?.id ?? last.id ?? '?'} (${last.reason}), ` +
+          `${elastic.decisions} in all\n`);
   }
   const rows = [
     ['MEMBER', 'ROLE', 'LIVENESS', 'PARTITIONS', 'HINTS PENDING', 'PEER', 'HTTP', 'RESP'],

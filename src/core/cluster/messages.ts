@@ -42,6 +42,8 @@ export const MessageType = {
   handoff: 'ho',
   /** Merkle exchanges between replicas (src/core/antientropy/messages.ts). */
   antiEntropy: 'ae',
+  /** The elastic policy's load reports (src/core/cluster/elastic-host.ts). */
+  load: 'ld',
 } as const;
 
 /** How a replica answered a putIfNewer. */
@@ -90,7 +92,9 @@ export type PeerMessage =
   /** Checked field by field by the handoff host. */
   | readonly [typeof MessageType.handoff, number, unknown]
   /** Checked field by field by the anti-entropy host. */
-  | readonly [typeof MessageType.antiEntropy, number, unknown];
+  | readonly [typeof MessageType.antiEntropy, number, unknown]
+  /** Checked field by field by the elastic host. */
+  | readonly [typeof MessageType.load, number, unknown];
 
 const isInt = (value: unknown): value is number => Number.isSafeInteger(value);
 const isBytes = (value: unknown): value is Uint8Array => value instanceof Uint8Array;
@@ -152,6 +156,7 @@ const SHAPES: Record<string, (fields: readonly unknown[]) => boolean> = {
   [MessageType.chain]: (f) => f.length === 3 && typeof f[2] === 'object' && f[2] !== null,
   [MessageType.handoff]: (f) => f.length === 3 && Array.isArray(f[2]),
   [MessageType.antiEntropy]: (f) => f.length === 3 && Array.isArray(f[2]),
+  [MessageType.load]: (f) => f.length === 3 && Array.isArray(f[2]),
 };
 
 export function isPeerMessage(value: unknown): value is PeerMessage {

@@ -421,19 +421,20 @@ export class ReplicaStore {
 
   /**
    * Rows and bytes (keys and stored records) this node holds for one partition of a
-   * keyspace, for a plan; undefined when it holds none or more than SIZE_SCAN_ROWS_MAX rows.
+   * keyspace, for a plan or a load count; undefined when it holds none or more than `rowsMax`.
    */
   partitionSize(
     keyspaceId: number,
     partition: number,
+    rowsMax: number = SIZE_SCAN_ROWS_MAX,
   ): { keys: number; bytes: number } | undefined {
     const prefix = dataPrefix(keyspaceId, partition);
     const rows = this.view.scan({
       start: prefix,
       end: prefixEnd(prefix),
-      limit: SIZE_SCAN_ROWS_MAX + 1,
+      limit: rowsMax === Number.MAX_SAFE_INTEGER ? rowsMax : rowsMax + 1,
     });
-    if (rows.length === 0 || rows.length > SIZE_SCAN_ROWS_MAX) return undefined;
+    if (rows.length === 0 || rows.length > rowsMax) return undefined;
     let bytes = 0;
     for (const row of rows) bytes += row.key.length - prefix.length + row.value.length;
     return { keys: rows.length, bytes };

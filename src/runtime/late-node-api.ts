@@ -64,6 +64,7 @@ export class LateNodeApi implements NodeApi {
           copiesDone: 0,
           bytesPerSecondLimit: 0,
           paused: false,
+          bytesPerSecond: 0,
         },
         load: null,
         elastic: null,

@@ -240,6 +240,11 @@ test('bytes left and the ETA come from the copies measured, the others counted a
   );
   assert.equal(receiverTotals({ ...handoff, copiesDone: 0, transfers: unmeasured }).etaMs, null);
   assert.equal(receiverTotals({ ...IDLE }).etaMs, 0, 'nothing to copy is done');
+  // A node that gives its own rate over all copies is taken at its word: the running
+  // copies' averages read low, and copies already done add nothing to their sum.
+  const ownRate = receiverTotals({ ...handoff, bytesPerSecond: 4 * MIB });
+  assert.equal(ownRate.bytesPerSecond, 4 * MIB);
+  assert.equal(ownRate.etaMs, 500);
 });
 
 test('a receiver not yet on the change, one not asked, an older node and a replace are said as such', () => {

@@ -397,6 +397,8 @@ export interface HandoffAnswer {
   readonly copiesDone: number;
   readonly bytesPerSecondLimit: number;
   readonly paused: boolean;
+  /** The node's receive rate over all its copies (absent from older nodes). */
+  readonly bytesPerSecond?: number;
 }
 
 /** `GET /v1/cluster`; the fields added with membership changes are optional (older nodes). */
@@ -524,6 +526,9 @@ export function receiverTotals(handoff: HandoffAnswer): ReceiverTotals {
   const bytesTotal =
     sizesKnown === 0 ? null : bytesKnown + (bytesKnown / sizesKnown) * (copies - sizesKnown);
   const finished = handoff.copiesDone === copies;
+  // The node's own rate over all copies, where it gives one: the running copies' averages
+  // read low (a short copy ends before its meter has a whole window).
+  if (handoff.bytesPerSecond !== undefined) bytesPerSecond = handoff.bytesPerSecond;
   const etaMs = finished
     ? 0
     : bytesTotal === null || bytesPerSecond <= 0 || handoff.paused

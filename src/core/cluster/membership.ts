@@ -495,6 +495,12 @@ export interface PlanSummary {
     readonly keys: number;
     readonly bytes: number;
     readonly sizesUnknown: number;
+    /**
+     * Keys and bytes with each copy of unknown size counted at the mean of its keyspace's
+     * measured copies (keys spread over partitions by hash); equal to keys and bytes when
+     * every size is known, null when a keyspace has unknown copies and none measured.
+     */
+    readonly estimate: { readonly keys: number; readonly bytes: number } | null;
     /** Copies with no source left: the only replica was removed, and its data with it. */
     readonly withoutSource: number;
   };
@@ -521,10 +527,27 @@ export function planSummary(map: ClusterMap, sizeOf?: SizeOf): PlanSummary | nul
   let sizesUnknown = 0;
   let withoutSource = 0;
   const transfers = transfersOf(map);
+  /** Per keyspace: copies measured, their keys and bytes, and copies not measured. */
+  const byKeyspace = new Map<
+    number,
+    { known: number; keys: number; bytes: number; unknown: number }
+  >();
   for (const transfer of transfers) {
     const from = transfer.sources[0] ?? null;
     if (from === null) withoutSource++;
     const size = sizeOf?.(transfer.keyspaceId, transfer.partition);
+    const sizes = byKeyspace.get(transfer.keyspaceId) ?? {
+      known: 0,
+      keys: 0,
+      bytes: 0,
+      unknown: 0,
+    };
+    byKeyspace.set(transfer.keyspaceId, {
+      known: sizes.known + (size === undefined ? 0 : 1),
+      keys: sizes.keys + (size?.keys ?? 0),
+      bytes: sizes.bytes + (size?.bytes ?? 0),
+      unknown: sizes.unknown + (size === undefined ? 1 : 0),
+    });
     const key = `${from ?? ''}\n${transfer.to}`;
     const entry = flows.get(key) ?? {
       flow: { from, to: transfer.to, copies: 0, partitions: 0, keys: 0, bytes: 0, sizesUnknown: 0 },
@@ -561,11 +584,33 @@ export function planSummary(map: ClusterMap, sizeOf?: SizeOf): PlanSummary | nul
     partitionCount: map.partitionCount,
     ownership: [...ownershipCounts.values()].sort(largestFirst((item) => item.partitions)),
     flows: [...flows.values()].map((entry) => entry.flow).sort(largestFirst((flow) => flow.copies)),
-    totals: { copies: transfers.length, keys, bytes, sizesUnknown, withoutSource },
+    totals: {
+      copies: transfers.length,
+      keys,
+      bytes,
+      sizesUnknown,
+      estimate: estimateSizes(byKeyspace.values()),
+      withoutSource,
+    },
     owned: ids.map((id) => ({ id, before: before.get(id) ?? 0, after: after.get(id) ?? 0 })),
   };
   assert(summary.flows.reduce((sum, flow) => sum + flow.copies, 0) === transfers.length, 'flows');
   return summary;
+}
+
+/** Totals with each unknown copy at its keyspace's mean; null if a keyspace has no measure. */
+function estimateSizes(
+  keyspaces: Iterable<{ known: number; keys: number; bytes: number; unknown: number }>,
+): { keys: number; bytes: number } | null {
+  let keys = 0;
+  let bytes = 0;
+  for (const sizes of keyspaces) {
+    if (sizes.unknown > 0 && sizes.known === 0) return null;
+    const scale = sizes.known === 0 ? 0 : (sizes.known + sizes.unknown) / sizes.known;
+    keys += Math.round(sizes.keys * scale);
+    bytes += Math.round(sizes.bytes * scale);
+  }
+  return { keys, bytes };
 }
 
 function countOwned(owners: readonly string[]): Map<string, number> {
@@ -587,6 +632,12 @@ export function formatPlan(summary: PlanSummary): string[] {
     lines.push(`  ${item.from} -> ${item.to}: ${item.partitions} partitions`);
   }
   lines.push(`data: ${totals.copies} partition copies${sizeText(totals)}`);
+  if (totals.sizesUnknown > 0 && totals.sizesUnknown < totals.copies && totals.estimate !== null) {
+    lines.push(
+      `  about ${totals.estimate.keys} keys, ${formatBytes(totals.estimate.bytes)} in all, ` +
+        `counting the copies of unknown size at the mean of their keyspace's measured ones`,
+    );
+  }
   for (const flow of summary.flows) {
     lines.push(
       `  ${flow.from ?? '(no source left)'} -> ${flow.to}: ${flow.copies} copies of ` +

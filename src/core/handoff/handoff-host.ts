@@ -34,6 +34,7 @@ import {
   RefusalCode,
   type HandoffMessage,
 } from './messages.ts';
+import { RateMeter } from './rate-meter.ts';
 import { pageOf, refusalOf, type PartitionScan } from './sender.ts';
 import {
   DEFAULT_TRANSFER_CONFIG,
@@ -80,6 +81,12 @@ export interface HandoffStatus {
   readonly copiesDone: number;
   readonly bytesPerSecondLimit: number;
   readonly paused: boolean;
+  /**
+   * What this node receives per second over all its copies, averaged over the rate window
+   * from its first copy's start (the copies' own averages read low: a short copy ends
+   * before its meter has a whole window, and a copy that ended drops out of any sum).
+   */
+  readonly bytesPerSecond: number;
 }
 
 export interface HandoffHostOptions {
@@ -122,6 +129,8 @@ export class HandoffHost {
   private readonly unpersisted: { batchId: number; copy: Copy; pageNumber: number }[] = [];
   private bytesPerSecond = 0;
   private paused = false;
+  /** Bytes received over all copies of the change; from its first copy's start. */
+  private received: RateMeter | null = null;
   /** Data rows of partitions this node does not replicate, to remove; null: not looked yet. */
   private strayPartitions: StrayPartition[] | null = null;
   /** The owners while the change in progress runs (the table before it). */
@@ -161,6 +170,7 @@ export class HandoffHost {
     this.copies = [];
     this.byId.clear();
     this.unpersisted.length = 0;
+    this.received = null;
     this.strayPartitions = null;
     if (epoch === null) return this.forgetSavedStates(null);
     this.forgetSavedStates(epoch);
@@ -219,6 +229,7 @@ export class HandoffHost {
         nowMs,
       );
       if (this.paused) copy.running.pause();
+      this.received ??= new RateMeter(this.config.rateWindowMs, nowMs);
       running++;
     }
     this.shareRate();
@@ -267,6 +278,7 @@ export class HandoffHost {
     }
     const page = transfer.receivePage(message, nowMs);
     if (page === null) return [];
+    this.received?.add(nowMs, page.bytes);
     for (const entry of page.entries) {
       if (this.store.mergeReceived(copy.keyspace, entry.key, entry.record, nowMs) === null) {
         // The page stays unpersisted: the copy waits, and the change cannot commit.
@@ -297,11 +309,9 @@ export class HandoffHost {
     const status = this.status(nowMs);
     let keys = 0;
     let bytes = 0;
-    let rate = 0;
     for (const transfer of status.transfers) {
       keys += transfer.keysReceived;
       bytes += transfer.bytesReceived;
-      if (transfer.state === 'running') rate += transfer.bytesPerSecond;
     }
     return {
       handoff_copies_waiting: status.copiesWaiting,
@@ -309,7 +319,7 @@ export class HandoffHost {
       handoff_copies_done: status.copiesDone,
       handoff_keys_received: keys,
       handoff_bytes_received: bytes,
-      handoff_bytes_per_second: Math.round(rate),
+      handoff_bytes_per_second: Math.round(status.bytesPerSecond),
       handoff_pages_served_total: this.pagesServed,
       handoff_stray_rows_dropped_total: this.strayRowsDropped,
     };
@@ -335,6 +345,7 @@ export class HandoffHost {
       copiesDone,
       bytesPerSecondLimit: this.bytesPerSecond,
       paused: this.paused,
+      bytesPerSecond: this.received?.bytesPerSecond(nowMs) ?? 0,
     };
   }
 

@@ -150,6 +150,8 @@ export interface AcceptedPage {
   readonly cursor: Uint8Array | null;
   /** This page ends the partition. */
   readonly last: boolean;
+  /** The page's bytes, counted as the progress counts them. */
+  readonly bytes: number;
   /** The transfer's saved state once this page is durable: persist it with the entries. */
   readonly savedState: Uint8Array;
 }
@@ -607,6 +609,7 @@ export class PartitionTransfer {
       entries,
       cursor: this.cursor,
       last,
+      bytes: pageBytes,
       savedState: encodeSavedTransfer(saved),
     };
   }

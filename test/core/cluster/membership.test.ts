@@ -561,6 +561,25 @@ test('the plan counts every transfer per (source, receiver) pair, sums sizes whe
   assert.equal(lines[0], `join joiner (map epoch ${planned.epoch})`);
   assert.equal(lines[1], `ownership: ${moving} of 256 partitions change owner`);
   assert.ok(lines.some((line) => line.startsWith(`data: ${transfers.length} partition copies`)));
+  // Copies of unknown size count at their keyspace's mean of the measured ones.
+  const expected = { keys: 0, bytes: 0 };
+  for (const keyspaceId of new Set(transfers.map((t) => t.keyspaceId))) {
+    const mine = transfers.filter((t) => t.keyspaceId === keyspaceId);
+    const known = mine.map((t) => sizeOf(t.keyspaceId, t.partition)).filter((size) => size);
+    const scale = mine.length / known.length;
+    expected.keys += Math.round(known.reduce((sum, size) => sum + size!.keys, 0) * scale);
+    expected.bytes += Math.round(known.reduce((sum, size) => sum + size!.bytes, 0) * scale);
+  }
+  assert.deepEqual(summary.totals.estimate, expected);
+  assert.ok(expected.bytes > bytes, 'the estimate counts what the sums leave out');
+  assert.ok(lines.some((line) => line.startsWith(`  about ${expected.keys} keys, `)));
+  const allKnown = planSummary(planned, () => ({ keys: 2, bytes: 10 }))!;
+  assert.deepEqual(allKnown.totals.estimate, {
+    keys: 2 * transfers.length,
+    bytes: 10 * transfers.length,
+  });
+  assert.ok(!formatPlan(allKnown).some((line) => line.startsWith('  about')), 'no estimate needed');
+  assert.equal(planSummary(planned)!.totals.estimate, null, 'nothing measured, nothing estimated');
   assert.equal(planSummary(base), null, 'no change, no plan');
   assert.equal(formatBytes(512), '512 B');
   assert.equal(formatBytes(1536), '1.5 KiB');

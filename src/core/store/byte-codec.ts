@@ -96,7 +96,18 @@ export class ByteWriter {
     return this.bytes(utf8(text));
   }
 
-  /** The bytes written. The writer must not be used afterwards. */
+  /** Bytes the writer can hold before it grows. */
+  get capacity(): number {
+    return this.buffer.length;
+  }
+
+  /** Empties the writer for reuse; bytes `finish` returned before are overwritten. */
+  reset(): this {
+    this.offset = 0;
+    return this;
+  }
+
+  /** The bytes written. The writer must not be used afterwards (unless reset). */
   finish(): Uint8Array {
     return this.buffer.subarray(0, this.offset);
   }

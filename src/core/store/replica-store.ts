@@ -18,6 +18,7 @@ import { mergeRecords, recordDescends, recordsEqual } from '../kv/merge-records.
 import { liveSiblings, winningSibling } from '../kv/siblings.ts';
 import { partitionOf } from '../ring/partition.ts';
 import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
+import { ByteSlab } from './byte-slab.ts';
 import {
   dataKey,
   dataPrefix,
@@ -136,6 +137,8 @@ export class ReplicaStore {
   private nextBatchId = 1;
   private persistedBatchId = 0;
   private persists: PersistEffect[] = [];
+  /** Where the records handed to storage are encoded (byte-slab.ts). */
+  private readonly slab = new ByteSlab();
   /** Hints held for other nodes (counted at start, then kept up to date). */
   private hints: number;
 
@@ -637,7 +640,7 @@ export class ReplicaStore {
       if (!changed || !siblings.some((s) => s.expiresAtMs === expiresAtMs || s.value === null))
         continue;
       const next: StoredRecord = { context: record.context, siblings };
-      writes.push({ key: storageKey, value: encodeRecord(next) });
+      writes.push({ key: storageKey, value: encodeRecord(next, this.slab) });
       records.set(keyString, next);
       this.onDataChange?.(storageKey, record, next);
     }
@@ -803,7 +806,7 @@ export class ReplicaStore {
     if (isData) {
       this.stageRecordWrite(writes, records, keyString, storageKey, current.value, merged);
     } else {
-      writes.push({ key: storageKey, value: encodeRecord(merged) });
+      writes.push({ key: storageKey, value: encodeRecord(merged, this.slab) });
       records.set(keyString, merged);
     }
     const durable = keyspace.durability === 'sync';
@@ -833,7 +836,7 @@ export class ReplicaStore {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
       }
     }
-    writes.push({ key: storageKey, value: encodeRecord(after) });
+    writes.push({ key: storageKey, value: encodeRecord(after, this.slab) });
     records.set(keyString, after);
     this.onDataChange?.(storageKey, before, after);
   }

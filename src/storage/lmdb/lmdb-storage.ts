@@ -178,7 +178,7 @@ export class LmdbStorage implements Storage {
     const cursors: Cursor[] = [];
     for (const memtable of [this.active, this.frozen]) {
       if (memtable !== null && memtable.size > 0) {
-        cursors.push(new Cursor(memtable.entries.range(startString, endString, reverse)));
+        cursors.push(new Cursor(memtable.range(startString, endString, reverse)));
       }
     }
     const lmdbRange = this.data.getRange(
@@ -273,7 +273,7 @@ export class LmdbStorage implements Storage {
       this.active.set(keyString, write.value);
       // The cached LMDB value is stale from now on; the memtable hides it until the
       // checkpoint, after which LMDB itself has the new value.
-      this.cache.delete(keyString);
+      if (this.cache.size > 0) this.cache.delete(keyString);
     }
   }
 
@@ -308,7 +308,7 @@ export class LmdbStorage implements Storage {
     const throughSeq = this.log.lastSeq;
     this.logBytesAtCheckpoint = this.log.bytesAppended;
     let chunk: [string, Uint8Array | null][] = [];
-    for (const entry of frozen.entries.entries()) {
+    for (const entry of frozen.entries()) {
       chunk.push(entry);
       if (chunk.length === CHECKPOINT_CHUNK_KEYS) {
         await this.writeChunk(chunk, null);

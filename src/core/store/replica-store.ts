@@ -194,15 +194,15 @@ export class ReplicaStore {
     const results: ReadResult[] = [];
     for (const key of keys) {
       const storageKey = this.storageKeyOf(keyspace, key);
-      const pending =
-        this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(storageKey));
+      const keyString = bytesToKeyString(storageKey);
+      const pending = this.pending.size === 0 ? undefined : this.pending.get(keyString);
       let record: StoredRecord | undefined;
       if (pending !== undefined) {
         record = pending.record;
         if (pending.durable) waitFor = Math.max(waitFor, pending.batchId);
       } else if (!withVersions) {
         // The hot path of a plain GET: the winner straight from the stored bytes.
-        const bytes = this.view.get(storageKey);
+        const bytes = this.view.get(storageKey, keyString);
         const winner = bytes === undefined ? null : readWinner(bytes, nowMs, keyspace.conflicts);
         results.push(
           winner === null
@@ -211,7 +211,7 @@ export class ReplicaStore {
         );
         continue;
       } else {
-        record = this.readStored(storageKey);
+        record = this.readStored(storageKey, keyString);
       }
       results.push(
         withVersions
@@ -249,7 +249,8 @@ export class ReplicaStore {
       if (entry === undefined) {
         const pending = this.pending.get(keyString);
         if (pending !== undefined && pending.durable) waitFor = Math.max(waitFor, pending.batchId);
-        const before = pending !== undefined ? pending.record : this.readStored(storageKey);
+        const before =
+          pending !== undefined ? pending.record : this.readStored(storageKey, keyString);
         entry = { key: item.key, storageKey, before, after: before };
         staged.set(keyString, entry);
       }
@@ -836,7 +837,7 @@ export class ReplicaStore {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
       }
     }
-    writes.push({ key: storageKey, value: encodeRecord(after, this.slab) });
+    writes.push({ key: storageKey, value: encodeRecord(after, this.slab), keyString });
     records.set(keyString, after);
     this.onDataChange?.(storageKey, before, after);
   }
@@ -875,8 +876,8 @@ export class ReplicaStore {
     }
   }
 
-  private readStored(storageKey: Uint8Array): StoredRecord | undefined {
-    const bytes = this.view.get(storageKey);
+  private readStored(storageKey: Uint8Array, keyString?: string): StoredRecord | undefined {
+    const bytes = this.view.get(storageKey, keyString);
     // Storage is ours: a record that does not decode is corruption, and must stop the node
     // rather than be served or overwritten (decodeRecord throws).
     return bytes === undefined ? undefined : decodeRecord(bytes);

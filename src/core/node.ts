@@ -227,6 +227,7 @@ export type Input =
   | { readonly type: 'tick'; readonly nowMs: number }
   /** The shell's connection to a peer closed on its own: a hint that the peer may be dead. */
   | { readonly type: 'peer-lost'; readonly nowMs: number; readonly peer: string }
+  /** Every batch emitted up to `batchId` (included) is persisted. */
   | { readonly type: 'persisted'; readonly nowMs: number; readonly batchId: number };
 
 export type Effect =
@@ -3078,13 +3079,17 @@ export class Node {
 
   // ---- persistence and waiting ----
 
+  /** Every batch through `batchId` is persisted: a shell may report a whole group at once. */
   private onPersisted(batchId: number): void {
-    this.store.persisted(batchId);
-    this.handoff.persisted(batchId);
-    const waiting = this.waiters.get(batchId);
-    if (waiting === undefined) return;
-    this.waiters.delete(batchId);
-    for (const waiter of waiting) this.run(waiter);
+    assert(batchId > this.store.lastPersistedBatchId, `batch ${batchId} reported twice`);
+    for (let id = this.store.lastPersistedBatchId + 1; id <= batchId; id++) {
+      this.store.persisted(id);
+      this.handoff.persisted(id);
+      const waiting = this.waiters.get(id);
+      if (waiting === undefined) continue;
+      this.waiters.delete(id);
+      for (const waiter of waiting) this.run(waiter);
+    }
   }
 
   /** Runs `waiter` once batch `batchId` is persisted (now, if it already is). */

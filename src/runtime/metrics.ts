@@ -153,21 +153,30 @@ export class Metrics {
   );
   readonly gauges = new Gauge('ringkv_node_info', 'Node gauges.');
 
-  /** Label texts by protocol, operation and outcome, made once: this runs per request. */
-  private readonly requestSeries = new Map<string, { counted: string; timed: string }>();
+  /**
+   * Label texts by protocol, then operation: [error series, ok series, timed series], made
+   * once. This runs per request: nested maps of the callers' constant strings need no key
+   * built per call.
+   */
+  private readonly requestSeries = new Map<string, Map<string, [string, string, string]>>();
 
   observeRequest(protocol: string, operation: string, ok: boolean, seconds: number): void {
-    const cacheKey = `${protocol} ${operation} ${ok ? 1 : 0}`;
-    let series = this.requestSeries.get(cacheKey);
-    if (series === undefined) {
-      series = {
-        counted: labelText({ protocol, operation, outcome: ok ? 'ok' : 'error' }),
-        timed: labelText({ protocol, operation }),
-      };
-      this.requestSeries.set(cacheKey, series);
+    let byOperation = this.requestSeries.get(protocol);
+    if (byOperation === undefined) {
+      byOperation = new Map();
+      this.requestSeries.set(protocol, byOperation);
     }
-    this.requests.incrementSeries(series.counted);
-    this.requestSeconds.observeSeries(seconds, series.timed);
+    let series = byOperation.get(operation);
+    if (series === undefined) {
+      series = [
+        labelText({ protocol, operation, outcome: 'error' }),
+        labelText({ protocol, operation, outcome: 'ok' }),
+        labelText({ protocol, operation }),
+      ];
+      byOperation.set(operation, series);
+    }
+    this.requests.incrementSeries(ok ? series[1] : series[0]);
+    this.requestSeconds.observeSeries(seconds, series[2]);
   }
 
   render(): string {

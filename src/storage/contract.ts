@@ -15,6 +15,11 @@
 export interface StorageWrite {
   readonly key: Uint8Array;
   readonly value: Uint8Array | null;
+  /**
+   * bytesToKeyString(key), when the caller has it already: engines that key maps by it are
+   * spared making it again. Must match `key` exactly; engines may ignore it.
+   */
+  readonly keyString?: string;
 }
 
 export interface StorageEntry {
@@ -33,7 +38,8 @@ export interface KeyRange {
 
 /** The read-only view the core is handed: synchronous and cheap. */
 export interface StorageReader {
-  get(key: Uint8Array): Uint8Array | undefined;
+  /** `keyString`: bytesToKeyString(key) if the caller has it (see StorageWrite.keyString). */
+  get(key: Uint8Array, keyString?: string): Uint8Array | undefined;
   scan(range: KeyRange): StorageEntry[];
 }
 

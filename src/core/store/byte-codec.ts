@@ -2,7 +2,13 @@
 // varints (LEB128, up to 2^53 - 1, using arithmetic rather than 32-bit bit operations),
 // fixed big-endian integers (so that encoded keys sort as numbers), and length-prefixed bytes.
 
-import { utf8, fromUtf8 } from '../bytes.ts';
+import { equalBytes, utf8, fromUtf8 } from '../bytes.ts';
+
+/** The last short ASCII string decoded, with its bytes (see ByteReader.string). */
+let lastString: { readonly bytes: Uint8Array; readonly text: string } = {
+  bytes: new Uint8Array(0),
+  text: '',
+};
 
 export class DecodeError extends Error {
   override readonly name = 'DecodeError';
@@ -96,7 +102,18 @@ export class ByteWriter {
     return this.bytes(utf8(text));
   }
 
-  /** The bytes written. The writer must not be used afterwards. */
+  /** Bytes the writer can hold before it grows. */
+  get capacity(): number {
+    return this.buffer.length;
+  }
+
+  /** Empties the writer for reuse; bytes `finish` returned before are overwritten. */
+  reset(): this {
+    this.offset = 0;
+    return this;
+  }
+
+  /** The bytes written. The writer must not be used afterwards (unless reset). */
   finish(): Uint8Array {
     return this.buffer.subarray(0, this.offset);
   }
@@ -181,10 +198,18 @@ export class ByteReader {
 
   string(): string {
     const bytes = this.bytes();
+    // Node ids fill every record's context and dots, so the same few strings come back on
+    // every decode: the last one is kept and reused when its bytes match.
+    const last = lastString;
+    if (bytes.length === last.bytes.length && equalBytes(bytes, last.bytes)) return last.text;
     if (bytes.length < 64) {
       let ascii = true;
       for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) ascii = false;
-      if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[]);
+      if (ascii) {
+        const text = String.fromCharCode.apply(null, bytes as unknown as number[]);
+        lastString = { bytes: bytes.slice(), text };
+        return text;
+      }
     }
     return fromUtf8(bytes);
   }

@@ -10,6 +10,7 @@
 
 import { fromUtf8 } from '../bytes.ts';
 import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
+import { VIEW_BYTES_MAX, type ByteSlab } from './byte-slab.ts';
 import type { HlcTimestamp } from '../versions/hlc.ts';
 import type { ConflictPolicy } from '../keyspace.ts';
 import { isValidVector, type Dot, type VersionVector } from '../versions/version-vector.ts';
@@ -34,10 +35,15 @@ const FLAG_EXPIRY = 2;
 const SIBLINGS_MAX = 1024;
 const CONTEXT_ENTRIES_MAX = 4096;
 
-export function encodeRecord(record: StoredRecord): Uint8Array {
+/**
+ * Encodes a record. With a slab, a small record is encoded into the slab's scratch writer
+ * and copied into the slab (byte-slab.ts says why); a large one gets its own buffer.
+ */
+export function encodeRecord(record: StoredRecord, slab: ByteSlab | null = null): Uint8Array {
   let valueBytes = 0;
   for (const sibling of record.siblings) valueBytes += sibling.value?.length ?? 0;
-  const writer = new ByteWriter(64 + valueBytes);
+  const small = slab !== null && valueBytes < VIEW_BYTES_MAX / 2;
+  const writer = small ? slab.scratch() : new ByteWriter(64 + valueBytes);
   writer.uint8(RECORD_FORMAT_VERSION);
   writeVector(writer, record.context);
   writer.varint(record.siblings.length);
@@ -50,7 +56,7 @@ export function encodeRecord(record: StoredRecord): Uint8Array {
     if (sibling.expiresAtMs > 0) writer.varint(sibling.expiresAtMs);
     if (sibling.value !== null) writer.bytes(sibling.value);
   }
-  return writer.finish();
+  return small ? slab.keep(writer.finish()) : writer.finish();
 }
 
 /** Decodes a record; throws DecodeError on bytes that are not one. */

@@ -18,6 +18,7 @@ import { mergeRecords, recordDescends, recordsEqual } from '../kv/merge-records.
 import { liveSiblings, winningSibling } from '../kv/siblings.ts';
 import { partitionOf } from '../ring/partition.ts';
 import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
+import { ByteSlab } from './byte-slab.ts';
 import {
   dataKey,
   dataPrefix,
@@ -136,6 +137,8 @@ export class ReplicaStore {
   private nextBatchId = 1;
   private persistedBatchId = 0;
   private persists: PersistEffect[] = [];
+  /** Where the records handed to storage are encoded (byte-slab.ts). */
+  private readonly slab = new ByteSlab();
   /** Hints held for other nodes (counted at start, then kept up to date). */
   private hints: number;
 
@@ -191,15 +194,15 @@ export class ReplicaStore {
     const results: ReadResult[] = [];
     for (const key of keys) {
       const storageKey = this.storageKeyOf(keyspace, key);
-      const pending =
-        this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(storageKey));
+      const keyString = bytesToKeyString(storageKey);
+      const pending = this.pending.size === 0 ? undefined : this.pending.get(keyString);
       let record: StoredRecord | undefined;
       if (pending !== undefined) {
         record = pending.record;
         if (pending.durable) waitFor = Math.max(waitFor, pending.batchId);
       } else if (!withVersions) {
         // The hot path of a plain GET: the winner straight from the stored bytes.
-        const bytes = this.view.get(storageKey);
+        const bytes = this.view.get(storageKey, keyString);
         const winner = bytes === undefined ? null : readWinner(bytes, nowMs, keyspace.conflicts);
         results.push(
           winner === null
@@ -208,7 +211,7 @@ export class ReplicaStore {
         );
         continue;
       } else {
-        record = this.readStored(storageKey);
+        record = this.readStored(storageKey, keyString);
       }
       results.push(
         withVersions
@@ -246,7 +249,8 @@ export class ReplicaStore {
       if (entry === undefined) {
         const pending = this.pending.get(keyString);
         if (pending !== undefined && pending.durable) waitFor = Math.max(waitFor, pending.batchId);
-        const before = pending !== undefined ? pending.record : this.readStored(storageKey);
+        const before =
+          pending !== undefined ? pending.record : this.readStored(storageKey, keyString);
         entry = { key: item.key, storageKey, before, after: before };
         staged.set(keyString, entry);
       }
@@ -638,7 +642,7 @@ export class ReplicaStore {
       if (!changed || !siblings.some((s) => s.expiresAtMs === expiresAtMs || s.value === null))
         continue;
       const next: StoredRecord = { context: record.context, siblings };
-      writes.push({ key: storageKey, value: encodeRecord(next) });
+      writes.push({ key: storageKey, value: encodeRecord(next, this.slab) });
       records.set(keyString, next);
       this.onDataChange?.(storageKey, record, next);
     }
@@ -804,7 +808,7 @@ export class ReplicaStore {
     if (isData) {
       this.stageRecordWrite(writes, records, keyString, storageKey, current.value, merged);
     } else {
-      writes.push({ key: storageKey, value: encodeRecord(merged) });
+      writes.push({ key: storageKey, value: encodeRecord(merged, this.slab) });
       records.set(keyString, merged);
     }
     const durable = keyspace.durability === 'sync';
@@ -834,7 +838,7 @@ export class ReplicaStore {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
       }
     }
-    writes.push({ key: storageKey, value: encodeRecord(after) });
+    writes.push({ key: storageKey, value: encodeRecord(after, this.slab), keyString });
     records.set(keyString, after);
     this.onDataChange?.(storageKey, before, after);
   }
@@ -873,8 +877,8 @@ export class ReplicaStore {
     }
   }
 
-  private readStored(storageKey: Uint8Array): StoredRecord | undefined {
-    const bytes = this.view.get(storageKey);
+  private readStored(storageKey: Uint8Array, keyString?: string): StoredRecord | undefined {
+    const bytes = this.view.get(storageKey, keyString);
     // Storage is ours: a record that does not decode is corruption, and must stop the node
     // rather than be served or overwritten (decodeRecord throws).
     return bytes === undefined ? undefined : decodeRecord(bytes);

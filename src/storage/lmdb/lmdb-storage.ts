@@ -152,7 +152,7 @@ export class LmdbStorage implements Storage {
     return storage;
   }
 
-  get(key: Uint8Array): Uint8Array | undefined {
+  get(key: Uint8Array, keyString?: string): Uint8Array | undefined {
     if (key.length > DIRECT_KEY_BYTES_MAX) {
       const storedKey = storedKeyOf(key);
       const stored = this.getStored(bytesToKeyString(storedKey), storedKey);
@@ -162,7 +162,7 @@ export class LmdbStorage implements Storage {
         ? entry.value
         : undefined;
     }
-    return this.getStored(bytesToKeyString(key), key);
+    return this.getStored(keyString ?? bytesToKeyString(key), key);
   }
 
   scan(range: KeyRange): StorageEntry[] {
@@ -178,7 +178,7 @@ export class LmdbStorage implements Storage {
     const cursors: Cursor[] = [];
     for (const memtable of [this.active, this.frozen]) {
       if (memtable !== null && memtable.size > 0) {
-        cursors.push(new Cursor(memtable.entries.range(startString, endString, reverse)));
+        cursors.push(new Cursor(memtable.range(startString, endString, reverse)));
       }
     }
     const lmdbRange = this.data.getRange(
@@ -269,11 +269,12 @@ export class LmdbStorage implements Storage {
 
   private applyToMemtable(writes: readonly StorageWrite[]): void {
     for (const write of writes) {
-      const keyString = bytesToKeyString(write.key);
+      // Long keys were rewritten by storedWriteOf, which drops the caller's key string.
+      const keyString = write.keyString ?? bytesToKeyString(write.key);
       this.active.set(keyString, write.value);
       // The cached LMDB value is stale from now on; the memtable hides it until the
       // checkpoint, after which LMDB itself has the new value.
-      this.cache.delete(keyString);
+      if (this.cache.size > 0) this.cache.delete(keyString);
     }
   }
 
@@ -308,7 +309,7 @@ export class LmdbStorage implements Storage {
     const throughSeq = this.log.lastSeq;
     this.logBytesAtCheckpoint = this.log.bytesAppended;
     let chunk: [string, Uint8Array | null][] = [];
-    for (const entry of frozen.entries.entries()) {
+    for (const entry of frozen.entries()) {
       chunk.push(entry);
       if (chunk.length === CHECKPOINT_CHUNK_KEYS) {
         await this.writeChunk(chunk, null);

@@ -11,8 +11,8 @@ export class MemoryStorage implements Storage {
   private readonly entries = new OrderedMap<Uint8Array>();
   private closed = false;
 
-  get(key: Uint8Array): Uint8Array | undefined {
-    return this.entries.get(bytesToKeyString(key));
+  get(key: Uint8Array, keyString?: string): Uint8Array | undefined {
+    return this.entries.get(keyString ?? bytesToKeyString(key));
   }
 
   scan(range: KeyRange): StorageEntry[] {
@@ -34,7 +34,7 @@ export class MemoryStorage implements Storage {
   commit(writes: readonly StorageWrite[], _options: CommitOptions): Promise<void> {
     if (this.closed) return Promise.reject(new Error('storage is closed'));
     for (const write of writes) {
-      const key = bytesToKeyString(write.key);
+      const key = write.keyString ?? bytesToKeyString(write.key);
       if (write.value === null) this.entries.delete(key);
       else this.entries.set(key, write.value.slice());
     }

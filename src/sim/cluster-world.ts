@@ -289,6 +289,11 @@ export class ClusterWorld {
     return preferenceList(map.owners, partitionOf(keyspaceId, key, map.partitionCount), n);
   }
 
+  /** The partition a key of a keyspace falls in, in this world. */
+  partitionOfKey(keyspaceId: number, key: Uint8Array): number {
+    return partitionOf(keyspaceId, key, this.options.partitionCount);
+  }
+
   /** The winning value a node's own storage holds for a key (null: none live). */
   storedWinner(id: string, keyspaceId: number, key: Uint8Array): Uint8Array | null {
     const partition = partitionOf(keyspaceId, key, this.options.partitionCount);
@@ -351,9 +356,14 @@ export class ClusterWorld {
     this.cuts.add(`${from}>${to}`);
   }
 
-  /** Cuts a node off from every other node, both ways. */
+  /** Every node of the world, founders first, then those added, in the order they came. */
+  get nodeIds(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  /** Cuts a node off from every other node (those added after the start too), both ways. */
   isolate(id: string): void {
-    for (const other of this.ids) {
+    for (const other of this.nodes.keys()) {
       if (other === id) continue;
       this.cut(id, other);
       this.cut(other, id);

@@ -166,6 +166,12 @@ export interface ClusterConfig {
    * role they had then, which must fail the linearizability checker.
    */
   readonly chainAcceptOlderEpochs?: boolean;
+  /**
+   * A negative control only: a node that receives copies in a membership change reports
+   * them made without making any, so the new replicas hold only what was written to them
+   * during the change.
+   */
+  readonly handoffCopies?: boolean;
 }
 
 export const PROTOCOL_STAT_NAMES = [
@@ -2747,7 +2753,10 @@ export class Node {
     // A change that copies nothing (a standby removed) is committed by the first voter up.
     const nothingToCopy =
       receiversOf(map).length === 0 && votersOf(map).find((id) => this.isUp(id)) === this.nodeId;
-    if (!nothingToCopy && (!this.handoff.copiesMade || map.change.copied.includes(this.nodeId))) {
+    const copiesMade =
+      this.handoff.copiesMade ||
+      (this.config.cluster?.handoffCopies === false && receiversOf(map).includes(this.nodeId));
+    if (!nothingToCopy && (!copiesMade || map.change.copied.includes(this.nodeId))) {
       return;
     }
     this.copiesReportRunning = true;

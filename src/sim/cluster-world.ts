@@ -76,6 +76,8 @@ export interface ClusterWorldOptions {
   readonly strongQuorumOfOne?: boolean;
   /** Negative control: chain replicas that serve requests of older chain epochs. */
   readonly chainAcceptOlderEpochs?: boolean;
+  /** Negative control: receivers of a membership change report copies they never made. */
+  readonly handoffCopies?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -200,6 +202,7 @@ export class ClusterWorld {
       antiEntropy: options.antiEntropy ?? true,
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
+      handoffCopies: options.handoffCopies ?? true,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -569,6 +572,7 @@ export class ClusterWorld {
         antiEntropy: this.options.antiEntropy,
         strongQuorumOfOne: this.options.strongQuorumOfOne,
         chainAcceptOlderEpochs: this.options.chainAcceptOlderEpochs,
+        handoffCopies: this.options.handoffCopies,
       },
     };
     sim.node = new Node(config, sim.storage);

@@ -41,6 +41,13 @@ export interface MembershipSwarmOptions {
   readonly changes?: number;
   /** False: no faults at all, only the changes under the load (a calm run). */
   readonly faults?: boolean;
+  /**
+   * Mechanisms turned off, for negative controls and their positive twins: no anti-entropy,
+   * no read repair, and receivers that report copies they never made.
+   */
+  readonly antiEntropy?: boolean;
+  readonly readRepair?: boolean;
+  readonly handoffCopies?: boolean;
 }
 
 export type ChangeOutcome = 'committed' | 'aborted' | 'not made';
@@ -129,6 +136,9 @@ export function runMembershipSeed(
     commitMsMax: 20,
     requestTimeoutMs: 800,
     ...network,
+    ...(options.antiEntropy === false ? { antiEntropy: false } : {}),
+    ...(options.readRepair === false ? { readRepair: false } : {}),
+    ...(options.handoffCopies === false ? { handoffCopies: false } : {}),
   });
   const injected: InjectedFault[] = [];
   const worldStartMs = world.nowMs;

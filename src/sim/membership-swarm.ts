@@ -117,6 +117,27 @@ export function membershipReplay(seed: number): string {
   return `MEMBERSHIP_SEEDS=${seed} npx node --test test/sim/membership-swarm.test.ts`;
 }
 
+/** The run in a few lines, for a failure message. */
+export function describeMembershipRun(result: MembershipSwarmResult): string {
+  const changes = result.changes.map((change) => {
+    const request = change.request;
+    const what =
+      request.kind === 'replace'
+        ? `replace ${request.id} by ${request.by}`
+        : request.kind === 'abort'
+          ? 'abort'
+          : `${request.kind} ${request.id}`;
+    return `${what}${change.abortAsked ? ' (abort asked)' : ''}: ${change.outcome}`;
+  });
+  return [
+    `seed ${result.seed}: ${result.founders} founders; changes: ${changes.join('; ')}`,
+    `network: ${JSON.stringify(result.network)}`,
+    ...result.injected.map((fault) => `  ${fault.atMs} ms: ${fault.description}`),
+    ...result.anomalies.map((anomaly) => `  anomaly: ${anomaly}`),
+    `replay: ${membershipReplay(result.seed)}`,
+  ].join('\n');
+}
+
 /** Runs one seed (see the file's opening). */
 export function runMembershipSeed(
   seed: number,

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  membershipReplay,
+  describeMembershipRun,
   runMembershipSeed,
   type MembershipSwarmResult,
 } from '../../src/sim/membership-swarm.ts';
@@ -29,27 +29,6 @@ function seedsFromEnvironment(): number[] | null {
   return text.split(',').map(Number);
 }
 
-/** The run in a few lines, for a failure message. */
-export function describeRun(result: MembershipSwarmResult): string {
-  const changes = result.changes.map((change) => {
-    const request = change.request;
-    const what =
-      request.kind === 'replace'
-        ? `replace ${request.id} by ${request.by}`
-        : request.kind === 'abort'
-          ? 'abort'
-          : `${request.kind} ${request.id}`;
-    return `${what}${change.abortAsked ? ' (abort asked)' : ''}: ${change.outcome}`;
-  });
-  return [
-    `seed ${result.seed}: ${result.founders} founders; changes: ${changes.join('; ')}`,
-    `network: ${JSON.stringify(result.network)}`,
-    ...result.injected.map((fault) => `  ${fault.atMs} ms: ${fault.description}`),
-    ...result.anomalies.map((anomaly) => `  anomaly: ${anomaly}`),
-    `replay: ${membershipReplay(result.seed)}`,
-  ].join('\n');
-}
-
 const chosen = seedsFromEnvironment();
 const seeds = chosen ?? DEFAULT_SEEDS;
 const results: MembershipSwarmResult[] = [];
@@ -59,7 +38,7 @@ test(`membership swarm seeds ${seeds.length > 6 ? `${seeds[0]}..${seeds.at(-1)}`
   for (const seed of seeds) {
     const result = runMembershipSeed(seed);
     results.push(result);
-    if (result.anomalies.length > 0) failures.push(describeRun(result));
+    if (result.anomalies.length > 0) failures.push(describeMembershipRun(result));
   }
   assert.deepEqual(
     failures,
@@ -89,10 +68,10 @@ test('negative control: receivers that report copies they never made leave the n
   const without = { faults: false, antiEntropy: false, readRepair: false } as const;
   const seed = 1;
   const made = runMembershipSeed(seed, without);
-  assert.deepEqual(made.anomalies, [], describeRun(made));
+  assert.deepEqual(made.anomalies, [], describeMembershipRun(made));
   const skipped = runMembershipSeed(seed, { ...without, handoffCopies: false });
   assert.ok(
     skipped.anomalies.some((anomaly) => anomaly.includes('replicas disagree')),
-    `seed ${seed}: copies never made must leave replicas apart\n${describeRun(skipped)}`,
+    `seed ${seed}: copies never made must leave replicas apart\n${describeMembershipRun(skipped)}`,
   );
 });

@@ -622,6 +622,20 @@ class Conductor {
     change.outcome = committed ? 'committed' : 'aborted';
     change.tookMs = this.world.nowMs - askedMs;
     if (!committed) this.bringBack(request);
+    else if ((request.kind === 'remove' || request.kind === 'replace') && this.prng.chance(0.4)) {
+      // The node taken out is started again over its old disk (an operator's mistake): it
+      // must learn it is no longer a member, and refuse its clients.
+      const id = request.id;
+      this.later(
+        () => {
+          if (this.world.isUp(id)) return;
+          this.gone.delete(id);
+          this.world.restart(id);
+          this.record('lost', `${id}, no longer a member, is started again over its old disk`);
+        },
+        this.prng.between(500, 5_000),
+      );
+    }
     this.later(() => this.next(), this.prng.between(500, 3_000));
   }
 

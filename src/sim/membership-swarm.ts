@@ -31,7 +31,7 @@ import type { ClientReply, ClientRequest, MembershipRequest } from '../core/requ
 import { preferenceList } from '../core/ring/preference-list.ts';
 import { dataKey, dataPrefix, dataPrefixEnd } from '../core/store/layout.ts';
 import { ClusterWorld } from './cluster-world.ts';
-import { judgeRun, watchFallbacks } from './judge.ts';
+import { judgeRun, watchFallbacks, type FallbackWatch } from './judge.ts';
 import { describePartition, randomPartition } from './network-faults.ts';
 import type { InjectedFault } from './swarm.ts';
 import { runWorkload } from './workload.ts';
@@ -261,6 +261,28 @@ export function runMembershipSeed(
   if (!conductorDone) anomalies.push(`the changes took longer than ${CHANGES_MS_MAX} ms`);
   conductor.stop();
 
+  try {
+    judgeEnd(world, history, gone, fallbacks, anomalies);
+  } catch (error) {
+    // A node's assertion (or the simulator's) stops the run: a bug found, reported with the
+    // seed like any anomaly.
+    anomalies.push(`the run stopped while judging: ${stoppedBy(error)}`);
+  }
+  return finish(history, startMs);
+}
+
+/**
+ * The end of a run: faults stop, the members come back, the last change must end; then every
+ * check of the file's opening, each problem one line in `anomalies`.
+ */
+function judgeEnd(
+  world: ClusterWorld,
+  history: History,
+  gone: ReadonlySet<string>,
+  fallbacks: FallbackWatch,
+  anomalies: string[],
+): void {
+  const members = (): string[] => latestMap(world)?.members.map((member) => member.id) ?? [];
   // The end: faults stop, members come back, the last change must end.
   world.calmNetwork();
   for (const id of members()) if (!world.isUp(id) && !gone.has(id)) world.restart(id);
@@ -278,7 +300,7 @@ export function runMembershipSeed(
             `of the faults stopping; copies reported by ${change.copied.join(', ') || 'none'} of ` +
             `${receiversOf(map!).join(', ')}`,
     );
-    return finish(history, startMs);
+    return;
   }
   world.runFor(DROP_WAIT_MS);
   const finalMembers = map.members.map((member) => member.id);
@@ -297,7 +319,6 @@ export function runMembershipSeed(
   anomalies.push(...balanceProblems(finalMap));
   anomalies.push(...departedProblems(world, finalMap));
   anomalies.push(...resurrections(world, finalMap, history));
-  return finish(history, startMs);
 }
 
 /** Network fault rates for a seed: each kind on for some seeds. */

@@ -15,7 +15,8 @@
 // - the owners share the partitions evenly (Q/M or Q/M + 1 each);
 // - no deleted value comes back: the final reads give the same answers again after
 //   anti-entropy has had its time;
-// - the map holds exactly the members the changes left, the departed ones refuse clients.
+// - no node crashed for good is still a member, and a node no longer a member that is up
+//   refuses clients.
 //
 // Voters (the founders here, at most five) are never asked to leave or go: membership.ts
 // refuses that. Everything is drawn from the seed, each concern from its own generator, so

@@ -26,7 +26,7 @@ import type { History } from '../check/history.ts';
 import { assert, fromUtf8, utf8 } from '../core/bytes.ts';
 import { isStandby, votersOf, type ClusterMap } from '../core/cluster/cluster-map.ts';
 import { ownersOf, receiversOf } from '../core/cluster/membership.ts';
-import { DEFAULT_KEYSPACE } from '../core/keyspace.ts';
+import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { Prng } from '../core/prng.ts';
 import type { ClientReply, ClientRequest, MembershipRequest } from '../core/requests.ts';
 import { preferenceList } from '../core/ring/preference-list.ts';
@@ -49,6 +49,8 @@ export interface MembershipSwarmOptions {
   readonly antiEntropy?: boolean;
   readonly readRepair?: boolean;
   readonly handoffCopies?: boolean;
+  /** The conflict policy of keyspace `default` (`lww` when absent). */
+  readonly conflicts?: Keyspace['conflicts'];
 }
 
 export type ChangeOutcome = 'committed' | 'aborted' | 'not made';
@@ -69,6 +71,7 @@ export interface ChangeRecord {
 
 export interface MembershipSwarmResult {
   readonly seed: number;
+  readonly conflicts: Keyspace['conflicts'];
   readonly founders: number;
   readonly changes: readonly ChangeRecord[];
   /** Faults as they happened, in virtual time order. */
@@ -114,8 +117,9 @@ function streamOf(seed: number, name: string): Prng {
 }
 
 /** The command that replays a seed, for failure messages. */
-export function membershipReplay(seed: number): string {
-  return `MEMBERSHIP_SEEDS=${seed} npx node --test test/sim/membership-swarm.test.ts`;
+export function membershipReplay(seed: number, conflicts: Keyspace['conflicts'] = 'lww'): string {
+  const policy = conflicts === 'lww' ? '' : ` MEMBERSHIP_CONFLICTS=${conflicts}`;
+  return `MEMBERSHIP_SEEDS=${seed}${policy} npx node --test test/sim/membership-swarm.test.ts`;
 }
 
 /** The run in a few lines, for a failure message. */
@@ -131,11 +135,11 @@ export function describeMembershipRun(result: MembershipSwarmResult): string {
     return `${what}${change.abortAsked ? ' (abort asked)' : ''}: ${change.outcome}`;
   });
   return [
-    `seed ${result.seed}: ${result.founders} founders; changes: ${changes.join('; ')}`,
+    `seed ${result.seed} (${result.conflicts}): ${result.founders} founders; changes: ${changes.join('; ')}`,
     `network: ${JSON.stringify(result.network)}`,
     ...result.injected.map((fault) => `  ${fault.atMs} ms: ${fault.description}`),
     ...result.anomalies.map((anomaly) => `  anomaly: ${anomaly}`),
-    `replay: ${membershipReplay(result.seed)}`,
+    `replay: ${membershipReplay(result.seed, result.conflicts)}`,
   ].join('\n');
 }
 
@@ -151,8 +155,10 @@ export function runMembershipSeed(
   const changesWanted = options.changes ?? layout.between(3, 5);
   assert(changesWanted >= 1, 'a run makes changes');
   const network = faultsOn ? drawNetwork(streamOf(seed, 'network')) : {};
+  const keyspace: Keyspace = { ...KEYSPACE, conflicts: options.conflicts ?? KEYSPACE.conflicts };
   const world = new ClusterWorld({
     seed,
+    keyspaces: [keyspace],
     nodeCount: founders,
     commitMsMin: 1,
     commitMsMax: 20,
@@ -173,6 +179,7 @@ export function runMembershipSeed(
     const map = latestMap(world);
     return {
       seed,
+      conflicts: keyspace.conflicts,
       founders,
       changes,
       injected,
@@ -263,7 +270,7 @@ export function runMembershipSeed(
   conductor.stop();
 
   try {
-    judgeEnd(world, history, gone, fallbacks, anomalies);
+    judgeEnd(world, keyspace, history, gone, fallbacks, anomalies);
   } catch (error) {
     // A node's assertion (or the simulator's) stops the run: a bug found, reported with the
     // seed like any anomaly.
@@ -278,6 +285,7 @@ export function runMembershipSeed(
  */
 function judgeEnd(
   world: ClusterWorld,
+  keyspace: Keyspace,
   history: History,
   gone: ReadonlySet<string>,
   fallbacks: FallbackWatch,
@@ -310,7 +318,7 @@ function judgeEnd(
   }
   const judgement = judgeRun(world, history, {
     settleTimeoutMs: SETTLE_TIMEOUT_MS,
-    keyspace: KEYSPACE,
+    keyspace,
     fallbacks,
     members: finalMembers,
   });

@@ -6,9 +6,10 @@
 // `--keyspace strong` or `--keyspace chain` soaks every configuration of that kind instead,
 // `--config strong-n3,chain-n5` names configurations of any kind.
 //
-// `npm run sim:soak -- --membership [--seeds A..B]` soaks the membership swarm
-// (src/sim/membership-swarm.ts) instead, seeds 1..200 by default: failing runs are printed
-// with their changes, faults, anomalies and replay command, then a total.
+// `npm run sim:soak -- --membership [--seeds A..B] [--siblings]` soaks the membership swarm
+// (src/sim/membership-swarm.ts) instead, seeds 1..200 by default, keyspace `default` under
+// `lww` (or `siblings`): failing runs are printed with their changes, faults, anomalies and
+// replay command, then a total.
 
 import { simCommand } from '../cli/commands/sim.ts';
 import { UsageError } from '../cli/options.ts';
@@ -20,11 +21,14 @@ const MEMBERSHIP_SEEDS_DEFAULT = '1..200';
 
 /** The membership soak: every seed of the range, failures printed; the exit code. */
 function membershipSoak(argv: readonly string[]): number {
-  const unknown = argv.filter(
-    (arg, index) => arg !== '--membership' && argv[index - 1] !== '--seeds' && arg !== '--seeds',
-  );
-  if (unknown.length > 0)
-    throw new UsageError(`--membership takes only --seeds A..B, not ${unknown.join(' ')}`);
+  const known = new Set(['--membership', '--seeds', '--siblings']);
+  const unknown = argv.filter((arg, index) => !known.has(arg) && argv[index - 1] !== '--seeds');
+  if (unknown.length > 0) {
+    throw new UsageError(
+      `--membership takes --seeds A..B and --siblings, not ${unknown.join(' ')}`,
+    );
+  }
+  const conflicts = argv.includes('--siblings') ? 'siblings' : 'lww';
   const at = argv.lastIndexOf('--seeds');
   const text = at === -1 ? MEMBERSHIP_SEEDS_DEFAULT : (argv[at + 1] ?? '');
   const match = /^(\d+)\.\.(\d+)$/.exec(text);
@@ -36,14 +40,15 @@ function membershipSoak(argv: readonly string[]): number {
   const startedMs = performance.now();
   let failed = 0;
   for (let seed = first; seed <= last; seed++) {
-    const result = runMembershipSeed(seed);
+    const result = runMembershipSeed(seed, { conflicts });
     if (result.anomalies.length === 0) continue;
     failed++;
     process.stdout.write(`${describeMembershipRun(result)}\n`);
   }
   const seconds = ((performance.now() - startedMs) / 1000).toFixed(0);
   process.stdout.write(
-    `sim:soak --membership: ${last - first + 1} runs (seeds ${first}..${last}), ${failed} failed, ${seconds} s\n`,
+    `sim:soak --membership: ${last - first + 1} runs (seeds ${first}..${last}, ${conflicts}), ` +
+      `${failed} failed, ${seconds} s\n`,
   );
   return failed === 0 ? 0 : 1;
 }

@@ -64,6 +64,7 @@ import {
   readResultOf,
   ReplicaStore,
   winnerOnlyOf,
+  type HintEntry,
   type Outcome,
   type PersistEffect,
 } from './store/replica-store.ts';
@@ -180,6 +181,12 @@ export interface ClusterConfig {
   readonly elastic?: ElasticSettings;
   /** How long one count of this node's data over every partition takes (default 30 s). */
   readonly loadCensusPassMs?: number;
+  /**
+   * A negative control only: a node that receives copies in a membership change reports
+   * them made without making any, so the new replicas hold only what was written to them
+   * during the change.
+   */
+  readonly handoffCopies?: boolean;
 }
 
 export const PROTOCOL_STAT_NAMES = [
@@ -578,6 +585,7 @@ export class Node {
   private nextHelloMs = 0;
   private nextHandoffMs = 0;
   private lastMapFetchMs = -Infinity;
+  private lastMapToDepartedMs = -Infinity;
   private droppedMessages = 0;
   /**
    * Forwards seen lately, by sender, its incarnation and op id, with when they came (oldest
@@ -2291,6 +2299,18 @@ export class Node {
       this.lastMapFetchMs = nowMs;
       this.send(from, [MessageType.mapFetch, map.epoch]);
     }
+    if (
+      map !== null &&
+      message[1] < map.epoch &&
+      nowMs - this.lastMapToDepartedMs >= MAP_FETCH_INTERVAL_MS &&
+      !map.members.some((member) => member.id === from)
+    ) {
+      // A node the map no longer holds that still speaks missed the map that dropped it (it
+      // was down or cut off then), and would go on serving clients on its old map: it is
+      // told, so that it stops. At most one such map every MAP_FETCH_INTERVAL_MS.
+      this.lastMapToDepartedMs = nowMs;
+      this.send(from, [MessageType.map, map.epoch, encodeMap(map)]);
+    }
     switch (message[0]) {
       case MessageType.hello:
         return this.onHello(from, message[2], message[3], message[4]);
@@ -2819,7 +2839,10 @@ export class Node {
     // A change that copies nothing (a standby removed) is committed by the first voter up.
     const nothingToCopy =
       receiversOf(map).length === 0 && votersOf(map).find((id) => this.isUp(id)) === this.nodeId;
-    if (!nothingToCopy && (!this.handoff.copiesMade || map.change.copied.includes(this.nodeId))) {
+    const copiesMade =
+      this.handoff.copiesMade ||
+      (this.config.cluster?.handoffCopies === false && receiversOf(map).includes(this.nodeId));
+    if (!nothingToCopy && (!copiesMade || map.change.copied.includes(this.nodeId))) {
       return;
     }
     this.copiesReportRunning = true;
@@ -3051,10 +3074,16 @@ export class Node {
     const busy = new Set<string>();
     for (const op of this.ops.values()) if (op.kind === 'handoff') busy.add(op.owner);
     const members = new Set(this.map!.members.map((member) => member.id));
+    const batchMax = this.config.cluster?.handoffBatchMax ?? 256;
     for (const owner of this.store.hintOwners(HINT_OWNER_SCAN_MAX).keys()) {
-      if (busy.has(owner) || !members.has(owner) || this.liveness(owner) !== 'alive') continue;
-      const batchMax = this.config.cluster?.handoffBatchMax ?? 256;
+      if (!members.has(owner)) {
+        // The owner left or was removed: it will never take these back.
+        for (const hint of this.store.hintsFor(owner, batchMax)) this.retargetHint(owner, hint);
+        continue;
+      }
+      if (busy.has(owner) || this.liveness(owner) !== 'alive') continue;
       for (const hint of this.store.hintsFor(owner, batchMax)) {
+        if (this.retargetHint(owner, hint)) continue;
         const opId = this.takeOpId();
         this.ops.set(opId, {
           kind: 'handoff',
@@ -3075,6 +3104,43 @@ export class Node {
         ]);
       }
     }
+  }
+
+  /**
+   * A hint whose owner no longer replicates its key (a membership change moved the
+   * partition, or the owner is gone) goes to the key's replicas now instead: this node's
+   * own copy if it is one, a hint for each of the others. Handed back to its old owner, it
+   * would sit there in a partition that node gives away, and the acknowledged write it
+   * holds could be lost. Answers whether the hint was moved.
+   */
+  private retargetHint(owner: string, hint: HintEntry): boolean {
+    const keyspace = this.keyspacesById.get(hint.keyspaceId);
+    if (keyspace === undefined || keyspace.consistency !== 'eventual') return false;
+    const partition = partitionOf(keyspace.id, hint.key, this.config.partitionCount);
+    const n = replicationFactor(keyspace, this.ownerCount);
+    const replicas = [
+      ...this.walkOf(partition).slice(0, n),
+      ...this.addedReplicasOf(partition, n, keyspace.n === 'all'),
+    ];
+    if (replicas.includes(owner)) return false;
+    for (const id of replicas) {
+      const moved =
+        id === this.nodeId
+          ? this.store.mergeRecord(keyspace, hint.key, hint.record, this.lastNowMs)
+          : this.store.mergeHint(
+              id,
+              keyspace,
+              hint.key,
+              hint.record,
+              this.hintsMax(),
+              this.lastNowMs,
+            );
+      // The hint table is full: the hint stays with its owner's name, tried again later.
+      if (!moved.ok) return true;
+    }
+    assert(replicas.length > 0, 'a key has replicas');
+    this.store.dropHint(owner, keyspace.id, hint.key, hint.record);
+    return true;
   }
 
   // ---- persistence and waiting ----

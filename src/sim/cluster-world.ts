@@ -77,6 +77,8 @@ export interface ClusterWorldOptions {
   readonly strongQuorumOfOne?: boolean;
   /** Negative control: chain replicas that serve requests of older chain epochs. */
   readonly chainAcceptOlderEpochs?: boolean;
+  /** Negative control: receivers of a membership change report copies they never made. */
+  readonly handoffCopies?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -205,6 +207,7 @@ export class ClusterWorld {
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
       ...(options.elastic === undefined ? {} : { elastic: options.elastic }),
+      handoffCopies: options.handoffCopies ?? true,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -294,6 +297,11 @@ export class ClusterWorld {
     return preferenceList(map.owners, partitionOf(keyspaceId, key, map.partitionCount), n);
   }
 
+  /** The partition a key of a keyspace falls in, in this world. */
+  partitionOfKey(keyspaceId: number, key: Uint8Array): number {
+    return partitionOf(keyspaceId, key, this.options.partitionCount);
+  }
+
   /** The winning value a node's own storage holds for a key (null: none live). */
   storedWinner(id: string, keyspaceId: number, key: Uint8Array): Uint8Array | null {
     const partition = partitionOf(keyspaceId, key, this.options.partitionCount);
@@ -356,9 +364,14 @@ export class ClusterWorld {
     this.cuts.add(`${from}>${to}`);
   }
 
-  /** Cuts a node off from every other node, both ways. */
+  /** Every node of the world, founders first, then those added, in the order they came. */
+  get nodeIds(): string[] {
+    return [...this.nodes.keys()];
+  }
+
+  /** Cuts a node off from every other node (those added after the start too), both ways. */
   isolate(id: string): void {
-    for (const other of this.ids) {
+    for (const other of this.nodes.keys()) {
       if (other === id) continue;
       this.cut(id, other);
       this.cut(other, id);
@@ -567,6 +580,7 @@ export class ClusterWorld {
         ...(this.options.elastic === undefined
           ? {}
           : { elastic: this.options.elastic, loadCensusPassMs: 2_000 }),
+        handoffCopies: this.options.handoffCopies,
       },
     };
     sim.node = new Node(config, sim.storage);

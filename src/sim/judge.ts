@@ -56,16 +56,29 @@ export interface FallbackWatch {
  * down view lasts until the peer refutes it, a message round trip at least: two ms or more
  * in the simulator, whose times are whole ms, so a poll every ms sees every one.
  */
-export function watchFallbacks(world: ClusterWorld, intervalMs = 1): FallbackWatch {
+export function watchFallbacks(
+  world: ClusterWorld,
+  intervalMs = 1,
+  /** The nodes to watch, asked at every poll (the world's founders when absent). */
+  nodes: () => readonly string[] = () => world.ids,
+): FallbackWatch {
   assert(intervalMs > 0, 'a watch polls forward in time');
   let firstSign: string | null = null;
   let stopped = false;
   const poll = (): void => {
     if (stopped || firstSign !== null) return;
-    for (const id of world.ids) {
+    const watched = nodes();
+    for (const id of watched) {
       if (!world.isUp(id)) continue;
       const node = world.node(id);
-      const down = world.ids.find((other) => node.liveness(other) === 'down');
+      // A node asked of a peer its map does not hold yet (a newcomer) has no view of it.
+      const map = node.clusterMap();
+      const down = watched.find(
+        (other) =>
+          other !== id &&
+          map?.members.some((member) => member.id === other) === true &&
+          node.liveness(other) === 'down',
+      );
       if (down !== undefined) {
         firstSign = `${id} saw ${down} down at ${world.nowMs}`;
         return;
@@ -103,6 +116,12 @@ export interface JudgeOptions {
   readonly convergeBeforeReads?: boolean;
   /** Report a cluster that did not settle (default true; a lying disk may keep it busy). */
   readonly requireSettled?: boolean;
+  /**
+   * The members of the cluster once settled, when they changed during the run (the world's
+   * founders when absent): they are restarted, must see each other alive and hand their
+   * hints back, and the first of them reads every key.
+   */
+  readonly members?: readonly string[];
 }
 
 export interface FullJudgement {
@@ -141,24 +160,32 @@ export function judgeRun(
   options: JudgeOptions,
 ): FullJudgement {
   const keyspace = options.keyspace ?? DEFAULT_KEYSPACE;
-  const n = keyspace.n === 'all' ? world.ids.length : keyspace.n;
-  assert(n >= 1 && n <= world.ids.length, 'a key has from one to every node as replicas');
+  const members = options.members ?? world.ids;
+  const n = keyspace.n === 'all' ? members.length : keyspace.n;
+  assert(n >= 1 && n <= members.length, 'a key has from one to every node as replicas');
   const session = sessionScope(keyspace, n, options);
   options.fallbacks?.stop();
   world.calmNetwork();
-  for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
+  for (const id of members) if (!world.isUp(id)) world.restart(id);
   const startMs = world.nowMs;
   const alive = world.runUntil(
     () =>
-      world.ids.every(
+      members.every(
         (id) =>
-          world.isUp(id) && world.ids.every((other) => world.node(id).liveness(other) === 'alive'),
+          world.isUp(id) && members.every((other) => world.node(id).liveness(other) === 'alive'),
       ),
     options.settleTimeoutMs,
   );
-  world.waitSettled(Math.max(0, startMs + options.settleTimeoutMs - world.nowMs));
+  if (options.members === undefined) {
+    world.waitSettled(Math.max(0, startMs + options.settleTimeoutMs - world.nowMs));
+  } else {
+    world.runUntil(
+      () => members.every((id) => world.node(id).clusterStatus().hintsTotal === 0),
+      Math.max(0, startMs + options.settleTimeoutMs - world.nowMs),
+    );
+  }
   let hintsLeft = 0;
-  for (const id of world.ids) hintsLeft += world.node(id).clusterStatus().hintsTotal;
+  for (const id of members) hintsLeft += world.node(id).clusterStatus().hintsTotal;
   const keys = [...new Set(history.map((operation) => operation.key))];
 
   const divergedBeforeReads =
@@ -168,7 +195,7 @@ export function judgeRun(
   const finalSiblings = new Map<string, readonly string[]>();
   const unreadable: string[] = [];
   for (const key of keys) {
-    const reply = world.call(world.ids[0]!, {
+    const reply = world.call(members[0]!, {
       op: 'get',
       keyspace: keyspace.name,
       keys: [utf8(key)],

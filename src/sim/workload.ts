@@ -44,6 +44,13 @@ export interface WorkloadOptions {
   /** Quorum overrides for every read and write (the keyspace's r and w when absent). */
   readonly r?: QuorumSpec;
   readonly w?: QuorumSpec;
+  /**
+   * The nodes a client may send its next operation through (every founder of the world when
+   * absent): a cluster whose members change names them as they change.
+   */
+  readonly via?: () => readonly string[];
+  /** Once this holds, clients issue nothing more (the workload ends early). */
+  readonly stop?: () => boolean;
 }
 
 /** Errors after which a write surely did nothing. */
@@ -69,10 +76,10 @@ export function runWorkload(world: ClusterWorld, options: WorkloadOptions): Hist
   const sequenceOf = new Array<number>(options.clients).fill(0);
 
   const issue = (client: number): void => {
-    if (issued >= options.operations) return;
+    if (issued >= options.operations || options.stop?.() === true) return;
     issued++;
     const key = options.keysPerClient === true ? `c${client}-k${keys.next()}` : `k${keys.next()}`;
-    const via = prng.pick(world.ids);
+    const via = prng.pick(options.via?.() ?? world.ids);
     const roll = prng.next();
     const kind =
       roll < options.readFraction
@@ -110,7 +117,7 @@ export function runWorkload(world: ClusterWorld, options: WorkloadOptions): Hist
     world.at(world.nowMs + prng.between(0, options.thinkMsMax), () => issue(client));
   }
   const done = world.runUntil(
-    () => finished === options.operations,
+    () => finished === options.operations || (finished === issued && options.stop?.() === true),
     options.operations * (options.timeoutMs + options.thinkMsMax) + 1_000,
   );
   assert(done, 'every operation of the workload ends');

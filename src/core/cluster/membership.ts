@@ -727,6 +727,18 @@ export function planMembership(map: ClusterMap, request: MembershipRequest): Mem
  * chains by the chains' own repair, after the commit.)
  */
 export function receiversOf(map: ClusterMap): string[] {
+  // Nodes ask this on every tick while a change runs, and listing the transfers walks every
+  // partition of every keyspace: maps are never changed in place, so one answer per map.
+  const known = receiversByMap.get(map);
+  if (known !== undefined) return [...known];
+  const receivers = receiversComputed(map);
+  receiversByMap.set(map, receivers);
+  return [...receivers];
+}
+
+const receiversByMap = new WeakMap<ClusterMap, readonly string[]>();
+
+function receiversComputed(map: ClusterMap): string[] {
   const eventual = new Set(
     map.keyspaces.filter((keyspace) => keyspace.consistency === 'eventual').map((k) => k.id),
   );

@@ -2,7 +2,8 @@
 // pulls every copy the change adds to it, a few partitions at a time, each from the first of
 // its sources that is up; it serves the pages other nodes pull from it; and it says when
 // every copy it receives is made, which the node then records in the map. Once no change is
-// in progress it also drops, slowly, the partitions it no longer replicates.
+// in progress it also drops, slowly, the rows of partitions it does not replicate: those it
+// gave away, those an aborted change copied to it, and a fallback coordinator's own copies.
 //
 // Rules kept:
 // - A transfer belongs to one change, named by the change's epoch. Its saved state (a meta
@@ -20,9 +21,7 @@
 
 import { assert, prefixEnd } from '../bytes.ts';
 import type { ClusterMap } from '../cluster/cluster-map.ts';
-import { replicationFactor } from '../cluster/cluster-map.ts';
 import { transfersOf, type Transfer } from '../cluster/membership.ts';
-import { preferenceList } from '../ring/preference-list.ts';
 import type { Keyspace } from '../keyspace.ts';
 import { metaKey } from '../store/layout.ts';
 import type { StoredRecord } from '../store/record.ts';
@@ -95,11 +94,14 @@ export interface HandoffHostOptions {
   readonly startDelayMs?: number;
   /** Rows of partitions no longer replicated here removed per tick. */
   readonly dropRowsPerTick?: number;
+  /** How often, with no change in progress, storage is looked over for rows to drop. */
+  readonly straySweepIntervalMs?: number;
 }
 
 export const RUNNING_TRANSFERS_MAX = 4;
 const SAVED_PREFIX = 'handoff/';
 const DROP_ROWS_PER_TICK_DEFAULT = 1024;
+const STRAY_SWEEP_INTERVAL_MS_DEFAULT = 30_000;
 
 interface StrayPartition {
   readonly keyspaceId: number;
@@ -121,6 +123,7 @@ export class HandoffHost {
   private readonly config: TransferConfig;
   private readonly startDelayMs: number;
   private readonly dropRowsPerTick: number;
+  private readonly straySweepIntervalMs: number;
   private changeEpoch: number | null = null;
   private changeSeenMs = 0;
   private copies: Copy[] = [];
@@ -133,10 +136,12 @@ export class HandoffHost {
   private received: RateMeter | null = null;
   /** Data rows of partitions this node does not replicate, to remove; null: not looked yet. */
   private strayPartitions: StrayPartition[] | null = null;
-  /** The owners while the change in progress runs (the table before it). */
-  private ownersDuringChange: readonly string[] | null = null;
-  /** The owners before the last change this node saw end, until its strays are planned. */
-  private ownersBefore: readonly string[] | null = null;
+  /**
+   * When storage is next looked over for stray rows: a while after the last map this node
+   * adopted (null until the first tick, which counts as one: a node that restarts may hold a
+   * map older than the cluster's).
+   */
+  private sweepAfterMs: number | null = null;
   /** Pages served to other nodes, and page requests refused. */
   pagesServed = 0;
   /** Received records a merge refused (the copy is then stuck: an operator must look). */
@@ -149,7 +154,9 @@ export class HandoffHost {
     this.config = { ...DEFAULT_TRANSFER_CONFIG, ...options.transfer };
     this.startDelayMs = options.startDelayMs ?? 5_000;
     this.dropRowsPerTick = options.dropRowsPerTick ?? DROP_ROWS_PER_TICK_DEFAULT;
+    this.straySweepIntervalMs = options.straySweepIntervalMs ?? STRAY_SWEEP_INTERVAL_MS_DEFAULT;
     assert(this.startDelayMs >= 0 && this.dropRowsPerTick >= 1, 'handoff options in range');
+    assert(this.straySweepIntervalMs > 0, 'stray rows are looked for now and then');
   }
 
   /**
@@ -159,19 +166,17 @@ export class HandoffHost {
    */
   sync(map: ClusterMap, keyspaceOf: (id: number) => Keyspace | undefined, nowMs: number): void {
     const epoch = map.change?.epoch ?? null;
+    // Any new map may give a partition back to this node: what to drop is looked for again,
+    // a while after coordinators have learned the map too.
+    this.strayPartitions = null;
+    this.sweepAfterMs = nowMs + this.startDelayMs;
     if (epoch === this.changeEpoch) return;
-    // A change that ends: what this node replicated before it may be given away now.
-    if (epoch === null && this.ownersDuringChange !== null) {
-      this.ownersBefore = this.ownersDuringChange;
-    }
-    this.ownersDuringChange = epoch === null ? null : map.owners;
     this.changeEpoch = epoch;
     this.changeSeenMs = nowMs;
     this.copies = [];
     this.byId.clear();
     this.unpersisted.length = 0;
     this.received = null;
-    this.strayPartitions = null;
     if (epoch === null) return this.forgetSavedStates(null);
     this.forgetSavedStates(epoch);
     for (const transfer of transfersOf(map)) {
@@ -350,9 +355,12 @@ export class HandoffHost {
   }
 
   /**
-   * Once a change this node saw has ended: the data of partitions it replicated before the
-   * change and does not now (it gave them away), removed a bounded number of rows per tick.
-   * Data it never replicated (a fallback coordinator's own copy) is not its to drop.
+   * With no change in progress, a while after the last map and then every
+   * straySweepIntervalMs: the partitions of eventual keyspaces this node does not replicate
+   * and still holds rows of, to remove a bounded number of rows per tick. They are the
+   * partitions it gave away, those a change that was aborted copied to it, and those it
+   * wrote to as a fallback coordinator (its copy there is also a hint, handed back apart).
+   * None of them is read: reads go to the replicas.
    */
   planStrayDrop(
     keyspaces: readonly Keyspace[],
@@ -360,22 +368,25 @@ export class HandoffHost {
     replicatedHere: (keyspace: Keyspace, partition: number) => boolean,
     nowMs: number,
   ): void {
-    const before = this.ownersBefore;
-    if (this.changeEpoch !== null || before === null) return;
-    if (nowMs - this.changeSeenMs < this.startDelayMs) return;
-    this.ownersBefore = null;
-    const ownerCountBefore = new Set(before).size;
-    const stray: StrayPartition[] = [...(this.strayPartitions ?? [])];
+    if (this.changeEpoch !== null) return;
+    if (this.sweepAfterMs === null) {
+      this.sweepAfterMs = nowMs + this.startDelayMs;
+      return;
+    }
+    if (nowMs < this.sweepAfterMs) return;
+    if (this.strayPartitions !== null && this.strayPartitions.length > 0) return;
+    this.sweepAfterMs = nowMs + this.straySweepIntervalMs;
+    const stray: StrayPartition[] = [];
     for (const keyspace of keyspaces) {
       if (keyspace.consistency !== 'eventual') continue;
-      const n = replicationFactor(keyspace, ownerCountBefore);
       for (let partition = 0; partition < partitionCount; partition++) {
-        const replicatedBefore = preferenceList(before, partition, n).includes(this.nodeId);
-        if (replicatedBefore && !replicatedHere(keyspace, partition)) {
-          stray.push({ keyspaceId: keyspace.id, partition, after: null });
-        }
+        if (replicatedHere(keyspace, partition)) continue;
+        // One row read tells whether the partition holds anything here.
+        if (this.store.partitionScan(keyspace.id, partition)(null, 1).length === 0) continue;
+        stray.push({ keyspaceId: keyspace.id, partition, after: null });
       }
     }
+    assert(stray.length <= keyspaces.length * partitionCount, 'each partition listed once');
     this.strayPartitions = stray;
   }
 

@@ -1,0 +1,355 @@
+// Recovery with real processes (DESIGN section 1, membership): a node that lost its disk is
+// rebuilt from its replicas by a replace, and a node gone for good is removed, without losing
+// any acknowledged write. Three `ringkv start` processes on LMDB (loopback) found a cluster
+// (they are its voters, which cannot be replaced or removed yet); node4 and node5 join. Under
+// W=2 writes the whole time, node4 is killed with SIGKILL and its data directory deleted; a
+// fresh node6 starts with --join and `ringkv cluster replace node4 node6` rebuilds node4's
+// share on it from the other replicas. Then node5 is killed and `ringkv cluster remove
+// node5` takes it out: four members remain, so W=2 stays reachable. After each commit:
+// - every member reports the same ring, the owners are the members, and each holds floor or
+//   ceil of Q/M partitions;
+// - every key is stored on exactly its N replicas: each member's local listing (scope=node)
+//   holds no key it does not replicate and every acknowledged key it does.
+// At the end every key read from every member gives its last acknowledged value, or the value
+// of a later write that failed (a failed write may have taken effect).
+//
+// Writers pick keys from a seeded generator (each key has one writer); the seed is printed
+// with how to replay it.
+
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { partitionOf } from '../../src/core/hash.ts';
+import { Prng } from '../../src/core/prng.ts';
+import { preferenceList } from '../../src/core/ring/preference-list.ts';
+import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
+import { NodeProcesses, type RingDocument } from './node-processes.ts';
+
+const SEED = Number(process.env.RINGKV_TEST_SEED ?? Date.now() % 1_000_000);
+const REPLAY = `replay with RINGKV_TEST_SEED=${SEED}`;
+const FOUNDERS = ['node1', 'node2', 'node3'];
+const KEY_COUNT = 400;
+const WRITERS = 4;
+const REPLICAS = 3;
+const COMMIT_TIMEOUT_MS = 30_000;
+const PLACEMENT_TIMEOUT_MS = 25_000;
+const READS_IN_FLIGHT = 16;
+const LAUNCHER = path.join(import.meta.dirname, '..', '..', 'bin', 'ringkv.js');
+const runFile = promisify(execFile);
+
+let processes: NodeProcesses | null = null;
+after(async () => {
+  await processes?.close();
+});
+
+function cluster(): NodeProcesses {
+  assert.ok(processes !== null, 'the cluster started');
+  return processes;
+}
+
+before(async () => {
+  processes = new NodeProcesses({
+    storage: 'lmdb',
+    timings: FAST_TIMINGS,
+    logLevel: process.env.RINGKV_TEST_LOG_LEVEL ?? 'warn',
+  });
+  await processes.startFounders(FOUNDERS);
+  await processes.startJoiner('node4', 'node1');
+  await processes.startJoiner('node5', 'node2');
+  await waitForStandbys(FOUNDERS, ['node4', 'node5']);
+});
+
+async function waitForStandbys(members: readonly string[], standbys: readonly string[]) {
+  await waitFor(
+    async () => {
+      const views = await Promise.all(members.map((id) => cluster().status(id)));
+      return views.every((view) =>
+        standbys.every((id) =>
+          view.members.some((member) => member.id === id && member.role === 'standby'),
+        ),
+      );
+    },
+    15_000,
+    `${standbys.join(', ')} to be standbys in the maps of ${members.join(', ')}`,
+  );
+}
+
+/** `ringkv cluster ARGS... --node` a member; asserts it succeeds; the epoch it made. */
+async function clusterCommand(args: readonly string[], via: string): Promise<number> {
+  const node = cluster()
+    .node(via)
+    .httpUrl.replace(/^http:\/\//, '');
+  let stdout = '';
+  try {
+    ({ stdout } = await runFile(process.execPath, [LAUNCHER, 'cluster', ...args, '--node', node], {
+      timeout: 20_000,
+    }));
+  } catch (error) {
+    const failed = error as { stdout?: string; stderr?: string };
+    assert.fail(`ringkv cluster ${args.join(' ')}: ${failed.stderr ?? ''}${failed.stdout ?? ''}`);
+  }
+  const made = /^made: the map is at epoch (\d+);/m.exec(stdout);
+  assert.ok(made !== null, `ringkv cluster ${args.join(' ')} says it made the change: ${stdout}`);
+  return Number(made[1]);
+}
+
+// ---- the load ----
+
+interface KeyState {
+  /** What a read may return: the last acknowledged value and failed writes after it. */
+  possible: Set<string>;
+  acknowledged: boolean;
+}
+
+interface Load {
+  readonly keys: Map<string, KeyState>;
+  /** Members the writers send to, in turn; a killed node is taken out at once. */
+  targets: string[];
+  stopping: boolean;
+  sequence: number;
+  acknowledged: number;
+  failed: number;
+  readonly errors: Map<string, number>;
+}
+
+function keyName(index: number): string {
+  return `recovery-${String(index).padStart(4, '0')}`;
+}
+
+/** Writes the keys of `writer` (index mod WRITERS) with W=2 over HTTP until the load stops. */
+async function runWriter(load: Load, writer: number): Promise<void> {
+  const owned = Array.from({ length: KEY_COUNT }, (_, index) => index).filter(
+    (index) => index % WRITERS === writer,
+  );
+  const prng = new Prng((SEED * 1_013 + writer + 1) >>> 0);
+  let turn = writer;
+  while (!load.stopping) {
+    const key = keyName(owned[prng.below(owned.length)]!);
+    const value = `${key}=${++load.sequence}`;
+    const state = load.keys.get(key) ?? { possible: new Set<string>(), acknowledged: false };
+    load.keys.set(key, state);
+    const id = load.targets[turn++ % load.targets.length]!;
+    let ok = false;
+    try {
+      const answer = await http(`${cluster().node(id).httpUrl}/v1/kv/default/${key}?w=2`, {
+        method: 'PUT',
+        body: value,
+      });
+      ok = answer.status === 200;
+      if (!ok) {
+        const code = (answer.json as { error?: { code?: string } } | undefined)?.error?.code;
+        const name = `${answer.status} ${code ?? ''} via ${id}`;
+        load.errors.set(name, (load.errors.get(name) ?? 0) + 1);
+      }
+    } catch (error) {
+      const name = `${(error as { cause?: { code?: string } }).cause?.code ?? 'error'} via ${id}`;
+      load.errors.set(name, (load.errors.get(name) ?? 0) + 1);
+    }
+    if (ok) {
+      state.possible = new Set([value]);
+      state.acknowledged = true;
+      load.acknowledged++;
+    } else {
+      state.possible.add(value);
+      load.failed++;
+    }
+  }
+}
+
+// ---- checks ----
+
+async function localKeys(id: string): Promise<Set<string>> {
+  const keys = new Set<string>();
+  let cursor: string | null = null;
+  for (let page = 0; page < 100; page++) {
+    const query: string =
+      'scope=node&limit=5000' + (cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`);
+    const answer = await http(`${cluster().node(id).httpUrl}/v1/kv/default?${query}`);
+    assert.equal(answer.status, 200, `${id}'s local listing: ${answer.text}`);
+    const body = answer.json as { keys: string[]; cursor: string | null };
+    for (const key of body.keys) keys.add(key);
+    cursor = body.cursor;
+    if (cursor === null) return keys;
+  }
+  throw new Error(`${id}'s local listing did not end within 100 pages`);
+}
+
+/** Keys a member holds but does not replicate, and acknowledged keys a replica lacks. */
+async function placementProblems(
+  load: Load,
+  members: readonly string[],
+  ring: RingDocument,
+): Promise<string[]> {
+  const keyspace = ring.keyspaces.find((candidate) => candidate.name === 'default');
+  assert.ok(keyspace !== undefined && keyspace.n === REPLICAS, 'default has N=3');
+  const encoder = new TextEncoder();
+  const replicasOf = (key: string): string[] =>
+    preferenceList(
+      ring.owners,
+      partitionOf(keyspace.id, encoder.encode(key), ring.partitionCount),
+      REPLICAS,
+    );
+  const acknowledged = [...load.keys].filter(([, state]) => state.acknowledged).map(([key]) => key);
+  const stored = new Map<string, Set<string>>();
+  for (const id of members) stored.set(id, await localKeys(id));
+  const problems: string[] = [];
+  for (const [id, keys] of stored) {
+    for (const key of keys) {
+      if (!replicasOf(key).includes(id)) problems.push(`${key} is stored on ${id}, not a replica`);
+    }
+  }
+  for (const key of acknowledged) {
+    for (const id of replicasOf(key)) {
+      if (!stored.get(id)?.has(key)) problems.push(`${key} is missing from its replica ${id}`);
+    }
+  }
+  return problems;
+}
+
+function checkBalance(ring: RingDocument, members: readonly string[]): Record<string, number> {
+  const owned: Record<string, number> = {};
+  for (const owner of ring.owners) owned[owner] = (owned[owner] ?? 0) + 1;
+  assert.deepEqual(Object.keys(owned).sort(), [...members].sort(), 'the owners are the members');
+  const low = Math.floor(ring.partitionCount / members.length);
+  const high = Math.ceil(ring.partitionCount / members.length);
+  for (const id of members) {
+    const count = owned[id] ?? 0;
+    assert.ok(count >= low && count <= high, `${id} owns ${count}, not ${low} or ${high}`);
+  }
+  return owned;
+}
+
+/** Waits until every member sees no change in progress and one map past `epochAfter`. */
+async function waitForCommit(members: readonly string[], epochAfter: number) {
+  let last = '';
+  await waitFor(
+    async () => {
+      const views = await Promise.all(members.map((id) => cluster().status(id)));
+      last = views
+        .map((view) => `${view.node}: epoch ${view.epoch} change ${JSON.stringify(view.change)}`)
+        .join('; ');
+      return (
+        views.every((view) => view.change === null && view.epoch > epochAfter) &&
+        new Set(views.map((view) => view.epoch)).size === 1
+      );
+    },
+    COMMIT_TIMEOUT_MS,
+    () => `the change made at epoch ${epochAfter} to commit: ${last}\n${cluster().recentLogs()}`,
+  );
+  return cluster().ring(members[0]!);
+}
+
+async function checkPlacement(load: Load, members: readonly string[], ring: RingDocument) {
+  let problems: string[] = ['not looked yet'];
+  await waitFor(
+    async () => {
+      problems = await placementProblems(load, members, ring);
+      return problems.length === 0;
+    },
+    PLACEMENT_TIMEOUT_MS,
+    () => `every key on exactly its ${REPLICAS} replicas (seed ${SEED})`,
+  ).catch((error: unknown) => {
+    assert.deepEqual(problems.slice(0, 8), [], `${problems.length} problems: ${String(error)}`);
+  });
+}
+
+test('a node that lost its disk is rebuilt on a replacement, and a dead node is removed, under W=2 writes, losing no acknowledged write', async (context) => {
+  context.diagnostic(`seed ${SEED}; ${REPLAY}`);
+  const startedMs = performance.now();
+  const load: Load = {
+    keys: new Map(),
+    targets: [...FOUNDERS],
+    stopping: false,
+    sequence: 0,
+    acknowledged: 0,
+    failed: 0,
+    errors: new Map(),
+  };
+  const writers = Promise.all(Array.from({ length: WRITERS }, (_, i) => runWriter(load, i)));
+  let members = [...FOUNDERS];
+  const step = (what: string, fromMs: number): void => {
+    context.diagnostic(
+      `${what} after ${((performance.now() - fromMs) / 1000).toFixed(1)} s; ` +
+        `${load.acknowledged} writes acknowledged so far`,
+    );
+  };
+  try {
+    await waitFor(() => load.acknowledged >= 100, 20_000, '100 acknowledged writes');
+    for (const joiner of ['node4', 'node5']) {
+      const epoch = await clusterCommand(['join', joiner], 'node1');
+      members = [...members, joiner];
+      await waitForCommit(members, epoch);
+      load.targets = [...members];
+    }
+
+    // node4 loses its disk: killed, its data directory deleted; node6 starts empty.
+    let fromMs = performance.now();
+    load.targets = members.filter((id) => id !== 'node4');
+    await cluster().stop('node4', 'SIGKILL');
+    rmSync(cluster().node('node4').dataDir, { recursive: true, force: true });
+    await cluster().startJoiner('node6', 'node1');
+    const alive = members.filter((id) => id !== 'node4');
+    await waitForStandbys(alive, ['node6']);
+    const replaced = await clusterCommand(['replace', 'node4', 'node6'], 'node2');
+    members = [...alive, 'node6'];
+    let ring = await waitForCommit(members, replaced);
+    load.targets = [...members];
+    step('node4 replaced by node6: committed', fromMs);
+    const ownedAfterReplace = checkBalance(ring, members);
+    await checkPlacement(load, members, ring);
+    step(`every key on exactly its replicas (${JSON.stringify(ownedAfterReplace)})`, fromMs);
+
+    // node5 dies for good and is removed: four members remain.
+    fromMs = performance.now();
+    load.targets = members.filter((id) => id !== 'node5');
+    await cluster().stop('node5', 'SIGKILL');
+    const removed = await clusterCommand(['remove', 'node5'], 'node3');
+    members = members.filter((id) => id !== 'node5');
+    ring = await waitForCommit(members, removed);
+    step('node5 removed: committed', fromMs);
+    const ownedAfterRemove = checkBalance(ring, members);
+    await checkPlacement(load, members, ring);
+    step(`every key on exactly its replicas (${JSON.stringify(ownedAfterRemove)})`, fromMs);
+  } finally {
+    load.stopping = true;
+    await writers;
+  }
+  context.diagnostic(
+    `writes: ${load.acknowledged} acknowledged, ${load.failed} failed over ${load.keys.size} ` +
+      `keys; errors ${JSON.stringify(Object.fromEntries(load.errors))}`,
+  );
+
+  const reads = [...load.keys].flatMap(([key, state]) => members.map((id) => ({ key, state, id })));
+  const wrong: string[] = [];
+  for (let start = 0; start < reads.length; start += READS_IN_FLIGHT) {
+    await Promise.all(
+      reads.slice(start, start + READS_IN_FLIGHT).map(async ({ key, state, id }) => {
+        const answer = await http(`${cluster().node(id).httpUrl}/v1/kv/default/${key}?r=2`);
+        const found =
+          answer.status === 200 ? answer.text : answer.status === 404 ? null : undefined;
+        const fine =
+          found === undefined
+            ? false
+            : found === null
+              ? !state.acknowledged
+              : state.possible.has(found);
+        if (!fine) {
+          wrong.push(`${key} on ${id}: ${answer.status} '${answer.text.slice(0, 80)}'`);
+        }
+      }),
+    );
+  }
+  assert.deepEqual(
+    wrong.slice(0, 10),
+    [],
+    `seed ${SEED}: ${wrong.length} of ${reads.length} reads wrong`,
+  );
+  assert.ok(load.acknowledged >= 500, `enough writes were acknowledged: ${load.acknowledged}`);
+  context.diagnostic(
+    `${reads.length} reads from ${members.join(', ')} all right; the whole run took ` +
+      `${((performance.now() - startedMs) / 1000).toFixed(1)} s`,
+  );
+});

@@ -61,6 +61,12 @@ export interface NodeConfig {
   readonly suspicionTimeoutMs: number;
   /** Most hints this node holds for unreachable replicas. */
   readonly hintsMax: number;
+  /**
+   * How old a tombstone of an eventual keyspace must be before it may be purged
+   * (docs/ANTI-ENTROPY.md, "Tombstones"): at least ten request timeouts and ten hint
+   * handoff intervals.
+   */
+  readonly tombstoneGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -90,5 +96,6 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   probeTimeoutMs: 400,
   suspicionTimeoutMs: 5000,
   hintsMax: 1_000_000,
+  tombstoneGraceMs: 3_600_000,
   logLevel: 'info',
 };

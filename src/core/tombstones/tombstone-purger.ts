@@ -332,11 +332,11 @@ export class TombstonePurger {
         return [{ to: from, message: [TombstoneMessageType.answer, roundId, states] }];
       }
       case TombstoneMessageType.purge: {
-        const [, , keyspaceId, , keys, encoded] = message;
+        const [, , keyspaceId, partition, keys, encoded] = message;
         const tombstones = decodeTombstones(encoded);
         if (tombstones === null) return null;
         if (context.keyspaceOf(keyspaceId) === null) return [];
-        keys.forEach((key, i) => this.purgeLocally(keyspaceId, key, tombstones[i]!));
+        keys.forEach((key, i) => this.purgeLocally(keyspaceId, partition, key, tombstones[i]!));
         return [];
       }
       case TombstoneMessageType.answer:
@@ -371,7 +371,7 @@ export class TombstonePurger {
     const encoded = candidates.map((candidate) => encodeRecord(candidate.record));
     if (this.settings.purgeOnGraceAlone) {
       for (const candidate of candidates) {
-        this.purgeLocally(keyspace.id, candidate.key, candidate.record);
+        this.purgeLocally(keyspace.id, partition, candidate.key, candidate.record);
       }
       return others.map((to) => ({
         to,
@@ -434,7 +434,7 @@ export class TombstonePurger {
         else this.counters.keysKeptDiffering++;
         return;
       }
-      this.purgeLocally(round.keyspace.id, candidate.key, candidate.record);
+      this.purgeLocally(round.keyspace.id, round.partition, candidate.key, candidate.record);
       for (const [member, answer] of round.answers) {
         if (answer[i] !== CopyState.same) continue;
         let indexes = purgedBy.get(member);
@@ -459,8 +459,18 @@ export class TombstonePurger {
     return sends;
   }
 
-  private purgeLocally(keyspaceId: number, key: Uint8Array, tombstone: StoredRecord): void {
-    if (this.store.purgeIfEqual(keyspaceId, key, tombstone)) this.counters.tombstonesPurged++;
+  private purgeLocally(
+    keyspaceId: number,
+    partition: number,
+    key: Uint8Array,
+    tombstone: StoredRecord,
+  ): void {
+    if (!this.store.purgeIfEqual(keyspaceId, key, tombstone)) return;
+    this.counters.tombstonesPurged++;
+    // The count held stays right between two sweeps of the partition.
+    const counted = partitionKey(keyspaceId, partition);
+    const held = this.heldByPartition.get(counted);
+    if (held !== undefined && held > 0) this.heldByPartition.set(counted, held - 1);
   }
 
   /** A round that did not run, or ended with nothing purged: its keys are swept again later. */

@@ -169,7 +169,7 @@ export interface ClusterConfig {
    * ten hint handoff intervals.
    */
   readonly tombstoneGraceMs?: number;
-  /** The pause between two sweeps for tombstones over every partition (default 10 s). */
+  /** The pause between two sweeps for tombstones over every partition (default 60 s). */
   readonly tombstoneSweepIntervalMs?: number;
   /**
    * A negative control only: tombstones purged on their age alone, without asking the other

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { KEY_BYTES_CEILING, VALUE_BYTES_CEILING } from '../core/limits.ts';
 import { parseElasticSettings } from '../core/cluster/elastic-host.ts';
 import { DEFAULT_NODE_CONFIG, type NodeConfig } from '../runtime/config.ts';
+import { DEFAULT_CLUSTER_TIMINGS } from '../core/node.ts';
+import { tombstoneGraceProblem } from '../core/tombstones/tombstone-purger.ts';
 
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -215,6 +217,13 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
       '"leaveBelow":{...},"minMembers":N,"coolDownMs":N,"intervalMs":N}',
   },
   {
+    key: 'tombstoneGraceMs',
+    flag: 'tombstone-grace-ms',
+    env: 'RINGKV_TOMBSTONE_GRACE_MS',
+    kind: { type: 'integer', min: 1_000, max: 31_536_000_000 },
+    help: 'a tombstone is purged no sooner than this after its delete (and only once every member has it)',
+  },
+  {
     key: 'logLevel',
     flag: 'log-level',
     env: 'RINGKV_LOG_LEVEL',
@@ -360,6 +369,12 @@ function checkTimings(config: NodeConfig): void {
         `probeIntervalMs (${config.probeIntervalMs}): indirect probes need a tick before the period ends`,
     );
   }
+  const graceProblem = tombstoneGraceProblem(
+    config.tombstoneGraceMs,
+    config.requestTimeoutMs,
+    DEFAULT_CLUSTER_TIMINGS.handoffIntervalMs,
+  );
+  if (graceProblem !== null) throw new UsageError(graceProblem);
   if (config.seeds.length > 0 && config.clusterSecret === null) {
     throw new UsageError(
       '--seeds needs a cluster secret: --cluster-secret or RINGKV_CLUSTER_SECRET',

@@ -112,6 +112,14 @@ import { LoadCensus } from './cluster/load-census.ts';
 import type { NodeLoad } from './cluster/elastic.ts';
 import { storagePartitionScan } from './handoff/sender.ts';
 import { AntiEntropyHost, type ExchangeCandidate } from './antientropy/anti-entropy-host.ts';
+import {
+  GRACE_FACTOR_MIN,
+  TombstonePurger,
+  tombstoneGraceProblem,
+  type SweptPartition,
+} from './tombstones/tombstone-purger.ts';
+import { isTombstoneMessageType } from './tombstones/messages.ts';
+import { skipsRepairToAbsent } from './tombstones/tombstone-rules.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
@@ -165,6 +173,19 @@ export interface ClusterConfig {
   /** The pause after an exchange that found differences (default 1000 ms). */
   readonly antiEntropyIntervalMs?: number;
   /**
+   * How old a tombstone of an eventual keyspace must be before a purge round may remove it
+   * (default 1 hour; docs/ANTI-ENTROPY.md, "Tombstones"). At least ten request timeouts and
+   * ten hint handoff intervals.
+   */
+  readonly tombstoneGraceMs?: number;
+  /** The pause between two sweeps for tombstones over every partition (default 60 s). */
+  readonly tombstoneSweepIntervalMs?: number;
+  /**
+   * A negative control only: tombstones purged on their age alone, without asking the other
+   * members, which must let a replica that missed a delete bring the old value back.
+   */
+  readonly tombstonePurgeOnGraceAlone?: boolean;
+  /**
    * A negative control only: strong keyspaces' operations need one acceptor's promise and
    * one accept instead of a majority, which must fail the linearizability checker.
    */
@@ -208,8 +229,19 @@ export const PROTOCOL_STAT_NAMES = [
   'handoff_pages_served_total',
   'handoff_stray_rows_dropped_total',
   'elastic_decisions_total',
+  'tombstones_held',
+  'tombstones_purged_total',
+  'tombstone_purge_rounds_total',
+  'tombstone_purge_rounds_refused_change_total',
+  'tombstone_purge_rounds_refused_unreachable_total',
+  'tombstone_purge_rounds_refused_timeout_total',
+  'tombstone_purge_rounds_refused_declined_total',
+  'tombstone_purge_keys_kept_total',
 ] as const;
 export type ProtocolStatName = (typeof PROTOCOL_STAT_NAMES)[number];
+
+/** How old a tombstone must be before it may be purged, unless the cluster says otherwise. */
+export const DEFAULT_TOMBSTONE_GRACE_MS = 3_600_000;
 
 export const DEFAULT_CLUSTER_TIMINGS = {
   requestTimeoutMs: 2000,
@@ -601,6 +633,9 @@ export class Node {
   private readonly antiEntropy: AntiEntropyHost | null;
   /** The partitions this node replicates and their other replicas, for exchanges. */
   private exchangeCandidatesCache: ExchangeCandidate[] | null = null;
+  /** Tombstone purge rounds of eventual keyspaces (docs/ANTI-ENTROPY.md); null: no cluster. */
+  private readonly tombstones: TombstonePurger | null;
+  private sweptPartitionsCache: SweptPartition[] | null = null;
   /** Copies this node makes and serves while the membership changes (docs/HANDOFF.md). */
   private readonly handoff: HandoffHost;
   private readonly census: LoadCensus | null;
@@ -694,6 +729,30 @@ export class Node {
       config.cluster?.elastic === undefined
         ? null
         : new ElasticHost(config.nodeId, config.cluster.elastic);
+    const cluster = config.cluster;
+    if (cluster === undefined) {
+      this.tombstones = null;
+    } else {
+      const graceMs =
+        cluster.tombstoneGraceMs ??
+        Math.max(
+          DEFAULT_TOMBSTONE_GRACE_MS,
+          GRACE_FACTOR_MIN * Math.max(cluster.requestTimeoutMs, cluster.handoffIntervalMs),
+        );
+      const problem = tombstoneGraceProblem(
+        graceMs,
+        cluster.requestTimeoutMs,
+        cluster.handoffIntervalMs,
+      );
+      assert(problem === null, problem ?? '');
+      this.tombstones = new TombstonePurger(config.nodeId, store, store.incarnation, 0, {
+        graceMs,
+        ...(cluster.tombstoneSweepIntervalMs === undefined
+          ? {}
+          : { passIntervalMs: cluster.tombstoneSweepIntervalMs }),
+        purgeOnGraceAlone: cluster.tombstonePurgeOnGraceAlone === true,
+      });
+    }
     const antiEntropy = this.antiEntropy;
     if (antiEntropy !== null) {
       store.onDataChange = (storageKey, before, after) => {
@@ -818,6 +877,22 @@ export class Node {
       chain_replicas: this.chains.replicaCount(),
       ...this.handoff.stats(this.lastNowMs),
       elastic_decisions_total: this.elastic?.status().decisions ?? 0,
+      ...this.tombstoneStats(),
+    };
+  }
+
+  private tombstoneStats(): Record<Extract<ProtocolStatName, `tombstone${string}`>, number> {
+    const stats = this.tombstones?.stats();
+    return {
+      tombstones_held: stats?.tombstonesHeld ?? 0,
+      tombstones_purged_total: stats?.tombstonesPurged ?? 0,
+      tombstone_purge_rounds_total: stats?.roundsStarted ?? 0,
+      tombstone_purge_rounds_refused_change_total: stats?.roundsRefusedChange ?? 0,
+      tombstone_purge_rounds_refused_unreachable_total: stats?.roundsRefusedUnreachable ?? 0,
+      tombstone_purge_rounds_refused_timeout_total: stats?.roundsRefusedTimeout ?? 0,
+      tombstone_purge_rounds_refused_declined_total: stats?.roundsRefusedDeclined ?? 0,
+      tombstone_purge_keys_kept_total:
+        (stats?.keysKeptDiffering ?? 0) + (stats?.keysKeptHinted ?? 0),
     };
   }
 
@@ -1746,7 +1821,11 @@ export class Node {
     if (pull?.kind === 'repair-pull') {
       this.ops.delete(opId);
       if (record !== null && record !== undefined) {
-        this.store.mergeRecord(pull.keyspace, pull.key, record, this.lastNowMs);
+        const own = this.store.readRecord(pull.keyspace, pull.key);
+        assert(own.ok, 'local reads do not fail');
+        if (!this.skipsTombstoneRepair(record, own.value)) {
+          this.store.mergeRecord(pull.keyspace, pull.key, record, this.lastNowMs);
+        }
       }
       return;
     }
@@ -1793,6 +1872,7 @@ export class Node {
     for (const target of op.targets) {
       if (!op.answers.has(target.node)) continue;
       if (recordDescends(op.answers.get(target.node), merged)) continue;
+      if (this.skipsTombstoneRepair(merged, op.answers.get(target.node))) continue;
       if (target.node === this.nodeId) {
         this.storeIncoming(op.keyspace, op.key, merged, target.hintFor);
       } else {
@@ -2269,6 +2349,8 @@ export class Node {
     this.handoff.sync(map, (id) => this.keyspacesById.get(id), this.lastNowMs);
     this.antiEntropy?.forgetTrees();
     this.exchangeCandidatesCache = null;
+    this.tombstones?.forget();
+    this.sweptPartitionsCache = null;
     const ids = map.members.map((member) => member.id);
     if (map.members.length > 1 && this.config.cluster !== undefined) {
       if (this.swim === null) {
@@ -2317,6 +2399,9 @@ export class Node {
       case MessageType.join:
         return this.onJoin(from, message[2], nowMs);
       case MessageType.antiEntropy: {
+        if (map !== null && this.tombstones !== null && isTombstoneMessageType(message[2])) {
+          return this.onTombstoneMessage(from, message[2], map, nowMs);
+        }
         if (map === null || this.antiEntropy === null) return;
         const sends = this.antiEntropy.receive(
           from,
@@ -2470,6 +2555,31 @@ export class Node {
         return this.applyRegisters(this.registers.receive(from, message[2], nowMs));
       case MessageType.chain:
         return this.applyChains(this.chains.receive(from, message[2], nowMs), nowMs);
+    }
+  }
+
+  /** A purge round's query, answer or purge (docs/ANTI-ENTROPY.md, "Tombstones"). */
+  private onTombstoneMessage(from: string, message: unknown, map: ClusterMap, nowMs: number): void {
+    const sends = this.tombstones!.receive(
+      from,
+      message,
+      {
+        keyspaceOf: (keyspaceId) => {
+          const keyspace = this.keyspacesById.get(keyspaceId);
+          // A change in progress declines, as its copies are still being made.
+          return keyspace !== undefined &&
+            keyspace.consistency === 'eventual' &&
+            map.change === undefined
+            ? keyspace
+            : null;
+        },
+        members: map.members.map((member) => member.id),
+      },
+      nowMs,
+    );
+    if (sends === null) this.droppedMessages++;
+    for (const send of sends ?? []) {
+      this.send(send.to, [MessageType.antiEntropy, map.epoch, send.message]);
     }
   }
 
@@ -2706,6 +2816,53 @@ export class Node {
     if (this.config.cluster !== undefined) this.tickMembership(nowMs);
     if (this.census !== null) this.tickLoad(nowMs);
     if (this.antiEntropy !== null && this.map.members.length > 1) this.tickAntiEntropy(nowMs);
+    if (this.tombstones !== null) this.tickTombstones(nowMs);
+  }
+
+  /** The sweep for tombstones past their grace, and the purge round it may start. */
+  private tickTombstones(nowMs: number): void {
+    const map = this.map!;
+    const sends = this.tombstones!.tick(nowMs, () => this.sweptPartitions(), {
+      refusal: () => {
+        // As exchanges pause: the copies of a change in progress are still being made.
+        if (map.change !== undefined) return 'change';
+        // Any member may hold a hint or a stray copy; one that cannot answer keeps it all.
+        return map.members.every((member) => this.liveness(member.id) === 'alive')
+          ? null
+          : 'unreachable';
+      },
+      members: () => map.members.map((member) => member.id),
+    });
+    for (const send of sends) {
+      this.send(send.to, [MessageType.antiEntropy, map.epoch, send.message]);
+    }
+  }
+
+  /** Every partition of an eventual keyspace this node replicates, with its place there. */
+  private sweptPartitions(): SweptPartition[] {
+    if (this.sweptPartitionsCache !== null) return this.sweptPartitionsCache;
+    const map = this.map!;
+    const swept: SweptPartition[] = [];
+    for (const keyspace of map.keyspaces) {
+      if (keyspace.consistency !== 'eventual') continue;
+      const n = replicationFactor(keyspace, this.ownerCount);
+      for (let partition = 0; partition < map.partitionCount; partition++) {
+        const position = this.walkOf(partition).slice(0, n).indexOf(this.nodeId);
+        if (position >= 0) swept.push({ keyspace, partition, position });
+      }
+    }
+    this.sweptPartitionsCache = swept;
+    return swept;
+  }
+
+  /**
+   * Whether a repair should leave out sending `record` to a copy that holds nothing
+   * (`held` undefined): a tombstone past its grace is gone there already or never needed
+   * there, and sending it would only bring back a row the next purge round removes again.
+   */
+  private skipsTombstoneRepair(record: StoredRecord, held: StoredRecord | undefined): boolean {
+    if (held !== undefined || this.tombstones === null) return false;
+    return skipsRepairToAbsent(record, this.lastNowMs, this.tombstones.settings.graceMs);
   }
 
   /**
@@ -2762,7 +2919,13 @@ export class Node {
       if (!this.isUp(repair.peer)) continue;
       if (repair.action !== 'pull') {
         const own = this.store.readRecord(repair.keyspace, repair.key);
-        if (own.ok && own.value !== undefined) {
+        // `push`: the peer holds nothing for the key (a `both` is sent whatever it holds).
+        const peerAbsent = repair.action === 'push';
+        if (
+          own.ok &&
+          own.value !== undefined &&
+          !(peerAbsent && this.skipsTombstoneRepair(own.value, undefined))
+        ) {
           // Fire and forget: opId 0 names no op, so the answer is dropped.
           this.send(repair.peer, [
             MessageType.put,

@@ -67,6 +67,12 @@ export interface NodeConfig {
    * up, it joins a standby or lets a member leave by the load per member. Null: off.
    */
   readonly elastic: ElasticSettings | null;
+  /**
+   * How old a tombstone of an eventual keyspace must be before it may be purged
+   * (docs/ANTI-ENTROPY.md, "Tombstones"): at least ten request timeouts and ten hint
+   * handoff intervals.
+   */
+  readonly tombstoneGraceMs: number;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
 
@@ -97,5 +103,6 @@ export const DEFAULT_NODE_CONFIG: NodeConfig = {
   suspicionTimeoutMs: 5000,
   hintsMax: 1_000_000,
   elastic: null,
+  tombstoneGraceMs: 3_600_000,
   logLevel: 'info',
 };

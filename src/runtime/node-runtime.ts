@@ -396,6 +396,7 @@ function clusterConfigOf(config: NodeConfig, cluster: RuntimeCluster): ClusterCo
     },
     requestTimeoutMs: config.requestTimeoutMs,
     hintsMax: config.hintsMax,
+    tombstoneGraceMs: config.tombstoneGraceMs,
     handoffIntervalMs: DEFAULT_CLUSTER_TIMINGS.handoffIntervalMs,
     handoffBatchMax: DEFAULT_CLUSTER_TIMINGS.handoffBatchMax,
     ...(config.elastic === null ? {} : { elastic: config.elastic }),

@@ -73,6 +73,12 @@ export interface ClusterWorldOptions {
   readonly readRepair?: boolean;
   /** Negative control: no Merkle exchanges between replicas. */
   readonly antiEntropy?: boolean;
+  /** Tombstones of eventual keyspaces: their grace period (default: the node's, 1 hour). */
+  readonly tombstoneGraceMs?: number;
+  /** The pause between two sweeps for tombstones (default: the node's). */
+  readonly tombstoneSweepIntervalMs?: number;
+  /** Negative control: tombstones purged on their age alone, without asking anyone. */
+  readonly tombstonePurgeOnGraceAlone?: boolean;
   /** Negative control: strong keyspaces with quorums of one acceptor. */
   readonly strongQuorumOfOne?: boolean;
   /** Negative control: chain replicas that serve requests of older chain epochs. */
@@ -204,6 +210,9 @@ export class ClusterWorld {
       hintedHandoff: options.hintedHandoff ?? true,
       readRepair: options.readRepair ?? true,
       antiEntropy: options.antiEntropy ?? true,
+      tombstoneGraceMs: options.tombstoneGraceMs ?? 0,
+      tombstoneSweepIntervalMs: options.tombstoneSweepIntervalMs ?? 0,
+      tombstonePurgeOnGraceAlone: options.tombstonePurgeOnGraceAlone ?? false,
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
       ...(options.elastic === undefined ? {} : { elastic: options.elastic }),
@@ -310,6 +319,12 @@ export class ClusterWorld {
     const policy =
       this.options.keyspaces.find((keyspace) => keyspace.id === keyspaceId)?.conflicts ?? 'lww';
     return winningSibling(decodeRecord(bytes), this.nowMs, policy)?.value ?? null;
+  }
+
+  /** Whether a node's own storage holds a row for a key: a value or a tombstone. */
+  holdsRow(id: string, keyspaceId: number, key: Uint8Array): boolean {
+    const partition = partitionOf(keyspaceId, key, this.options.partitionCount);
+    return this.storage(id).get(dataKey(keyspaceId, partition, key)) !== undefined;
   }
 
   /** Sends a client request to a node; `onReply` is called once, in virtual time. */
@@ -575,6 +590,13 @@ export class ClusterWorld {
         hintedHandoff: this.options.hintedHandoff,
         readRepair: this.options.readRepair,
         antiEntropy: this.options.antiEntropy,
+        ...(this.options.tombstoneGraceMs === 0
+          ? {}
+          : { tombstoneGraceMs: this.options.tombstoneGraceMs }),
+        ...(this.options.tombstoneSweepIntervalMs === 0
+          ? {}
+          : { tombstoneSweepIntervalMs: this.options.tombstoneSweepIntervalMs }),
+        tombstonePurgeOnGraceAlone: this.options.tombstonePurgeOnGraceAlone,
         strongQuorumOfOne: this.options.strongQuorumOfOne,
         chainAcceptOlderEpochs: this.options.chainAcceptOlderEpochs,
         ...(this.options.elastic === undefined

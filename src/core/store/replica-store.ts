@@ -608,6 +608,79 @@ export class ReplicaStore {
     if (writes.length > 0) this.persist(writes, false, records);
   }
 
+  // ---- tombstone purges (docs/ANTI-ENTROPY.md, "Tombstones") ----
+
+  /**
+   * Up to `limit` stored rows of one partition after `afterKey` (exclusive; null: from its
+   * start), in key order, each with its record as written last (a row removed but not yet
+   * persisted is left out), and whether the partition has more rows. Rows only pending are
+   * not seen: they are fresh writes, which no purge wants.
+   */
+  partitionRecordsAfter(
+    keyspaceId: number,
+    partition: number,
+    afterKey: Uint8Array | null,
+    limit: number,
+  ): {
+    records: { key: Uint8Array; record: StoredRecord }[];
+    more: boolean;
+    lastKey: Uint8Array | null;
+  } {
+    assert(limit >= 1, 'a page holds at least one row');
+    const prefix = dataPrefix(keyspaceId, partition);
+    let start = prefix;
+    if (afterKey !== null) {
+      start = new Uint8Array(prefix.length + afterKey.length + 1);
+      start.set(prefix);
+      start.set(afterKey, prefix.length);
+    }
+    const rows = this.view.scan({ start, end: prefixEnd(prefix), limit: limit + 1 });
+    const records: { key: Uint8Array; record: StoredRecord }[] = [];
+    let lastKey: Uint8Array | null = null;
+    for (let i = 0; i < rows.length && i < limit; i++) {
+      const row = rows[i]!;
+      lastKey = row.key.slice(prefix.length);
+      const pending =
+        this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(row.key));
+      const record = pending !== undefined ? pending.record : decodeRecord(row.value);
+      if (record !== undefined) records.push({ key: lastKey, record });
+    }
+    return { records, more: rows.length > limit, lastKey };
+  }
+
+  /** Whether this node holds a hint for the key for any of `owners`. */
+  holdsHintFor(owners: readonly string[], keyspaceId: number, key: Uint8Array): boolean {
+    if (this.hints === 0) return false;
+    const storageKey = dataKey(keyspaceId, partitionOf(keyspaceId, key, this.partitionCount), key);
+    for (const owner of owners) {
+      const hint = this.readAt(hintKey(owner, storageKey));
+      if (hint.ok && hint.value !== undefined) return true;
+    }
+    return false;
+  }
+
+  /**
+   * Removes a key's row, with no tombstone left behind, if its record as written last is
+   * exactly `expected`; anything else (a write that came since, a row already gone) is
+   * kept. Answers whether the row was removed. Not durable: a removal lost in a crash
+   * leaves the tombstone, which a later round purges again.
+   */
+  purgeIfEqual(keyspaceId: number, key: Uint8Array, expected: StoredRecord): boolean {
+    const storageKey = dataKey(keyspaceId, partitionOf(keyspaceId, key, this.partitionCount), key);
+    const current = this.readAt(storageKey);
+    assert(current.ok, 'a local read cannot fail');
+    if (current.value === undefined || !recordsEqual(current.value, expected)) return false;
+    const writes: StorageWrite[] = [];
+    for (const expiresAtMs of expiryTimesOf(current.value)) {
+      writes.push({ key: expiryKey(expiresAtMs, storageKey), value: null });
+    }
+    writes.push({ key: storageKey, value: null });
+    const keyString = bytesToKeyString(storageKey);
+    this.onDataChange?.(storageKey, current.value, undefined);
+    this.persist(writes, false, new Map([[keyString, undefined]]));
+    return true;
+  }
+
   // ---- ticks: expiry ----
 
   tick(nowMs: number): void {

@@ -636,12 +636,8 @@ export function formatBytes(bytes: number): string {
  * addresses), or the abort of the change in progress.
  */
 export function planMembership(map: ClusterMap, request: MembershipRequest): MembershipResult {
-  const strong = map.keyspaces.find((keyspace) => keyspace.consistency === 'strong');
-  if (request.kind !== 'abort' && strong !== undefined) {
-    return refuse(
-      `keyspace '${strong.name}' is strong: moving its registers needs the CASPaxos acceptor-change steps, which membership changes do not make yet`,
-    );
-  }
+  // Strong keyspaces' registers change acceptors by joint quorums, fences and rewrites
+  // (docs/PAXOS.md, "Acceptor changes"); the voters, the map register's acceptors, stay.
   switch (request.kind) {
     case 'join': {
       const standby = memberOf(map, request.id);
@@ -671,13 +667,13 @@ export function planMembership(map: ClusterMap, request: MembershipRequest): Mem
 }
 
 /**
- * The members the change in progress copies eventual keyspaces' data to, sorted by id:
- * the ones whose reports the commit waits for. (Chain keyspaces' replicas join their
- * chains by the chains' own repair, after the commit.)
+ * The members the change in progress copies eventual keyspaces' data or strong keyspaces'
+ * registers to, sorted by id: the ones whose reports the commit waits for. (Chain
+ * keyspaces' replicas join their chains by the chains' own repair, after the commit.)
  */
 export function receiversOf(map: ClusterMap): string[] {
   const eventual = new Set(
-    map.keyspaces.filter((keyspace) => keyspace.consistency === 'eventual').map((k) => k.id),
+    map.keyspaces.filter((keyspace) => keyspace.consistency !== 'chain').map((k) => k.id),
   );
   return distinctSorted(
     transfersOf(map)

@@ -76,6 +76,8 @@ export interface ClusterWorldOptions {
   readonly strongQuorumOfOne?: boolean;
   /** Negative control: chain replicas that serve requests of older chain epochs. */
   readonly chainAcceptOlderEpochs?: boolean;
+  /** Negative controls: strong acceptor changes without fences, or without rewrites. */
+  readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite' | null;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -170,6 +172,8 @@ export class ClusterWorld {
   private readonly held = new Map<string, DeliverEvent[]>();
   private readonly deliveryListeners: ((delivery: Delivery) => void)[] = [];
   private nextRequestId = 1;
+  /** Drops the messages it names, whatever the links do; null: none. */
+  private dropFilter: ((from: string, to: string, message: unknown) => boolean) | null = null;
   /** Counts calmNetwork calls, so that a scheduled fault knows it was called off. */
   private calms = 0;
   messagesSent = 0;
@@ -200,6 +204,7 @@ export class ClusterWorld {
       antiEntropy: options.antiEntropy ?? true,
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
+      strongAcceptorChangeUnsafe: options.strongAcceptorChangeUnsafe ?? null,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -344,6 +349,15 @@ export class ClusterWorld {
     const sim = this.simNode(id);
     if (sim.node !== null) throw new Error(`${id} is up`);
     this.boot(id);
+  }
+
+  /**
+   * Drops every message `filter` names (by sender, receiver and content) until set to null:
+   * a fault aimed at one kind of message, such as the maps a node would learn from. It draws
+   * nothing from the Prng for the messages it drops.
+   */
+  dropWhere(filter: ((from: string, to: string, message: unknown) => boolean) | null): void {
+    this.dropFilter = filter;
   }
 
   /** Drops every message from `from` to `to` (one way) until healed. */
@@ -559,6 +573,9 @@ export class ClusterWorld {
         antiEntropy: this.options.antiEntropy,
         strongQuorumOfOne: this.options.strongQuorumOfOne,
         chainAcceptOlderEpochs: this.options.chainAcceptOlderEpochs,
+        ...(this.options.strongAcceptorChangeUnsafe === null
+          ? {}
+          : { strongAcceptorChangeUnsafe: this.options.strongAcceptorChangeUnsafe }),
       },
     };
     sim.node = new Node(config, sim.storage);
@@ -713,7 +730,8 @@ export class ClusterWorld {
         case 'send': {
           this.messagesSent++;
           const target = this.nodes.get(effect.to);
-          if (target === undefined || this.prng.chance(this.options.lossRate)) {
+          const filtered = this.dropFilter?.(sim.id, effect.to, effect.message) === true;
+          if (target === undefined || filtered || this.prng.chance(this.options.lossRate)) {
             this.messagesDropped++;
             break;
           }

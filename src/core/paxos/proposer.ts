@@ -448,8 +448,10 @@ export class Proposer {
         name,
         ids,
         idSet: new Set(ids),
-        prepareQuorum: majority(current.length) + majority(next.length),
-        acceptQuorum: majority(current.length) + majority(next.length),
+        // Counts no joint quorum is judged by (isQuorum applies the joint rule); apart from
+        // the purge's every acceptor, which is ids.length.
+        prepareQuorum: ids.length + 1,
+        acceptQuorum: ids.length + 1,
         joint: { current: new Set(current), next: new Set(next) },
       };
       if (this.groups.size >= GROUPS_MAX) this.groups.clear();
@@ -463,7 +465,7 @@ export class Proposer {
   private isQuorum(group: AcceptorGroup, answered: ReadonlySet<string>, size: number): boolean {
     const joint = group.joint;
     // A purge's seal needs every acceptor, of both sets alike.
-    if (joint === null || size >= group.ids.length) return answered.size >= size;
+    if (joint === null || size === group.ids.length) return answered.size >= size;
     let current = 0;
     let next = 0;
     for (const id of answered) {
@@ -476,7 +478,7 @@ export class Proposer {
   /** Whether the acceptors that have not refused can still make a quorum of `size`. */
   private quorumReachable(operation: Operation, size: number): boolean {
     const group = operation.group;
-    if (group.joint === null || size >= group.ids.length) {
+    if (group.joint === null || size === group.ids.length) {
       return group.ids.length - operation.refused.size - operation.fenced.size >= size;
     }
     const open = new Set(

@@ -27,7 +27,7 @@ import type { Prng } from '../prng.ts';
 import { partitionOf } from '../ring/partition.ts';
 import { metaKey, paxosKey, paxosPrefix } from '../store/layout.ts';
 import type { StorageEntry, StorageWrite } from '../../storage/contract.ts';
-import { INITIAL_FLOORS, raiseFloors, stepAcceptor, type AcceptorFloors } from './acceptor.ts';
+import { INITIAL_FLOORS, stepAcceptor, type AcceptorFloors } from './acceptor.ts';
 import { decodeFloors, decodeKeyState, encodeFloors, encodeKeyState } from './acceptor-codec.ts';
 import {
   fenceRaises,
@@ -35,7 +35,7 @@ import {
   registersGivenAway,
   type FenceRaise,
 } from './acceptor-change.ts';
-import { compareBallots } from './ballot.ts';
+import { compareBallots, maxBallot } from './ballot.ts';
 import { defaultProposerConfig, REQUEST_IDS_PER_PROPOSER, type ProposerConfig } from './config.ts';
 import {
   isAcceptorRequest,
@@ -191,6 +191,8 @@ export class RegisterHost {
   /** Requests refused by a fence, and acceptor rows of given-away partitions removed. */
   fencedRequests = 0;
   strayRowsDropped = 0;
+  /** Keys this node rewrote through joint quorums as a new acceptor, over every copy. */
+  keysRewritten = 0;
 
   constructor(
     nodeId: string,
@@ -533,7 +535,10 @@ export class RegisterHost {
     entry.savedKey = saved;
     if (copy.state === 'done') {
       // A new acceptor reads a key no one listed at the highest floors of those that listed.
-      const floors = raiseFloors(this.floors, copy.floors.promised, copy.floors.version);
+      const floors: AcceptorFloors = {
+        promised: maxBallot(this.floors.promised, copy.floors.promised),
+        version: Math.max(this.floors.version, copy.floors.version),
+      };
       if (
         compareBallots(floors.promised, this.floors.promised) > 0 ||
         floors.version > this.floors.version
@@ -644,6 +649,7 @@ export class RegisterHost {
         this.rewrites.delete(completion.operationId);
         const outcome = completion.outcome;
         const ok = outcome.kind === 'ok';
+        if (ok) this.keysRewritten += 1;
         rewrite.entry.copy.rewritten(
           rewrite.key,
           ok,

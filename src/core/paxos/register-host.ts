@@ -128,12 +128,14 @@ const KEYSPACE_ID_BYTES = 4;
 
 interface Register {
   readonly registerKey: Uint8Array;
-  readonly acceptors: readonly string[];
+  /** With the map epoch they came from, so that a purge later takes the newer ones. */
+  readonly acceptors: readonly string[] | AcceptorConfiguration;
 }
 
 interface PendingPurge {
   readonly registerKey: Uint8Array;
-  readonly acceptors: readonly string[];
+  /** With the map epoch they came from, so that a purge later takes the newer ones. */
+  readonly acceptors: readonly string[] | AcceptorConfiguration;
   dueMs: number;
   attempts: number;
 }
@@ -238,10 +240,7 @@ export class RegisterHost {
     assert(operationId >= 0, 'node operation ids are not negative');
     nowMs = this.clock.advance(nowMs);
     const registerKey = registerKeyOf(keyspaceId, key);
-    const ids = Array.isArray(acceptors)
-      ? (acceptors as readonly string[])
-      : (acceptors as AcceptorConfiguration).ids;
-    this.running.set(operationId, { registerKey, acceptors: ids });
+    this.running.set(operationId, { registerKey, acceptors });
     this.take(this.proposer.submit(operationId, registerKey, command, nowMs, acceptors), nowMs);
     return this.flush();
   }

@@ -33,6 +33,7 @@ import {
   fenceRaises,
   registerCopiesTo,
   registersGivenAway,
+  strongAcceptorsOf,
   type FenceRaise,
 } from './acceptor-change.ts';
 import { compareBallots, maxBallot } from './ballot.ts';
@@ -187,7 +188,8 @@ export class RegisterHost {
   /** Rewrites running, by operation id (negative, shared with purges). */
   private readonly rewrites = new Map<number, { entry: CopyEntry; key: Uint8Array }>();
   /** Acceptor row ranges of partitions given away, still to remove. */
-  private strays: { start: Uint8Array; end: Uint8Array }[] = [];
+  private strays: { keyspaceId: number; partition: number; start: Uint8Array; end: Uint8Array }[] =
+    [];
   private acceptorsOfPartition:
     ((keyspaceId: number, partition: number) => AcceptorConfiguration | undefined) | null = null;
   /** Requests refused by a fence, and acceptor rows of given-away partitions removed. */
@@ -321,9 +323,17 @@ export class RegisterHost {
         this.nodeId,
       )) {
         const start = paxosPrefix(keyspaceId, partition);
-        this.strays.push({ start, end: prefixEnd(start)! });
+        this.strays.push({ keyspaceId, partition, start, end: prefixEnd(start)! });
       }
     }
+    // A partition this node is an acceptor of again (a later change gives it back) keeps
+    // its rows: a copy may be writing them.
+    this.strays = this.strays.filter(({ keyspaceId, partition }) => {
+      const keyspace = map.keyspaces.find((candidate) => candidate.id === keyspaceId);
+      if (keyspace?.consistency !== 'strong') return true;
+      const { ids, nextIds } = strongAcceptorsOf(map, keyspace, partition);
+      return !ids.includes(this.nodeId) && nextIds?.includes(this.nodeId) !== true;
+    });
   }
 
   /** The copies this node receives as an acceptor in the change in progress. */

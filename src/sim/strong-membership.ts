@@ -2,8 +2,9 @@
 // changes"): three founders (the voters) and a register workload on shared keys, while a
 // script grows and shrinks the cluster: n4 joins, n5 joins (and crashes while it copies),
 // n6 replaces n4, n6 leaves, and n5, crashed for good, is removed. Messages are lost at a
-// seeded rate, and during the first two changes every map sent to n3 is lost, so n3 keeps
-// proposing with the map from before them: the fences must hold it off. Afterwards the
+// seeded rate (and duplicated, reordered or delayed on some seeds), and during the first two
+// changes every map sent to n3 is lost, so n3 keeps proposing with the map from before
+// them: the fences must hold it off. Afterwards the
 // history and the final reads through every founder go to the linearizability checker, and
 // the acceptor rows are inspected: every key's value on a majority of its replicas, and no
 // rows left on nodes that are no longer replicas.
@@ -97,6 +98,10 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
     keyspaces: [STRONG],
     partitionCount: PARTITIONS,
     lossRate: seed % 3 === 0 ? 0 : 0.01,
+    // Some seeds also duplicate, reorder (a reconnect) or hold back (a long tail) messages.
+    duplicateRate: seed % 2 === 0 ? 0.02 : 0,
+    reorderRate: seed % 4 === 1 ? 0.02 : 0,
+    tailRate: seed % 5 === 2 ? 0.01 : 0,
     requestTimeoutMs: 800,
     ...(options.unsafe === undefined ? {} : { strongAcceptorChangeUnsafe: options.unsafe }),
   });

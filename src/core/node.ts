@@ -76,6 +76,7 @@ import type { SwimConfig } from './swim/config.ts';
 import { coversDot } from './versions/version-vector.ts';
 import type { StorageReader } from '../storage/contract.ts';
 import { MAP_REGISTER_KEYSPACE_ID, RegisterHost, type HostOutput } from './paxos/register-host.ts';
+import { strongAcceptorsOf } from './paxos/acceptor-change.ts';
 import type { Command, RegisterValue } from './paxos/register.ts';
 import type { OperationOutcome } from './paxos/proposer.ts';
 import {
@@ -208,6 +209,12 @@ export interface ClusterConfig {
    * during the change.
    */
   readonly handoffCopies?: boolean;
+  /**
+   * A negative control only: strong keyspaces change acceptors without fences (acceptors
+   * take proposals from older maps) or without rewriting the registers to the new ones,
+   * which must fail the linearizability checker (docs/PAXOS.md, "Acceptor changes").
+   */
+  readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite';
 }
 
 export const PROTOCOL_STAT_NAMES = [
@@ -219,6 +226,9 @@ export const PROTOCOL_STAT_NAMES = [
   'paxos_conflicts_total',
   'paxos_timeouts_total',
   'paxos_purges_pending',
+  'paxos_fenced_total',
+  'paxos_keys_rewritten_total',
+  'paxos_stray_rows_dropped_total',
   'chain_replicas',
   'handoff_copies_waiting',
   'handoff_copies_running',
@@ -528,6 +538,8 @@ type Op =
 interface Loopback {
   readonly protocol: 'paxos' | 'chain';
   readonly message: unknown;
+  /** The map epoch a CASPaxos request was sent under. */
+  readonly epoch?: number;
 }
 
 /** What to do once a batch is persisted. */
@@ -696,8 +708,20 @@ export class Node {
             ? { unsafe: { quorumOfOne: true, allowDisjointQuorums: true } }
             : {}),
         },
+        scanPersisted: (start, end, limit) => view.scan({ start, end, limit }),
+        ...(config.cluster?.strongAcceptorChangeUnsafe === 'ignore-fences'
+          ? { ignoreFences: true, copy: { unsafe: { ignoreFence: true } } }
+          : {}),
+        ...(config.cluster?.strongAcceptorChangeUnsafe === 'skip-rewrite'
+          ? { copy: { unsafe: { skipRewrite: true } } }
+          : {}),
       },
     );
+    this.registers.setAcceptorsOf((keyspaceId, partition) => {
+      const keyspace = this.keyspacesById.get(keyspaceId);
+      if (this.map === null || keyspace?.consistency !== 'strong') return undefined;
+      return strongAcceptorsOf(this.map, keyspace, partition);
+    });
     const store = this.store;
     this.handoff = new HandoffHost(config.nodeId, {
       mergeReceived: (keyspace, key, record, nowMs) => {
@@ -713,6 +737,7 @@ export class Node {
         return store.lastPersistedBatchId;
       },
     });
+    this.handoff.otherCopies = this.registers;
     this.antiEntropy =
       config.cluster === undefined || config.cluster.antiEntropy === false
         ? null
@@ -874,6 +899,9 @@ export class Node {
       paxos_conflicts_total: paxos.conflicts,
       paxos_timeouts_total: paxos.timeouts,
       paxos_purges_pending: this.registers.pendingPurgeCount(),
+      paxos_fenced_total: this.registers.fencedRequests,
+      paxos_keys_rewritten_total: this.registers.keysRewritten,
+      paxos_stray_rows_dropped_total: this.registers.strayRowsDropped,
       chain_replicas: this.chains.replicaCount(),
       ...this.handoff.stats(this.lastNowMs),
       elastic_decisions_total: this.elastic?.status().decisions ?? 0,
@@ -1023,16 +1051,19 @@ export class Node {
       }
     }
     const job = this.newJob(origin, request.op, keys.length);
-    const n = replicationFactor(keyspace, this.ownerCount);
     // Keys for one coordinator go in one forward, in order: items on one key stay in order.
     const forwards = new Map<string, number[]>();
     const replicaOfAll = new Map<string, boolean>();
     const withVersions = request.op === 'get' ? request.withVersions !== false : true;
     for (let index = 0; index < keys.length && !job.finished; index++) {
       const key = keys[index]!;
-      const acceptors = this.walkOf(
+      // While a change moves the partition, both acceptor sets (joint quorums).
+      const configuration = strongAcceptorsOf(
+        this.map!,
+        keyspace,
         partitionOf(keyspace.id, key, this.config.partitionCount),
-      ).slice(0, n);
+      );
+      const acceptors = configuration.ids;
       // One proposer per key where possible: its first replica that is alive (a suspect one
       // is passed over, so a dead coordinator costs only the time SWIM takes to suspect it).
       const coordinator =
@@ -1052,7 +1083,7 @@ export class Node {
         });
         const command: Command = request.op === 'write' ? commands[index]! : { kind: 'get' };
         this.applyRegisters(
-          this.registers.submit(opId, keyspace.id, key, command, acceptors, nowMs),
+          this.registers.submit(opId, keyspace.id, key, command, configuration, nowMs),
         );
         continue;
       }
@@ -1085,12 +1116,17 @@ export class Node {
 
   /** Carries out what the register host asks: sends (some after a batch), completions. */
   private applyRegisters(output: HostOutput): void {
-    for (const { to, message, afterBatch } of output.sends) {
+    for (const { to, message, afterBatch, epoch } of output.sends) {
+      // An operation's requests carry the epoch of the map its acceptors came from.
+      const sentEpoch = epoch ?? this.epoch();
       if (to === this.nodeId) {
-        this.after(afterBatch, { kind: 'loopback', message: { protocol: 'paxos', message } });
+        this.after(afterBatch, {
+          kind: 'loopback',
+          message: { protocol: 'paxos', message, epoch: sentEpoch },
+        });
         continue;
       }
-      const peerMessage: PeerMessage = [MessageType.paxos, this.epoch(), message];
+      const peerMessage: PeerMessage = [MessageType.paxos, sentEpoch, message];
       if (afterBatch === 0) this.send(to, peerMessage);
       else this.after(afterBatch, { kind: 'send', to, message: peerMessage });
     }
@@ -1122,9 +1158,9 @@ export class Node {
     while (this.loopback.length > 0) {
       const messages = this.loopback;
       this.loopback = [];
-      for (const { protocol, message } of messages) {
+      for (const { protocol, message, epoch } of messages) {
         if (protocol === 'paxos') {
-          this.applyRegisters(this.registers.receive(this.nodeId, message, nowMs));
+          this.applyRegisters(this.registers.receive(this.nodeId, message, nowMs, epoch));
         } else {
           this.applyChains(this.chains.receive(this.nodeId, message, nowMs), nowMs);
         }
@@ -2336,6 +2372,7 @@ export class Node {
         return local !== undefined && local.name === keyspace.name ? local : keyspace;
       }),
     };
+    const previous = this.map;
     this.map = map;
     this.keyspacesByName.clear();
     this.keyspacesById.clear();
@@ -2347,6 +2384,7 @@ export class Node {
     this.ownerCount = ownersOf(map).length;
     this.addedReplicas.clear();
     this.handoff.sync(map, (id) => this.keyspacesById.get(id), this.lastNowMs);
+    this.registers.syncMap(previous, map, this.lastNowMs);
     this.antiEntropy?.forgetTrees();
     this.exchangeCandidatesCache = null;
     this.tombstones?.forget();
@@ -2552,7 +2590,7 @@ export class Node {
       case MessageType.flushReply:
         return this.onSumAnswer(message[2], message[3]);
       case MessageType.paxos:
-        return this.applyRegisters(this.registers.receive(from, message[2], nowMs));
+        return this.applyRegisters(this.registers.receive(from, message[2], nowMs, message[1]));
       case MessageType.chain:
         return this.applyChains(this.chains.receive(from, message[2], nowMs), nowMs);
     }

@@ -85,6 +85,8 @@ export interface ClusterWorldOptions {
   readonly chainAcceptOlderEpochs?: boolean;
   /** Negative control: receivers of a membership change report copies they never made. */
   readonly handoffCopies?: boolean;
+  /** Negative controls: strong acceptor changes without fences, or without rewrites. */
+  readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite' | null;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -182,6 +184,8 @@ export class ClusterWorld {
   private readonly held = new Map<string, DeliverEvent[]>();
   private readonly deliveryListeners: ((delivery: Delivery) => void)[] = [];
   private nextRequestId = 1;
+  /** Drops the messages it names, whatever the links do; null: none. */
+  private dropFilter: ((from: string, to: string, message: unknown) => boolean) | null = null;
   /** Counts calmNetwork calls, so that a scheduled fault knows it was called off. */
   private calms = 0;
   messagesSent = 0;
@@ -217,6 +221,7 @@ export class ClusterWorld {
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
       ...(options.elastic === undefined ? {} : { elastic: options.elastic }),
       handoffCopies: options.handoffCopies ?? true,
+      strongAcceptorChangeUnsafe: options.strongAcceptorChangeUnsafe ?? null,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -372,6 +377,15 @@ export class ClusterWorld {
     const sim = this.simNode(id);
     if (sim.node !== null) throw new Error(`${id} is up`);
     this.boot(id);
+  }
+
+  /**
+   * Drops every message `filter` names (by sender, receiver and content) until set to null:
+   * a fault aimed at one kind of message, such as the maps a node would learn from. It draws
+   * nothing from the Prng for the messages it drops.
+   */
+  dropWhere(filter: ((from: string, to: string, message: unknown) => boolean) | null): void {
+    this.dropFilter = filter;
   }
 
   /** Drops every message from `from` to `to` (one way) until healed. */
@@ -603,6 +617,9 @@ export class ClusterWorld {
           ? {}
           : { elastic: this.options.elastic, loadCensusPassMs: 2_000 }),
         handoffCopies: this.options.handoffCopies,
+        ...(this.options.strongAcceptorChangeUnsafe === null
+          ? {}
+          : { strongAcceptorChangeUnsafe: this.options.strongAcceptorChangeUnsafe }),
       },
     };
     sim.node = new Node(config, sim.storage);
@@ -757,7 +774,8 @@ export class ClusterWorld {
         case 'send': {
           this.messagesSent++;
           const target = this.nodes.get(effect.to);
-          if (target === undefined || this.prng.chance(this.options.lossRate)) {
+          const filtered = this.dropFilter?.(sim.id, effect.to, effect.message) === true;
+          if (target === undefined || filtered || this.prng.chance(this.options.lossRate)) {
             this.messagesDropped++;
             break;
           }

@@ -92,6 +92,8 @@ export interface RegisterWorkloadOptions {
   readonly timeoutMs: number;
   /** The keys' consistency: what a compare-and-set that did not apply answers depends on it. */
   readonly consistency: 'strong' | 'chain';
+  /** Once true, clients start no more operations (the workload ends early); absent: never. */
+  readonly until?: () => boolean;
 }
 
 /** What an ok operation taught about a key: its version, and the value at that version. */
@@ -168,6 +170,7 @@ export function runRegisterWorkload(
   const kindsDrawn: RegisterKind[] = [];
   let issued = 0;
   let finished = 0;
+  let stopped = false;
 
   const draw = (client: number, key: RegisterKey): Drawn => {
     const fresh = `c${client}.${++sequenceOf[client]!}`;
@@ -242,6 +245,10 @@ export function runRegisterWorkload(
 
   const issue = (client: number): void => {
     if (issued >= options.operations) return;
+    if (options.until?.() === true) {
+      stopped = true;
+      return;
+    }
     issued++;
     const key = options.keys[chooser.next()]!;
     const via = world.ids[prng.below(world.ids.length)]!;
@@ -296,7 +303,7 @@ export function runRegisterWorkload(
     world.at(world.nowMs + prng.between(0, options.thinkMsMax), () => issue(client));
   }
   const done = world.runUntil(
-    () => finished === options.operations,
+    () => finished === options.operations || (stopped && finished === issued),
     options.operations * (options.timeoutMs + options.thinkMsMax) + 1_000,
   );
   assert(done, 'every operation of the workload ends');

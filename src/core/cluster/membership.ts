@@ -687,12 +687,8 @@ export function formatBytes(bytes: number): string {
  * addresses), or the abort of the change in progress.
  */
 export function planMembership(map: ClusterMap, request: MembershipRequest): MembershipResult {
-  const strong = map.keyspaces.find((keyspace) => keyspace.consistency === 'strong');
-  if (request.kind !== 'abort' && strong !== undefined) {
-    return refuse(
-      `keyspace '${strong.name}' is strong: moving its registers needs the CASPaxos acceptor-change steps, which membership changes do not make yet`,
-    );
-  }
+  // Strong keyspaces' registers change acceptors by joint quorums, fences and rewrites
+  // (docs/PAXOS.md, "Acceptor changes"); the voters, the map register's acceptors, stay.
   switch (request.kind) {
     case 'join': {
       const standby = memberOf(map, request.id);
@@ -722,9 +718,9 @@ export function planMembership(map: ClusterMap, request: MembershipRequest): Mem
 }
 
 /**
- * The members the change in progress copies eventual keyspaces' data to, sorted by id:
- * the ones whose reports the commit waits for. (Chain keyspaces' replicas join their
- * chains by the chains' own repair, after the commit.)
+ * The members the change in progress copies eventual keyspaces' data or strong keyspaces'
+ * registers to, sorted by id: the ones whose reports the commit waits for. (Chain
+ * keyspaces' replicas join their chains by the chains' own repair, after the commit.)
  */
 export function receiversOf(map: ClusterMap): string[] {
   // Nodes ask this on every tick while a change runs, and listing the transfers walks every
@@ -740,7 +736,7 @@ const receiversByMap = new WeakMap<ClusterMap, readonly string[]>();
 
 function receiversComputed(map: ClusterMap): string[] {
   const eventual = new Set(
-    map.keyspaces.filter((keyspace) => keyspace.consistency === 'eventual').map((k) => k.id),
+    map.keyspaces.filter((keyspace) => keyspace.consistency !== 'chain').map((k) => k.id),
   );
   return distinctSorted(
     transfersOf(map)

@@ -88,6 +88,18 @@ export interface HandoffStatus {
   readonly bytesPerSecond: number;
 }
 
+/**
+ * Copies of the same change made by another protocol (strong keyspaces' registers, which
+ * move by rewrites through joint quorums, docs/PAXOS.md): shown and counted with these.
+ */
+export interface OtherCopies {
+  copyStatus(nowMs: number): {
+    readonly transfers: readonly TransferStatus[];
+    readonly waiting: number;
+  };
+  readonly registerCopies: { readonly count: number; readonly done: number };
+}
+
 export interface HandoffHostOptions {
   readonly transfer?: Partial<TransferConfig>;
   /** How long after first seeing a change its copies start. */
@@ -147,6 +159,8 @@ export class HandoffHost {
   /** Received records a merge refused (the copy is then stuck: an operator must look). */
   mergesRefused = 0;
   strayRowsDropped = 0;
+  /** The other protocol's copies of the change, when the node has them. */
+  otherCopies: OtherCopies | null = null;
 
   constructor(nodeId: string, store: HandoffStore, options: HandoffHostOptions = {}) {
     this.nodeId = nodeId;
@@ -192,9 +206,11 @@ export class HandoffHost {
 
   /** Whether this node receives copies in the change in progress and has made them all. */
   get copiesMade(): boolean {
+    const other = this.otherCopies?.registerCopies ?? { count: 0, done: 0 };
     return (
       this.changeEpoch !== null &&
-      this.copies.length > 0 &&
+      this.copies.length + other.count > 0 &&
+      other.done === other.count &&
       this.copies.every((copy) => copy.running?.state === 'done')
     );
   }
@@ -342,6 +358,14 @@ export class HandoffHost {
       }
       if (copy.running.state === 'done') copiesDone++;
       transfers.push({ keyspaceId, partition, ...copy.running.progress(nowMs) });
+    }
+    if (this.otherCopies !== null && this.changeEpoch !== null) {
+      const other = this.otherCopies.copyStatus(nowMs);
+      copiesWaiting += other.waiting;
+      for (const transfer of other.transfers) {
+        if (transfer.state === 'done') copiesDone++;
+        transfers.push(transfer);
+      }
     }
     return {
       changeEpoch: this.changeEpoch,

@@ -6,7 +6,9 @@
 // Whatever arrives from the network is checked here, field by field, before a proposer or
 // an acceptor acts on it: a wrong length, a wrong type, an oversized key or value or an
 // out-of-range number makes the message invalid, and the receiver drops and counts it.
-// The node's envelope (type and epoch) wraps these arrays; they do not repeat it.
+// The node's envelope (type and epoch) wraps these arrays; they do not repeat it. The
+// sender's epoch in that envelope is what an acceptor's fence compares (docs/PAXOS.md,
+// "Acceptor changes"); list and list reply serve a new acceptor's copy of a partition.
 
 import { KEY_BYTES_CEILING, VALUE_BYTES_CEILING } from '../limits.ts';
 import { isValidBallot } from './ballot.ts';
@@ -21,6 +23,9 @@ export const PaxosMessageType = {
   conflict: 'xc',
   purgeReply: 'xq',
   readReply: 'xf',
+  fenced: 'xz',
+  list: 'xl',
+  listReply: 'xm',
 } as const;
 
 /** requestId, key, ballot counter, ballot proposer id. */
@@ -97,10 +102,59 @@ export type ReadReplyMessage = readonly [
   version: number,
 ];
 
+/**
+ * requestId, the acceptor's fence epoch of the key's partition: the request came from a map
+ * older than the last change of the partition's acceptors, and was refused without a look at
+ * the key. The proposer's node fetches the newer map; the operation retries with it.
+ */
+export type FencedMessage = readonly [
+  typeof PaxosMessageType.fenced,
+  requestId: number,
+  fenceEpoch: number,
+];
+
+/**
+ * requestId, keyspace id, partition, the last key listed so far (null: from the start): a
+ * node that becomes an acceptor of the partition asks a current one for its register keys,
+ * a page at a time (docs/PAXOS.md, "Acceptor changes").
+ */
+export type ListMessage = readonly [
+  typeof PaxosMessageType.list,
+  requestId: number,
+  keyspaceId: number,
+  partition: number,
+  after: Uint8Array | null,
+];
+
+/**
+ * requestId, the acceptor's fence epoch of the partition when it listed, the keys after the
+ * cursor in order, whether they are the last, and the acceptor's floors (ballot, version).
+ */
+export type ListReplyMessage = readonly [
+  typeof PaxosMessageType.listReply,
+  requestId: number,
+  fenceEpoch: number,
+  keys: readonly Uint8Array[],
+  done: boolean,
+  floorCounter: number,
+  floorProposerId: string,
+  floorVersion: number,
+];
+
 export type AcceptorRequest = PrepareMessage | AcceptMessage | PurgeMessage | ReadMessage;
 export type AcceptorReply =
-  PromiseMessage | AcceptedMessage | ConflictMessage | PurgeReplyMessage | ReadReplyMessage;
-export type PaxosMessage = AcceptorRequest | AcceptorReply;
+  | PromiseMessage
+  | AcceptedMessage
+  | ConflictMessage
+  | PurgeReplyMessage
+  | ReadReplyMessage
+  | FencedMessage;
+export type PaxosMessage = AcceptorRequest | AcceptorReply | ListMessage | ListReplyMessage;
+
+/** Keys in one list reply, at most. */
+export const LIST_KEYS_MAX = 1024;
+/** Partitions a list request may name (a ring has at most this many). */
+const PARTITIONS_MAX = 65_536;
 
 /**
  * Register keys are a user key behind a prefix of up to this many bytes (the node puts the
@@ -161,7 +215,38 @@ const SHAPES: Readonly<Record<string, (fields: readonly unknown[]) => boolean>> 
     f.length === 4 && isRequestId(f[1]) && isProposerBallot(f[2], f[3]),
   [PaxosMessageType.purgeReply]: (f) =>
     f.length === 3 && isRequestId(f[1]) && typeof f[2] === 'boolean',
+  [PaxosMessageType.fenced]: (f) => f.length === 3 && isRequestId(f[1]) && isVersion(f[2]),
+  [PaxosMessageType.list]: (f) =>
+    f.length === 5 &&
+    isRequestId(f[1]) &&
+    isKeyspaceId(f[2]) &&
+    isPartition(f[3]) &&
+    (f[4] === null || isUserKey(f[4])),
+  [PaxosMessageType.listReply]: (f) =>
+    f.length === 8 &&
+    isRequestId(f[1]) &&
+    isVersion(f[2]) &&
+    Array.isArray(f[3]) &&
+    f[3].length <= LIST_KEYS_MAX &&
+    (f[3] as unknown[]).every(isUserKey) &&
+    typeof f[4] === 'boolean' &&
+    isValidBallot(f[5], f[6]) &&
+    isVersion(f[7]),
 };
+
+function isKeyspaceId(value: unknown): boolean {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < 2 ** 32;
+}
+
+function isPartition(value: unknown): boolean {
+  return (
+    typeof value === 'number' && Number.isInteger(value) && value >= 0 && value < PARTITIONS_MAX
+  );
+}
+
+function isUserKey(value: unknown): value is Uint8Array {
+  return value instanceof Uint8Array && value.length > 0 && value.length <= KEY_BYTES_CEILING;
+}
 
 /** Never throws, whatever it is given. */
 export function isValidPaxosMessage(value: unknown): value is PaxosMessage {
@@ -179,4 +264,9 @@ export function isAcceptorRequest(message: PaxosMessage): message is AcceptorReq
     type === PaxosMessageType.purge ||
     type === PaxosMessageType.read
   );
+}
+
+/** A list request or its reply: handled by the node's register host, never the proposer. */
+export function isListMessage(message: PaxosMessage): message is ListMessage | ListReplyMessage {
+  return message[0] === PaxosMessageType.list || message[0] === PaxosMessageType.listReply;
 }

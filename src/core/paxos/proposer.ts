@@ -27,6 +27,11 @@
 //   have built on the write, and the operation fails with mayHaveTakenEffect: "outcome
 //   unknown".
 // - Every message that arrives is validated; a malformed one is dropped and counted.
+// - While a register's acceptors change (docs/PAXOS.md, "Acceptor changes"), an operation
+//   names both sets, and every phase needs a majority of each (a joint quorum). A request
+//   carries the map epoch its acceptors came from; an acceptor fenced past that epoch
+//   refuses it, which counts as no answer, and the next attempt takes the acceptors the
+//   node's newer map gives (`configurationOf`).
 
 import { assert, bytesToKeyString } from '../bytes.ts';
 import type { Prng } from '../prng.ts';
@@ -43,6 +48,7 @@ import {
 import type { ProposerConfig } from './config.ts';
 import {
   isAcceptorRequest,
+  isListMessage,
   isValidPaxosMessage,
   PaxosMessageType,
   REGISTER_KEY_BYTES_MAX,
@@ -88,6 +94,18 @@ export type OperationOutcome =
 export interface ProposerSend {
   readonly to: string;
   readonly message: AcceptorRequest;
+  /** The map epoch of the operation's acceptors, when it named one: its envelope's epoch. */
+  readonly epoch?: number;
+}
+
+/**
+ * A register's acceptors as an operation names them: `ids`, and while they change, `nextIds`
+ * too (every phase then needs a majority of each); `epoch` is the map epoch they come from.
+ */
+export interface AcceptorConfiguration {
+  readonly ids: readonly string[];
+  readonly nextIds?: readonly string[];
+  readonly epoch?: number;
 }
 
 export interface ProposerCompletion {
@@ -117,6 +135,8 @@ export interface ProposerStats {
   /** Well-formed replies to a request no longer current (late, or duplicated). */
   staleReplies: number;
   overloaded: number;
+  /** Requests an acceptor refused because they came from a map older than its fence. */
+  fenced: number;
 }
 
 type Action = { readonly kind: 'command'; readonly command: Command } | { readonly kind: 'purge' };
@@ -140,14 +160,24 @@ interface AcceptorGroup {
   readonly idSet: ReadonlySet<string>;
   readonly prepareQuorum: number;
   readonly acceptQuorum: number;
+  /** While the acceptors change: both sets, each needing a majority, in every phase. */
+  readonly joint: {
+    readonly current: ReadonlySet<string>;
+    readonly next: ReadonlySet<string>;
+  } | null;
 }
 
+/** A fenced operation looks for a newer map this often while it waits for one. */
+const FENCE_WAIT_STEP_MS = 10;
 /** Acceptor groups remembered; past it the table is cleared (groups are rebuilt on use). */
 const GROUPS_MAX = 4096;
 
 interface Operation {
   readonly operationId: number;
-  readonly group: AcceptorGroup;
+  /** The acceptors of the current attempt; each attempt may take newer ones. */
+  group: AcceptorGroup;
+  /** The map epoch `group` comes from; null when the operation named none. */
+  epoch: number | null;
   readonly key: Uint8Array;
   readonly keyString: string;
   readonly action: Action;
@@ -160,6 +190,12 @@ interface Operation {
   readonly granted: Set<string>;
   /** Acceptors that refused it with a conflict. */
   readonly refused: Set<string>;
+  /** Acceptors that refused it as coming from a map older than their fence. */
+  readonly fenced: Set<string>;
+  /** The highest fence epoch any acceptor answered; 0 when none. */
+  fenceEpoch: number;
+  /** While fenced: how long the operation waits for a newer map before it tries anyway. */
+  fenceWaitUntilMs: number;
   highest: { accepted: Ballot; value: RegisterValue } | null;
   proposal: Proposal | null;
   purgeRemoved: number;
@@ -198,6 +234,11 @@ export class Proposer {
   private requestCount = 0;
   private sends: ProposerSend[] = [];
   private completions: ProposerCompletion[] = [];
+  /**
+   * The acceptors a key has now, asked at the start of every attempt after the first (the
+   * node answers from its newest map); undefined keeps those the operation had.
+   */
+  configurationOf: ((key: Uint8Array) => AcceptorConfiguration | undefined) | null = null;
 
   constructor(id: string, config: ProposerConfig, prng: Prng) {
     assert(isValidProposerId(id), 'a proposer id is a valid node id');
@@ -211,6 +252,7 @@ export class Proposer {
       idSet: new Set(config.acceptorIds),
       prepareQuorum: config.prepareQuorum,
       acceptQuorum: config.acceptQuorum,
+      joint: null,
     };
   }
 
@@ -225,7 +267,7 @@ export class Proposer {
     key: Uint8Array,
     command: Command,
     nowMs: number,
-    acceptorIds?: readonly string[],
+    acceptorIds?: readonly string[] | AcceptorConfiguration,
   ): ProposerOutput {
     const problem = this.commandProblem(key, command);
     if (problem !== null) {
@@ -237,7 +279,7 @@ export class Proposer {
       });
       return this.flush();
     }
-    this.enqueue(operationId, key, { kind: 'command', command }, this.groupOf(acceptorIds), nowMs);
+    this.enqueue(operationId, key, { kind: 'command', command }, acceptorIds, nowMs);
     return this.flush();
   }
 
@@ -250,7 +292,7 @@ export class Proposer {
     operationId: number,
     key: Uint8Array,
     nowMs: number,
-    acceptorIds?: readonly string[],
+    acceptorIds?: readonly string[] | AcceptorConfiguration,
   ): ProposerOutput {
     if (!(key.length > 0 && key.length <= REGISTER_KEY_BYTES_MAX)) {
       this.complete(operationId, {
@@ -261,13 +303,13 @@ export class Proposer {
       });
       return this.flush();
     }
-    this.enqueue(operationId, key, { kind: 'purge' }, this.groupOf(acceptorIds), nowMs);
+    this.enqueue(operationId, key, { kind: 'purge' }, acceptorIds, nowMs);
     return this.flush();
   }
 
   /** Handles one message from acceptor `from`; a malformed one is dropped and counted. */
   receive(from: string, message: unknown, nowMs: number): ProposerOutput {
-    if (!isValidPaxosMessage(message) || isAcceptorRequest(message)) {
+    if (!isValidPaxosMessage(message) || isAcceptorRequest(message) || isListMessage(message)) {
       this.stats.malformedDropped += 1;
       return this.flush();
     }
@@ -301,8 +343,14 @@ export class Proposer {
       } else if (operation.phase === 'purge') {
         this.finishPurge(operation, nowMs);
       } else {
-        if (operation.refused.size === 0) this.stats.timeouts += 1;
-        this.failAttempt(operation, operation.refused.size > 0 ? 'conflict' : 'timeout', nowMs);
+        if (operation.refused.size === 0 && operation.fenced.size === 0) this.stats.timeouts += 1;
+        const reason =
+          operation.refused.size > 0
+            ? 'conflict'
+            : operation.fenced.size > 0
+              ? 'fenced'
+              : 'timeout';
+        this.failAttempt(operation, reason, nowMs);
       }
     }
     return this.flush();
@@ -356,8 +404,16 @@ export class Proposer {
     }
   }
 
-  private groupOf(acceptorIds: readonly string[] | undefined): AcceptorGroup {
-    if (acceptorIds === undefined) return this.defaultGroup;
+  private groupOf(acceptors: readonly string[] | AcceptorConfiguration | undefined): AcceptorGroup {
+    if (acceptors === undefined) return this.defaultGroup;
+    if (!isAcceptorList(acceptors)) {
+      const nextIds = acceptors.nextIds;
+      if (nextIds === undefined || nextIds.join(',') === acceptors.ids.join(',')) {
+        return this.groupOf(acceptors.ids);
+      }
+      return this.jointGroupOf(acceptors.ids, nextIds);
+    }
+    const acceptorIds = acceptors;
     const name = acceptorIds.join(',');
     if (name === this.defaultGroup.name) return this.defaultGroup;
     let group = this.groups.get(name);
@@ -367,24 +423,83 @@ export class Proposer {
           ? { acceptorIds, prepareQuorum: 1, acceptQuorum: 1 }
           : majorityQuorums(acceptorIds);
       validateProposerConfig({ ...this.config, ...quorums });
-      group = { name, ids: acceptorIds, idSet: new Set(acceptorIds), ...quorums };
+      group = { name, ids: acceptorIds, idSet: new Set(acceptorIds), ...quorums, joint: null };
       if (this.groups.size >= GROUPS_MAX) this.groups.clear();
       this.groups.set(name, group);
     }
     return group;
   }
 
+  /**
+   * The group of acceptors that change from `current` to `next`: messages go to both sets,
+   * and a quorum is a majority of each. Its name differs from either set's, so a promise
+   * cached under one set is never spent under the joint group (it has no majority of the
+   * other behind it).
+   */
+  private jointGroupOf(current: readonly string[], next: readonly string[]): AcceptorGroup {
+    const name = `${current.join(',')}|${next.join(',')}`;
+    let group = this.groups.get(name);
+    if (group === undefined) {
+      const ids = [...current, ...next.filter((id) => !current.includes(id))];
+      // The union's own majority is only checked for range: quorums are judged by joint rules.
+      validateProposerConfig({ ...this.config, ...majorityQuorums(ids) });
+      validateProposerConfig({ ...this.config, ...majorityQuorums(next) });
+      group = {
+        name,
+        ids,
+        idSet: new Set(ids),
+        // Counts no joint quorum is judged by (isQuorum applies the joint rule); apart from
+        // the purge's every acceptor, which is ids.length.
+        prepareQuorum: ids.length + 1,
+        acceptQuorum: ids.length + 1,
+        joint: { current: new Set(current), next: new Set(next) },
+      };
+      if (this.groups.size >= GROUPS_MAX) this.groups.clear();
+      this.groups.set(name, group);
+    }
+    assert(group.joint !== null && group.ids.length <= current.length + next.length, 'joint');
+    return group;
+  }
+
+  /** Whether `answered` holds a quorum of the group for a phase needing `size` of a plain set. */
+  private isQuorum(group: AcceptorGroup, answered: ReadonlySet<string>, size: number): boolean {
+    const joint = group.joint;
+    // A purge's seal needs every acceptor, of both sets alike.
+    if (joint === null || size === group.ids.length) return answered.size >= size;
+    let current = 0;
+    let next = 0;
+    for (const id of answered) {
+      if (joint.current.has(id)) current++;
+      if (joint.next.has(id)) next++;
+    }
+    return current >= majority(joint.current.size) && next >= majority(joint.next.size);
+  }
+
+  /** Whether the acceptors that have not refused can still make a quorum of `size`. */
+  private quorumReachable(operation: Operation, size: number): boolean {
+    const group = operation.group;
+    if (group.joint === null || size === group.ids.length) {
+      return group.ids.length - operation.refused.size - operation.fenced.size >= size;
+    }
+    const open = new Set(
+      group.ids.filter((id) => !operation.refused.has(id) && !operation.fenced.has(id)),
+    );
+    return this.isQuorum(group, open, size);
+  }
+
   private enqueue(
     operationId: number,
     key: Uint8Array,
     action: Action,
-    group: AcceptorGroup,
+    acceptors: readonly string[] | AcceptorConfiguration | undefined,
     nowMs: number,
   ): void {
     const keyString = bytesToKeyString(key);
     const operation: Operation = {
       operationId,
-      group,
+      group: this.groupOf(acceptors),
+      epoch:
+        acceptors === undefined || isAcceptorList(acceptors) ? null : (acceptors.epoch ?? null),
       key,
       keyString,
       action,
@@ -395,6 +510,9 @@ export class Proposer {
       requestId: 0,
       granted: new Set(),
       refused: new Set(),
+      fenced: new Set(),
+      fenceEpoch: 0,
+      fenceWaitUntilMs: 0,
       highest: null,
       proposal: null,
       purgeRemoved: 0,
@@ -434,10 +552,12 @@ export class Proposer {
   }
 
   private startAttempt(operation: Operation, nowMs: number): void {
+    if (!this.takeConfiguration(operation, nowMs)) return;
     operation.attempt += 1;
     assert(operation.attempt <= this.config.attemptsMax, 'attempts are bounded');
     operation.granted.clear();
     operation.refused.clear();
+    operation.fenced.clear();
     operation.highest = null;
     operation.proposal = null;
     const action = operation.action;
@@ -455,6 +575,28 @@ export class Proposer {
       return;
     }
     this.prepareOrAccept(operation, nowMs);
+  }
+
+  /**
+   * Before a retry: the acceptors the node's map gives the key now. An operation an acceptor
+   * fenced waits, in short backoffs, for a map at least as new as the fence (the node fetches
+   * it), until `fenceWaitUntilMs`; then it tries anyway. Answers whether to go on now.
+   */
+  private takeConfiguration(operation: Operation, nowMs: number): boolean {
+    const configuration =
+      operation.epoch === null ? undefined : this.configurationOf?.(operation.key);
+    if (configuration !== undefined) {
+      operation.group = this.groupOf(configuration);
+      operation.epoch = configuration.epoch ?? operation.epoch;
+    }
+    const stale = operation.epoch !== null && operation.epoch < operation.fenceEpoch;
+    if (stale && nowMs < operation.fenceWaitUntilMs) {
+      operation.phase = 'backoff';
+      operation.deadlineMs = Math.min(operation.fenceWaitUntilMs, nowMs + FENCE_WAIT_STEP_MS);
+      return false;
+    }
+    assert(operation.group.ids.length > 0, 'an operation has acceptors');
+    return true;
   }
 
   /** The attempt's first phase after any read: an accept on a cached promise, or a prepare. */
@@ -544,7 +686,7 @@ export class Proposer {
     nowMs: number,
   ): void {
     // Only the first answer of each acceptor counts: the network duplicates.
-    if (operation.granted.has(from) || operation.refused.has(from)) {
+    if (operation.granted.has(from) || operation.refused.has(from) || operation.fenced.has(from)) {
       this.stats.staleReplies += 1;
       return;
     }
@@ -568,7 +710,8 @@ export class Proposer {
           this.readFallsBack(operation, nowMs);
           return;
         }
-        if (operation.granted.size < operation.group.prepareQuorum) return;
+        if (!this.isQuorum(operation.group, operation.granted, operation.group.prepareQuorum))
+          return;
         assert(operation.highest !== null, 'a quorum of reads names a value');
         const { accepted: agreed, value: read } = operation.highest;
         // Nothing accepted: which floor version the key reads at is only settled by writing
@@ -605,7 +748,7 @@ export class Proposer {
         ) {
           operation.highest = { accepted, value };
         }
-        if (operation.granted.size >= operation.group.prepareQuorum) {
+        if (this.isQuorum(operation.group, operation.granted, operation.group.prepareQuorum)) {
           this.prepared(operation, nowMs);
         }
         return;
@@ -613,9 +756,12 @@ export class Proposer {
       case PaxosMessageType.accepted: {
         if (operation.phase !== 'accept') break;
         operation.granted.add(from);
-        if (operation.granted.size >= this.acceptsNeeded(operation)) {
+        if (this.isQuorum(operation.group, operation.granted, this.acceptsNeeded(operation))) {
           this.acceptedByQuorum(operation, nowMs);
-        } else if (operation.granted.size + operation.refused.size === acceptorCount) {
+        } else if (
+          operation.granted.size + operation.refused.size + operation.fenced.size ===
+          acceptorCount
+        ) {
           // Everyone answered and the quorum was missed: no need to wait for the timeout.
           this.failAttempt(operation, 'conflict', nowMs);
         }
@@ -629,14 +775,33 @@ export class Proposer {
           operation.phase === 'prepare'
             ? operation.group.prepareQuorum
             : this.acceptsNeeded(operation);
-        if (acceptorCount - operation.refused.size >= needed) return;
+        if (this.quorumReachable(operation, needed)) return;
         // The quorum is out of reach. A write some acceptor may still hold is waited on until
         // every acceptor has answered or the phase times out: if all refused it, it landed
         // nowhere and the operation may be retried.
-        const answered = operation.granted.size + operation.refused.size;
+        const answered = operation.granted.size + operation.refused.size + operation.fenced.size;
         if (operation.phase === 'accept' && this.isChanging(operation) && answered < acceptorCount)
           return;
         this.failAttempt(operation, 'conflict', nowMs);
+        return;
+      }
+      case PaxosMessageType.fenced: {
+        if (operation.phase === 'backoff' || operation.phase === 'purge') break;
+        this.stats.fenced += 1;
+        operation.fenced.add(from);
+        if (reply[2] > operation.fenceEpoch) {
+          operation.fenceEpoch = reply[2];
+          operation.fenceWaitUntilMs = nowMs + this.config.phaseTimeoutMs;
+        }
+        const needed =
+          operation.phase === 'accept'
+            ? this.acceptsNeeded(operation)
+            : operation.group.prepareQuorum;
+        if (this.quorumReachable(operation, needed)) return;
+        const answered = operation.granted.size + operation.refused.size + operation.fenced.size;
+        if (operation.phase === 'accept' && this.isChanging(operation) && answered < acceptorCount)
+          return;
+        this.failAttempt(operation, 'fenced', nowMs);
         return;
       }
       case PaxosMessageType.purgeReply: {
@@ -656,6 +821,7 @@ export class Proposer {
     this.stats.quorumReadsFallenBack += 1;
     operation.granted.clear();
     operation.refused.clear();
+    operation.fenced.clear();
     operation.highest = null;
     this.prepareOrAccept(operation, nowMs);
   }
@@ -724,7 +890,7 @@ export class Proposer {
       return;
     }
     // The accepts also promised the successor: enough of them make a prepare quorum for it.
-    if (operation.granted.size >= operation.group.prepareQuorum) {
+    if (this.isQuorum(operation.group, operation.granted, operation.group.prepareQuorum)) {
       this.remember(operation.keyString, {
         group: operation.group.name,
         ballot: successorBallot(operation.ballot),
@@ -764,14 +930,19 @@ export class Proposer {
     this.next(operation, nowMs);
   }
 
-  private failAttempt(operation: Operation, reason: 'timeout' | 'conflict', nowMs: number): void {
+  private failAttempt(
+    operation: Operation,
+    reason: 'timeout' | 'conflict' | 'fenced',
+    nowMs: number,
+  ): void {
     this.cache.delete(operation.keyString);
     const proposal = operation.proposal;
+    // A fenced acceptor, like one that refused, took nothing.
     const mayHaveLanded =
       operation.phase === 'accept' &&
       proposal !== null &&
       this.isChanging(operation) &&
-      operation.refused.size < operation.group.ids.length;
+      operation.refused.size + operation.fenced.size < operation.group.ids.length;
     // Two different writes of one operation may be held: no prepare can tell them apart.
     let ambiguous = false;
     if (mayHaveLanded) {
@@ -803,6 +974,7 @@ export class Proposer {
       this.config.backoffMsBase * 2 ** (operation.attempt - 1),
     );
     operation.deadlineMs = nowMs + this.prng.between(0, ceilingMs);
+    assert(operation.phase === 'backoff', 'a failed attempt waits before the next');
   }
 
   /** Whether the current proposal writes something new (a read's write-back does not). */
@@ -847,7 +1019,10 @@ export class Proposer {
   }
 
   private toEveryAcceptor(operation: Operation, message: ProposerSend['message']): void {
-    for (const to of operation.group.ids) this.sends.push({ to, message });
+    const epoch = operation.epoch;
+    for (const to of operation.group.ids) {
+      this.sends.push(epoch === null ? { to, message } : { to, message, epoch });
+    }
   }
 
   private freshBallot(): Ballot {
@@ -860,10 +1035,18 @@ export class Proposer {
     if (counter > this.highestCounter) this.highestCounter = counter;
   }
 
+  /**
+   * A request id from this proposer's range that no operation uses: for requests of the
+   * node's own (a copy's list requests), unique in this life as the proposer's are.
+   */
+  newRequestId(): number {
+    this.requestCount = (this.requestCount % REQUEST_IDS_PER_PROPOSER) + 1;
+    return (this.config.requestIdBase ?? 0) + this.requestCount;
+  }
+
   private newRequest(operation: Operation): number {
     this.requests.delete(operation.requestId);
-    this.requestCount = (this.requestCount % REQUEST_IDS_PER_PROPOSER) + 1;
-    const requestId = (this.config.requestIdBase ?? 0) + this.requestCount;
+    const requestId = this.newRequestId();
     operation.requestId = requestId;
     this.requests.set(requestId, operation.keyString);
     return requestId;
@@ -899,5 +1082,12 @@ export function emptyProposerStats(): ProposerStats {
     malformedDropped: 0,
     staleReplies: 0,
     overloaded: 0,
+    fenced: 0,
   };
+}
+
+function isAcceptorList(
+  acceptors: readonly string[] | AcceptorConfiguration,
+): acceptors is readonly string[] {
+  return Array.isArray(acceptors);
 }

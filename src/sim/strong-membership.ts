@@ -1,0 +1,304 @@
+// A strong keyspace through membership changes, in simulation (docs/PAXOS.md, "Acceptor
+// changes"): three founders (the voters) and a register workload on shared keys, while a
+// script grows and shrinks the cluster: n4 joins, n5 joins (and crashes while it copies),
+// n6 replaces n4, n6 leaves, and n5, crashed for good, is removed. Messages are lost at a
+// seeded rate (and duplicated, reordered or delayed on some seeds), and during the first two
+// changes every map sent to n3 is lost, so n3 keeps proposing with the map from before
+// them: the fences must hold it off. Afterwards the
+// history and the final reads through every founder go to the linearizability checker, and
+// the acceptor rows are inspected: every key's value on a majority of its replicas, and no
+// rows left on nodes that are no longer replicas.
+//
+// Everything comes from the seed; a run replays exactly.
+
+import { assert } from '../core/bytes.ts';
+import type { ClusterMap } from '../core/cluster/cluster-map.ts';
+import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
+import { decodeKeyState } from '../core/paxos/acceptor-codec.ts';
+import { majority } from '../core/paxos/config.ts';
+import { ballotsEqual } from '../core/paxos/ballot.ts';
+import { utf8 } from '../core/bytes.ts';
+import type { ClientRequest, MembershipRequest } from '../core/requests.ts';
+import { partitionOf } from '../core/ring/partition.ts';
+import { preferenceList } from '../core/ring/preference-list.ts';
+import { paxosKey } from '../core/store/layout.ts';
+import { MessageType } from '../core/cluster/messages.ts';
+import { ClusterWorld } from './cluster-world.ts';
+import { judgeLinearizableRun } from './judge.ts';
+import {
+  DEFAULT_REGISTER_MIX,
+  runRegisterWorkload,
+  type RegisterKey,
+} from './register-workload.ts';
+
+export interface StrongMembershipOptions {
+  readonly seed: number;
+  /** Negative controls: acceptors that ignore fences, or copies that skip the rewrites. */
+  readonly unsafe?: 'ignore-fences' | 'skip-rewrite';
+}
+
+export interface StrongMembershipResult {
+  /** Safety and liveness problems, one line each; empty when the run is clean. */
+  readonly anomalies: readonly string[];
+  /** Problems the linearizability checker or the version check found (a subset). */
+  readonly linearizabilityProblems: readonly string[];
+  /** The changes the script made, in order, with the virtual time each took. */
+  readonly changes: readonly string[];
+  readonly operations: number;
+  readonly unknown: number;
+  /** Summed over the founders and every node that came and went. */
+  readonly fencedRequests: number;
+  readonly keysRewritten: number;
+  /** Keys whose replicas the changes altered (at least once). */
+  readonly keysMoved: number;
+}
+
+const KEYS = 12;
+const PARTITIONS = 16;
+const CLIENTS = 5;
+const STRONG: Keyspace = { ...DEFAULT_KEYSPACE, consistency: 'strong' };
+const CHANGE_TIMEOUT_MS = 60_000;
+const POLL_MS = 50;
+
+type Step =
+  | { readonly kind: 'standby'; readonly id: string }
+  | { readonly kind: 'change'; readonly request: MembershipRequest }
+  /** For good: the node is removed afterwards. */
+  | { readonly kind: 'crash'; readonly id: string }
+  | { readonly kind: 'maps-to-n3'; readonly lost: boolean }
+  /** The workload runs on this long before the next step. */
+  | { readonly kind: 'wait'; readonly ms: number };
+
+/** The script: each change waits for the previous one to end (commit seen by n1). */
+const SCRIPT: readonly Step[] = [
+  { kind: 'standby', id: 'n4' },
+  { kind: 'maps-to-n3', lost: true },
+  { kind: 'change', request: { kind: 'join', id: 'n4' } },
+  { kind: 'wait', ms: 1_000 },
+  { kind: 'standby', id: 'n5' },
+  { kind: 'change', request: { kind: 'join', id: 'n5' } },
+  { kind: 'wait', ms: 1_000 },
+  { kind: 'maps-to-n3', lost: false },
+  { kind: 'standby', id: 'n6' },
+  { kind: 'change', request: { kind: 'replace', id: 'n4', by: 'n6' } },
+  { kind: 'wait', ms: 500 },
+  { kind: 'change', request: { kind: 'leave', id: 'n6' } },
+  { kind: 'wait', ms: 500 },
+  { kind: 'crash', id: 'n5' },
+  { kind: 'change', request: { kind: 'remove', id: 'n5' } },
+  { kind: 'wait', ms: 500 },
+];
+
+/** Runs one seed of the scenario; see the file's opening. */
+export function runStrongMembership(options: StrongMembershipOptions): StrongMembershipResult {
+  const { seed } = options;
+  const world = new ClusterWorld({
+    seed,
+    nodeCount: 3,
+    keyspaces: [STRONG],
+    partitionCount: PARTITIONS,
+    lossRate: seed % 3 === 0 ? 0 : 0.01,
+    // Some seeds also duplicate, reorder (a reconnect) or hold back (a long tail) messages.
+    duplicateRate: seed % 2 === 0 ? 0.02 : 0,
+    reorderRate: seed % 4 === 1 ? 0.02 : 0,
+    tailRate: seed % 5 === 2 ? 0.01 : 0,
+    requestTimeoutMs: 800,
+    ...(options.unsafe === undefined ? {} : { strongAcceptorChangeUnsafe: options.unsafe }),
+  });
+  assert(world.waitFormed(), 'the founders form a cluster');
+  const keys: RegisterKey[] = Array.from({ length: KEYS }, (_, i) => ({
+    keyspace: STRONG.name,
+    key: `k${i}`,
+    historyKey: `k${i}`,
+  }));
+  const everyNode = ['n1', 'n2', 'n3', 'n4', 'n5', 'n6'];
+  const ownersSeen: (readonly string[])[] = [world.node('n1').clusterMap()!.owners];
+  const changes: string[] = [];
+  const problems: string[] = [];
+  let stepIndex = 0;
+  let scriptDone = false;
+
+  const mapOf = (id: string): ClusterMap | null =>
+    world.isUp(id) ? world.node(id).clusterMap() : null;
+  const poll = (check: () => boolean, then: () => void, deadlineMs: number, what: string) => {
+    if (check()) return then();
+    if (world.nowMs > deadlineMs) {
+      problems.push(`${what} did not happen within ${CHANGE_TIMEOUT_MS} ms`);
+      scriptDone = true;
+      return;
+    }
+    world.at(world.nowMs + POLL_MS, () => poll(check, then, deadlineMs, what));
+  };
+  const nextStep = (): void => {
+    const step = SCRIPT[stepIndex++];
+    if (step === undefined) {
+      scriptDone = true;
+      return;
+    }
+    switch (step.kind) {
+      case 'standby':
+        world.addNode(step.id, 'n1');
+        return poll(
+          () => mapOf('n1')?.members.some((member) => member.id === step.id) === true,
+          nextStep,
+          world.nowMs + CHANGE_TIMEOUT_MS,
+          `standby ${step.id} added`,
+        );
+      case 'maps-to-n3':
+        world.dropWhere(
+          step.lost
+            ? (_from, to, message) =>
+                to === 'n3' &&
+                Array.isArray(message) &&
+                (message[0] === MessageType.map || message[0] === MessageType.mapFetch)
+            : null,
+        );
+        return nextStep();
+      case 'crash':
+        world.crash(step.id);
+        return nextStep();
+      case 'wait':
+        return world.at(world.nowMs + step.ms, nextStep);
+      case 'change':
+        return runChange(step.request);
+    }
+  };
+  const runChange = (request: MembershipRequest): void => {
+    const startMs = world.nowMs;
+    const deadlineMs = startMs + CHANGE_TIMEOUT_MS;
+    const describe =
+      request.kind === 'replace'
+        ? `replace ${request.id} by ${request.by}`
+        : `${request.kind} ${request.kind === 'abort' ? '' : request.id}`;
+    const epochBefore = mapOf('n1')!.epoch;
+    const ask = (): void => {
+      const change: ClientRequest = {
+        op: 'changeMembership',
+        keyspace: '',
+        change: request,
+        dryRun: false,
+      };
+      world.submit('n1', change, (reply) => {
+        const planned = mapOf('n1');
+        if (
+          reply.ok ||
+          (planned !== null && planned.epoch > epochBefore && planned.change !== undefined)
+        ) {
+          if (request.kind === 'join' && request.id === 'n5') {
+            // The receiver crashes while it copies, and comes back on its storage.
+            world.at(world.nowMs + 30, () => {
+              if (world.isUp('n5')) world.crash('n5');
+              world.at(world.nowMs + 700, () => world.restart('n5'));
+            });
+          }
+          return poll(
+            () => {
+              const map = mapOf('n1');
+              return map !== null && map.epoch > epochBefore + 1 && map.change === undefined;
+            },
+            () => {
+              ownersSeen.push(mapOf('n1')!.owners);
+              changes.push(`${describe}: ${world.nowMs - startMs} ms`);
+              nextStep();
+            },
+            deadlineMs,
+            `${describe} committed`,
+          );
+        }
+        if (world.nowMs > deadlineMs) {
+          problems.push(`${describe} was refused: ${reply.ok ? '' : reply.error.message}`);
+          scriptDone = true;
+          return;
+        }
+        world.at(world.nowMs + 200, ask);
+      });
+    };
+    ask();
+  };
+
+  world.at(world.nowMs + 500, nextStep);
+  const workload = runRegisterWorkload(world, {
+    seed,
+    clients: CLIENTS,
+    operations: 100_000,
+    keys,
+    keySkew: 0.6,
+    mix: DEFAULT_REGISTER_MIX,
+    thinkMsMax: 60,
+    timeoutMs: 1_000,
+    consistency: 'strong',
+    until: () => scriptDone,
+  });
+  world.dropWhere(null);
+  const judgement = judgeLinearizableRun(world, workload.history, {
+    settleTimeoutMs: 10_000,
+    keys,
+    firstClient: CLIENTS,
+    observations: workload.observations,
+    checkBudgetMs: 20_000,
+  });
+  // Rows: every key's value on a majority of its replicas now, none on other nodes.
+  const finalMap = world.node('n1').clusterMap()!;
+  world.runFor(2_000);
+  for (const key of keys) {
+    const bytes = utf8(key.key);
+    const partition = partitionOf(STRONG.id, bytes, PARTITIONS);
+    const replicas = preferenceList(finalMap.owners, partition, 3);
+    const states = replicas.map((id) => {
+      const row = world.storage(id).get(paxosKey(STRONG.id, partition, bytes));
+      return row === undefined ? null : decodeKeyState(row);
+    });
+    const highest = states.reduce<ReturnType<typeof decodeKeyState> | null>(
+      (best, state) =>
+        state !== null && (best === null || state.accepted.counter > best.accepted.counter)
+          ? state
+          : best,
+      null,
+    );
+    const holding = states.filter(
+      (state) =>
+        state !== null && highest !== null && ballotsEqual(state.accepted, highest.accepted),
+    ).length;
+    if (highest !== null && holding < majority(replicas.length)) {
+      problems.push(
+        `${key.key}: its value is on ${holding} of its replicas ${replicas.join(', ')}`,
+      );
+    }
+    for (const id of everyNode) {
+      // Nodes that left keep what they had (a node that is not in the map adopts no map).
+      const member = finalMap.members.some((other) => other.id === id);
+      if (replicas.includes(id) || !member || !world.isUp(id)) continue;
+      if (world.storage(id).get(paxosKey(STRONG.id, partition, bytes)) !== undefined) {
+        problems.push(`${key.key}: ${id} still holds its acceptor row, and is not a replica`);
+      }
+    }
+  }
+  let fencedRequests = 0;
+  let keysRewritten = 0;
+  for (const id of everyNode) {
+    if (!world.isUp(id)) continue;
+    fencedRequests += world.node(id).protocolStats().paxos_fenced_total ?? 0;
+  }
+  for (const id of everyNode) {
+    if (!world.isUp(id)) continue;
+    keysRewritten += world.node(id).protocolStats().paxos_keys_rewritten_total ?? 0;
+  }
+  const keysMoved = keys.filter((key) => {
+    const partition = partitionOf(STRONG.id, utf8(key.key), PARTITIONS);
+    const sets = ownersSeen.map((owners) => preferenceList(owners, partition, 3).sort().join());
+    return new Set(sets).size > 1;
+  }).length;
+  const linearizabilityProblems = judgement.anomalies.filter(
+    (anomaly) => anomaly.startsWith('not linearizable') || anomaly.startsWith('versions'),
+  );
+  return {
+    anomalies: [...problems, ...judgement.anomalies],
+    linearizabilityProblems,
+    changes,
+    operations: workload.history.length,
+    unknown: workload.history.filter((operation) => operation.outcome === 'unknown').length,
+    fencedRequests,
+    keysRewritten,
+    keysMoved,
+  };
+}

@@ -76,6 +76,8 @@ export interface ClusterWorldOptions {
   readonly strongQuorumOfOne?: boolean;
   /** Negative control: chain replicas that serve requests of older chain epochs. */
   readonly chainAcceptOlderEpochs?: boolean;
+  /** Negative control when false: chain tails a membership change adds join after its commit. */
+  readonly chainTailsBeforeCommit?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -200,6 +202,7 @@ export class ClusterWorld {
       antiEntropy: options.antiEntropy ?? true,
       strongQuorumOfOne: options.strongQuorumOfOne ?? false,
       chainAcceptOlderEpochs: options.chainAcceptOlderEpochs ?? false,
+      chainTailsBeforeCommit: options.chainTailsBeforeCommit ?? true,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -559,6 +562,7 @@ export class ClusterWorld {
         antiEntropy: this.options.antiEntropy,
         strongQuorumOfOne: this.options.strongQuorumOfOne,
         chainAcceptOlderEpochs: this.options.chainAcceptOlderEpochs,
+        chainTailsBeforeCommit: this.options.chainTailsBeforeCommit,
       },
     };
     sim.node = new Node(config, sim.storage);

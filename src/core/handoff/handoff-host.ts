@@ -2,7 +2,10 @@
 // pulls every copy the change adds to it, a few partitions at a time, each from the first of
 // its sources that is up; it serves the pages other nodes pull from it; and it says when
 // every copy it receives is made, which the node then records in the map. Once no change is
-// in progress it also drops, slowly, the partitions it no longer replicates.
+// in progress it also drops, slowly, the partitions it no longer replicates. For chain
+// keyspaces it copies nothing itself: it lists the chains this node must join before the
+// change commits, and the node tells it which it has joined (docs/CHAIN.md, "Membership
+// changes").
 //
 // Rules kept:
 // - A transfer belongs to one change, named by the change's epoch. Its saved state (a meta
@@ -80,6 +83,11 @@ export interface HandoffStatus {
   readonly copiesDone: number;
   readonly bytesPerSecondLimit: number;
   readonly paused: boolean;
+  /**
+   * Chains this node joins in the change (partitions of chain keyspaces), and how many it
+   * is a caught-up member of; absent when it joins none.
+   */
+  readonly chainJoins?: { readonly partitions: number; readonly joined: number };
 }
 
 export interface HandoffHostOptions {
@@ -117,6 +125,8 @@ export class HandoffHost {
   private changeEpoch: number | null = null;
   private changeSeenMs = 0;
   private copies: Copy[] = [];
+  /** Partitions whose chain this node joins in the change, and whether it has. */
+  private readonly chainJoins = new Map<number, boolean>();
   private readonly byId = new Map<string, Copy>();
   /** Pages waiting for their batch: in the order received, as transfers require. */
   private readonly unpersisted: { batchId: number; copy: Copy; pageNumber: number }[] = [];
@@ -145,8 +155,9 @@ export class HandoffHost {
 
   /**
    * Brings the copies in line with `map`: the change's copies to this node (eventual
-   * keyspaces: strong and chain ones move by their own protocols), resumed from their saved
-   * state when the change is the same. Call it whenever the map changes.
+   * keyspaces), resumed from their saved state when the change is the same, and the chains
+   * it joins (chain keyspaces, one per partition: they share the chains). Call it whenever
+   * the map changes.
    */
   sync(map: ClusterMap, keyspaceOf: (id: number) => Keyspace | undefined, nowMs: number): void {
     const epoch = map.change?.epoch ?? null;
@@ -159,6 +170,7 @@ export class HandoffHost {
     this.changeEpoch = epoch;
     this.changeSeenMs = nowMs;
     this.copies = [];
+    this.chainJoins.clear();
     this.byId.clear();
     this.unpersisted.length = 0;
     this.strayPartitions = null;
@@ -166,7 +178,9 @@ export class HandoffHost {
     this.forgetSavedStates(epoch);
     for (const transfer of transfersOf(map)) {
       const keyspace = keyspaceOf(transfer.keyspaceId);
-      if (transfer.to !== this.nodeId || keyspace?.consistency !== 'eventual') continue;
+      if (transfer.to !== this.nodeId) continue;
+      if (keyspace?.consistency === 'chain') this.chainJoins.set(transfer.partition, false);
+      if (keyspace?.consistency !== 'eventual') continue;
       const copy: Copy = { transfer, keyspace, running: null };
       const saved = this.store.readRow(savedKey(epoch, transfer.keyspaceId, transfer.partition));
       if (saved !== undefined) copy.running = this.restored(saved, nowMs);
@@ -175,13 +189,31 @@ export class HandoffHost {
     }
   }
 
-  /** Whether this node receives copies in the change in progress and has made them all. */
+  /**
+   * Whether this node receives copies in the change in progress and has made them all, the
+   * chains it joins included.
+   */
   get copiesMade(): boolean {
     return (
       this.changeEpoch !== null &&
-      this.copies.length > 0 &&
-      this.copies.every((copy) => copy.running?.state === 'done')
+      this.copies.length + this.chainJoins.size > 0 &&
+      this.copies.every((copy) => copy.running?.state === 'done') &&
+      [...this.chainJoins.values()].every((joined) => joined)
     );
+  }
+
+  /** The partitions whose chain this node joins in the change in progress. */
+  chainPartitions(): number[] {
+    return [...this.chainJoins.keys()];
+  }
+
+  /**
+   * The node's word on one of those chains: whether it is now a member at the map's chain
+   * epoch and caught up. It may go back (a member removed while down joins again).
+   */
+  noteChainJoined(partition: number, joined: boolean): void {
+    assert(this.chainJoins.has(partition), `partition ${partition} is a chain this node joins`);
+    this.chainJoins.set(partition, joined);
   }
 
   setRate(bytesPerSecond: number): void {
@@ -328,6 +360,7 @@ export class HandoffHost {
       if (copy.running.state === 'done') copiesDone++;
       transfers.push({ keyspaceId, partition, ...copy.running.progress(nowMs) });
     }
+    const joined = [...this.chainJoins.values()].filter((value) => value).length;
     return {
       changeEpoch: this.changeEpoch,
       transfers,
@@ -335,6 +368,9 @@ export class HandoffHost {
       copiesDone,
       bytesPerSecondLimit: this.bytesPerSecond,
       paused: this.paused,
+      ...(this.chainJoins.size > 0
+        ? { chainJoins: { partitions: this.chainJoins.size, joined } }
+        : {}),
     };
   }
 

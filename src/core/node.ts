@@ -99,6 +99,7 @@ import {
   planMembership,
   chainReplicas,
   chainsTrimmed,
+  chainWithoutSource,
   wantedChainMembers,
   planSummary,
 } from './cluster/membership.ts';
@@ -1256,6 +1257,7 @@ export class Node {
       const replica = this.chains.replica(partition);
       const joined =
         this.config.cluster?.chainTailsBeforeCommit === false ||
+        chainWithoutSource(map, partition) ||
         (config !== undefined &&
           config.members.some((member) => member.id === this.nodeId) &&
           replica !== undefined &&
@@ -2814,8 +2816,9 @@ export class Node {
             .chainPartitions()
             .find(
               (partition) =>
+                !chainWithoutSource(current, partition) &&
                 current.chains?.[partition]?.members.some((member) => member.id === this.nodeId) !==
-                true,
+                  true,
             );
           const control = this.config.cluster?.chainTailsBeforeCommit === false;
           if (!nothingToCopy && !control && outOfChain !== undefined) {

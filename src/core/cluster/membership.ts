@@ -357,7 +357,7 @@ export function commitChange(map: ClusterMap): MembershipResult {
  * A chain none of whose members is a new replica keeps its members but the departing one
  * (they hold its data; the repair copies it to the new replicas and then removes them), and
  * only a chain left empty by that takes the partition's new first replica, which holds what
- * the copies brought it (n = 1 and its one replica removed: nothing is left to copy from).
+ * its pre-copy brought it, if anything (n = 1 and its one replica gone).
  */
 function chainsAfterCommit(
   map: ClusterMap,
@@ -371,11 +371,20 @@ function chainsAfterCommit(
     if (members.length === 0) {
       members = config.members.filter((member) => member.id !== departing);
     }
-    if (members.length === 0) members = [{ id: wanted[0]!, sinceEpoch: epoch }];
+    if (members.length === 0) members = [restartedChainMember(wanted[0]!)];
     if (sameMembers(members, config.members)) return config;
     assert(!members.some((member) => member.id === departing), 'the member left the chain');
     return { partition: config.partition, epoch, members };
   });
+}
+
+/**
+ * The one member of a chain that starts over because no member was left to copy from: a
+ * member since epoch 1 counts as holding the whole history (a founder's), so it serves what
+ * it holds at once, where any later member would copy from a predecessor it does not have.
+ */
+function restartedChainMember(id: string): ChainMember {
+  return { id, sinceEpoch: 1 };
 }
 
 function sameMembers(a: readonly ChainMember[], b: readonly ChainMember[]): boolean {
@@ -408,6 +417,21 @@ export function wantedChainMembers(map: ClusterMap, partition: number): string[]
   if (map.change === undefined) return current;
   const next = chainReplicas(map, map.change.nextOwners, partition);
   return [...current, ...next.filter((id) => !current.includes(id))];
+}
+
+/**
+ * Whether a partition's chain has nothing a new replica could copy from: the change in
+ * progress removes or replaces a member that is the chain's only one (n = 1, or the others
+ * removed while down). Its receivers do not wait to join it; the commit starts the chain over
+ * at its new first replica, and what the gone member held is lost, as the plan warns.
+ */
+export function chainWithoutSource(map: ClusterMap, partition: number): boolean {
+  const change = map.change;
+  if (change === undefined || (change.kind !== 'remove' && change.kind !== 'replace')) {
+    return false;
+  }
+  const config = map.chains?.[partition];
+  return config !== undefined && config.members.every((member) => member.id === change.subject);
 }
 
 /**
@@ -481,7 +505,7 @@ function chainsAfterAbort(map: ClusterMap, gone: string | null): ChainConfig[] {
     let members = config.members.filter((member) => !added.includes(member.id));
     if (members.length === 0) {
       members = config.members.filter((member) => member.id !== gone);
-      if (members.length === 0) members = [{ id: current[0]!, sinceEpoch: epoch }];
+      if (members.length === 0) members = [restartedChainMember(current[0]!)];
     }
     if (sameMembers(members, config.members)) return config;
     assert(!members.some((member) => member.id === gone), 'a newcomer that goes left its chains');

@@ -141,7 +141,7 @@ export function runChainMembership(options: ChainMembershipOptions): ChainMember
       stopWhen: () => script.finished,
     });
   } catch (error) {
-    return stop(`the run stopped: ${error instanceof Error ? error.message : String(error)}`);
+    return stop(`the run stopped: ${stoppedBy(error)}`);
   }
   const judgement = judgeLinearizableRun(world, workload.history, {
     settleTimeoutMs: 60_000,
@@ -230,6 +230,12 @@ function runStep(
   let attempt = 0;
   const propose = (): void => {
     if (world.nowMs > deadlineMs) return fail('the change was never accepted');
+    // An answer lost or unknown (its compare-and-set may have landed): the map tells.
+    const map = world.node('n1').clusterMap()!;
+    if (map.change?.kind === step.kind && map.change.subject === step.id) {
+      return planned(map.change.epoch);
+    }
+    if (alreadyMade(map, step)) return planned(0);
     if (!ready()) return world.at(world.nowMs + SCRIPT_POLL_MS, propose);
     const via = FOUNDERS[attempt++ % FOUNDERS.length]!;
     if (!world.isUp(via)) return world.at(world.nowMs + RETRY_MS, propose);
@@ -241,12 +247,15 @@ function runStep(
           world.at(world.nowMs + RETRY_MS, propose);
           return;
         }
-        planned();
+        planned(reply.epoch);
       },
     );
   };
   let longest = 0;
-  const planned = (): void => {
+  /** The epoch of the map holding the change: n1 may not have seen it yet. */
+  let plannedEpoch = 0;
+  const planned = (epoch: number): void => {
+    plannedEpoch = epoch;
     if (options.crash?.step === index) {
       const { node, afterMs, downMs } = options.crash;
       world.at(world.nowMs + afterMs, () => {
@@ -260,7 +269,7 @@ function runStep(
   const watch = (): void => {
     if (world.nowMs > deadlineMs) return fail(`not committed in ${STEP_TIMEOUT_MS} ms`);
     const map = world.isUp('n1') ? world.node('n1').clusterMap() : null;
-    if (map === null || map.change !== undefined) {
+    if (map === null || map.epoch <= plannedEpoch || map.change !== undefined) {
       for (const config of map?.chains ?? []) longest = Math.max(longest, config.members.length);
       return world.at(world.nowMs + SCRIPT_POLL_MS, watch);
     }
@@ -273,6 +282,14 @@ function runStep(
     world.at(world.nowMs + QUIET_MS, () => runStep(world, options, script, index + 1));
   };
   world.at(world.nowMs, propose);
+}
+
+/** Whether the map shows the step's change committed already (its request's answer was lost). */
+function alreadyMade(map: ClusterMap, step: ChainMembershipStep): boolean {
+  if (map.change !== undefined) return false;
+  const subject = map.members.find((member) => member.id === step.id);
+  if (step.kind === 'join') return subject !== undefined && subject.role !== 'standby';
+  return subject === undefined;
 }
 
 /** The partitions whose chain is not exactly its replicas under the map's owners. */
@@ -316,4 +333,11 @@ function exactChainProblems(world: ClusterWorld): string[] {
     }
   }
   return problems;
+}
+
+/** What stopped a run: the error's message and the frames that raised it. */
+function stoppedBy(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const frames = [...(error.stack ?? '').matchAll(/^\s+at (.+)$/gm)].map((match) => match[1]);
+  return `${error.message} (at ${frames.slice(1, 4).join(' < ')})`;
 }

@@ -30,6 +30,11 @@ import {
 export type ChainMembershipStep =
   /** `id` is started as a standby (through n1), then joins. */
   | { readonly kind: 'join'; readonly id: string }
+  /**
+   * `id` is started as a standby and joins; once it is in a chain, the change is aborted
+   * (it stays a standby).
+   */
+  | { readonly kind: 'abort-join'; readonly id: string }
   | { readonly kind: 'leave'; readonly id: string }
   /** `id` is crashed for good; once n1 sees it down, it is removed. */
   | { readonly kind: 'remove'; readonly id: string }
@@ -193,6 +198,7 @@ function createChainKeyspace(
 }
 
 function describeStep(step: ChainMembershipStep): string {
+  if (step.kind === 'abort-join') return `join ${step.id}, aborted`;
   return step.kind === 'replace' ? `replace ${step.id} by ${step.by}` : `${step.kind} ${step.id}`;
 }
 
@@ -214,7 +220,12 @@ function runStep(
     script.problem = `${name}: ${problem}`;
     script.finished = true;
   };
-  const newcomer = step.kind === 'join' ? step.id : step.kind === 'replace' ? step.by : null;
+  const newcomer =
+    step.kind === 'join' || step.kind === 'abort-join'
+      ? step.id
+      : step.kind === 'replace'
+        ? step.by
+        : null;
   if (newcomer !== null) world.addNode(newcomer, 'n1');
   if (step.kind === 'remove') world.crash(step.id);
   const ready = (): boolean => {
@@ -226,16 +237,16 @@ function runStep(
   const request: MembershipRequest =
     step.kind === 'replace'
       ? { kind: 'replace', id: step.id, by: step.by }
-      : { kind: step.kind, id: step.id };
+      : { kind: step.kind === 'abort-join' ? 'join' : step.kind, id: step.id };
   let attempt = 0;
   const propose = (): void => {
     if (world.nowMs > deadlineMs) return fail('the change was never accepted');
     // An answer lost or unknown (its compare-and-set may have landed): the map tells.
     const map = world.node('n1').clusterMap()!;
-    if (map.change?.kind === step.kind && map.change.subject === step.id) {
+    if (map.change?.kind === request.kind && map.change.subject === step.id) {
       return planned(map.change.epoch);
     }
-    if (alreadyMade(map, step)) return planned(0);
+    if (step.kind !== 'abort-join' && alreadyMade(map, step)) return planned(0);
     if (!ready()) return world.at(world.nowMs + SCRIPT_POLL_MS, propose);
     const via = FOUNDERS[attempt++ % FOUNDERS.length]!;
     if (!world.isUp(via)) return world.at(world.nowMs + RETRY_MS, propose);
@@ -264,7 +275,31 @@ function runStep(
         world.at(world.nowMs + downMs, () => world.restart(node));
       });
     }
-    watch();
+    if (step.kind === 'abort-join') abortOnceJoined();
+    else watch();
+  };
+  /** Waits until the joiner is in some chain, then aborts the change (again until it is). */
+  const abortOnceJoined = (): void => {
+    if (world.nowMs > deadlineMs) return fail('the abort was never made');
+    const map = world.node('n1').clusterMap()!;
+    if (map.change === undefined) {
+      return map.epoch > plannedEpoch &&
+        map.members.some((m) => m.id === step.id && m.role === 'standby')
+        ? watch()
+        : fail('the join committed before it could be aborted');
+    }
+    for (const config of map.chains ?? []) longest = Math.max(longest, config.members.length);
+    const joined = (map.chains ?? []).some((config) =>
+      config.members.some((member) => member.id === step.id),
+    );
+    if (!joined) return world.at(world.nowMs + SCRIPT_POLL_MS, abortOnceJoined);
+    const via = FOUNDERS[attempt++ % FOUNDERS.length]!;
+    if (!world.isUp(via)) return world.at(world.nowMs + RETRY_MS, abortOnceJoined);
+    world.submit(
+      via,
+      { op: 'changeMembership', keyspace: '', change: { kind: 'abort' }, dryRun: false },
+      () => world.at(world.nowMs + RETRY_MS, abortOnceJoined),
+    );
   };
   const watch = (): void => {
     if (world.nowMs > deadlineMs) return fail(`not committed in ${STEP_TIMEOUT_MS} ms`);
@@ -305,8 +340,9 @@ function inexactChains(map: ClusterMap): number[] {
 
 /**
  * Once settled: every founder holds the same map, with no change in progress, in which every
- * chain is exactly its replicas; and each founder holds a chain replica for exactly the
- * chains that name it (no stray state of partitions given away).
+ * chain is exactly its replicas; and each founder, and each standby up, holds a chain
+ * replica for exactly the chains that name it (no stray state of partitions given away, or
+ * of a join aborted).
  */
 function exactChainProblems(world: ClusterWorld): string[] {
   const problems: string[] = [];
@@ -323,7 +359,8 @@ function exactChainProblems(world: ClusterWorld): string[] {
         inexact.slice(0, 4).join(', '),
     );
   }
-  for (const id of FOUNDERS) {
+  const standbys = map.members.filter((m) => m.role === 'standby').map((m) => m.id);
+  for (const id of [...FOUNDERS, ...standbys.filter((standby) => world.isUp(standby))]) {
     const named = (map.chains ?? []).filter((config) =>
       config.members.some((member) => member.id === id),
     ).length;

@@ -92,7 +92,6 @@ import { chainOperationOf, chainResultOf } from './chain/client-operations.ts';
 import { withTail, type ChainConfig } from './chain/chain-config.ts';
 import type { ChainRequest } from './chain/requester.ts';
 import { DEFAULT_CHAIN_LIMITS } from './chain/settings.ts';
-import { preferenceList } from './ring/preference-list.ts';
 import {
   addStandby,
   commitChange,
@@ -100,6 +99,10 @@ import {
   ownersOf,
   receiversOf,
   planMembership,
+  chainReplicas,
+  chainsTrimmed,
+  chainWithoutSource,
+  wantedChainMembers,
   planSummary,
 } from './cluster/membership.ts';
 import { HandoffHost, type HandoffStatus } from './handoff/handoff-host.ts';
@@ -215,6 +218,12 @@ export interface ClusterConfig {
    * which must fail the linearizability checker (docs/PAXOS.md, "Acceptor changes").
    */
   readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite';
+  /**
+   * A negative control only, when false: chain replicas that a membership change adds join
+   * their chains only after the commit, and the commit does not wait for them (the
+   * behaviour before the tails joined first), which loses data a leaver held alone.
+   */
+  readonly chainTailsBeforeCommit?: boolean;
 }
 
 export const PROTOCOL_STAT_NAMES = [
@@ -1309,8 +1318,11 @@ export class Node {
    * Keeps chains whole, through map changes: a chain's first member that this node does not
    * see down is the one that removes the members it sees down, and only while its own replica
    * has caught up; and this node copies, then joins as the tail, every chain of a partition
-   * it is a replica of but not a member (after a restart or a false suspicion). One change
-   * at a time.
+   * it is a replica of but not a member (after a restart or a false suspicion), or will be
+   * one under the owners of the membership change in progress (it joins before the commit:
+   * docs/CHAIN.md, "Membership changes"). A caught-up member that the chain wants removes the
+   * members it does not want (tails of an aborted change); a replica this node holds for a
+   * chain that neither names nor wants it is dropped. One change at a time.
    *
    * Why the remover must be caught up: a member appended as the tail holds only part of the
    * partition until its copy from its predecessor ends. Were its predecessors removed before
@@ -1325,11 +1337,13 @@ export class Node {
     }
     this.nextChainCheckMs = nowMs + CHAIN_CHECK_INTERVAL_MS;
     const isDown = (id: string): boolean => this.liveness(id) === 'down';
-    const mayRemoveFrom = (config: ChainConfig): boolean => {
-      const first = config.members.find((member) => !isDown(member.id));
-      if (first?.id !== this.nodeId) return false;
+    const caughtUpHere = (config: ChainConfig): boolean => {
       const replica = this.chains.replica(config.partition);
       return replica !== undefined && replica.epoch === config.epoch && replica.isCaughtUp;
+    };
+    const mayRemoveFrom = (config: ChainConfig): boolean => {
+      const first = config.members.find((member) => !isDown(member.id));
+      return first?.id === this.nodeId && caughtUpHere(config);
     };
     if (removalsOf(map, isDown, mayRemoveFrom).length > 0) {
       return this.changeChains(
@@ -1338,11 +1352,31 @@ export class Node {
         nowMs,
       );
     }
-    const n = chainLengthOf(map);
+    const wantedIn = (current: ClusterMap, partition: number): string[] =>
+      this.config.cluster?.chainTailsBeforeCommit === false
+        ? chainReplicas(current, current.owners, partition)
+        : wantedChainMembers(current, partition);
+    const mayTrim = (config: ChainConfig): boolean => {
+      const wanted = wantedIn(map, config.partition);
+      const first = config.members.find((member) => wanted.includes(member.id));
+      return first?.id === this.nodeId && caughtUpHere(config);
+    };
+    if (chainsTrimmed(map, mayTrim).length > 0) {
+      return this.changeChains(
+        'remove members their chains no longer want',
+        (current) => chainsTrimmed(current, mayTrim),
+        nowMs,
+      );
+    }
     for (const config of map.chains) {
       const partition = config.partition;
       if (config.members.some((member) => member.id === this.nodeId)) continue;
-      if (!preferenceList(map.owners, partition, n).includes(this.nodeId)) continue;
+      if (!wantedIn(map, partition).includes(this.nodeId)) {
+        this.precopying.delete(partition);
+        this.readyToJoin.delete(partition);
+        if (this.chains.replica(partition) !== undefined) this.chains.drop(partition);
+        continue;
+      }
       if (!this.precopying.has(partition)) {
         this.precopying.add(partition);
         this.applyChains(this.chains.precopy(config, nowMs), nowMs);
@@ -1355,10 +1389,34 @@ export class Node {
         (current) =>
           ready
             .map((partition) => current.chains![partition]!)
-            .filter((config) => !config.members.some((member) => member.id === this.nodeId))
+            .filter(
+              (config) =>
+                !config.members.some((member) => member.id === this.nodeId) &&
+                wantedIn(current, config.partition).includes(this.nodeId),
+            )
             .map((config) => withTail(config, this.nodeId)),
         nowMs,
       );
+    }
+  }
+
+  /**
+   * Tells the handoff host which chains of the change in progress this node has joined: a
+   * member at the map's chain epoch, caught up. Its report waits for every one of them.
+   */
+  private noteChainJoins(map: ClusterMap): void {
+    for (const partition of this.handoff.chainPartitions()) {
+      const config = map.chains?.[partition];
+      const replica = this.chains.replica(partition);
+      const joined =
+        this.config.cluster?.chainTailsBeforeCommit === false ||
+        chainWithoutSource(map, partition) ||
+        (config !== undefined &&
+          config.members.some((member) => member.id === this.nodeId) &&
+          replica !== undefined &&
+          replica.epoch === config.epoch &&
+          replica.isCaughtUp);
+      this.handoff.noteChainJoined(partition, joined);
     }
   }
 
@@ -3037,6 +3095,7 @@ export class Node {
       return;
     }
     if (this.copiesReportRunning) return;
+    this.noteChainJoins(map);
     // A change that copies nothing (a standby removed) is committed by the first voter up.
     const nothingToCopy =
       receiversOf(map).length === 0 && votersOf(map).find((id) => this.isUp(id)) === this.nodeId;
@@ -3061,6 +3120,19 @@ export class Node {
         change: (current) => {
           if (nothingToCopy && receiversOf(current).length > 0) {
             return kvError(ErrorCode.INVALID_ARGUMENT, 'the change now copies data');
+          }
+          // The chains this node joined may have dropped it since (it went down): not yet.
+          const outOfChain = this.handoff
+            .chainPartitions()
+            .find(
+              (partition) =>
+                !chainWithoutSource(current, partition) &&
+                current.chains?.[partition]?.members.some((member) => member.id === this.nodeId) !==
+                  true,
+            );
+          const control = this.config.cluster?.chainTailsBeforeCommit === false;
+          if (!nothingToCopy && !control && outOfChain !== undefined) {
+            return kvError(ErrorCode.INVALID_ARGUMENT, `not in the chain of ${outOfChain} now`);
           }
           const result = nothingToCopy ? commitChange(current) : markCopied(current, this.nodeId);
           return result.ok ? result.map : kvError(ErrorCode.INVALID_ARGUMENT, result.problem);

@@ -87,6 +87,8 @@ export interface ClusterWorldOptions {
   readonly handoffCopies?: boolean;
   /** Negative controls: strong acceptor changes without fences, or without rewrites. */
   readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite' | null;
+  /** Negative control when false: chain tails a membership change adds join after its commit. */
+  readonly chainTailsBeforeCommit?: boolean;
   readonly tickMs?: number;
   readonly requestTimeoutMs?: number;
   readonly swim?: Partial<SwimConfig>;
@@ -222,6 +224,7 @@ export class ClusterWorld {
       ...(options.elastic === undefined ? {} : { elastic: options.elastic }),
       handoffCopies: options.handoffCopies ?? true,
       strongAcceptorChangeUnsafe: options.strongAcceptorChangeUnsafe ?? null,
+      chainTailsBeforeCommit: options.chainTailsBeforeCommit ?? true,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
       startMs: options.startMs ?? 1_700_000_000_000,
@@ -620,6 +623,7 @@ export class ClusterWorld {
         ...(this.options.strongAcceptorChangeUnsafe === null
           ? {}
           : { strongAcceptorChangeUnsafe: this.options.strongAcceptorChangeUnsafe }),
+        chainTailsBeforeCommit: this.options.chainTailsBeforeCommit,
       },
     };
     sim.node = new Node(config, sim.storage);

@@ -92,8 +92,12 @@ export interface RegisterWorkloadOptions {
   readonly timeoutMs: number;
   /** The keys' consistency: what a compare-and-set that did not apply answers depends on it. */
   readonly consistency: 'strong' | 'chain';
-  /** Once true, clients start no more operations (the workload ends early); absent: never. */
-  readonly until?: () => boolean;
+  /**
+   * When given, clients start no new operation once it holds (checked before each), and
+   * `operations` is only the most they run: a workload that lasts as long as something
+   * else does (a series of membership changes).
+   */
+  readonly stopWhen?: () => boolean;
 }
 
 /** What an ok operation taught about a key: its version, and the value at that version. */
@@ -170,7 +174,7 @@ export function runRegisterWorkload(
   const kindsDrawn: RegisterKind[] = [];
   let issued = 0;
   let finished = 0;
-  let stopped = false;
+  let clientsStopped = 0;
 
   const draw = (client: number, key: RegisterKey): Drawn => {
     const fresh = `c${client}.${++sequenceOf[client]!}`;
@@ -244,9 +248,8 @@ export function runRegisterWorkload(
   };
 
   const issue = (client: number): void => {
-    if (issued >= options.operations) return;
-    if (options.until?.() === true) {
-      stopped = true;
+    if (issued >= options.operations || options.stopWhen?.() === true) {
+      clientsStopped++;
       return;
     }
     issued++;
@@ -303,7 +306,10 @@ export function runRegisterWorkload(
     world.at(world.nowMs + prng.between(0, options.thinkMsMax), () => issue(client));
   }
   const done = world.runUntil(
-    () => finished === options.operations || (stopped && finished === issued),
+    () =>
+      options.stopWhen === undefined
+        ? finished === options.operations
+        : clientsStopped === options.clients,
     options.operations * (options.timeoutMs + options.thinkMsMax) + 1_000,
   );
   assert(done, 'every operation of the workload ends');

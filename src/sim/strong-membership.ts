@@ -227,7 +227,7 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
     thinkMsMax: 60,
     timeoutMs: 1_000,
     consistency: 'strong',
-    until: () => scriptDone,
+    stopWhen: () => scriptDone,
   });
   world.dropWhere(null);
   const judgement = judgeLinearizableRun(world, workload.history, {

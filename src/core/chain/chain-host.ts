@@ -11,12 +11,14 @@
 //   of a partition shares its chain.
 // - Request ids come from a range per life of the node (its incarnation), since chains
 //   remember requests by requester and id.
+// - A replica of a partition this node no longer replicates is dropped with every row it
+//   stored (`drop`), as eventual partitions given away are; one that comes back copies anew.
 // - A pre-copy copies from one tail. When the map gives the chain another tail before this
 //   node is appended, the pre-copy starts over from nothing with a fresh replica: the new
 //   tail may be a member appended a moment ago that is still copying itself, holding less
 //   than the old tail did, and passes from it cannot continue the old ones.
 
-import { assert, utf8 } from '../bytes.ts';
+import { assert, prefixEnd, utf8 } from '../bytes.ts';
 import { MonotonicClock } from '../monotonic-clock.ts';
 import {
   CHAIN_TABLE_END,
@@ -176,6 +178,35 @@ export class ChainHost {
     if (replica !== undefined) this.take(partition, replica.configure(config, nowMs));
     this.followPrecopySource(partition, nowMs);
     return this.flush();
+  }
+
+  /**
+   * Forgets a partition whose chain no longer names this node and which it no longer
+   * replicates: its replica goes, and every row of the partition is removed in one batch
+   * (the replica held its records in memory, so they are no more than it held). Nothing
+   * waits on that batch. Answers how many rows it removes.
+   */
+  drop(partition: number): number {
+    const replica = this.replicas.get(partition);
+    assert(
+      replica === undefined || replica.role() === 'none',
+      `a replica dropped from partition ${partition} is no member`,
+    );
+    this.replicas.delete(partition);
+    this.stored?.delete(partition);
+    this.entryRows.delete(partition);
+    this.restored.delete(partition);
+    this.precopySources.delete(partition);
+    const start = chainRowKey(partition, ChainRowKind.meta, EMPTY).subarray(0, 3);
+    const rows = this.rows.scanRows(start, prefixEnd(start)!);
+    if (rows.length > 0) {
+      this.rows.persistRows(
+        rows.map((row) => ({ key: row.key, value: null })),
+        false,
+      );
+    }
+    assert(!this.replicas.has(partition), 'the replica is gone');
+    return rows.length;
   }
 
   /** Starts copying a partition this node is about to join (docs/CHAIN.md, "Extended"). */

@@ -553,7 +553,10 @@ export class ChainReplica {
     else this.forgetSequencing();
     this.memberSinceEpoch = sinceEpoch;
     if (sinceEpoch === 1) {
-      // Members of the founding configuration: nothing was written before it existed.
+      // Members of the founding configuration: nothing was written before it existed. (A
+      // chain the map starts over, its one member gone, names its new member so too: that
+      // member keeps what a pre-copy brought and copies no more.)
+      this.copy = null;
       this.caughtUp = true;
       return;
     }

@@ -17,7 +17,7 @@ import type { Keyspace } from '../keyspace.ts';
 import { claimPartitions } from '../ring/claim.ts';
 import { preferenceList } from '../ring/preference-list.ts';
 import { Ring } from '../ring/ring.ts';
-import type { ChainConfig } from '../chain/chain-config.ts';
+import type { ChainConfig, ChainMember } from '../chain/chain-config.ts';
 import type { MembershipRequest } from '../requests.ts';
 import {
   isStandby,
@@ -324,8 +324,9 @@ export function addStandby(map: ClusterMap, member: MemberInfo): MembershipResul
 
 /**
  * Ends the change in progress: `nextOwners` become the owners, and a member that leaves, is
- * removed or is replaced is dropped, from the members and from every chain. Call it once
- * every transfer is done.
+ * removed or is replaced is dropped from the members. Every chain keeps, in its order, only
+ * the members that are its replicas under the new owners (see `chainsAfterCommit`). Call it
+ * once every transfer is done.
  */
 export function commitChange(map: ClusterMap): MembershipResult {
   const change = map.change;
@@ -337,8 +338,8 @@ export function commitChange(map: ClusterMap): MembershipResult {
     epoch: map.epoch + 1,
     owners: [...change.nextOwners],
     members: map.members.filter((member) => member.id !== departing),
-    ...(map.chains !== undefined && departing !== null
-      ? { chains: chainsWithout(map, departing, change.nextOwners) }
+    ...(map.chains !== undefined
+      ? { chains: chainsAfterCommit(map, departing, change.nextOwners) }
       : {}),
   };
   assert(next.change === undefined, 'a commit ends the change');
@@ -347,31 +348,122 @@ export function commitChange(map: ClusterMap): MembershipResult {
 }
 
 /**
- * Chains without a member that goes, one chain epoch up where it was one. A chain left empty
- * (n 1 and the member was its only replica) takes the partition's new first replica, since a
- * chain cannot be empty; that replica holds what the transfers copied to it.
+ * The chains once `nextOwners` own the partitions: each keeps, in order, its members that
+ * are replicas under `nextOwners`, one chain epoch up where that drops any. The new replicas
+ * joined as tails before the commit (a receiver reports its copies made only once it is a
+ * caught-up member), so a chain normally ends with exactly its new replicas; one that missed
+ * its tail (it went down after reporting) gets it back by the chains' repair.
+ *
+ * A chain none of whose members is a new replica keeps its members but the departing one
+ * (they hold its data; the repair copies it to the new replicas and then removes them), and
+ * only a chain left empty by that takes the partition's new first replica, which holds what
+ * its pre-copy brought it, if anything (n = 1 and its one replica gone).
  */
-function chainsWithout(
+function chainsAfterCommit(
   map: ClusterMap,
-  departing: string,
+  departing: string | null,
   nextOwners: readonly string[],
 ): ChainConfig[] {
-  const ring = new Ring(nextOwners);
   return map.chains!.map((config) => {
-    if (!config.members.some((member) => member.id === departing)) return config;
+    const wanted = chainReplicas(map, nextOwners, config.partition);
     const epoch = config.epoch + 1;
-    const kept = config.members.filter((member) => member.id !== departing);
-    const members =
-      kept.length > 0 ? kept : [{ id: ring.ownerOf(config.partition), sinceEpoch: epoch }];
+    let members = config.members.filter((member) => wanted.includes(member.id));
+    if (members.length === 0) {
+      members = config.members.filter((member) => member.id !== departing);
+    }
+    if (members.length === 0) members = [restartedChainMember(wanted[0]!)];
+    if (sameMembers(members, config.members)) return config;
     assert(!members.some((member) => member.id === departing), 'the member left the chain');
     return { partition: config.partition, epoch, members };
   });
 }
 
 /**
+ * The one member of a chain that starts over because no member was left to copy from: a
+ * member since epoch 1 counts as holding the whole history (a founder's), so it serves what
+ * it holds at once, where any later member would copy from a predecessor it does not have.
+ */
+function restartedChainMember(id: string): ChainMember {
+  return { id, sinceEpoch: 1 };
+}
+
+function sameMembers(a: readonly ChainMember[], b: readonly ChainMember[]): boolean {
+  return a.length === b.length && a.every((member, index) => member.id === b[index]!.id);
+}
+
+/**
+ * The replicas of a partition's chain under an owner table: its preference list, as long as
+ * the chain keyspaces' n (they share it) allows among the owning members. Empty without a
+ * chain keyspace.
+ */
+export function chainReplicas(
+  map: ClusterMap,
+  owners: readonly string[],
+  partition: number,
+): string[] {
+  const keyspace = map.keyspaces.find((candidate) => candidate.consistency === 'chain');
+  if (keyspace === undefined) return [];
+  const n = replicationFactor(keyspace, distinctSorted(owners).length);
+  assert(n >= 1, 'a chain has a replica');
+  return preferenceList(owners, partition, n);
+}
+
+/**
+ * The members a partition's chain should have: its replicas under `owners`, and while a
+ * change is in progress those `nextOwners` adds, which join as tails before the commit.
+ */
+export function wantedChainMembers(map: ClusterMap, partition: number): string[] {
+  const current = chainReplicas(map, map.owners, partition);
+  if (map.change === undefined) return current;
+  const next = chainReplicas(map, map.change.nextOwners, partition);
+  return [...current, ...next.filter((id) => !current.includes(id))];
+}
+
+/**
+ * Whether a partition's chain has nothing a new replica could copy from: the change in
+ * progress removes or replaces a member that is the chain's only one (n = 1, or the others
+ * removed while down). Its receivers do not wait to join it; the commit starts the chain over
+ * at its new first replica, and what the gone member held is lost, as the plan warns.
+ */
+export function chainWithoutSource(map: ClusterMap, partition: number): boolean {
+  const change = map.change;
+  if (change === undefined || (change.kind !== 'remove' && change.kind !== 'replace')) {
+    return false;
+  }
+  const config = map.chains?.[partition];
+  return config !== undefined && config.members.every((member) => member.id === change.subject);
+}
+
+/**
+ * The chains `mayChange` allows without their members that are not wanted
+ * (`wantedChainMembers`), one epoch on: tails a change added before it was aborted, members
+ * a commit kept because no new replica was in the chain yet. A chain keeps its members when
+ * none of them is wanted (they hold its data until wanted ones have joined).
+ */
+export function chainsTrimmed(
+  map: ClusterMap,
+  mayChange: (config: ChainConfig) => boolean,
+): ChainConfig[] {
+  const changed: ChainConfig[] = [];
+  for (const config of map.chains ?? []) {
+    const wanted = wantedChainMembers(map, config.partition);
+    const members = config.members.filter((member) => wanted.includes(member.id));
+    if (members.length === config.members.length || members.length === 0) continue;
+    if (!mayChange(config)) continue;
+    changed.push({ partition: config.partition, epoch: config.epoch + 1, members });
+  }
+  assert(
+    changed.every((config) => config.members.length > 0),
+    'a trimmed chain keeps a member',
+  );
+  return changed;
+}
+
+/**
  * Gives up the change in progress: the owners stay, and a newcomer (a joiner, a replacement)
  * is dropped, or made a standby again if it was one. What was copied to it stays there as a
- * stray copy, which nothing reads.
+ * stray copy, which nothing reads. The tails the change added to chains are taken out again
+ * (see `chainsAfterAbort`).
  */
 export function abortChange(map: ClusterMap): MembershipResult {
   const change = map.change;
@@ -383,10 +475,42 @@ export function abortChange(map: ClusterMap): MembershipResult {
     if (member.id !== newcomer) return [member];
     return change.fromStandby === true ? [{ ...member, role: 'standby' }] : [];
   });
-  const next: ClusterMap = { ...rest, epoch: map.epoch + 1, members };
+  const gone = newcomer !== null && change.fromStandby !== true ? newcomer : null;
+  const next: ClusterMap = {
+    ...rest,
+    epoch: map.epoch + 1,
+    members,
+    ...(map.chains !== undefined ? { chains: chainsAfterAbort(map, gone) } : {}),
+  };
   assert(next.owners === map.owners, 'an abort keeps the owners');
   assert(mapProblem(next) === null, `an aborted map is valid: ${String(mapProblem(next))}`);
   return { ok: true, map: next };
+}
+
+/**
+ * The chains once a change is given up: each without the members the change was adding
+ * (replicas under `nextOwners` that are not replicas under `owners`), order kept, one chain
+ * epoch up where that drops any. Were that to empty a chain (its old replicas all removed
+ * while down), the chain stays as it is, unless `gone` (a newcomer leaving the cluster) is
+ * in it: then it takes the partition's first replica.
+ */
+function chainsAfterAbort(map: ClusterMap, gone: string | null): ChainConfig[] {
+  const nextOwners = map.change!.nextOwners;
+  return map.chains!.map((config) => {
+    const current = chainReplicas(map, map.owners, config.partition);
+    const added = chainReplicas(map, nextOwners, config.partition).filter(
+      (id) => !current.includes(id),
+    );
+    const epoch = config.epoch + 1;
+    let members = config.members.filter((member) => !added.includes(member.id));
+    if (members.length === 0) {
+      members = config.members.filter((member) => member.id !== gone);
+      if (members.length === 0) members = [restartedChainMember(current[0]!)];
+    }
+    if (sameMembers(members, config.members)) return config;
+    assert(!members.some((member) => member.id === gone), 'a newcomer that goes left its chains');
+    return { partition: config.partition, epoch, members };
+  });
 }
 
 /** The replicas a partition's reads use: its preference list under the current owners. */
@@ -718,32 +842,24 @@ export function planMembership(map: ClusterMap, request: MembershipRequest): Mem
 }
 
 /**
- * The members the change in progress copies eventual keyspaces' data or strong keyspaces'
- * registers to, sorted by id: the ones whose reports the commit waits for. (Chain
- * keyspaces' replicas join their chains by the chains' own repair, after the commit.)
+ * The members the change in progress copies to, sorted by id: the ones whose reports the
+ * commit waits for. A receiver reports once it holds everything its new partitions need:
+ * an eventual keyspace's copies made, a strong keyspace's registers rewritten through joint
+ * quorums (docs/PAXOS.md), and each chain it joins joined as a caught-up tail (it pre-copies
+ * from the tail, then is appended), so no chain runs with fewer than its replicas through
+ * the commit. Every keyspace's added replicas count, so this is every transfer's receiver.
  */
 export function receiversOf(map: ClusterMap): string[] {
   // Nodes ask this on every tick while a change runs, and listing the transfers walks every
   // partition of every keyspace: maps are never changed in place, so one answer per map.
   const known = receiversByMap.get(map);
   if (known !== undefined) return [...known];
-  const receivers = receiversComputed(map);
+  const receivers = distinctSorted(transfersOf(map).map((transfer) => transfer.to));
   receiversByMap.set(map, receivers);
   return [...receivers];
 }
 
 const receiversByMap = new WeakMap<ClusterMap, readonly string[]>();
-
-function receiversComputed(map: ClusterMap): string[] {
-  const eventual = new Set(
-    map.keyspaces.filter((keyspace) => keyspace.consistency !== 'chain').map((k) => k.id),
-  );
-  return distinctSorted(
-    transfersOf(map)
-      .filter((transfer) => eventual.has(transfer.keyspaceId))
-      .map((transfer) => transfer.to),
-  );
-}
 
 /**
  * Records that member `id` has made every copy it receives. When that makes every receiver

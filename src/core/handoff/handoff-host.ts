@@ -4,6 +4,9 @@
 // every copy it receives is made, which the node then records in the map. Once no change is
 // in progress it also drops, slowly, the rows of partitions it does not replicate: those it
 // gave away, those an aborted change copied to it, and a fallback coordinator's own copies.
+// For chain keyspaces it copies nothing itself: it lists the chains this node must join
+// before the change commits, and the node tells it which it has joined (docs/CHAIN.md,
+// "Membership changes").
 //
 // Rules kept:
 // - A transfer belongs to one change, named by the change's epoch. Its saved state (a meta
@@ -86,6 +89,11 @@ export interface HandoffStatus {
    * before its meter has a whole window, and a copy that ended drops out of any sum).
    */
   readonly bytesPerSecond: number;
+  /**
+   * Chains this node joins in the change (partitions of chain keyspaces), and how many it
+   * is a caught-up member of; absent when it joins none.
+   */
+  readonly chainJoins?: { readonly partitions: number; readonly joined: number };
 }
 
 /**
@@ -139,6 +147,8 @@ export class HandoffHost {
   private changeEpoch: number | null = null;
   private changeSeenMs = 0;
   private copies: Copy[] = [];
+  /** Partitions whose chain this node joins in the change, and whether it has. */
+  private readonly chainJoins = new Map<number, boolean>();
   private readonly byId = new Map<string, Copy>();
   /** Pages waiting for their batch: in the order received, as transfers require. */
   private readonly unpersisted: { batchId: number; copy: Copy; pageNumber: number }[] = [];
@@ -175,8 +185,9 @@ export class HandoffHost {
 
   /**
    * Brings the copies in line with `map`: the change's copies to this node (eventual
-   * keyspaces: strong and chain ones move by their own protocols), resumed from their saved
-   * state when the change is the same. Call it whenever the map changes.
+   * keyspaces), resumed from their saved state when the change is the same, and the chains
+   * it joins (chain keyspaces, one per partition: they share the chains). Call it whenever
+   * the map changes.
    */
   sync(map: ClusterMap, keyspaceOf: (id: number) => Keyspace | undefined, nowMs: number): void {
     const epoch = map.change?.epoch ?? null;
@@ -188,6 +199,7 @@ export class HandoffHost {
     this.changeEpoch = epoch;
     this.changeSeenMs = nowMs;
     this.copies = [];
+    this.chainJoins.clear();
     this.byId.clear();
     this.unpersisted.length = 0;
     this.received = null;
@@ -195,7 +207,9 @@ export class HandoffHost {
     this.forgetSavedStates(epoch);
     for (const transfer of transfersOf(map)) {
       const keyspace = keyspaceOf(transfer.keyspaceId);
-      if (transfer.to !== this.nodeId || keyspace?.consistency !== 'eventual') continue;
+      if (transfer.to !== this.nodeId) continue;
+      if (keyspace?.consistency === 'chain') this.chainJoins.set(transfer.partition, false);
+      if (keyspace?.consistency !== 'eventual') continue;
       const copy: Copy = { transfer, keyspace, running: null };
       const saved = this.store.readRow(savedKey(epoch, transfer.keyspaceId, transfer.partition));
       if (saved !== undefined) copy.running = this.restored(saved, nowMs);
@@ -204,15 +218,33 @@ export class HandoffHost {
     }
   }
 
-  /** Whether this node receives copies in the change in progress and has made them all. */
+  /**
+   * Whether this node receives copies in the change in progress and has made them all, the
+   * chains it joins included.
+   */
   get copiesMade(): boolean {
     const other = this.otherCopies?.registerCopies ?? { count: 0, done: 0 };
     return (
       this.changeEpoch !== null &&
-      this.copies.length + other.count > 0 &&
+      this.copies.length + other.count + this.chainJoins.size > 0 &&
       other.done === other.count &&
-      this.copies.every((copy) => copy.running?.state === 'done')
+      this.copies.every((copy) => copy.running?.state === 'done') &&
+      [...this.chainJoins.values()].every((joined) => joined)
     );
+  }
+
+  /** The partitions whose chain this node joins in the change in progress. */
+  chainPartitions(): number[] {
+    return [...this.chainJoins.keys()];
+  }
+
+  /**
+   * The node's word on one of those chains: whether it is now a member at the map's chain
+   * epoch and caught up. It may go back (a member removed while down joins again).
+   */
+  noteChainJoined(partition: number, joined: boolean): void {
+    assert(this.chainJoins.has(partition), `partition ${partition} is a chain this node joins`);
+    this.chainJoins.set(partition, joined);
   }
 
   setRate(bytesPerSecond: number): void {
@@ -367,6 +399,7 @@ export class HandoffHost {
         transfers.push(transfer);
       }
     }
+    const joined = [...this.chainJoins.values()].filter((value) => value).length;
     return {
       changeEpoch: this.changeEpoch,
       transfers,
@@ -375,6 +408,9 @@ export class HandoffHost {
       bytesPerSecondLimit: this.bytesPerSecond,
       paused: this.paused,
       bytesPerSecond: this.received?.bytesPerSecond(nowMs) ?? 0,
+      ...(this.chainJoins.size > 0
+        ? { chainJoins: { partitions: this.chainJoins.size, joined } }
+        : {}),
     };
   }
 

@@ -9,6 +9,11 @@
 // Rules it keeps: times are the load generator's `performance.now()`, taken as each request
 // completes, so the cut and the completions are on one clock; the window's two ends count as
 // the bounds of a silence, so a store that never answers again is silent to the window's end.
+//
+// The longest silence of a whole window after the cut is often nowhere near the cut: the
+// surviving nodes carry more load, and any stall in those seconds counts. What the cut itself
+// costs is the silence of the second that follows it, set against the same second-long
+// slices of the steady load before it (the longest silence of each).
 
 import { performance } from 'node:perf_hooks';
 import { assert } from '../core/bytes.ts';
@@ -18,6 +23,8 @@ import type { WorkloadSpec } from './workload.ts';
 
 /** The load runs this long past the window, so that requests issued in it can complete. */
 const TAIL_MS = 500;
+/** The slice the cut's own cost is measured in, and the steady load is cut into to compare. */
+const SLICE_MS = 1_000;
 
 export interface Silence {
   /** When it began and ended, on the clock of the times given. */
@@ -69,6 +76,10 @@ export interface OutageResult {
   readonly longestSilenceMs: number;
   /** When that silence began, in ms after the cut (0: at once). */
   readonly silenceStartMs: number;
+  /** The longest silence in the first second after the cut: what the cut itself costs. */
+  readonly cutSecondSilenceMs: number;
+  /** The longest silence of each whole second of the steady load, in order. */
+  readonly steadySecondSilencesMs: readonly number[];
   /** The longest silence of the steady load before the cut, from the warm-up's end. */
   readonly steadySilenceMs: number;
   /** The length of that steady window, in ms. */
@@ -115,11 +126,18 @@ export async function measureOutage(
   const silence = longestSilence(successesMs, cutMs, windowEndMs);
   const steadyFromMs = Math.min(startedMs + options.warmupMs, cutMs);
   const steady = longestSilence(successesMs, steadyFromMs, cutMs);
+  const steadySecondSilencesMs: number[] = [];
+  for (let fromMs = steadyFromMs; fromMs + SLICE_MS <= cutMs; fromMs += SLICE_MS) {
+    steadySecondSilencesMs.push(longestSilence(successesMs, fromMs, fromMs + SLICE_MS).lengthMs);
+  }
   const countIn = (times: number[], fromMs: number, toMs: number): number =>
     times.filter((atMs) => atMs >= fromMs && atMs < toMs).length;
   return {
     longestSilenceMs: silence.lengthMs,
     silenceStartMs: silence.startMs - cutMs,
+    cutSecondSilenceMs: longestSilence(successesMs, cutMs, Math.min(cutMs + SLICE_MS, windowEndMs))
+      .lengthMs,
+    steadySecondSilencesMs,
     steadySilenceMs: steady.lengthMs,
     steadyWindowMs: cutMs - steadyFromMs,
     opsPerSecondBefore: (countIn(successesMs, startedMs, cutMs) * 1000) / (cutMs - startedMs),

@@ -75,10 +75,17 @@ test('a target is met only at 2x etcd throughput or more with a p99 no higher th
   assert.ok(!table.includes('| gets | ringkv client |'), 'a target without figures has no row');
 });
 
-function outage(afterMs: number, beforeMs: number): OutageResult {
+function outage(
+  afterMs: number,
+  beforeMs: number,
+  cutSecondMs: number,
+  steadySecondsMs: number[],
+): OutageResult {
   return {
     longestSilenceMs: afterMs,
-    silenceStartMs: 0,
+    silenceStartMs: 4_000,
+    cutSecondSilenceMs: cutSecondMs,
+    steadySecondSilencesMs: steadySecondsMs,
     steadySilenceMs: beforeMs,
     steadyWindowMs: 10_000,
     opsPerSecondBefore: 1000,
@@ -89,17 +96,25 @@ function outage(afterMs: number, beforeMs: number): OutageResult {
   };
 }
 
-test('an outage is a gap only when the silence after the kill is over twice the steady one', () => {
+test('the kill is a gap only when the second after it is silent longer than the worst steady second; the 10 s windows over twice the steady one', () => {
   const rows: OutageRow[] = [
     {
       system: 'quiet',
       cut: ['n1', 'n2', 'n3'],
-      runs: [outage(40, 50), outage(130, 60), outage(120, 70)],
+      runs: [
+        outage(40, 50, 12, [5, 8, 30]),
+        outage(130, 60, 25, [6, 9, 20]),
+        outage(120, 70, 9, [4, 7, 40]),
+      ],
     },
     {
       system: 'paused',
       cut: ['leader', 'leader', 'leader'],
-      runs: [outage(2100, 40), outage(1500, 60), outage(1800, 50)],
+      runs: [
+        outage(2100, 40, 1000, [5, 10, 40]),
+        outage(1500, 60, 1000, [5, 12, 60]),
+        outage(1800, 50, 1000, [5, 11, 50]),
+      ],
     },
   ];
   const table = outageTable(rows);
@@ -111,9 +126,14 @@ test('an outage is a gap only when the silence after the kill is over twice the 
       .map((text) => text.trim()),
   );
   assert.equal(quiet![2], 'n1, n2, n3');
-  assert.equal(quiet![3], '120 (40.0, 130, 120)');
-  assert.equal(quiet![7], 'none', 'twice the steady 60 ms is still noise');
-  assert.equal(paused![3], '1800 (2100, 1500, 1800)');
-  assert.equal(paused![7], '1750 ms more');
-  assert.equal(paused![6], '3, 3, 3');
+  assert.equal(quiet![3], '12.0 (12.0, 25.0, 9.00)');
+  assert.equal(quiet![4], '8.00 / 30.0', "median of the runs' median seconds, and of their worst");
+  assert.equal(quiet![5], 'none', '12 ms is within the worst steady second (30 ms)');
+  assert.equal(quiet![6], '120 (40.0 at +4000, 130 at +4000, 120 at +4000)');
+  assert.equal(quiet![8], '1000 / 900');
+  assert.equal(quiet![10], 'none', 'twice the steady 60 ms is still noise');
+  assert.equal(paused![5], '950 ms more');
+  assert.equal(paused![6].split(' ')[0], '1800');
+  assert.equal(paused![10], '1750 ms more');
+  assert.equal(paused![9], '3, 3, 3');
 });

@@ -1,7 +1,8 @@
 // The outage measure: the longest silence in a window agrees with a brute-force reference on
 // random completion times (fast-check; replay: OUTAGE_TEST_SEED=<seed>), and measureOutage
 // finds the pause of a store that stops answering when it is cut, and none in one that
-// keeps answering. The second part runs on real time, about a second in all.
+// keeps answering, in the second after the cut as over the window. The second part runs on
+// real time, about two seconds in all.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -87,6 +88,8 @@ test('a store that stops answering for 300 ms when cut shows a silence of about 
     `${paused.longestSilenceMs}`,
   );
   assert.ok(paused.silenceStartMs < 20, `the silence starts at the cut: ${paused.silenceStartMs}`);
+  assert.ok(paused.cutSecondSilenceMs >= 290, `the cut's second: ${paused.cutSecondSilenceMs}`);
+  assert.deepEqual(paused.steadySecondSilencesMs, [], 'no whole second of steady load');
   assert.ok(paused.opsPerSecondBefore > 0 && paused.opsPerSecondAfter > 0);
   assert.equal(paused.failuresAfter, 0);
   assert.ok(paused.steadySilenceMs < 100, `steady before the cut: ${paused.steadySilenceMs}`);
@@ -98,11 +101,14 @@ test('a store that stops answering for 300 ms when cut shows a silence of about 
   const unaffected = await measureOutage(steady, {
     workload: PUTS,
     concurrency: 8,
-    beforeMs: 150,
+    beforeMs: 1_100,
     warmupMs: 50,
     afterMs: 300,
     cut: () => {},
   });
   assert.ok(unaffected.longestSilenceMs < 250, `${unaffected.longestSilenceMs}`);
+  assert.ok(unaffected.cutSecondSilenceMs < 250, `${unaffected.cutSecondSilenceMs}`);
+  assert.equal(unaffected.steadySecondSilencesMs.length, 1, 'one whole second of steady load');
+  assert.ok(unaffected.steadySecondSilencesMs[0]! < 250);
   assert.deepEqual(unaffected.errors, {});
 });

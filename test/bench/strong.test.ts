@@ -133,7 +133,7 @@ test('the kill is a gap only when the second after it is silent longer than the 
   assert.equal(quiet![8], '1000 / 900');
   assert.equal(quiet![10], 'none', 'twice the steady 60 ms is still noise');
   assert.equal(paused![5], '950 ms more');
-  assert.equal(paused![6].split(' ')[0], '1800');
+  assert.equal(paused![6]!.split(' ')[0], '1800');
   assert.equal(paused![10], '1750 ms more');
   assert.equal(paused![9], '3, 3, 3');
 });

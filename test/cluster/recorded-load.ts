@@ -7,7 +7,7 @@
 // unknown (it may have taken effect).
 
 import assert from 'node:assert/strict';
-import { isRingkvError } from '../../src/client/index.ts';
+import { isRingkvError, type RingkvClient } from '../../src/client/index.ts';
 import { Prng } from '../../src/core/prng.ts';
 import type { Operation, Value } from '../../src/check/history.ts';
 
@@ -147,4 +147,54 @@ export function clientPrng(seed: number, clientId: number): Prng {
 
 export async function sleep(durationMs: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, durationMs));
+}
+
+/**
+ * A TypeScript client's loop on a linearizable keyspace until the load stops: get, put, get
+ * then compare-and-set on the version it read, increment; reads recorded with their versions.
+ */
+export async function runTypescriptClient(
+  load: LoadState,
+  clientId: number,
+  client: RingkvClient,
+  keyspace: string,
+  keys: readonly string[],
+  prng: Prng,
+): Promise<void> {
+  while (!load.stopping) {
+    const key = prng.pick(keys);
+    const draw = prng.below(100);
+    if (draw < 30) {
+      await recordVersionedRead(load, clientId, key, () => client.get(keyspace, key));
+    } else if (draw < 45) {
+      const value = freshValue(load);
+      await recordOperation(
+        load,
+        { client: clientId, key, op: 'put', input: { value } },
+        () => client.put(keyspace, key, value),
+        () => null,
+      );
+    } else if (draw < 75) {
+      const read = await recordVersionedRead(load, clientId, key, () => client.get(keyspace, key));
+      if (read !== undefined && read.version !== undefined && !load.stopping) {
+        const value = freshValue(load);
+        const version = read.version;
+        await recordOperation(
+          load,
+          { client: clientId, key, op: 'cas', input: { expected: text(read.value), value } },
+          () => client.compareAndSet(keyspace, key, { version }, value),
+          (result) => result.applied,
+        );
+      }
+    } else {
+      const delta = prng.between(1, 9);
+      await recordOperation(
+        load,
+        { client: clientId, key, op: 'incr', input: { delta } },
+        () => client.increment(keyspace, key, delta),
+        (result) => result.toString(),
+      );
+    }
+    await pause(prng);
+  }
 }

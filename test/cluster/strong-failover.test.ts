@@ -42,8 +42,8 @@ import {
   nowMs,
   pause,
   recordOperation,
+  runTypescriptClient,
   sleep,
-  text,
   type LoadState,
 } from './recorded-load.ts';
 
@@ -76,60 +76,14 @@ function clientPrng(clientId: number): Prng {
   return seededClientPrng(SEED, clientId);
 }
 
-/** A TypeScript client's loop: get, put, get then compare-and-set on its version, increment. */
+/** A TypeScript client's loop on the keyspace (recorded-load.ts). */
 async function runHttpClient(
   load: LoadState,
   clientId: number,
   client: RingkvClient,
   keys: readonly string[],
 ): Promise<void> {
-  const prng = clientPrng(clientId);
-  while (!load.stopping) {
-    const key = prng.pick(keys);
-    const draw = prng.below(100);
-    if (draw < 30) {
-      await recordOperation(
-        load,
-        { client: clientId, key, op: 'get', input: null },
-        () => client.get(KEYSPACE, key),
-        (result) => text(result.value),
-      );
-    } else if (draw < 45) {
-      const value = freshValue(load);
-      await recordOperation(
-        load,
-        { client: clientId, key, op: 'put', input: { value } },
-        () => client.put(KEYSPACE, key, value),
-        () => null,
-      );
-    } else if (draw < 75) {
-      const read = await recordOperation(
-        load,
-        { client: clientId, key, op: 'get', input: null },
-        () => client.get(KEYSPACE, key),
-        (result) => text(result.value),
-      );
-      if (read !== undefined && read.version !== undefined && !load.stopping) {
-        const value = freshValue(load);
-        const version = read.version;
-        await recordOperation(
-          load,
-          { client: clientId, key, op: 'cas', input: { expected: text(read.value), value } },
-          () => client.compareAndSet(KEYSPACE, key, { version }, value),
-          (result) => result.applied,
-        );
-      }
-    } else {
-      const delta = prng.between(1, 9);
-      await recordOperation(
-        load,
-        { client: clientId, key, op: 'incr', input: { delta } },
-        () => client.increment(KEYSPACE, key, delta),
-        (result) => result.toString(),
-      );
-    }
-    await pause(prng);
-  }
+  await runTypescriptClient(load, clientId, client, KEYSPACE, keys, clientPrng(clientId));
 }
 
 /** An ioredis connection's loop on one node: GET, SET, SET NX, INCRBY. */

@@ -25,11 +25,16 @@ import { Agent, request as httpRequest } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { RingkvClient, isRingkvError } from '../../src/client/index.ts';
-import { partitionOf } from '../../src/core/hash.ts';
 import { Prng } from '../../src/core/prng.ts';
-import { preferenceList } from '../../src/core/ring/preference-list.ts';
 import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
-import { LOOPBACK, NodeProcesses, type RingDocument } from './node-processes.ts';
+import { LOOPBACK, NodeProcesses } from './node-processes.ts';
+import {
+  checkBalance,
+  placementProblems,
+  waitForCommit as waitForCommitOn,
+  waitForStandbys,
+  type Placement,
+} from './membership-checks.ts';
 
 const SEED = Number(process.env.RINGKV_TEST_SEED ?? Date.now() % 1_000_000);
 const REPLAY = `replay with RINGKV_TEST_SEED=${SEED}`;
@@ -42,7 +47,6 @@ const REPLICAS = 3;
 const COMMIT_TIMEOUT_MS = 30_000;
 /** Given-away partitions are dropped 5 s after the commit is seen, a bounded rate per tick. */
 const PLACEMENT_TIMEOUT_MS = 25_000;
-const LISTING_PAGE_KEYS = 5_000;
 const DEPARTED_STOP_TIMEOUT_MS = 5_000;
 const READS_IN_FLIGHT = 16;
 const LAUNCHER = path.join(import.meta.dirname, '..', '..', 'bin', 'ringkv.js');
@@ -68,18 +72,7 @@ before(async () => {
   await processes.startJoiner('node4', 'node1');
   await processes.startJoiner('node5', 'node2');
   // Both joiners are standbys in every founder's map before the tests begin.
-  await waitFor(
-    async () => {
-      const views = await Promise.all(FOUNDERS.map((id) => cluster().status(id)));
-      return views.every((view) =>
-        ['node4', 'node5'].every((id) =>
-          view.members.some((member) => member.id === id && member.role === 'standby'),
-        ),
-      );
-    },
-    15_000,
-    'node4 and node5 to be standbys in every founder map',
-  );
+  await waitForStandbys(processes, FOUNDERS, ['node4', 'node5']);
 });
 
 /** `ringkv ARGS...` against a node; its exit code and what it printed. */
@@ -175,6 +168,11 @@ interface Load {
   readonly errors: Map<string, number>;
 }
 
+/** Keys acknowledged so far: they must be everywhere they belong. */
+function acknowledgedKeys(load: Load): string[] {
+  return [...load.keys].filter(([, state]) => state.acknowledged).map(([key]) => key);
+}
+
 function keyName(index: number): string {
   return `grow-shrink-${String(index).padStart(4, '0')}`;
 }
@@ -249,107 +247,6 @@ function httpWriter(load: Load, first: number) {
 
 // ---- checks ----
 
-/** Every key a node stores itself (scope=node), replicas included. */
-async function localKeys(id: string): Promise<Set<string>> {
-  const keys = new Set<string>();
-  let cursor: string | null = null;
-  for (let page = 0; page < 1_000; page++) {
-    const query: string =
-      `scope=node&limit=${LISTING_PAGE_KEYS}` +
-      (cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`);
-    const answer = await http(`${cluster().node(id).httpUrl}/v1/kv/default?${query}`);
-    assert.equal(answer.status, 200, `${id}'s local listing: ${answer.text}`);
-    const body = answer.json as { keys: string[]; cursor: string | null };
-    for (const key of body.keys) keys.add(key);
-    cursor = body.cursor;
-    if (cursor === null) return keys;
-  }
-  throw new Error(`${id}'s local listing did not end within 1000 pages`);
-}
-
-interface Placement {
-  readonly problems: string[];
-  readonly keysByNode: Record<string, number>;
-}
-
-/**
- * Where keys are stored against where the ring says they belong: keys a node holds but does
- * not replicate, and acknowledged keys missing from one of their replicas.
- */
-async function placementProblems(
-  load: Load,
-  members: readonly string[],
-  ring: RingDocument,
-): Promise<Placement> {
-  const keyspace = ring.keyspaces.find((candidate) => candidate.name === 'default');
-  assert.ok(keyspace !== undefined, 'the ring lists the default keyspace');
-  assert.equal(keyspace.n, REPLICAS);
-  const encoder = new TextEncoder();
-  const replicasOf = (key: string): string[] =>
-    preferenceList(
-      ring.owners,
-      partitionOf(keyspace.id, encoder.encode(key), ring.partitionCount),
-      REPLICAS,
-    );
-  // Only keys acknowledged before the listings start must be everywhere they belong.
-  const acknowledged = [...load.keys].filter(([, state]) => state.acknowledged).map(([key]) => key);
-  const stored = new Map<string, Set<string>>();
-  for (const id of members) stored.set(id, await localKeys(id));
-  const problems: string[] = [];
-  for (const [id, keys] of stored) {
-    for (const key of keys) {
-      if (!replicasOf(key).includes(id)) {
-        problems.push(`${key} is stored on ${id}, not one of its replicas ${replicasOf(key)}`);
-      }
-    }
-  }
-  for (const key of acknowledged) {
-    for (const id of replicasOf(key)) {
-      if (!stored.get(id)?.has(key)) problems.push(`${key} is missing from its replica ${id}`);
-    }
-  }
-  const keysByNode = Object.fromEntries([...stored].map(([id, keys]) => [id, keys.size]));
-  return { problems, keysByNode };
-}
-
-/** Each owning member holds floor(Q/M) or ceil(Q/M) partitions, and only they own any. */
-function checkBalance(ring: RingDocument, members: readonly string[]): Record<string, number> {
-  const owned: Record<string, number> = {};
-  for (const owner of ring.owners) owned[owner] = (owned[owner] ?? 0) + 1;
-  assert.deepEqual(Object.keys(owned).sort(), [...members].sort(), 'the owners are the members');
-  const low = Math.floor(ring.partitionCount / members.length);
-  const high = Math.ceil(ring.partitionCount / members.length);
-  for (const id of members) {
-    const count = owned[id] ?? 0;
-    assert.ok(count >= low && count <= high, `${id} owns ${count}, not ${low} or ${high}`);
-  }
-  return owned;
-}
-
-/** Waits until every member sees no change in progress and one ring past `epochAfter`. */
-async function waitForCommit(
-  members: readonly string[],
-  epochAfter: number,
-): Promise<RingDocument> {
-  let last = '';
-  await waitFor(
-    async () => {
-      const views = await Promise.all(members.map((id) => cluster().status(id)));
-      last = views
-        .map((view) => `${view.node}: epoch ${view.epoch} change ${JSON.stringify(view.change)}`)
-        .join('; ');
-      return (
-        views.every((view) => view.change === null && view.epoch > epochAfter) &&
-        new Set(views.map((view) => view.epoch)).size === 1
-      );
-    },
-    COMMIT_TIMEOUT_MS,
-    () =>
-      `the change made at epoch ${epochAfter} to commit on ${members.join(', ')}: ${last}\n${cluster().recentLogs()}`,
-  );
-  return cluster().ring(members[0]!);
-}
-
 test('the cluster grows from 3 nodes to 5 and shrinks back to 3 under W=2 writes, losing no acknowledged write', async (context) => {
   context.diagnostic(`seed ${SEED}; ${REPLAY}`);
   const startedMs = performance.now();
@@ -423,7 +320,7 @@ test('the cluster grows from 3 nodes to 5 and shrinks back to 3 under W=2 writes
         madeEpoch = made.epoch;
       }
       const next = kind === 'join' ? [...members, subject] : members.filter((id) => id !== subject);
-      const ring = await waitForCommit(next, madeEpoch);
+      const ring = await waitForCommitOn(cluster(), next, madeEpoch, COMMIT_TIMEOUT_MS);
       const commitMs = performance.now() - changeStartMs;
       members = next;
       if (kind === 'join') load.httpTargets = [...members];
@@ -447,7 +344,13 @@ test('the cluster grows from 3 nodes to 5 and shrinks back to 3 under W=2 writes
       let placement: Placement = { problems: ['not looked yet'], keysByNode: {} };
       await waitFor(
         async () => {
-          placement = await placementProblems(load, members, ring);
+          placement = await placementProblems(
+            cluster(),
+            acknowledgedKeys(load),
+            members,
+            ring,
+            REPLICAS,
+          );
           return placement.problems.length === 0;
         },
         PLACEMENT_TIMEOUT_MS,

@@ -22,6 +22,7 @@ import type { Operation } from '../../src/check/history.ts';
 import { checkLinearizable, describeOperation } from '../../src/check/linearizability.ts';
 import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
 import { NodeProcesses } from './node-processes.ts';
+import { waitForCommit, waitForStandbys } from './membership-checks.ts';
 import {
   clientPrng,
   newLoadState,
@@ -82,16 +83,7 @@ before(async () => {
       );
     }
   }
-  await waitFor(
-    async () => {
-      const views = await Promise.all(FOUNDERS.map((id) => cluster().status(id)));
-      return views.every((view) =>
-        view.members.some((member) => member.id === JOINER && member.role === 'standby'),
-      );
-    },
-    15_000,
-    `${JOINER} to be a standby in every founder's map`,
-  );
+  await waitForStandbys(processes, FOUNDERS, [JOINER]);
 });
 
 /** Proposes a change through `via`'s HTTP route; the map epoch it was made at. */
@@ -104,25 +96,6 @@ async function propose(kind: 'join' | 'leave', via: string): Promise<number> {
   const made = answer.json as { made: boolean; epoch: number };
   assert.equal(made.made, true);
   return made.epoch;
-}
-
-/** Waits until every one of `members` holds a map past `epochAfter` with no change. */
-async function waitForCommit(members: readonly string[], epochAfter: number): Promise<void> {
-  let last = '';
-  await waitFor(
-    async () => {
-      const views = await Promise.all(members.map((id) => cluster().status(id)));
-      last = views
-        .map((view) => `${view.node}: epoch ${view.epoch} change ${JSON.stringify(view.change)}`)
-        .join('; ');
-      return (
-        views.every((view) => view.change === null && view.epoch > epochAfter) &&
-        new Set(views.map((view) => view.epoch)).size === 1
-      );
-    },
-    COMMIT_TIMEOUT_MS,
-    () => `the change made at epoch ${epochAfter} to commit: ${last}\n${cluster().recentLogs()}`,
-  );
 }
 
 /** Operations each client completed between two times of the load's clock. */
@@ -168,7 +141,12 @@ test('strong and chain keyspaces stay linearizable while a node joins and leaves
     await sleep(SETTLE_MS);
 
     const joinStartMs = nowMs(load);
-    await waitForCommit([...FOUNDERS, JOINER], await propose('join', 'node2'));
+    await waitForCommit(
+      cluster(),
+      [...FOUNDERS, JOINER],
+      await propose('join', 'node2'),
+      COMMIT_TIMEOUT_MS,
+    );
     const joinEndMs = nowMs(load);
     const ring = await cluster().ring('node1');
     const owned = ring.owners.filter((owner) => owner === JOINER).length;
@@ -176,7 +154,7 @@ test('strong and chain keyspaces stay linearizable while a node joins and leaves
     await sleep(SETTLE_MS);
 
     const leaveStartMs = nowMs(load);
-    await waitForCommit(FOUNDERS, await propose('leave', 'node3'));
+    await waitForCommit(cluster(), FOUNDERS, await propose('leave', 'node3'), COMMIT_TIMEOUT_MS);
     const leaveEndMs = nowMs(load);
     await sleep(SETTLE_MS);
     context.diagnostic(

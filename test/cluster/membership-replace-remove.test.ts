@@ -22,11 +22,15 @@ import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { partitionOf } from '../../src/core/hash.ts';
 import { Prng } from '../../src/core/prng.ts';
-import { preferenceList } from '../../src/core/ring/preference-list.ts';
 import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
 import { NodeProcesses, type RingDocument } from './node-processes.ts';
+import {
+  checkBalance,
+  placementProblems,
+  waitForCommit as waitForCommitOn,
+  waitForStandbys as waitForStandbysOn,
+} from './membership-checks.ts';
 
 const SEED = Number(process.env.RINGKV_TEST_SEED ?? Date.now() % 1_000_000);
 const REPLAY = `replay with RINGKV_TEST_SEED=${SEED}`;
@@ -61,21 +65,6 @@ before(async () => {
   await processes.startJoiner('node5', 'node2');
   await waitForStandbys(FOUNDERS, ['node4', 'node5']);
 });
-
-async function waitForStandbys(members: readonly string[], standbys: readonly string[]) {
-  await waitFor(
-    async () => {
-      const views = await Promise.all(members.map((id) => cluster().status(id)));
-      return views.every((view) =>
-        standbys.every((id) =>
-          view.members.some((member) => member.id === id && member.role === 'standby'),
-        ),
-      );
-    },
-    15_000,
-    `${standbys.join(', ')} to be standbys in the maps of ${members.join(', ')}`,
-  );
-}
 
 /** `ringkv cluster ARGS... --node` a member; asserts it succeeds; the epoch it made. */
 async function clusterCommand(args: readonly string[], via: string): Promise<number> {
@@ -113,6 +102,19 @@ interface Load {
   acknowledged: number;
   failed: number;
   readonly errors: Map<string, number>;
+}
+
+/** Keys acknowledged so far: they must be everywhere they belong. */
+function acknowledgedKeys(load: Load): string[] {
+  return [...load.keys].filter(([, state]) => state.acknowledged).map(([key]) => key);
+}
+
+async function waitForStandbys(members: readonly string[], standbys: readonly string[]) {
+  await waitForStandbysOn(cluster(), members, standbys);
+}
+
+async function waitForCommit(members: readonly string[], epochAfter: number) {
+  return waitForCommitOn(cluster(), members, epochAfter, COMMIT_TIMEOUT_MS);
 }
 
 function keyName(index: number): string {
@@ -161,92 +163,13 @@ async function runWriter(load: Load, writer: number): Promise<void> {
 
 // ---- checks ----
 
-async function localKeys(id: string): Promise<Set<string>> {
-  const keys = new Set<string>();
-  let cursor: string | null = null;
-  for (let page = 0; page < 100; page++) {
-    const query: string =
-      'scope=node&limit=5000' + (cursor === null ? '' : `&cursor=${encodeURIComponent(cursor)}`);
-    const answer = await http(`${cluster().node(id).httpUrl}/v1/kv/default?${query}`);
-    assert.equal(answer.status, 200, `${id}'s local listing: ${answer.text}`);
-    const body = answer.json as { keys: string[]; cursor: string | null };
-    for (const key of body.keys) keys.add(key);
-    cursor = body.cursor;
-    if (cursor === null) return keys;
-  }
-  throw new Error(`${id}'s local listing did not end within 100 pages`);
-}
-
-/** Keys a member holds but does not replicate, and acknowledged keys a replica lacks. */
-async function placementProblems(
-  load: Load,
-  members: readonly string[],
-  ring: RingDocument,
-): Promise<string[]> {
-  const keyspace = ring.keyspaces.find((candidate) => candidate.name === 'default');
-  assert.ok(keyspace !== undefined && keyspace.n === REPLICAS, 'default has N=3');
-  const encoder = new TextEncoder();
-  const replicasOf = (key: string): string[] =>
-    preferenceList(
-      ring.owners,
-      partitionOf(keyspace.id, encoder.encode(key), ring.partitionCount),
-      REPLICAS,
-    );
-  const acknowledged = [...load.keys].filter(([, state]) => state.acknowledged).map(([key]) => key);
-  const stored = new Map<string, Set<string>>();
-  for (const id of members) stored.set(id, await localKeys(id));
-  const problems: string[] = [];
-  for (const [id, keys] of stored) {
-    for (const key of keys) {
-      if (!replicasOf(key).includes(id)) problems.push(`${key} is stored on ${id}, not a replica`);
-    }
-  }
-  for (const key of acknowledged) {
-    for (const id of replicasOf(key)) {
-      if (!stored.get(id)?.has(key)) problems.push(`${key} is missing from its replica ${id}`);
-    }
-  }
-  return problems;
-}
-
-function checkBalance(ring: RingDocument, members: readonly string[]): Record<string, number> {
-  const owned: Record<string, number> = {};
-  for (const owner of ring.owners) owned[owner] = (owned[owner] ?? 0) + 1;
-  assert.deepEqual(Object.keys(owned).sort(), [...members].sort(), 'the owners are the members');
-  const low = Math.floor(ring.partitionCount / members.length);
-  const high = Math.ceil(ring.partitionCount / members.length);
-  for (const id of members) {
-    const count = owned[id] ?? 0;
-    assert.ok(count >= low && count <= high, `${id} owns ${count}, not ${low} or ${high}`);
-  }
-  return owned;
-}
-
-/** Waits until every member sees no change in progress and one map past `epochAfter`. */
-async function waitForCommit(members: readonly string[], epochAfter: number) {
-  let last = '';
-  await waitFor(
-    async () => {
-      const views = await Promise.all(members.map((id) => cluster().status(id)));
-      last = views
-        .map((view) => `${view.node}: epoch ${view.epoch} change ${JSON.stringify(view.change)}`)
-        .join('; ');
-      return (
-        views.every((view) => view.change === null && view.epoch > epochAfter) &&
-        new Set(views.map((view) => view.epoch)).size === 1
-      );
-    },
-    COMMIT_TIMEOUT_MS,
-    () => `the change made at epoch ${epochAfter} to commit: ${last}\n${cluster().recentLogs()}`,
-  );
-  return cluster().ring(members[0]!);
-}
-
 async function checkPlacement(load: Load, members: readonly string[], ring: RingDocument) {
   let problems: string[] = ['not looked yet'];
   await waitFor(
     async () => {
-      problems = await placementProblems(load, members, ring);
+      problems = (
+        await placementProblems(cluster(), acknowledgedKeys(load), members, ring, REPLICAS)
+      ).problems;
       return problems.length === 0;
     },
     PLACEMENT_TIMEOUT_MS,

@@ -1,17 +1,42 @@
-// What the real-process membership tests check of a cluster after a change: that every
-// member has taken the commit, that partitions are shared out evenly, and that every key is
-// stored on exactly its replicas (from each member's own listing); and the wait for joiners
-// to be standbys before a test begins.
+// What the real-process membership tests share: a cluster of founders with standbys started
+// to begin with, and what they check of it after a change: that every member has taken the
+// commit, that partitions are shared out evenly, and that every key is stored on exactly its
+// replicas (from each member's own listing).
 
 import assert from 'node:assert/strict';
 import { partitionOf } from '../../src/core/hash.ts';
 import { preferenceList } from '../../src/core/ring/preference-list.ts';
-import { http, waitFor } from './cluster-harness.ts';
-import type { NodeProcesses, RingDocument } from './node-processes.ts';
+import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
+import { NodeProcesses, type RingDocument } from './node-processes.ts';
 
 const LISTING_PAGE_KEYS = 5_000;
 const LISTING_PAGES_MAX = 1_000;
 const STANDBY_TIMEOUT_MS = 15_000;
+
+/**
+ * Starts `founders` on LMDB with the fast timings, then each standby with --join through its
+ * `via`, and waits until every founder holds them all as standbys. `keep` is handed the
+ * processes before any starts, so that the caller's clean-up stops them if a start fails.
+ */
+export async function startWithStandbys(
+  founders: readonly string[],
+  standbys: readonly { readonly id: string; readonly via: string }[],
+  keep: (processes: NodeProcesses) => void,
+): Promise<void> {
+  const processes = new NodeProcesses({
+    storage: 'lmdb',
+    timings: FAST_TIMINGS,
+    logLevel: process.env.RINGKV_TEST_LOG_LEVEL ?? 'warn',
+  });
+  keep(processes);
+  await processes.startFounders(founders);
+  for (const standby of standbys) await processes.startJoiner(standby.id, standby.via);
+  await waitForStandbys(
+    processes,
+    founders,
+    standbys.map((standby) => standby.id),
+  );
+}
 
 /** Waits until each of `members` holds every one of `standbys` as a standby in its map. */
 export async function waitForStandbys(

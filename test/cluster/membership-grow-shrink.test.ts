@@ -26,13 +26,13 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { RingkvClient, isRingkvError } from '../../src/client/index.ts';
 import { Prng } from '../../src/core/prng.ts';
-import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
+import { http, waitFor } from './cluster-harness.ts';
 import { LOOPBACK, NodeProcesses } from './node-processes.ts';
 import {
   checkBalance,
   placementProblems,
+  startWithStandbys,
   waitForCommit as waitForCommitOn,
-  waitForStandbys,
   type Placement,
 } from './membership-checks.ts';
 
@@ -63,16 +63,16 @@ function cluster(): NodeProcesses {
 }
 
 before(async () => {
-  processes = new NodeProcesses({
-    storage: 'lmdb',
-    timings: FAST_TIMINGS,
-    logLevel: process.env.RINGKV_TEST_LOG_LEVEL ?? 'warn',
-  });
-  await processes.startFounders(FOUNDERS);
-  await processes.startJoiner('node4', 'node1');
-  await processes.startJoiner('node5', 'node2');
-  // Both joiners are standbys in every founder's map before the tests begin.
-  await waitForStandbys(processes, FOUNDERS, ['node4', 'node5']);
+  await startWithStandbys(
+    FOUNDERS,
+    [
+      { id: 'node4', via: 'node1' },
+      { id: 'node5', via: 'node2' },
+    ],
+    (started) => {
+      processes = started;
+    },
+  );
 });
 
 /** `ringkv ARGS...` against a node; its exit code and what it printed. */

@@ -22,7 +22,7 @@ import type { Operation } from '../../src/check/history.ts';
 import { checkLinearizable, describeOperation } from '../../src/check/linearizability.ts';
 import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
 import { NodeProcesses } from './node-processes.ts';
-import { waitForCommit, waitForStandbys } from './membership-checks.ts';
+import { startWithStandbys, waitForCommit } from './membership-checks.ts';
 import {
   clientPrng,
   newLoadState,
@@ -58,13 +58,9 @@ function cluster(): NodeProcesses {
 }
 
 before(async () => {
-  processes = new NodeProcesses({
-    storage: 'lmdb',
-    timings: FAST_TIMINGS,
-    logLevel: process.env.RINGKV_TEST_LOG_LEVEL ?? 'warn',
+  await startWithStandbys(FOUNDERS, [{ id: JOINER, via: 'node1' }], (started) => {
+    processes = started;
   });
-  await processes.startFounders(FOUNDERS);
-  await processes.startJoiner(JOINER, 'node1');
   for (const keyspace of KEYSPACES) {
     const created = await http(`${cluster().node('node1').httpUrl}/v1/keyspaces`, {
       method: 'POST',
@@ -72,7 +68,7 @@ before(async () => {
     });
     assert.equal(created.status, 201, created.text);
   }
-  // Every node knows both keyspaces and the standby before the load starts.
+  // Every node knows both keyspaces before the load starts.
   for (const id of [...FOUNDERS, JOINER]) {
     for (const keyspace of KEYSPACES) {
       await waitFor(
@@ -83,7 +79,6 @@ before(async () => {
       );
     }
   }
-  await waitForStandbys(processes, FOUNDERS, [JOINER]);
 });
 
 /** Proposes a change through `via`'s HTTP route; the map epoch it was made at. */

@@ -23,11 +23,12 @@ import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { Prng } from '../../src/core/prng.ts';
-import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
+import { http, waitFor } from './cluster-harness.ts';
 import { NodeProcesses, type RingDocument } from './node-processes.ts';
 import {
   checkBalance,
   placementProblems,
+  startWithStandbys,
   waitForCommit as waitForCommitOn,
   waitForStandbys as waitForStandbysOn,
 } from './membership-checks.ts';
@@ -55,15 +56,16 @@ function cluster(): NodeProcesses {
 }
 
 before(async () => {
-  processes = new NodeProcesses({
-    storage: 'lmdb',
-    timings: FAST_TIMINGS,
-    logLevel: process.env.RINGKV_TEST_LOG_LEVEL ?? 'warn',
-  });
-  await processes.startFounders(FOUNDERS);
-  await processes.startJoiner('node4', 'node1');
-  await processes.startJoiner('node5', 'node2');
-  await waitForStandbys(FOUNDERS, ['node4', 'node5']);
+  await startWithStandbys(
+    FOUNDERS,
+    [
+      { id: 'node4', via: 'node1' },
+      { id: 'node5', via: 'node2' },
+    ],
+    (started) => {
+      processes = started;
+    },
+  );
 });
 
 /** `ringkv cluster ARGS... --node` a member; asserts it succeeds; the epoch it made. */

@@ -19,6 +19,7 @@ import type { ClientReply, ClientRequest, MembershipRequest } from '../core/requ
 import type { History } from '../check/history.ts';
 import { ClusterWorld } from './cluster-world.ts';
 import { judgeLinearizableRun } from './judge.ts';
+import { stoppedBy } from './swarm.ts';
 import {
   DEFAULT_REGISTER_MIX,
   runRegisterWorkload,
@@ -370,11 +371,4 @@ function exactChainProblems(world: ClusterWorld): string[] {
     }
   }
   return problems;
-}
-
-/** What stopped a run: the error's message and the frames that raised it. */
-function stoppedBy(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const frames = [...(error.stack ?? '').matchAll(/^\s+at (.+)$/gm)].map((match) => match[1]);
-  return `${error.message} (at ${frames.slice(1, 4).join(' < ')})`;
 }

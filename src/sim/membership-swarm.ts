@@ -34,7 +34,7 @@ import { dataKey, dataPrefix, dataPrefixEnd } from '../core/store/layout.ts';
 import { ClusterWorld } from './cluster-world.ts';
 import { judgeRun, watchFallbacks, type FallbackWatch } from './judge.ts';
 import { describePartition, randomPartition } from './network-faults.ts';
-import type { InjectedFault } from './swarm.ts';
+import { stoppedBy, type InjectedFault } from './swarm.ts';
 import { runWorkload } from './workload.ts';
 
 export interface MembershipSwarmOptions {
@@ -832,12 +832,4 @@ function describeRead(reply: ClientReply): string {
   if (!reply.ok || reply.op !== 'get') return `error ${reply.ok ? reply.op : reply.error.code}`;
   const value = reply.results[0]?.value ?? null;
   return value === null ? 'absent' : JSON.stringify(fromUtf8(value));
-}
-
-function stoppedBy(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
-  const frame = [...(error.stack ?? '').matchAll(/^\s+at (.+)$/gm)]
-    .map((match) => match[1]!)
-    .find((line) => !line.includes('/core/bytes.ts'));
-  return frame === undefined ? error.message : `${error.message} (at ${frame})`;
 }

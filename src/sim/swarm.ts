@@ -900,7 +900,7 @@ function runLinearizableSwarmSeed(
 }
 
 /** What stopped a run: the error's message and where it was thrown. */
-function stoppedBy(error: unknown): string {
+export function stoppedBy(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   // The first frame past the assertion helper names the rule's owner.
   const frame = [...(error.stack ?? '').matchAll(/^\s+at (.+)$/gm)]

@@ -172,17 +172,16 @@ interface ChangeRun {
 function sampleOf(handoff: HandoffView, atMs: number): Sample {
   let bytes = 0;
   let keys = 0;
-  let reported = 0;
   for (const transfer of handoff.transfers) {
     bytes += transfer.bytesReceived;
     keys += transfer.keysReceived;
-    if (transfer.state === 'running') reported += transfer.bytesPerSecond;
   }
   return {
     atMs,
     bytes,
     keys,
-    reportedBytesPerSecond: reported,
+    // The node's own rate over all its copies (what the gauge and the ETA use).
+    reportedBytesPerSecond: handoff.bytesPerSecond,
     copies: handoff.transfers.length,
     copiesDone: handoff.copiesDone,
     copiesWaiting: handoff.copiesWaiting,
@@ -265,7 +264,7 @@ async function waitForDrops(processes: NodeProcesses): Promise<void> {
       const answer = await http(`${processes.node(id).httpUrl}/metrics`);
       const line = answer.text
         .split('\n')
-        .find((text) => text.includes('stray_rows_dropped_total'));
+        .find((text) => text.includes('name="handoff_stray_rows_dropped_total"'));
       if (line === undefined) return null;
       total += Number(line.split(' ').at(-1));
     }

@@ -91,6 +91,8 @@ export interface HandoffView {
   readonly copiesDone: number;
   readonly bytesPerSecondLimit: number;
   readonly paused: boolean;
+  /** What the node receives over all its copies, averaged from its first copy's start. */
+  readonly bytesPerSecond: number;
 }
 
 /** What GET /v1/cluster/ring answers, as far as these tests read it. */

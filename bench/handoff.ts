@@ -163,6 +163,8 @@ interface Sample {
 interface ChangeRun {
   readonly planKeys: number;
   readonly planBytes: number;
+  /** The plan's estimate with copies of unknown size at their keyspace's mean; null: none. */
+  readonly planEstimate: { readonly keys: number; readonly bytes: number } | null;
   readonly planCopies: number;
   readonly startedMs: number;
   readonly committedMs: number;
@@ -207,7 +209,14 @@ async function join(
   const made = answer.json as {
     epoch: number;
     planText: string[];
-    plan: { totals: { copies: number; keys: number; bytes: number } };
+    plan: {
+      totals: {
+        copies: number;
+        keys: number;
+        bytes: number;
+        estimate: { keys: number; bytes: number } | null;
+      };
+    };
   };
   log(made.planText.join('\n    '));
   const samples: Sample[] = [];
@@ -247,6 +256,7 @@ async function join(
     planKeys: made.plan.totals.keys,
     planBytes: made.plan.totals.bytes,
     planCopies: made.plan.totals.copies,
+    planEstimate: made.plan.totals.estimate,
     startedMs,
     committedMs,
     samples,
@@ -359,7 +369,10 @@ const planned = (run: ChangeRun): string => {
   const figures = figuresOf(run);
   return figures.keys === run.planKeys
     ? ''
-    : ` (the plan counted ${run.planKeys} keys, ${(run.planBytes / MB).toFixed(1)} MB)`;
+    : ` (the plan counted ${run.planKeys} keys, ${(run.planBytes / MB).toFixed(1)} MB` +
+        (run.planEstimate === null
+          ? ')'
+          : `, and estimated about ${run.planEstimate.keys} keys, ${(run.planEstimate.bytes / MB).toFixed(1)} MB)`);
 };
 const ms = (microseconds: number): string => (microseconds / 1000).toFixed(2);
 

@@ -20,7 +20,8 @@
 //   delay lets those writes land on the sources before the scan passes their keys. Writes
 //   coordinated on the change's map reach this node directly (the node double-writes).
 // - At most RUNNING_TRANSFERS_MAX transfers run at once; the node's rate limit is shared
-//   evenly among them. Pause stops every request; resume starts them again.
+//   evenly among them and the other protocols' active copies (strong keyspaces' register
+//   copies). Pause stops every request of all of them; resume starts them again.
 
 import { assert, prefixEnd } from '../bytes.ts';
 import type { ClusterMap } from '../cluster/cluster-map.ts';
@@ -98,7 +99,8 @@ export interface HandoffStatus {
 
 /**
  * Copies of the same change made by another protocol (strong keyspaces' registers, which
- * move by rewrites through joint quorums, docs/PAXOS.md): shown and counted with these.
+ * move by rewrites through joint quorums, docs/PAXOS.md): shown and counted with these, and
+ * held to the same rate limit and pause.
  */
 export interface OtherCopies {
   copyStatus(nowMs: number): {
@@ -106,6 +108,13 @@ export interface OtherCopies {
     readonly waiting: number;
   };
   readonly registerCopies: { readonly count: number; readonly done: number };
+  /** Copies started and not done: each takes an even share of the node's limit. */
+  readonly activeCopies: number;
+  /** Bytes these copies moved so far, ever growing: folded into the node's measured rate. */
+  readonly bytesMoved: number;
+  /** Each active copy's share of the limit, bytes per second; 0: unlimited. */
+  setCopyRate(bytesPerSecond: number): void;
+  setCopiesPaused(paused: boolean): void;
 }
 
 export interface HandoffHostOptions {
@@ -156,6 +165,8 @@ export class HandoffHost {
   private paused = false;
   /** Bytes received over all copies of the change; from its first copy's start. */
   private received: RateMeter | null = null;
+  /** The other copies' bytesMoved already counted in `received`. */
+  private otherBytesCounted: number | null = null;
   /** Data rows of partitions this node does not replicate, to remove; null: not looked yet. */
   private strayPartitions: StrayPartition[] | null = null;
   /**
@@ -255,6 +266,7 @@ export class HandoffHost {
 
   setPaused(paused: boolean, nowMs: number): void {
     this.paused = paused;
+    this.otherCopies?.setCopiesPaused(paused);
     for (const copy of this.copies) {
       const running = copy.running;
       if (running === null || running.state === 'done' || running.state === 'failed') continue;
@@ -270,7 +282,12 @@ export class HandoffHost {
       this.dropStrayRows();
       return sends;
     }
-    if (nowMs - this.changeSeenMs < this.startDelayMs) return sends;
+    // Register copies start as soon as the change is seen, without the delay.
+    this.countOtherBytes(nowMs);
+    if (nowMs - this.changeSeenMs < this.startDelayMs) {
+      this.shareRate();
+      return sends;
+    }
     let running = this.copies.filter((copy) => isActive(copy.running)).length;
     for (const copy of this.copies) {
       if (copy.running !== null || running >= RUNNING_TRANSFERS_MAX) continue;
@@ -484,10 +501,28 @@ export class HandoffHost {
     }
   }
 
+  /** The limit divided evenly among the active copies of every kind. */
   private shareRate(): void {
     const active = this.copies.filter((copy) => isActive(copy.running));
-    const share = this.bytesPerSecond === 0 ? 0 : this.bytesPerSecond / Math.max(1, active.length);
+    const others = this.otherCopies?.activeCopies ?? 0;
+    const count = Math.max(1, active.length + others);
+    const share = this.bytesPerSecond === 0 ? 0 : this.bytesPerSecond / count;
+    assert(share === 0 || share * count <= this.bytesPerSecond * (1 + 1e-9), 'shares sum to it');
     for (const copy of active) copy.running!.setRate(share);
+    this.otherCopies?.setCopyRate(share);
+  }
+
+  /** What the other copies moved since the last tick, into the node's measured rate. */
+  private countOtherBytes(nowMs: number): void {
+    const other = this.otherCopies;
+    if (other === null) return;
+    const moved = other.bytesMoved;
+    const counted = this.otherBytesCounted ?? moved;
+    assert(moved >= counted, 'bytes moved only grow');
+    this.otherBytesCounted = moved;
+    if (other.activeCopies === 0 && moved === counted) return;
+    this.received ??= new RateMeter(this.config.rateWindowMs, nowMs);
+    this.received.add(nowMs, moved - counted);
   }
 
   /** Removes saved states of every change but `keep`. */

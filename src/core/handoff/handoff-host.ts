@@ -21,7 +21,8 @@
 //   coordinated on the change's map reach this node directly (the node double-writes).
 // - At most RUNNING_TRANSFERS_MAX transfers run at once; the node's rate limit is shared
 //   evenly among them and the other protocols' active copies (strong keyspaces' register
-//   copies). Pause stops every request of all of them; resume starts them again.
+//   copies, chain keyspaces' pre-copies). Pause stops every request of all of them; resume
+//   starts them again.
 
 import { assert, prefixEnd } from '../bytes.ts';
 import type { ClusterMap } from '../cluster/cluster-map.ts';
@@ -98,16 +99,10 @@ export interface HandoffStatus {
 }
 
 /**
- * Copies of the same change made by another protocol (strong keyspaces' registers, which
- * move by rewrites through joint quorums, docs/PAXOS.md): shown and counted with these, and
- * held to the same rate limit and pause.
+ * Copies made by another protocol, held to the node's rate limit and pause: strong
+ * keyspaces' register copies and chain keyspaces' pre-copies.
  */
-export interface OtherCopies {
-  copyStatus(nowMs: number): {
-    readonly transfers: readonly TransferStatus[];
-    readonly waiting: number;
-  };
-  readonly registerCopies: { readonly count: number; readonly done: number };
+export interface PacedCopies {
   /** Copies started and not done: each takes an even share of the node's limit. */
   readonly activeCopies: number;
   /** Bytes these copies moved so far, ever growing: folded into the node's measured rate. */
@@ -115,6 +110,19 @@ export interface OtherCopies {
   /** Each active copy's share of the limit, bytes per second; 0: unlimited. */
   setCopyRate(bytesPerSecond: number): void;
   setCopiesPaused(paused: boolean): void;
+}
+
+/**
+ * Copies of the same change made by another protocol (strong keyspaces' registers, which
+ * move by rewrites through joint quorums, docs/PAXOS.md): shown and counted with these, and
+ * held to the same rate limit and pause.
+ */
+export interface OtherCopies extends PacedCopies {
+  copyStatus(nowMs: number): {
+    readonly transfers: readonly TransferStatus[];
+    readonly waiting: number;
+  };
+  readonly registerCopies: { readonly count: number; readonly done: number };
 }
 
 export interface HandoffHostOptions {
@@ -182,6 +190,8 @@ export class HandoffHost {
   strayRowsDropped = 0;
   /** The other protocol's copies of the change, when the node has them. */
   otherCopies: OtherCopies | null = null;
+  /** Chain keyspaces' pre-copies, when the node has them: paced, not counted as copies. */
+  precopies: PacedCopies | null = null;
 
   constructor(nodeId: string, store: HandoffStore, options: HandoffHostOptions = {}) {
     this.nodeId = nodeId;
@@ -267,6 +277,7 @@ export class HandoffHost {
   setPaused(paused: boolean, nowMs: number): void {
     this.paused = paused;
     this.otherCopies?.setCopiesPaused(paused);
+    this.precopies?.setCopiesPaused(paused);
     for (const copy of this.copies) {
       const running = copy.running;
       if (running === null || running.state === 'done' || running.state === 'failed') continue;
@@ -504,23 +515,29 @@ export class HandoffHost {
   /** The limit divided evenly among the active copies of every kind. */
   private shareRate(): void {
     const active = this.copies.filter((copy) => isActive(copy.running));
-    const others = this.otherCopies?.activeCopies ?? 0;
+    const others = (this.otherCopies?.activeCopies ?? 0) + (this.precopies?.activeCopies ?? 0);
     const count = Math.max(1, active.length + others);
     const share = this.bytesPerSecond === 0 ? 0 : this.bytesPerSecond / count;
     assert(share === 0 || share * count <= this.bytesPerSecond * (1 + 1e-9), 'shares sum to it');
     for (const copy of active) copy.running!.setRate(share);
     this.otherCopies?.setCopyRate(share);
+    this.precopies?.setCopyRate(share);
   }
 
   /** What the other copies moved since the last tick, into the node's measured rate. */
   private countOtherBytes(nowMs: number): void {
-    const other = this.otherCopies;
-    if (other === null) return;
-    const moved = other.bytesMoved;
+    const others = [this.otherCopies, this.precopies].filter((other) => other !== null);
+    if (others.length === 0) return;
+    let moved = 0;
+    let active = 0;
+    for (const other of others) {
+      moved += other.bytesMoved;
+      active += other.activeCopies;
+    }
     const counted = this.otherBytesCounted ?? moved;
     assert(moved >= counted, 'bytes moved only grow');
     this.otherBytesCounted = moved;
-    if (other.activeCopies === 0 && moved === counted) return;
+    if (active === 0 && moved === counted) return;
     this.received ??= new RateMeter(this.config.rateWindowMs, nowMs);
     this.received.add(nowMs, moved - counted);
   }

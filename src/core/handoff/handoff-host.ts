@@ -289,16 +289,15 @@ export class HandoffHost {
   /** Requests due, new copies started, stalled ones moved to another source. */
   tick(nowMs: number, isUp: (id: string) => boolean): HandoffSend[] {
     const sends: HandoffSend[] = [];
+    // Register copies start as soon as the change is seen, without the delay, and a chain's
+    // repair pre-copies outside any change too: their shares are kept up to date always.
+    this.countOtherBytes(nowMs);
+    this.shareRate();
     if (this.changeEpoch === null) {
       this.dropStrayRows();
       return sends;
     }
-    // Register copies start as soon as the change is seen, without the delay.
-    this.countOtherBytes(nowMs);
-    if (nowMs - this.changeSeenMs < this.startDelayMs) {
-      this.shareRate();
-      return sends;
-    }
+    if (nowMs - this.changeSeenMs < this.startDelayMs) return sends;
     let running = this.copies.filter((copy) => isActive(copy.running)).length;
     for (const copy of this.copies) {
       if (copy.running !== null || running >= RUNNING_TRANSFERS_MAX) continue;
@@ -537,7 +536,8 @@ export class HandoffHost {
     const counted = this.otherBytesCounted ?? moved;
     assert(moved >= counted, 'bytes moved only grow');
     this.otherBytesCounted = moved;
-    if (active === 0 && moved === counted) return;
+    // The rate reported is the change's: bytes moved with none in progress are not in it.
+    if (this.changeEpoch === null || (active === 0 && moved === counted)) return;
     this.received ??= new RateMeter(this.config.rateWindowMs, nowMs);
     this.received.add(nowMs, moved - counted);
   }

@@ -1,7 +1,7 @@
 // The node's handoff rate limit and pause cover every kind of copy (docs/HANDOFF.md, "Rate
 // and pause"): the host divides the limit evenly among its streamed copies and the register
-// copies it is told of, forwards a pause to them, and counts the bytes they move in the
-// rate it reports.
+// copies and chain pre-copies it is told of (stand-ins here), forwards a pause to them, and
+// counts the bytes they move in the rate it reports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { initialMap, type MemberInfo } from '../../../src/core/cluster/cluster-map.ts';
@@ -59,27 +59,36 @@ function joinPlanned() {
   return mapOf(planJoin(mapOf(addStandby(map, member(4))), member(4)));
 }
 
-test('the limit is shared evenly among streamed and register copies, and a pause reaches both', () => {
+test('the limit is shared evenly among streamed copies, register copies and chain pre-copies, and a pause reaches them all', () => {
   const planned = joinPlanned();
   const keyspaces = new Map(planned.keyspaces.map((keyspace) => [keyspace.id, keyspace]));
   const host = new HandoffHost('n4', EMPTY_STORE, { startDelayMs: 0 });
   const registers = new FakeRegisterCopies();
+  const precopies = new FakeRegisterCopies();
+  precopies.activeCopies = 2;
   host.otherCopies = registers;
+  host.precopies = precopies;
   host.setRate(1_200);
-  assert.equal(registers.rate, 400, 'with no streamed copy, three register copies share it');
+  assert.equal(registers.rate, 240, 'with no streamed copy, five other copies share it');
+  assert.equal(precopies.rate, 240, 'chain pre-copies included');
   host.sync(planned, (id) => keyspaces.get(id), 0);
   host.tick(0, () => true);
   const streamed = host.status(0).transfers.length;
   assert.ok(streamed > 0, 'streamed copies run too');
-  assert.equal(registers.rate, 1_200 / (streamed + 3), 'each copy of either kind has one share');
+  const share = 1_200 / (streamed + 5);
+  assert.equal(registers.rate, share, 'each copy of every kind has one share');
+  assert.equal(precopies.rate, share);
   registers.activeCopies = 0;
+  precopies.activeCopies = 0;
   host.tick(10, () => true);
   assert.equal(registers.rate, 1_200 / streamed, 'shares are recomputed on every tick');
   host.setPaused(true, 20);
   assert.equal(registers.paused, true);
+  assert.equal(precopies.paused, true);
   assert.ok(host.status(20).transfers.every((transfer) => transfer.state === 'paused'));
   host.setPaused(false, 30);
   assert.equal(registers.paused, false);
+  assert.equal(precopies.paused, false);
   host.setRate(0);
   assert.equal(registers.rate, 0, 'no limit: none for them either');
 });

@@ -747,6 +747,7 @@ export class Node {
       },
     });
     this.handoff.otherCopies = this.registers;
+    this.handoff.precopies = this.chains;
     this.antiEntropy =
       config.cluster === undefined || config.cluster.antiEntropy === false
         ? null

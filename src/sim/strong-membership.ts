@@ -9,6 +9,11 @@
 // the acceptor rows are inspected: every key's value on a majority of its replicas, and no
 // rows left on nodes that are no longer replicas.
 //
+// With `pauseFirstJoin`, n4's handoff is paused before it joins, and held so for
+// PAUSE_HOLD_MS after the join is planned (docs/HANDOFF.md, "Rate and pause"): what n4
+// rewrote and whether the join committed meanwhile are reported, then n4 is resumed and
+// the script goes on. `watch` watches the same window without pausing (the control).
+//
 // Everything comes from the seed; a run replays exactly.
 
 import { assert } from '../core/bytes.ts';
@@ -35,6 +40,22 @@ export interface StrongMembershipOptions {
   readonly seed: number;
   /** Negative controls: acceptors that ignore fences, or copies that skip the rewrites. */
   readonly unsafe?: 'ignore-fences' | 'skip-rewrite';
+  /** Pause n4's copies through the first join's first PAUSE_HOLD_MS, or only watch them. */
+  readonly pauseFirstJoin?: 'pause' | 'watch';
+}
+
+/** What n4's copies did in the window the first join was held paused (or watched). */
+export interface PausedWindow {
+  /** Register keys n4 rewrote within the window. */
+  readonly keysRewritten: number;
+  /**
+   * The most bytes n4's copies of the change showed as moved, and the highest handoff rate
+   * (bytes per second) it reported, sampled every POLL_MS (a change that ends clears both).
+   */
+  readonly bytesMovedMax: number;
+  readonly bytesPerSecondMax: number;
+  /** Whether the join committed within it. */
+  readonly committed: boolean;
 }
 
 export interface StrongMembershipResult {
@@ -51,7 +72,11 @@ export interface StrongMembershipResult {
   readonly keysRewritten: number;
   /** Keys whose replicas the changes altered (at least once). */
   readonly keysMoved: number;
+  readonly pausedWindow: PausedWindow | null;
 }
+
+/** How long the first join is held paused, after it is planned. */
+export const PAUSE_HOLD_MS = 2_500;
 
 const KEYS = 12;
 const PARTITIONS = 16;
@@ -138,6 +163,9 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
     switch (step.kind) {
       case 'standby':
         world.addNode(step.id, 'n1');
+        if (step.id === 'n4' && options.pauseFirstJoin === 'pause') {
+          world.node('n4').setHandoff({ paused: true });
+        }
         return poll(
           () => mapOf('n1')?.members.some((member) => member.id === step.id) === true,
           nextStep,
@@ -184,6 +212,9 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
           reply.ok ||
           (planned !== null && planned.epoch > epochBefore && planned.change !== undefined)
         ) {
+          if (request.kind === 'join' && request.id === 'n4' && options.pauseFirstJoin) {
+            watchPausedJoin(epochBefore);
+          }
           if (request.kind === 'join' && request.id === 'n5') {
             // The receiver crashes while it copies, and comes back on its storage.
             world.at(world.nowMs + 30, () => {
@@ -214,6 +245,31 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
       });
     };
     ask();
+  };
+
+  let pausedWindow: PausedWindow | null = null;
+  const watchPausedJoin = (epochBefore: number): void => {
+    const joinEpoch = mapOf('n1')?.change?.epoch;
+    const keysBefore = world.node('n4').protocolStats().paxos_keys_rewritten_total ?? 0;
+    const endMs = world.nowMs + PAUSE_HOLD_MS;
+    let bytesMovedMax = 0;
+    let bytesPerSecondMax = 0;
+    const sample = (): void => {
+      const stats = world.node('n4').protocolStats();
+      bytesMovedMax = Math.max(bytesMovedMax, stats.handoff_bytes_received ?? 0);
+      bytesPerSecondMax = Math.max(bytesPerSecondMax, stats.handoff_bytes_per_second ?? 0);
+      if (world.nowMs < endMs) return world.at(world.nowMs + POLL_MS, sample);
+      const map = mapOf('n1');
+      pausedWindow = {
+        keysRewritten: (stats.paxos_keys_rewritten_total ?? 0) - keysBefore,
+        bytesMovedMax,
+        bytesPerSecondMax,
+        // Ended: the map moved past the join's change (the script may plan the next one).
+        committed: map !== null && map.epoch > epochBefore + 1 && map.change?.epoch !== joinEpoch,
+      };
+      world.node('n4').setHandoff({ paused: false });
+    };
+    sample();
   };
 
   world.at(world.nowMs + 500, nextStep);
@@ -300,5 +356,6 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
     fencedRequests,
     keysRewritten,
     keysMoved,
+    pausedWindow,
   };
 }

@@ -17,6 +17,8 @@
 //   node is appended, the pre-copy starts over from nothing with a fresh replica: the new
 //   tail may be a member appended a moment ago that is still copying itself, holding less
 //   than the old tail did, and passes from it cannot continue the old ones.
+// - Pre-copies keep the node's handoff rate limit and pause: the handoff host hands each its
+//   share of the limit on every tick (docs/HANDOFF.md, "Rate and pause").
 
 import { assert, prefixEnd, utf8 } from '../bytes.ts';
 import { MonotonicClock } from '../monotonic-clock.ts';
@@ -129,6 +131,11 @@ export class ChainHost {
   /** Partitions this node pre-copies and is not a member of yet, with the tail it copies from. */
   private readonly precopySources = new Map<number, string>();
   malformedDropped = 0;
+  /** Each pre-copy's share of the node's handoff limit (0: unlimited), and the pause. */
+  private precopyRate = 0;
+  private precopiesPaused = false;
+  /** Bytes pre-copied by replicas no longer held. */
+  private precopyBytesBefore = 0;
   /** Leases, resends and copies are timed on this: the wall clock may step back. */
   private readonly clock = new MonotonicClock();
 
@@ -166,6 +173,33 @@ export class ChainHost {
     return this.replicas.get(partition);
   }
 
+  /** Replicas pre-copying a partition: each takes a share of the node's handoff limit. */
+  get activeCopies(): number {
+    let active = 0;
+    for (const replica of this.replicas.values()) if (replica.precopying) active++;
+    return active;
+  }
+
+  /** Bytes every pre-copy on this node received, over its life. */
+  get bytesMoved(): number {
+    let bytes = this.precopyBytesBefore;
+    for (const replica of this.replicas.values()) bytes += replica.precopyBytesReceived;
+    return bytes;
+  }
+
+  /** Each pre-copy's rate limit in bytes per second (0: unlimited), changed at once. */
+  setCopyRate(bytesPerSecond: number): void {
+    assert(Number.isFinite(bytesPerSecond) && bytesPerSecond >= 0, 'a rate in bytes per second');
+    this.precopyRate = bytesPerSecond;
+    for (const replica of this.replicas.values()) replica.setPrecopyRate(bytesPerSecond);
+  }
+
+  /** Paused pre-copies ask for no chunk; a chunk already asked for is still taken. */
+  setCopiesPaused(paused: boolean): void {
+    this.precopiesPaused = paused;
+    for (const replica of this.replicas.values()) replica.setPrecopyPaused(paused);
+  }
+
   /** A chain from the map: to the requester, and to this node's replica if it has or needs one. */
   configure(config: ChainConfig, wallMs: number): ChainHostOutput {
     const nowMs = this.clock.advance(wallMs);
@@ -192,6 +226,7 @@ export class ChainHost {
       replica === undefined || replica.role() === 'none',
       `a replica dropped from partition ${partition} is no member`,
     );
+    this.precopyBytesBefore += replica?.precopyBytesReceived ?? 0;
     this.replicas.delete(partition);
     this.stored?.delete(partition);
     this.entryRows.delete(partition);
@@ -306,6 +341,9 @@ export class ChainHost {
 
   private newReplica(partition: number): ChainReplica {
     const replica = new ChainReplica({ selfId: this.nodeId, partition, ...this.replicaOptions() });
+    this.precopyBytesBefore += this.replicas.get(partition)?.precopyBytesReceived ?? 0;
+    replica.setPrecopyRate(this.precopyRate);
+    replica.setPrecopyPaused(this.precopiesPaused);
     this.replicas.set(partition, replica);
     return replica;
   }
@@ -323,14 +361,14 @@ export class ChainHost {
     if (this.stored === null || nowMs === null) return;
     for (const [partition, state] of this.stored) {
       this.restored.add(partition);
-      this.replicas.set(
-        partition,
-        ChainReplica.restore(
-          { selfId: this.nodeId, partition, ...this.replicaOptions() },
-          state,
-          nowMs,
-        ),
+      const replica = ChainReplica.restore(
+        { selfId: this.nodeId, partition, ...this.replicaOptions() },
+        state,
+        nowMs,
       );
+      replica.setPrecopyRate(this.precopyRate);
+      replica.setPrecopyPaused(this.precopiesPaused);
+      this.replicas.set(partition, replica);
     }
     this.stored = null;
   }

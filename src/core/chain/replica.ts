@@ -22,6 +22,10 @@
 //   copies what changed since its last pass from its predecessor and receives the entries that
 //   arrived meanwhile from that predecessor's sent list. A replica appended without a pre-copy
 //   does the same from nothing.
+// - A pre-copy keeps the node's handoff rate limit and pause (docs/CHAIN.md, "Membership
+//   changes"): it asks for its next chunk only while not paused and while its ByteRateLimit
+//   allows, each chunk charged on arrival against the time it was asked for. The copy of a
+//   member (after the append) is not held back: the chain waits on it.
 // - A tail answers only while it holds a lease from its predecessor (the head needs none), and
 //   a replica whose successor changed grants no lease and acts as no tail until every lease it
 //   granted before has run out. So a tail that was removed without knowing it, and still
@@ -32,6 +36,7 @@
 // No clock, no randomness, no I/O.
 
 import { assert, bytesToKeyString, keyStringToBytes } from '../bytes.ts';
+import { ByteRateLimit } from '../handoff/rate-limit.ts';
 import {
   headOf,
   isValidNodeId,
@@ -255,6 +260,13 @@ export class ChainReplica {
   /** Where the next pass of a pre-copy starts: the start of the last finished pass. */
   private precopiedThrough: number | null = null;
   private precopied: PrecopyReport | null = null;
+  /** The node's handoff limit and pause, which pre-copies keep. */
+  private readonly precopyLimit = new ByteRateLimit(0);
+  private precopyPaused = false;
+  /** A pre-copy's next request is due but held back by the limit or a pause. */
+  private precopyHeld = false;
+  /** Bytes (keys and values) this replica's pre-copies received. */
+  precopyBytesReceived = 0;
   private lastNowMs = -Infinity;
 
   // The step's output, gathered as it runs.
@@ -350,7 +362,7 @@ export class ChainReplica {
     this.precopySource = tailOf(this.config!);
     this.precopiedThrough = null;
     this.copy = newCopy(0);
-    this.requestCopy(nowMs);
+    this.requestCopyPaced(nowMs);
     return this.finishStep(nowMs);
   }
 
@@ -401,10 +413,30 @@ export class ChainReplica {
       if (nowMs - this.lastAckAtMs >= this.timings.ackIntervalMs) this.ackDue = true;
       this.retransmitIfStalled(nowMs);
     }
-    if (this.copy !== null && nowMs - this.copy.requestedAtMs >= this.timings.copyRetryAfterMs) {
-      this.requestCopy(nowMs);
+    if (this.copy !== null && this.precopyHeld) {
+      if (this.precopyMayRequest(nowMs)) this.requestCopy(nowMs);
+    } else if (
+      this.copy !== null &&
+      nowMs - this.copy.requestedAtMs >= this.timings.copyRetryAfterMs
+    ) {
+      this.requestCopyPaced(nowMs);
     }
     return this.finishStep(nowMs);
+  }
+
+  /** The pre-copy's share of the node's handoff limit, bytes per second; 0: unlimited. */
+  setPrecopyRate(bytesPerSecond: number): void {
+    this.precopyLimit.setRate(bytesPerSecond);
+  }
+
+  /** A paused pre-copy asks for no chunk; one already asked for is still taken. */
+  setPrecopyPaused(paused: boolean): void {
+    this.precopyPaused = paused;
+  }
+
+  /** Whether this replica pre-copies the partition (not a member yet). */
+  get precopying(): boolean {
+    return this.precopySource !== null;
   }
 
   // --- inspection ---
@@ -527,7 +559,7 @@ export class ChainReplica {
     copy.passApplied = null;
     copy.passCommitted = null;
     copy.recordsInPass = 0;
-    this.requestCopy(nowMs);
+    this.requestCopyPaced(nowMs);
   }
 
   /** Leaves whatever role this replica had; its data stays but is trusted no more. */
@@ -549,6 +581,7 @@ export class ChainReplica {
     const fromSequence = this.precopySource !== null ? this.precopiedThrough : null;
     this.precopySource = null;
     this.precopiedThrough = null;
+    this.precopyHeld = false;
     if (fromSequence === null) this.wipe();
     else this.forgetSequencing();
     this.memberSinceEpoch = sinceEpoch;
@@ -913,6 +946,13 @@ export class ChainReplica {
     }
     assert(copy.passApplied !== null && copy.passCommitted !== null, 'a pass has begun');
     copy.recordsInPass += message.records.length;
+    if (this.precopySource !== null) {
+      let bytes = 0;
+      for (const copied of message.records)
+        bytes += copied.key.length + (copied.value?.length ?? 0);
+      this.precopyBytesReceived += bytes;
+      this.precopyLimit.charge(copy.requestedAtMs, bytes);
+    }
     for (const copied of message.records) {
       this.storeRecord(bytesToKeyString(copied.key), {
         value: copied.value,
@@ -922,7 +962,7 @@ export class ChainReplica {
     }
     if (message.nextKey !== null) {
       copy.afterKey = message.nextKey;
-      this.requestCopy(nowMs);
+      this.requestCopyPaced(nowMs);
       return;
     }
     if (this.precopySource !== null) {
@@ -977,9 +1017,22 @@ export class ChainReplica {
     assert(this.readyAtSequence >= this.appliedSequence, 'the pass began at or after its commit');
   }
 
+  /** Whether a pre-copy may ask for a chunk now: not paused, and within its limit. */
+  private precopyMayRequest(nowMs: number): boolean {
+    if (this.precopySource === null) return true;
+    return !this.precopyPaused && this.precopyLimit.allows(nowMs);
+  }
+
+  /** Asks for the next chunk, or, for a pre-copy held back, marks it due for a later tick. */
+  private requestCopyPaced(nowMs: number): void {
+    if (this.precopyMayRequest(nowMs)) return this.requestCopy(nowMs);
+    this.precopyHeld = true;
+  }
+
   private requestCopy(nowMs: number): void {
     const copy = this.copy;
     assert(copy !== null, 'a copy is under way');
+    this.precopyHeld = false;
     const source = this.isMember() ? predecessorOf(this.config!, this.selfId) : this.precopySource;
     assert(source !== null, 'a copying replica has a source');
     copy.requestedAtMs = nowMs;

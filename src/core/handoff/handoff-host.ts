@@ -20,7 +20,9 @@
 //   delay lets those writes land on the sources before the scan passes their keys. Writes
 //   coordinated on the change's map reach this node directly (the node double-writes).
 // - At most RUNNING_TRANSFERS_MAX transfers run at once; the node's rate limit is shared
-//   evenly among them. Pause stops every request; resume starts them again.
+//   evenly among them and the other protocols' active copies (strong keyspaces' register
+//   copies, chain keyspaces' pre-copies). Pause stops every request of all of them; resume
+//   starts them again.
 
 import { assert, prefixEnd } from '../bytes.ts';
 import type { ClusterMap } from '../cluster/cluster-map.ts';
@@ -97,10 +99,25 @@ export interface HandoffStatus {
 }
 
 /**
- * Copies of the same change made by another protocol (strong keyspaces' registers, which
- * move by rewrites through joint quorums, docs/PAXOS.md): shown and counted with these.
+ * Copies made by another protocol, held to the node's rate limit and pause: strong
+ * keyspaces' register copies and chain keyspaces' pre-copies.
  */
-export interface OtherCopies {
+export interface PacedCopies {
+  /** Copies started and not done: each takes an even share of the node's limit. */
+  readonly activeCopies: number;
+  /** Bytes these copies moved so far, ever growing: folded into the node's measured rate. */
+  readonly bytesMoved: number;
+  /** Each active copy's share of the limit, bytes per second; 0: unlimited. */
+  setCopyRate(bytesPerSecond: number): void;
+  setCopiesPaused(paused: boolean): void;
+}
+
+/**
+ * Copies of the same change made by another protocol (strong keyspaces' registers, which
+ * move by rewrites through joint quorums, docs/PAXOS.md): shown and counted with these, and
+ * held to the same rate limit and pause.
+ */
+export interface OtherCopies extends PacedCopies {
   copyStatus(nowMs: number): {
     readonly transfers: readonly TransferStatus[];
     readonly waiting: number;
@@ -156,6 +173,8 @@ export class HandoffHost {
   private paused = false;
   /** Bytes received over all copies of the change; from its first copy's start. */
   private received: RateMeter | null = null;
+  /** The other copies' bytesMoved already counted in `received`. */
+  private otherBytesCounted: number | null = null;
   /** Data rows of partitions this node does not replicate, to remove; null: not looked yet. */
   private strayPartitions: StrayPartition[] | null = null;
   /**
@@ -171,6 +190,8 @@ export class HandoffHost {
   strayRowsDropped = 0;
   /** The other protocol's copies of the change, when the node has them. */
   otherCopies: OtherCopies | null = null;
+  /** Chain keyspaces' pre-copies, when the node has them: paced, not counted as copies. */
+  precopies: PacedCopies | null = null;
 
   constructor(nodeId: string, store: HandoffStore, options: HandoffHostOptions = {}) {
     this.nodeId = nodeId;
@@ -255,6 +276,8 @@ export class HandoffHost {
 
   setPaused(paused: boolean, nowMs: number): void {
     this.paused = paused;
+    this.otherCopies?.setCopiesPaused(paused);
+    this.precopies?.setCopiesPaused(paused);
     for (const copy of this.copies) {
       const running = copy.running;
       if (running === null || running.state === 'done' || running.state === 'failed') continue;
@@ -266,6 +289,10 @@ export class HandoffHost {
   /** Requests due, new copies started, stalled ones moved to another source. */
   tick(nowMs: number, isUp: (id: string) => boolean): HandoffSend[] {
     const sends: HandoffSend[] = [];
+    // Register copies start as soon as the change is seen, without the delay, and a chain's
+    // repair pre-copies outside any change too: their shares are kept up to date always.
+    this.countOtherBytes(nowMs);
+    this.shareRate();
     if (this.changeEpoch === null) {
       this.dropStrayRows();
       return sends;
@@ -484,10 +511,35 @@ export class HandoffHost {
     }
   }
 
+  /** The limit divided evenly among the active copies of every kind. */
   private shareRate(): void {
     const active = this.copies.filter((copy) => isActive(copy.running));
-    const share = this.bytesPerSecond === 0 ? 0 : this.bytesPerSecond / Math.max(1, active.length);
+    const others = (this.otherCopies?.activeCopies ?? 0) + (this.precopies?.activeCopies ?? 0);
+    const count = Math.max(1, active.length + others);
+    const share = this.bytesPerSecond === 0 ? 0 : this.bytesPerSecond / count;
+    assert(share === 0 || share * count <= this.bytesPerSecond * (1 + 1e-9), 'shares sum to it');
     for (const copy of active) copy.running!.setRate(share);
+    this.otherCopies?.setCopyRate(share);
+    this.precopies?.setCopyRate(share);
+  }
+
+  /** What the other copies moved since the last tick, into the node's measured rate. */
+  private countOtherBytes(nowMs: number): void {
+    const others = [this.otherCopies, this.precopies].filter((other) => other !== null);
+    if (others.length === 0) return;
+    let moved = 0;
+    let active = 0;
+    for (const other of others) {
+      moved += other.bytesMoved;
+      active += other.activeCopies;
+    }
+    const counted = this.otherBytesCounted ?? moved;
+    assert(moved >= counted, 'bytes moved only grow');
+    this.otherBytesCounted = moved;
+    // The rate reported is the change's: bytes moved with none in progress are not in it.
+    if (this.changeEpoch === null || (active === 0 && moved === counted)) return;
+    this.received ??= new RateMeter(this.config.rateWindowMs, nowMs);
+    this.received.add(nowMs, moved - counted);
   }
 
   /** Removes saved states of every change but `keep`. */

@@ -43,6 +43,7 @@ import {
   type PageRequestMessage,
   type RefusalMessage,
 } from './messages.ts';
+import { ByteRateLimit, isValidRate } from './rate-limit.ts';
 import { RateMeter, RATE_WINDOW_MS_MIN } from './rate-meter.ts';
 import { decodeSavedTransfer, encodeSavedTransfer, type SavedTransfer } from './state-codec.ts';
 
@@ -98,9 +99,7 @@ function isIntegerIn(value: number, min: number, max: number): boolean {
   return Number.isSafeInteger(value) && value >= min && value <= max;
 }
 
-export function isValidRate(bytesPerSecond: number): boolean {
-  return bytesPerSecond === Infinity || (Number.isFinite(bytesPerSecond) && bytesPerSecond >= 0);
-}
+export { isValidRate };
 
 /** Throws RangeError naming the first field out of bounds. */
 export function checkTransferConfig(config: TransferConfig): void {
@@ -229,11 +228,8 @@ export class PartitionTransfer {
   private failuresInRow = 0;
   private stalledNow = false;
 
-  /** Infinity when unlimited. */
-  private rateLimit: number;
-  /** The last page's slot on the rate's timeline: its request's time and its size. */
-  private slotStartMs = 0;
-  private slotBytes = 0;
+  /** Each page is charged against the time of its latest request. */
+  private readonly limit: ByteRateLimit;
   private readonly meter: RateMeter;
   private readonly counts = {
     requestsSent: 0,
@@ -263,7 +259,7 @@ export class PartitionTransfer {
     this.countedBytes = saved.countedBytes;
     this.countCursor = saved.countCursor;
     this.countComplete = saved.countComplete;
-    this.rateLimit = config.bytesPerSecondLimit === 0 ? Infinity : config.bytesPerSecondLimit;
+    this.limit = new ByteRateLimit(config.bytesPerSecondLimit);
     this.meter = new RateMeter(config.rateWindowMs, nowMs);
   }
 
@@ -424,13 +420,12 @@ export class PartitionTransfer {
 
   /** Bytes per second; 0 or Infinity: unlimited. The next request is spaced by the new rate. */
   setRate(bytesPerSecond: number): void {
-    if (!isValidRate(bytesPerSecond)) throw new RangeError(`a rate of ${bytesPerSecond} bytes/s`);
-    this.rateLimit = bytesPerSecond === 0 ? Infinity : bytesPerSecond;
+    this.limit.setRate(bytesPerSecond);
   }
 
   /** Bytes per second, Infinity when unlimited. */
   get rate(): number {
-    return this.rateLimit;
+    return this.limit.rate;
   }
 
   progress(nowMs: number): TransferProgress {
@@ -479,15 +474,14 @@ export class PartitionTransfer {
 
   /** The earliest a request may go out under the rate limit. */
   private requestDueMs(): number {
-    if (this.rateLimit === Infinity || this.slotBytes === 0) return -Infinity;
-    return this.slotStartMs + (this.slotBytes * 1000) / this.rateLimit;
+    return this.limit.dueMs();
   }
 
   /** The bytes a page asks for: at a limited rate, about pageIntervalMsTarget of it. */
   private pageBytesAsked(): number {
     const { pageBytesMax, pageBytesMin, pageIntervalMsTarget } = this.config;
-    if (this.rateLimit === Infinity) return pageBytesMax;
-    const target = Math.floor((this.rateLimit * pageIntervalMsTarget) / 1000);
+    if (!this.limit.limited) return pageBytesMax;
+    const target = Math.floor((this.limit.rate * pageIntervalMsTarget) / 1000);
     return Math.min(pageBytesMax, Math.max(pageBytesMin, target));
   }
 
@@ -578,8 +572,7 @@ export class PartitionTransfer {
       this.countComplete = page[8] === null;
     }
     // The page takes its slot on the rate's timeline from its latest request.
-    this.slotStartMs = this.lastRequestSentMs;
-    this.slotBytes = pageBytes;
+    this.limit.charge(this.lastRequestSentMs, pageBytes);
     this.meter.add(now, pageBytes);
     this.outstandingSentMs = null;
     this.failuresInRow = 0;

@@ -14,9 +14,15 @@
 // - The cursor moves over a range only once every key in it has been rewritten; a copy that
 //   starts again (a restart) lists again from its cursor, and keys found behind it were
 //   written through joint quorums already. Redoing a rewrite is harmless.
+// - The node's rate limit and pause hold (docs/HANDOFF.md, "Rate and pause"): a paused copy
+//   starts no list round and no rewrite (those in flight finish); a limited one starts a
+//   round or a rewrite only when its ByteRateLimit allows. A list answer is charged when it
+//   arrives, against its round's start; a rewrite is charged an estimate when it starts
+//   (its key and the mean value so far) and corrected to its key and value when it ends.
 // - No clock: `nowMs` comes in; request ids come from the host.
 
 import { assert, bytesToKeyString, compareBytes } from '../bytes.ts';
+import { ByteRateLimit } from '../handoff/rate-limit.ts';
 import { RateMeter } from '../handoff/rate-meter.ts';
 import type { TransferProgress } from '../handoff/transfer.ts';
 import { compareBallots, ZERO_BALLOT, type Ballot } from './ballot.ts';
@@ -67,6 +73,8 @@ interface Pending {
   dueMs: number;
   running: boolean;
   done: boolean;
+  /** What its running rewrite was charged against the rate limit when it started. */
+  charged: number;
 }
 
 export type RegisterCopyState = 'listing' | 'rewriting' | 'done';
@@ -86,8 +94,14 @@ export class RegisterCopy {
     version: 0,
   };
   private readonly meter: RateMeter;
+  private readonly limit = new ByteRateLimit(0);
+  private pausedNow = false;
+  /** Values read by the rewrites so far, for the estimate a rewrite is charged at start. */
+  private valueBytesRead = 0;
   keysRewritten = 0;
   bytesRewritten = 0;
+  /** Bytes of keys in the list answers counted. */
+  bytesListed = 0;
   keysListed = 0;
   listRounds = 0;
   /** List answers not counted: their acceptor's fence was older than the change. */
@@ -123,10 +137,34 @@ export class RegisterCopy {
     return this.highestFloor;
   }
 
+  /** Bytes this copy moved: its list answers' keys and its rewrites' keys and values. */
+  get bytesMoved(): number {
+    return this.bytesListed + this.bytesRewritten;
+  }
+
+  /** Bytes per second; 0 or Infinity: unlimited. */
+  setRate(bytesPerSecond: number): void {
+    this.limit.setRate(bytesPerSecond);
+  }
+
+  get rate(): number {
+    return this.limit.rate;
+  }
+
+  /** A paused copy starts no list round and no rewrite; those in flight still finish. */
+  setPaused(paused: boolean): void {
+    this.pausedNow = paused;
+  }
+
+  get paused(): boolean {
+    return this.pausedNow;
+  }
+
   /** A list round to send, when one is due (none yet, or the last timed out). */
   tick(nowMs: number, newRequestId: () => number): ListSend[] {
     if (this.stateNow !== 'listing') return [];
     if (this.round !== null && nowMs - this.round.sentMs < this.config.listTimeoutMs) return [];
+    if (this.pausedNow || !this.limit.allows(nowMs)) return [];
     const requestId = newRequestId();
     this.round = { requestId, sentMs: nowMs, answers: new Map() };
     this.listRounds++;
@@ -142,7 +180,7 @@ export class RegisterCopy {
   }
 
   /** A list answer; answers whether it was this copy's. */
-  receiveList(from: string, reply: ListReplyMessage): boolean {
+  receiveList(from: string, reply: ListReplyMessage, nowMs: number): boolean {
     const round = this.round;
     if (round === null || reply[1] !== round.requestId || this.stateNow !== 'listing') {
       return round?.requestId === reply[1];
@@ -162,6 +200,11 @@ export class RegisterCopy {
       previous = key;
     }
     round.answers.set(from, { keys, done });
+    let bytes = 0;
+    for (const key of keys) bytes += key.length;
+    this.bytesListed += bytes;
+    this.meter.add(nowMs, bytes);
+    this.limit.charge(round.sentMs, bytes);
     const floor: Ballot = { counter: floorCounter, proposerId: floorProposerId };
     this.highestFloor = {
       promised:
@@ -174,18 +217,26 @@ export class RegisterCopy {
 
   /** Keys whose rewrite should start now; the caller reports each with `rewritten`. */
   rewritesDue(nowMs: number): Uint8Array[] {
-    if (this.stateNow !== 'rewriting') return [];
+    if (this.stateNow !== 'rewriting' || this.pausedNow) return [];
     let running = 0;
     for (const entry of this.pending) if (entry.running) running++;
     const due: Uint8Array[] = [];
     for (const entry of this.pending) {
       if (running >= this.config.rewritesInFlightMax) break;
       if (entry.done || entry.running || entry.dueMs > nowMs) continue;
+      if (!this.limit.allows(nowMs)) break;
       entry.running = true;
+      entry.charged = entry.key.length + this.valueBytesEstimate();
+      this.limit.charge(nowMs, entry.charged);
       running++;
       due.push(entry.key);
     }
     return due;
+  }
+
+  /** The bytes of value a rewrite is expected to read: the mean so far. */
+  private valueBytesEstimate(): number {
+    return this.keysRewritten === 0 ? 0 : Math.round(this.valueBytesRead / this.keysRewritten);
   }
 
   /** A rewrite ended: ok, with the bytes of the value it read, or failed (tried again later). */
@@ -202,8 +253,10 @@ export class RegisterCopy {
       return;
     }
     entry.done = true;
+    this.limit.correct(bytes + key.length - entry.charged);
     this.keysRewritten++;
-    this.bytesRewritten += bytes;
+    this.valueBytesRead += bytes;
+    this.bytesRewritten += bytes + key.length;
     this.meter.add(nowMs, bytes + key.length);
     if (this.pending.every((candidate) => candidate.done)) this.endRange();
   }
@@ -212,7 +265,7 @@ export class RegisterCopy {
     const done = this.stateNow === 'done';
     const bytesPerSecond = this.meter.bytesPerSecond(nowMs);
     return {
-      state: done ? 'done' : 'running',
+      state: done ? 'done' : this.pausedNow ? 'paused' : 'running',
       stalled: false,
       source: `a majority of ${this.plan.currentAcceptors.join(', ')}`,
       keysReceived: this.keysRewritten,
@@ -256,7 +309,7 @@ export class RegisterCopy {
     this.keysListed += keys.length;
     this.round = null;
     this.rangeEnd = end;
-    this.pending = keys.map((key) => ({ key, dueMs: 0, running: false, done: false }));
+    this.pending = keys.map((key) => ({ key, dueMs: 0, running: false, done: false, charged: 0 }));
     this.stateNow = 'rewriting';
     if (keys.length === 0 || this.config.unsafe?.skipRewrite === true) this.endRange();
     assert(this.stateNow !== 'rewriting' || this.pending.length > 0, 'a range has keys');

@@ -18,6 +18,8 @@
 //   from persisted rows. A new acceptor copies each partition it receives by listing it from
 //   a majority of the current acceptors and rewriting every key through joint quorums. Rows
 //   of partitions given away are removed once the change has ended.
+// - Those copies keep the node's handoff rate limit and pause (docs/HANDOFF.md, "Rate and
+//   pause"): the handoff host hands each its share of the limit on every tick.
 
 import { assert, bytesToKeyString, fromUtf8, prefixEnd, utf8 } from '../bytes.ts';
 import type { ClusterMap } from '../cluster/cluster-map.ts';
@@ -185,6 +187,11 @@ export class RegisterHost {
   /** This node's copies as a new acceptor, of the change named by `copiesEpoch`. */
   private copies: CopyEntry[] = [];
   private copiesEpoch: number | null = null;
+  /** Each running copy's share of the node's handoff rate limit (0: unlimited), and pause. */
+  private copyRate = 0;
+  private copiesPaused = false;
+  /** Bytes moved by copies of earlier changes. */
+  private bytesMovedBefore = 0;
   /** Rewrites running, by operation id (negative, shared with purges). */
   private readonly rewrites = new Map<number, { entry: CopyEntry; key: Uint8Array }>();
   /** Acceptor row ranges of partitions given away, still to remove. */
@@ -303,17 +310,17 @@ export class RegisterHost {
     const epoch = map.change?.epoch ?? null;
     if (epoch !== this.copiesEpoch) {
       this.copiesEpoch = epoch;
+      for (const { copy } of this.copies) this.bytesMovedBefore += copy.bytesMoved;
       this.copies = [];
       this.rewrites.clear();
       this.forgetSavedCopies(epoch);
       for (const plan of epoch === null ? [] : registerCopiesTo(map, this.nodeId)) {
         const savedKey = copySavedKey(plan.changeEpoch, plan.keyspaceId, plan.partition);
         const resume = decodeSavedCopy(this.rows.readRow(savedKey));
-        this.copies.push({
-          copy: new RegisterCopy(plan, this.copyConfig, nowMs, resume),
-          started: false,
-          savedKey: '',
-        });
+        const copy = new RegisterCopy(plan, this.copyConfig, nowMs, resume);
+        copy.setRate(this.copyRate);
+        copy.setPaused(this.copiesPaused);
+        this.copies.push({ copy, started: false, savedKey: '' });
       }
     }
     if (previous !== null && map.change === undefined) {
@@ -357,6 +364,33 @@ export class RegisterHost {
     let done = 0;
     for (const { copy } of this.copies) if (copy.state === 'done') done++;
     return { count: this.copies.length, done };
+  }
+
+  /** Copies started and not done: each takes a share of the node's rate limit. */
+  get activeCopies(): number {
+    let active = 0;
+    for (const { copy, started } of this.copies) if (started && copy.state !== 'done') active++;
+    return active;
+  }
+
+  /** Bytes every copy to this node moved, over its life: list answers and rewrites. */
+  get bytesMoved(): number {
+    let bytes = this.bytesMovedBefore;
+    for (const { copy } of this.copies) bytes += copy.bytesMoved;
+    return bytes;
+  }
+
+  /** Each copy's rate limit in bytes per second (0: unlimited), changed at once. */
+  setCopyRate(bytesPerSecond: number): void {
+    assert(Number.isFinite(bytesPerSecond) && bytesPerSecond >= 0, 'a rate in bytes per second');
+    this.copyRate = bytesPerSecond;
+    for (const { copy } of this.copies) copy.setRate(bytesPerSecond);
+  }
+
+  /** Paused copies start no list round and no rewrite; those in flight finish. */
+  setCopiesPaused(paused: boolean): void {
+    this.copiesPaused = paused;
+    for (const { copy } of this.copies) copy.setPaused(paused);
   }
 
   tick(wallMs: number): HostOutput {
@@ -493,7 +527,7 @@ export class RegisterHost {
 
   private receiveList(from: string, reply: ListReplyMessage, nowMs: number): void {
     for (const entry of this.copies) {
-      if (!entry.copy.receiveList(from, reply)) continue;
+      if (!entry.copy.receiveList(from, reply, nowMs)) continue;
       this.copyMoved(entry, nowMs);
       return;
     }

@@ -199,11 +199,11 @@ test('a copy counts only fenced answers, rewrites the union up to the smallest l
     sends.map((send) => send.to),
     ['a', 'b', 'c'],
   );
-  copy.receiveList('a', listReply(101, 4, ['k1'], true));
+  copy.receiveList('a', listReply(101, 4, ['k1'], true), 0);
   assert.equal(copy.answersUnfenced, 1, 'an acceptor not yet fenced is not counted');
   assert.equal(copy.state, 'listing');
-  copy.receiveList('b', listReply(101, 5, ['k1', 'k3'], false));
-  copy.receiveList('c', listReply(101, 6, ['k2', 'k5'], true));
+  copy.receiveList('b', listReply(101, 5, ['k1', 'k3'], false), 0);
+  copy.receiveList('c', listReply(101, 6, ['k2', 'k5'], true), 0);
   assert.equal(copy.state, 'rewriting');
   const due = copy.rewritesDue(0).map((key) => fromUtf8(key));
   assert.deepEqual(due, ['k1', 'k2', 'k3'], 'k5 lies past b, which has more to list');
@@ -219,8 +219,8 @@ test('a copy counts only fenced answers, rewrites the union up to the smallest l
   assert.equal(copy.state, 'listing');
   const next = copy.tick(1_000, () => ++requestId);
   assert.equal(fromUtf8(next[0]!.message[4]!), 'k3', 'the next round lists after the cursor');
-  copy.receiveList('b', listReply(102, 5, ['k4'], true));
-  copy.receiveList('c', listReply(102, 5, ['k5'], true));
+  copy.receiveList('b', listReply(102, 5, ['k4'], true), 0);
+  copy.receiveList('c', listReply(102, 5, ['k5'], true), 0);
   assert.deepEqual(
     copy.rewritesDue(1_000).map((key) => fromUtf8(key)),
     ['k4', 'k5'],

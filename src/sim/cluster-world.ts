@@ -87,6 +87,8 @@ export interface ClusterWorldOptions {
   readonly handoffCopies?: boolean;
   /** Negative controls: strong acceptor changes without fences, or without rewrites. */
   readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite' | null;
+  /** Negative control: voter changes without the map register's fence. */
+  readonly voterChangeUnsafe?: 'ignore-fences' | null;
   /** Negative control when false: chain tails a membership change adds join after its commit. */
   readonly chainTailsBeforeCommit?: boolean;
   readonly tickMs?: number;
@@ -224,6 +226,7 @@ export class ClusterWorld {
       ...(options.elastic === undefined ? {} : { elastic: options.elastic }),
       handoffCopies: options.handoffCopies ?? true,
       strongAcceptorChangeUnsafe: options.strongAcceptorChangeUnsafe ?? null,
+      voterChangeUnsafe: options.voterChangeUnsafe ?? null,
       chainTailsBeforeCommit: options.chainTailsBeforeCommit ?? true,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
@@ -623,6 +626,9 @@ export class ClusterWorld {
         ...(this.options.strongAcceptorChangeUnsafe === null
           ? {}
           : { strongAcceptorChangeUnsafe: this.options.strongAcceptorChangeUnsafe }),
+        ...(this.options.voterChangeUnsafe === null
+          ? {}
+          : { voterChangeUnsafe: this.options.voterChangeUnsafe }),
         chainTailsBeforeCommit: this.options.chainTailsBeforeCommit,
       },
     };

@@ -21,7 +21,7 @@
 
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { DEFAULT_LIMITS } from '../core/limits.ts';
-import type { MemberInfo } from '../core/cluster/cluster-map.ts';
+import type { ClusterMap, MemberInfo } from '../core/cluster/cluster-map.ts';
 import type { ElasticSettings } from '../core/cluster/elastic-host.ts';
 import { Node, type Effect, type NodeCoreConfig } from '../core/node.ts';
 import { Prng } from '../core/prng.ts';
@@ -187,6 +187,7 @@ export class ClusterWorld {
   /** What each clogged (or just unclogged) link holds, oldest first. */
   private readonly held = new Map<string, DeliverEvent[]>();
   private readonly deliveryListeners: ((delivery: Delivery) => void)[] = [];
+  private readonly mapListeners: ((id: string, map: ClusterMap) => void)[] = [];
   private nextRequestId = 1;
   /** Drops the messages it names, whatever the links do; null: none. */
   private dropFilter: ((from: string, to: string, message: unknown) => boolean) | null = null;
@@ -495,6 +496,11 @@ export class ClusterWorld {
   /** Calls `listener` with every message as it reaches its node, duplicates included. */
   onDeliver(listener: (delivery: Delivery) => void): void {
     this.deliveryListeners.push(listener);
+  }
+
+  /** Calls `listener` with every map a node installs (adopted, or loaded at start-up). */
+  onMap(listener: (id: string, map: ClusterMap) => void): void {
+    this.mapListeners.push(listener);
   }
 
   /**
@@ -829,6 +835,7 @@ export class ClusterWorld {
           break;
         }
         case 'map':
+          for (const listener of this.mapListeners) listener(sim.id, effect.map);
           break;
       }
     }

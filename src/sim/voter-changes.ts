@@ -4,10 +4,11 @@
 // moving the map register to another set of acceptors. All along, keyspaces are created from
 // several nodes at once (each a map change racing the others and the membership changes),
 // a register workload runs on a strong keyspace, and single writes go to an eventual one.
-// Messages are lost at a seeded rate, and from before the leave until well after it every
-// map sent to n5 is lost, so n5 keeps making map changes with the voters of its old map: the
-// map register's fences must hold it off. (Not during the replace: a strong partition whose
-// acceptors are the dead n1 and the stale n5 could not be copied until n5 hears of it.)
+// Messages are lost at a seeded rate. Once the replace has committed, n1's machine comes back
+// on its map from before it, with every map sent to it lost, and makes map changes with the
+// voters it knows (n1, n2, n3), while n3 hears no map-register request but n1's for three
+// seconds: the next voters choose maps on n2 and n6, and only the map register's fences keep
+// n1's quorum of n1 and n3 from writing an old map back over them. Then n1 is stopped again.
 //
 // Judged: every map epoch has one map across every node that ever installed one (each map a
 // node installs is recorded by epoch and compared byte for byte), the voters at the end are
@@ -58,9 +59,9 @@ const CLIENTS = 3;
 const STRONG: Keyspace = { ...DEFAULT_KEYSPACE, id: 1, name: 'strong', consistency: 'strong' };
 const CHANGE_TIMEOUT_MS = 60_000;
 const POLL_MS = 50;
-const STALE_NODE = 'n5';
-/** How long after the leave's commit the stale node starts its map changes. */
-const STALE_DELAY_MS = 1_500;
+const STALE_NODE = 'n1';
+/** How long after it is back the stale node starts its map changes. */
+const STALE_DELAY_MS = 1_000;
 /** Keyspace creations stop at this many, whatever the script still does. */
 const CREATIONS_MAX = 16;
 
@@ -82,11 +83,12 @@ const SCRIPT: readonly Step[] = [
   { kind: 'wait', ms: 500 },
   { kind: 'crash', id: 'n1' },
   { kind: 'change', request: { kind: 'replace', id: 'n1', by: 'n6' } },
-  { kind: 'wait', ms: 500 },
   { kind: 'stale', lost: true },
-  { kind: 'change', request: { kind: 'leave', id: 'n3' } },
   { kind: 'wait', ms: 3_000 },
   { kind: 'stale', lost: false },
+  { kind: 'wait', ms: 500 },
+  { kind: 'change', request: { kind: 'leave', id: 'n3' } },
+  { kind: 'wait', ms: 500 },
   { kind: 'crash', id: 'n2' },
   { kind: 'change', request: { kind: 'remove', id: 'n2' } },
   { kind: 'wait', ms: 1_000 },
@@ -140,7 +142,7 @@ export function runVoterChanges(options: VoterChangeOptions): VoterChangeResult 
     }
     return latest;
   };
-  /** Live nodes that own partitions in the newest map (n5 included while it is stale). */
+  /** Live nodes that own partitions in the newest map. */
   const liveMembers = (): string[] => {
     const owners = new Set(latestMap()?.owners ?? []);
     return everyNode.filter((id) => owners.has(id) && mapOf(id) !== null);
@@ -191,7 +193,14 @@ export function runVoterChanges(options: VoterChangeOptions): VoterChangeResult 
       case 'stale':
         staleUntilMs = step.lost ? Number.POSITIVE_INFINITY : world.nowMs;
         world.dropWhere(step.lost ? staleFaults : null);
-        if (step.lost) createFromStale();
+        if (step.lost) {
+          // The replaced voter's machine comes back, on its map from before the replace.
+          world.restart(STALE_NODE);
+          staleFromMs = world.nowMs + STALE_DELAY_MS;
+          createFromStale();
+        } else {
+          world.crash(STALE_NODE);
+        }
         return nextStep();
       case 'crash':
         world.crash(step.id);
@@ -250,41 +259,29 @@ export function runVoterChanges(options: VoterChangeOptions): VoterChangeResult 
   };
 
   let staleUntilMs = 0;
-  let leaveCommitted = false;
   let staleFromMs = 0;
   /**
-   * While n5 is stale: every map sent to it is lost, the map register's requests from n5 to
-   * n6 are lost, and once the leave has committed, those between n2 and n4 or n6 too, so that the next voters choose maps on n4
-   * and n6 alone while n2 (a voter before and after) and n3 (the leaver) fall behind: the
-   * quorum of the old voters n5 still uses is n2 and n3, which miss the newest map, and only
-   * the fences turn it away.
+   * While n1 is back on its old map: every map sent to it is lost, and the map register's
+   * requests to and from n3 are lost except n1's, so that the voters after the replace (n2,
+   * n3, n6) choose maps on n2 and n6 alone while n3 falls behind. n1's quorum of the voters
+   * it knows (n1, n2, n3) can then be n1 and n3, which both miss the newest map, and only the
+   * fences (n3's, and n2's conflicts) turn it away.
    */
   const staleFaults = (from: string, to: string, message: unknown): boolean => {
     if (!Array.isArray(message)) return false;
-    if (to === STALE_NODE)
+    if (to === STALE_NODE) {
       return message[0] === MessageType.map || message[0] === MessageType.mapFetch;
-    const nextVoter = (id: string): boolean => id === 'n4' || id === 'n6';
-    const cut =
-      (leaveCommitted && to === 'n2' && nextVoter(from)) ||
-      (leaveCommitted && from === 'n2' && nextVoter(to)) ||
-      (from === STALE_NODE && to === 'n6');
+    }
+    const cut = (to === 'n3' && from !== STALE_NODE) || (from === 'n3' && to !== STALE_NODE);
     if (!cut || message[0] !== MessageType.paxos) return false;
     const request = message[2] as unknown[];
     const key = request[2];
     return key instanceof Uint8Array && key.length >= 4 && key[0] === 0xff && key[1] === 0xff;
   };
-  /**
-   * The stale node makes map changes on its old map from a while after the leave has
-   * committed, once the next voters have chosen maps of their own (before, it would learn
-   * the newer maps from the register through its own changes).
-   */
+  /** The stale node makes map changes on its old map once the next voters have made some. */
   const createFromStale = (): void => {
     if (scriptDone || world.nowMs >= staleUntilMs) return;
-    if (!leaveCommitted && latestMap()?.members.some((member) => member.id === 'n3') === false) {
-      leaveCommitted = true;
-      staleFromMs = world.nowMs + STALE_DELAY_MS;
-    }
-    if (leaveCommitted && world.nowMs >= staleFromMs && world.isUp(STALE_NODE)) {
+    if (world.nowMs >= staleFromMs && world.isUp(STALE_NODE)) {
       world.submit(
         STALE_NODE,
         {
@@ -301,7 +298,7 @@ export function runVoterChanges(options: VoterChangeOptions): VoterChangeResult 
     world.at(world.nowMs + 100 + prng.below(200), createFromStale);
   };
   let staleCreations = 0;
-  // Keyspace creations from random live members, n5 (stale) among them, all along.
+  // Keyspace creations from random live members all along.
   const createSome = (): void => {
     if (scriptDone || creations >= CREATIONS_MAX) return;
     const members = liveMembers().filter((id) => id !== STALE_NODE || world.nowMs >= staleUntilMs);

@@ -47,6 +47,7 @@ import {
   initialMap,
   keyspaceFitProblem,
   keyspaceProblem,
+  mapRegisterAcceptors,
   replicationFactor,
   withKeyspace,
   type ClusterMap,
@@ -218,6 +219,11 @@ export interface ClusterConfig {
    * which must fail the linearizability checker (docs/PAXOS.md, "Acceptor changes").
    */
   readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite';
+  /**
+   * A negative control only: the map register's acceptors ignore their fence and a new
+   * voter skips its fence step (docs/PAXOS.md, "Changing the voters").
+   */
+  readonly voterChangeUnsafe?: 'ignore-fences';
   /**
    * A negative control only, when false: chain replicas that a membership change adds join
    * their chains only after the commit, and the commit does not wait for them (the
@@ -724,9 +730,13 @@ export class Node {
         ...(config.cluster?.strongAcceptorChangeUnsafe === 'skip-rewrite'
           ? { copy: { unsafe: { skipRewrite: true } } }
           : {}),
+        ...(config.cluster?.voterChangeUnsafe === 'ignore-fences' ? { ignoreMapFences: true } : {}),
       },
     );
     this.registers.setAcceptorsOf((keyspaceId, partition) => {
+      if (keyspaceId === MAP_REGISTER_KEYSPACE_ID) {
+        return this.map === null ? undefined : mapRegisterAcceptors(this.map);
+      }
       const keyspace = this.keyspacesById.get(keyspaceId);
       if (this.map === null || keyspace?.consistency !== 'strong') return undefined;
       return strongAcceptorsOf(this.map, keyspace, partition);
@@ -2318,8 +2328,9 @@ export class Node {
   /**
    * Makes a map change: the next map, computed from this node's map, is written to the
    * map's register by a compare-and-set on its version (the map's epoch minus one), with the
-   * voters as acceptors. If another change came first, the register's map is adopted and the
-   * change computed again on it, a few times. The map is adopted, stored and sent to every
+   * voters as acceptors (jointly with the next voters while a change replaces them). If
+   * another change came first, the register's map is adopted and the change computed again
+   * on it, a few times. The map is adopted, stored and sent to every
    * member once chosen; the request is answered once it is durable here.
    */
   private changeMap(change: MapChange, attempt: number, nowMs: number): void {
@@ -2341,7 +2352,7 @@ export class Node {
         MAP_REGISTER_KEYSPACE_ID,
         MAP_REGISTER_KEY,
         { kind: 'cas-version', expectedVersion: map.epoch - 1, value: encodeMap(next) },
-        votersOf(map),
+        mapRegisterAcceptors(map),
         nowMs,
       ),
     );

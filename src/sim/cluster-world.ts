@@ -21,7 +21,7 @@
 
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { DEFAULT_LIMITS } from '../core/limits.ts';
-import type { MemberInfo } from '../core/cluster/cluster-map.ts';
+import type { ClusterMap, MemberInfo } from '../core/cluster/cluster-map.ts';
 import type { ElasticSettings } from '../core/cluster/elastic-host.ts';
 import { Node, type Effect, type NodeCoreConfig } from '../core/node.ts';
 import { Prng } from '../core/prng.ts';
@@ -87,6 +87,8 @@ export interface ClusterWorldOptions {
   readonly handoffCopies?: boolean;
   /** Negative controls: strong acceptor changes without fences, or without rewrites. */
   readonly strongAcceptorChangeUnsafe?: 'ignore-fences' | 'skip-rewrite' | null;
+  /** Negative control: voter changes without the map register's fence. */
+  readonly voterChangeUnsafe?: 'ignore-fences' | null;
   /** Negative control when false: chain tails a membership change adds join after its commit. */
   readonly chainTailsBeforeCommit?: boolean;
   readonly tickMs?: number;
@@ -185,6 +187,7 @@ export class ClusterWorld {
   /** What each clogged (or just unclogged) link holds, oldest first. */
   private readonly held = new Map<string, DeliverEvent[]>();
   private readonly deliveryListeners: ((delivery: Delivery) => void)[] = [];
+  private readonly mapListeners: ((id: string, map: ClusterMap) => void)[] = [];
   private nextRequestId = 1;
   /** Drops the messages it names, whatever the links do; null: none. */
   private dropFilter: ((from: string, to: string, message: unknown) => boolean) | null = null;
@@ -224,6 +227,7 @@ export class ClusterWorld {
       ...(options.elastic === undefined ? {} : { elastic: options.elastic }),
       handoffCopies: options.handoffCopies ?? true,
       strongAcceptorChangeUnsafe: options.strongAcceptorChangeUnsafe ?? null,
+      voterChangeUnsafe: options.voterChangeUnsafe ?? null,
       chainTailsBeforeCommit: options.chainTailsBeforeCommit ?? true,
       tickMs,
       requestTimeoutMs: options.requestTimeoutMs ?? 500,
@@ -494,6 +498,11 @@ export class ClusterWorld {
     this.deliveryListeners.push(listener);
   }
 
+  /** Calls `listener` with every map a node installs (adopted, or loaded at start-up). */
+  onMap(listener: (id: string, map: ClusterMap) => void): void {
+    this.mapListeners.push(listener);
+  }
+
   /**
    * Sets a node's wall clock to the world's plus `offsetMs`. As in the real shell, the node's
    * own clock never goes back: set back, it keeps advancing from where it was.
@@ -623,6 +632,9 @@ export class ClusterWorld {
         ...(this.options.strongAcceptorChangeUnsafe === null
           ? {}
           : { strongAcceptorChangeUnsafe: this.options.strongAcceptorChangeUnsafe }),
+        ...(this.options.voterChangeUnsafe === null
+          ? {}
+          : { voterChangeUnsafe: this.options.voterChangeUnsafe }),
         chainTailsBeforeCommit: this.options.chainTailsBeforeCommit,
       },
     };
@@ -823,6 +835,7 @@ export class ClusterWorld {
           break;
         }
         case 'map':
+          for (const listener of this.mapListeners) listener(sim.id, effect.map);
           break;
       }
     }

@@ -348,6 +348,11 @@ export interface LinearizableJudgeOptions {
    * (docs/CHAIN.md), so a read just after the chains are whole again may be refused.
    */
   readonly retryUnavailableReads?: boolean;
+  /**
+   * The nodes restarted, settled and read through: the world's founders unless given (a run
+   * whose founders all left names the members it ends with).
+   */
+  readonly nodes?: readonly string[];
 }
 
 export interface LinearizableJudgement {
@@ -381,13 +386,14 @@ export function judgeLinearizableRun(
   assert(options.keys.length > 0, 'a linearizable run has keys');
   assert(options.firstClient >= 0, 'client ids are not negative');
   world.calmNetwork();
-  for (const id of world.ids) if (!world.isUp(id)) world.restart(id);
+  const nodes = options.nodes ?? world.ids;
+  for (const id of nodes) if (!world.isUp(id)) world.restart(id);
   const settleStartMs = world.nowMs;
   const alive = world.runUntil(
     () =>
-      world.ids.every(
+      nodes.every(
         (id) =>
-          world.isUp(id) && world.ids.every((other) => world.node(id).liveness(other) === 'alive'),
+          world.isUp(id) && nodes.every((other) => world.node(id).liveness(other) === 'alive'),
       ),
     options.settleTimeoutMs,
   );
@@ -406,7 +412,7 @@ export function judgeLinearizableRun(
   const unreadable: string[] = [];
   const readTimeoutMs = options.readTimeoutMs ?? FINAL_READ_TIMEOUT_MS;
   for (const key of options.keys) {
-    world.ids.forEach((id, index) => {
+    nodes.forEach((id, index) => {
       const operation: Operation = {
         client: options.firstClient + index,
         key: key.historyKey,
@@ -455,7 +461,7 @@ export function judgeLinearizableRun(
       });
     });
   }
-  const finalReads = options.keys.length * world.ids.length;
+  const finalReads = options.keys.length * nodes.length;
   const linearizability = checkLinearizable(history, { budgetMs: options.checkBudgetMs });
   const versionProblems = checkStrongVersions(observations);
 
@@ -479,7 +485,7 @@ export function judgeLinearizableRun(
       : [
           `chains: ${chainsShort === null ? `whole again, ${chainLength} replicas each` : 'not whole'}`,
         ]),
-    `final reads: ${options.keys.length} keys through each of ${world.ids.length} nodes, ` +
+    `final reads: ${options.keys.length} keys through each of ${nodes.length} nodes, ` +
       `${finalReads - unreadable.length} of ${finalReads} answered`,
     `linearizability: ${linearizability.result}, ${linearizability.keysLinearizable} of ` +
       `${linearizability.keysTotal} keys, ${history.length} operations`,

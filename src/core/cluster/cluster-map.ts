@@ -61,6 +61,12 @@ export interface MembershipChange {
   readonly epoch: number;
   /** Members that have made every copy they receive, sorted by id; the last one commits. */
   readonly copied: readonly string[];
+  /**
+   * The voters once the change commits, sorted by id, when they differ from `voters`: at
+   * most one voter goes and one comes. While it is set, every phase of the map register
+   * needs a majority of both sets (docs/PAXOS.md, "Changing the voters").
+   */
+  readonly nextVoters?: readonly string[];
 }
 
 export interface ClusterMap {
@@ -129,6 +135,23 @@ export const VOTERS_MAX = 5;
 export function votersOf(map: ClusterMap): string[] {
   if (map.voters !== undefined) return [...map.voters];
   return map.members.slice(0, VOTERS_MAX).map((member) => member.id);
+}
+
+/**
+ * The acceptors of the map's register under `map`, with its epoch: the voters, and while a
+ * change replaces them, the next voters as well (joint quorums).
+ */
+export function mapRegisterAcceptors(map: ClusterMap): {
+  ids: readonly string[];
+  nextIds?: readonly string[];
+  epoch: number;
+} {
+  const ids = votersOf(map);
+  assert(ids.length > 0, 'a map has voters');
+  const nextVoters = map.change?.nextVoters;
+  if (nextVoters === undefined) return { ids, epoch: map.epoch };
+  assert(nextVoters.length > 0, 'a change keeps some voters');
+  return { ids, nextIds: [...nextVoters], epoch: map.epoch };
 }
 
 export function isStandby(member: MemberInfo): boolean {
@@ -273,6 +296,29 @@ export function mapProblem(value: unknown): string | null {
   return null;
 }
 
+/** What is wrong with a change's next voters: one voter out and one in at most. */
+function nextVotersProblemOf(
+  nextVoters: unknown,
+  voters: readonly string[],
+  ids: ReadonlySet<string>,
+  standbys: ReadonlySet<string>,
+): string | null {
+  if (nextVoters === undefined) return null;
+  if (!Array.isArray(nextVoters) || nextVoters.length < 1 || nextVoters.length > VOTERS_MAX) {
+    return 'change nextVoters';
+  }
+  for (const [index, voter] of (nextVoters as unknown[]).entries()) {
+    if (typeof voter !== 'string' || !ids.has(voter)) return 'next voter not a member';
+    if (standbys.has(voter)) return 'next voter is a standby';
+    if (index > 0 && !((nextVoters[index - 1] as string) < voter)) return 'nextVoters not sorted';
+  }
+  const next = nextVoters as string[];
+  const leaving = voters.filter((voter) => !next.includes(voter)).length;
+  const coming = next.filter((voter) => !voters.includes(voter)).length;
+  if (leaving > 1 || coming > 1 || leaving + coming === 0) return 'change nextVoters';
+  return null;
+}
+
 /**
  * The fields membership changes add. Maps written before them have neither `voters`, a
  * `change` nor standbys, and pass unchanged; a map with any of them must name its voters,
@@ -297,7 +343,9 @@ function votersAndChangeProblem(
   if (map.change === undefined) return null;
   const change = map.change as Partial<MembershipChange> | null;
   if (typeof change !== 'object' || change === null) return 'change';
-  const { kind, subject, by, fromStandby, nextOwners, epoch, copied } = change;
+  const { kind, subject, by, fromStandby, nextOwners, epoch, copied, nextVoters } = change;
+  const nextVotersProblem = nextVotersProblemOf(nextVoters, voters as string[], ids, standbys);
+  if (nextVotersProblem !== null) return nextVotersProblem;
   if (epoch !== map.epoch && !(Number.isSafeInteger(epoch) && epoch! >= 1 && epoch! < map.epoch!)) {
     return 'change epoch';
   }
@@ -332,6 +380,10 @@ function votersAndChangeProblem(
     if (owned.has(subject)) return 'joining member already owns partitions';
   } else if (nextOwners.includes(subject)) {
     return 'a member that goes is a next owner';
+  }
+  if (kind !== 'join' && (voters as string[]).includes(subject)) {
+    if (nextVoters === undefined || nextVoters.includes(subject))
+      return 'a voter that goes votes on';
   }
   return null;
 }

@@ -10,7 +10,8 @@
 //   on a newer map computes the same change from it as any other node would.
 // - A plan, a commit and an abort each make the next epoch. Refusals change nothing and say
 //   why in words an operator can act on.
-// - A join never changes the voters; a change that would take a voter away is refused.
+// - A change moves at most one voter out and one in (`nextVoters`); only the last voter
+//   with no member to take its place is refused.
 
 import { assert } from '../bytes.ts';
 import type { Keyspace } from '../keyspace.ts';
@@ -125,26 +126,63 @@ function changeBlocked(map: ClusterMap): string | null {
   return null;
 }
 
+/** Joins grow the voters while there are fewer than this (a cluster founded with one node). */
+export const VOTERS_GROWN_BY_JOINS = 3;
+
+/**
+ * The voters once a change commits, when they differ from today's (docs/PAXOS.md, "Changing
+ * the voters"): a voter that goes is dropped, and its place taken by the replacement of a
+ * replace, or for a leave or remove by the first member by id that owns partitions after the
+ * change and is not a voter, so the voters stay min(VOTERS_MAX, owning members); a join adds
+ * its joiner while the voters are fewer than VOTERS_GROWN_BY_JOINS. Undefined: they stay.
+ */
+export function nextVotersOf(
+  map: ClusterMap,
+  change: Omit<MembershipChange, 'epoch' | 'copied'>,
+): string[] | undefined {
+  const voters = votersOf(map);
+  const { kind, subject } = change;
+  if (kind === 'join') {
+    if (voters.length >= VOTERS_GROWN_BY_JOINS || voters.includes(subject)) return undefined;
+    return distinctSorted([...voters, subject]);
+  }
+  if (!voters.includes(subject)) return undefined;
+  const kept = voters.filter((voter) => voter !== subject);
+  const successor =
+    kind === 'replace'
+      ? change.by
+      : distinctSorted(change.nextOwners).find((owner) => !voters.includes(owner));
+  const next = distinctSorted(successor === undefined ? kept : [...kept, successor]);
+  assert(!next.includes(subject), 'a voter that goes does not vote on');
+  assert(next.length <= voters.length, 'a change never adds a voter beside one it drops');
+  return next;
+}
+
 function voterRefusal(map: ClusterMap, kind: MembershipChangeKind, id: string): string | null {
-  if (!votersOf(map).includes(id)) return null;
-  return (
-    `cannot ${kind} ${id}: it is a voter (an acceptor of the cluster map's register), and ` +
-    'changing the voters needs the CASPaxos acceptor-change steps, which ringkv does not ' +
-    'perform yet; change a member that is not a voter'
-  );
+  const voters = votersOf(map);
+  if (!voters.includes(id) || voters.length > 1) return null;
+  const successor = kind !== 'replace' && ownersOf(map).some((owner) => owner !== id);
+  if (kind === 'replace' || successor) return null;
+  return `cannot ${kind} ${id}: it is the last voter (the acceptor of the cluster map's register), and no other member owns partitions to take its place`;
 }
 
 function withChange(
   map: ClusterMap,
   members: readonly MemberInfo[],
-  change: Omit<MembershipChange, 'epoch' | 'copied'>,
+  change: Omit<MembershipChange, 'epoch' | 'copied' | 'nextVoters'>,
 ): MembershipResult {
+  const nextVoters = nextVotersOf(map, change);
   const next: ClusterMap = {
     ...map,
     epoch: map.epoch + 1,
     members: sortedMembers(members),
     voters: votersOf(map),
-    change: { ...change, epoch: map.epoch + 1, copied: [] },
+    change: {
+      ...change,
+      epoch: map.epoch + 1,
+      copied: [],
+      ...(nextVoters !== undefined ? { nextVoters } : {}),
+    },
   };
   assert(mapProblem(next) === null, `a planned map is valid: ${String(mapProblem(next))}`);
   assert(next.voters!.length > 0, 'a map has voters');
@@ -338,6 +376,7 @@ export function commitChange(map: ClusterMap): MembershipResult {
     epoch: map.epoch + 1,
     owners: [...change.nextOwners],
     members: map.members.filter((member) => member.id !== departing),
+    ...(change.nextVoters !== undefined ? { voters: [...change.nextVoters] } : {}),
     ...(map.chains !== undefined
       ? { chains: chainsAfterCommit(map, departing, change.nextOwners) }
       : {}),
@@ -854,9 +893,21 @@ export function receiversOf(map: ClusterMap): string[] {
   // partition of every keyspace: maps are never changed in place, so one answer per map.
   const known = receiversByMap.get(map);
   if (known !== undefined) return [...known];
-  const receivers = distinctSorted(transfersOf(map).map((transfer) => transfer.to));
+  // A voter the change adds is a receiver too: its copy is the map register's fence step.
+  const receivers = distinctSorted([
+    ...transfersOf(map).map((transfer) => transfer.to),
+    ...newVotersOf(map),
+  ]);
   receiversByMap.set(map, receivers);
   return [...receivers];
+}
+
+/** The voters the change in progress adds (at most one), sorted by id. */
+export function newVotersOf(map: ClusterMap): string[] {
+  const nextVoters = map.change?.nextVoters;
+  if (nextVoters === undefined) return [];
+  const voters = votersOf(map);
+  return nextVoters.filter((voter) => !voters.includes(voter));
 }
 
 const receiversByMap = new WeakMap<ClusterMap, readonly string[]>();

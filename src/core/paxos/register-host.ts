@@ -22,7 +22,8 @@
 //   pause"): the handoff host hands each its share of the limit on every tick.
 
 import { assert, bytesToKeyString, fromUtf8, prefixEnd, utf8 } from '../bytes.ts';
-import type { ClusterMap } from '../cluster/cluster-map.ts';
+import { votersOf, type ClusterMap } from '../cluster/cluster-map.ts';
+import { newVotersOf } from '../cluster/membership.ts';
 import type { TransferStatus } from '../handoff/handoff-host.ts';
 import { MonotonicClock } from '../monotonic-clock.ts';
 import type { Prng } from '../prng.ts';
@@ -39,7 +40,12 @@ import {
   type FenceRaise,
 } from './acceptor-change.ts';
 import { compareBallots, maxBallot } from './ballot.ts';
-import { defaultProposerConfig, REQUEST_IDS_PER_PROPOSER, type ProposerConfig } from './config.ts';
+import {
+  defaultProposerConfig,
+  majority,
+  REQUEST_IDS_PER_PROPOSER,
+  type ProposerConfig,
+} from './config.ts';
 import {
   isAcceptorRequest,
   isValidPaxosMessage,
@@ -101,6 +107,12 @@ export interface RegisterHostOptions {
    * older than its fences.
    */
   readonly ignoreFences?: boolean;
+  /**
+   * A negative control only, never set by a node: the map register's acceptors take
+   * proposals from maps older than their fence, and a new voter reports its copy without
+   * the fence step.
+   */
+  readonly ignoreMapFences?: boolean;
 }
 
 /** Copies to this node as an acceptor, of the change in progress, as the handoff shows them. */
@@ -120,6 +132,11 @@ export const TOMBSTONE_GRACE_MS_DEFAULT = 10_000;
 const LIVES_IN_REQUEST_IDS = 2 ** 21;
 const FLOORS_META_KEY = metaKey('paxos-floors');
 const FENCES_META_KEY = metaKey('paxos-fences');
+const MAP_FENCE_META_KEY = metaKey('paxos-map-fence');
+/** How often a new voter asks the old voters that have not answered fenced yet. */
+const VOTER_FENCE_RETRY_MS = 1_000;
+/** How long a new voter waits before it tries its joint read of the map register again. */
+const VOTER_READ_RETRY_MS = 100;
 const COPY_SAVED_PREFIX = 'paxos-copy/';
 /** Copies to this node that run at once; the others wait. */
 export const RUNNING_REGISTER_COPIES_MAX = 4;
@@ -149,6 +166,22 @@ export function registerKeyOf(keyspaceId: number, key: Uint8Array): Uint8Array {
   new DataView(registerKey.buffer).setUint32(0, keyspaceId);
   registerKey.set(key, KEYSPACE_ID_BYTES);
   return registerKey;
+}
+
+/**
+ * A new voter's step before it reports its copy made (docs/PAXOS.md, "Changing the voters"):
+ * fenced answers from a majority of the old voters, then one read of the map register
+ * through joint quorums.
+ */
+interface VoterFenceStep {
+  readonly changeEpoch: number;
+  readonly oldVoters: readonly string[];
+  /** Old voters that answered fenced at the change's epoch or later. */
+  readonly fencedBy: Set<string>;
+  /** Probe request ids, to the old voter each was sent to. */
+  readonly probes: Map<number, string>;
+  phase: 'fence' | 'read' | 'reading' | 'done';
+  nextMs: number;
 }
 
 interface CopyEntry {
@@ -182,6 +215,11 @@ export class RegisterHost {
   private readonly clock = new MonotonicClock();
   /** Per partition of strong keyspaces: no proposal from a map older than this is taken. */
   private readonly fences = new Map<number, number>();
+  /** The map register's fence: no proposal from a map older than this is taken for it. */
+  private mapFence = 0;
+  /** This node's step as a voter the change in progress adds, if it is one. */
+  private voterStep: VoterFenceStep | null = null;
+  private voterReadId: number | null = null;
   /** List requests waiting for the batch that makes the fence they report durable. */
   private readonly lists: { from: string; request: ListMessage; afterBatch: number }[] = [];
   /** This node's copies as a new acceptor, of the change named by `copiesEpoch`. */
@@ -225,6 +263,7 @@ export class RegisterHost {
     for (const [partition, epoch] of decodeFences(rows.readRow(FENCES_META_KEY))) {
       this.fences.set(partition, epoch);
     }
+    this.mapFence = decodeMapFence(rows.readRow(MAP_FENCE_META_KEY));
     const requestIdBase = (incarnation % LIVES_IN_REQUEST_IDS) * REQUEST_IDS_PER_PROPOSER;
     this.proposer = new Proposer(
       nodeId,
@@ -264,6 +303,9 @@ export class RegisterHost {
       this.malformedDropped += 1;
       return this.flush();
     }
+    if (message[0] === PaxosMessageType.fenced && this.voterProbeAnswered(from, message)) {
+      return this.flush();
+    }
     if (message[0] === PaxosMessageType.list) {
       this.lists.push({ from, request: message, afterBatch: this.rows.lastBatchId });
     } else if (message[0] === PaxosMessageType.listReply) {
@@ -287,10 +329,13 @@ export class RegisterHost {
     this.acceptorsOfPartition = acceptorsOf;
     this.proposer.configurationOf = (registerKey) => {
       const { keyspaceId, partition } = this.locate(registerKey);
-      return keyspaceId === MAP_REGISTER_KEYSPACE_ID
-        ? undefined
-        : acceptorsOf(keyspaceId, partition);
+      return acceptorsOf(keyspaceId, partition);
     };
+  }
+
+  /** The map register's fence epoch: 0 when the voters never changed. */
+  get mapFenceEpoch(): number {
+    return this.mapFence;
   }
 
   /** The fence epoch of a partition: 0 when its acceptors never changed. */
@@ -307,6 +352,8 @@ export class RegisterHost {
   syncMap(previous: ClusterMap | null, map: ClusterMap, wallMs: number): void {
     const nowMs = this.clock.advance(wallMs);
     this.raiseFences(fenceRaises(previous, map));
+    this.raiseMapFence(previous, map);
+    this.syncVoterStep(map, nowMs);
     const epoch = map.change?.epoch ?? null;
     if (epoch !== this.copiesEpoch) {
       this.copiesEpoch = epoch;
@@ -363,7 +410,10 @@ export class RegisterHost {
   get registerCopies(): { readonly count: number; readonly done: number } {
     let done = 0;
     for (const { copy } of this.copies) if (copy.state === 'done') done++;
-    return { count: this.copies.length, done };
+    // A new voter's fence step counts as one copy, so the handoff reports it with the rest.
+    const voter = this.voterStep === null ? 0 : 1;
+    if (this.voterStep?.phase === 'done') done++;
+    return { count: this.copies.length + voter, done };
   }
 
   /** Copies started and not done: each takes a share of the node's rate limit. */
@@ -397,6 +447,7 @@ export class RegisterHost {
     const nowMs = this.clock.advance(wallMs);
     this.take(this.proposer.tick(nowMs), nowMs);
     this.tickCopies(nowMs);
+    this.tickVoterStep(nowMs);
     this.dropStrayRows();
     for (const [purgeId, purge] of this.purges) {
       if (purge.dueMs > nowMs) continue;
@@ -455,8 +506,10 @@ export class RegisterHost {
       return false;
     }
     const { keyspaceId, partition } = this.locate(message[2]);
-    if (keyspaceId === MAP_REGISTER_KEYSPACE_ID) return false;
-    const fence = this.fenceOf(partition);
+    if (keyspaceId === MAP_REGISTER_KEYSPACE_ID && this.options.ignoreMapFences === true) {
+      return false;
+    }
+    const fence = keyspaceId === MAP_REGISTER_KEYSPACE_ID ? this.mapFence : this.fenceOf(partition);
     if (senderEpoch >= fence) return false;
     this.fencedRequests += 1;
     // The fence this reply reports may itself still be on its way to disk.
@@ -467,6 +520,96 @@ export class RegisterHost {
       message: [PaxosMessageType.fenced, message[1], fence],
       afterBatch,
     });
+    return true;
+  }
+
+  /**
+   * The map register's fence, raised durably when a map changes the voters: to the change's
+   * epoch for a map whose change names next voters, to the map's own epoch when its voters
+   * differ from the previous map's (the commit, or maps this node skipped).
+   */
+  private raiseMapFence(previous: ClusterMap | null, map: ClusterMap): void {
+    let epoch = map.change?.nextVoters !== undefined ? map.change.epoch : 0;
+    if (previous !== null && votersOf(previous).join() !== votersOf(map).join()) epoch = map.epoch;
+    assert(epoch <= map.epoch, 'no fence is above the map that raised it');
+    if (epoch <= this.mapFence) return;
+    this.mapFence = epoch;
+    this.rows.persistRows([{ key: MAP_FENCE_META_KEY, value: utf8(String(epoch)) }], true);
+  }
+
+  /** Starts or drops this node's step as a new voter, as the map's change says. */
+  private syncVoterStep(map: ClusterMap, nowMs: number): void {
+    const change = map.change;
+    const isNewVoter = change !== undefined && newVotersOf(map).includes(this.nodeId);
+    if (!isNewVoter) {
+      this.voterStep = null;
+      this.voterReadId = null;
+      return;
+    }
+    if (this.voterStep?.changeEpoch === change.epoch) return;
+    this.voterReadId = null;
+    this.voterStep = {
+      changeEpoch: change.epoch,
+      oldVoters: votersOf(map),
+      fencedBy: new Set(),
+      probes: new Map(),
+      phase: this.options.ignoreMapFences === true ? 'done' : 'fence',
+      nextMs: nowMs,
+    };
+    assert(!this.voterStep.oldVoters.includes(this.nodeId), 'a new voter is not an old one');
+  }
+
+  /**
+   * Probes the old voters with a read sent under the epoch before the change: one that has
+   * adopted the change answers fenced (once its fence is durable), which is the answer the
+   * step counts. Once a majority has, one joint read of the map register.
+   */
+  private tickVoterStep(nowMs: number): void {
+    const step = this.voterStep;
+    if (step === null || step.nextMs > nowMs) return;
+    if (step.phase === 'fence') {
+      step.nextMs = nowMs + VOTER_FENCE_RETRY_MS;
+      for (const voter of step.oldVoters) {
+        if (step.fencedBy.has(voter)) continue;
+        const requestId = this.proposer.newRequestId();
+        step.probes.set(requestId, voter);
+        const probe: PaxosMessage = [PaxosMessageType.read, requestId, MAP_REGISTER_PROBE_KEY];
+        this.sends.push({ to: voter, message: probe, afterBatch: 0, epoch: step.changeEpoch - 1 });
+      }
+      // Probes of earlier rounds may still answer; only the last few rounds are kept.
+      while (step.probes.size > step.oldVoters.length * 4) {
+        step.probes.delete(step.probes.keys().next().value!);
+      }
+    } else if (step.phase === 'read') {
+      const acceptors = this.acceptorsOfPartition?.(MAP_REGISTER_KEYSPACE_ID, 0);
+      if (acceptors === undefined) return;
+      step.phase = 'reading';
+      const operationId = this.takeInternalId();
+      this.voterReadId = operationId;
+      const output = this.proposer.submit(
+        operationId,
+        MAP_REGISTER_PROBE_KEY,
+        { kind: 'get' },
+        nowMs,
+        acceptors,
+      );
+      this.take(output, nowMs);
+    }
+  }
+
+  /** Counts a fenced answer to a new voter's probe; false when the reply is not one. */
+  private voterProbeAnswered(from: string, message: PaxosMessage): boolean {
+    const step = this.voterStep;
+    if (step === null || message[0] !== PaxosMessageType.fenced) return false;
+    const voter = step.probes.get(message[1]);
+    if (voter === undefined || voter !== from) return false;
+    step.probes.delete(message[1]);
+    if (message[2] < step.changeEpoch || step.phase !== 'fence') return true;
+    step.fencedBy.add(from);
+    if (step.fencedBy.size >= majority(step.oldVoters.length)) {
+      step.phase = 'read';
+      step.nextMs = 0;
+    }
     return true;
   }
 
@@ -687,6 +830,13 @@ export class RegisterHost {
   private take(output: ReturnType<Proposer['tick']>, nowMs: number): void {
     for (const send of output.sends) this.sends.push({ ...send, afterBatch: 0 });
     for (const completion of output.completions) {
+      if (completion.operationId === this.voterReadId && this.voterStep !== null) {
+        this.voterReadId = null;
+        const ok = completion.outcome.kind === 'ok';
+        this.voterStep.phase = ok ? 'done' : 'read';
+        this.voterStep.nextMs = ok ? 0 : nowMs + VOTER_READ_RETRY_MS;
+        continue;
+      }
       const rewrite = this.rewrites.get(completion.operationId);
       if (rewrite !== undefined) {
         this.rewrites.delete(completion.operationId);
@@ -754,6 +904,19 @@ export class RegisterHost {
     this.completions = [];
     return output;
   }
+}
+
+/** The map register's key, as the node's map changes write it: keyspace id, then "map". */
+const MAP_REGISTER_PROBE_KEY = registerKeyOf(
+  MAP_REGISTER_KEYSPACE_ID,
+  new Uint8Array([0x6d, 0x61, 0x70]),
+);
+
+function decodeMapFence(bytes: Uint8Array | undefined): number {
+  if (bytes === undefined) return 0;
+  const epoch = Number(fromUtf8(bytes));
+  assert(Number.isSafeInteger(epoch) && epoch >= 0, 'a stored map fence is an epoch');
+  return epoch;
 }
 
 /** Fences as a meta row: JSON pairs [partition, epoch], sorted by partition. */

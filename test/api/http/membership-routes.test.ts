@@ -102,7 +102,7 @@ test('a malformed membership request is a 400 that names what is wrong, and chan
     [
       '{"kind":"leave","id":"node1"}',
       'RINGKV_INVALID_ARGUMENT',
-      /^cannot leave node1: it is a voter/,
+      /^cannot leave node1: it is the last voter/,
     ],
     ['{"kind":"remove","id":"node9"}', 'RINGKV_INVALID_ARGUMENT', /^node9 is not a member$/],
     ['{"kind":"abort"}', 'RINGKV_INVALID_ARGUMENT', /^no membership change is in progress$/],

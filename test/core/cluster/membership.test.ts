@@ -422,19 +422,6 @@ test('the last member that owns partitions cannot leave, even when it is no vote
   );
 });
 
-test('a leave, remove or replace of a voter is refused, saying the map register’s acceptors cannot change yet', () => {
-  const base = initialMap('c', 64, members(7));
-  for (const voter of votersOf(base)) {
-    for (const result of [
-      planLeave(base, voter),
-      planRemove(base, voter),
-      planReplace(base, voter, member('fresh', 90)),
-    ]) {
-      assert.match(problemOf(result), /is a voter .*CASPaxos acceptor-change steps/);
-    }
-  }
-});
-
 test('voters stay the same across joins, even of ids that sort first', () => {
   let map = initialMap('c', 256, members(3, 'm-'));
   const founders = votersOf(map);

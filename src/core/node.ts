@@ -305,6 +305,8 @@ export interface MemberStatus {
   readonly id: string;
   /** A standby runs SWIM and owns nothing until it joins. */
   readonly role: 'member' | 'standby';
+  /** An acceptor of the cluster map's register (docs/CLUSTER.md). */
+  readonly voter: boolean;
   readonly peer: string;
   readonly http: string;
   readonly resp: string;
@@ -864,9 +866,11 @@ export class Node {
         for (const { id } of config.members) joined.set(id, (joined.get(id) ?? 0) + 1);
       }
     }
+    const voters = map === null ? [] : votersOf(map);
     const members: MemberStatus[] = (map?.members ?? []).map((member) => ({
       ...member,
       role: member.role ?? 'member',
+      voter: voters.includes(member.id),
       liveness: this.liveness(member.id),
       partitionsOwned: owned.get(member.id) ?? 0,
       chainsJoined: joined.get(member.id) ?? 0,

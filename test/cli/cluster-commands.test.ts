@@ -147,7 +147,7 @@ test('the ringkv command dispatches the cluster commands, with --help on each', 
   }
   assert.match(viaHelp!.stdout, /^Usage: ringkv fault/);
   assert.equal(printed!.code, 0, printed!.stderr);
-  assert.match(printed!.stdout, /^node1 +member +alive +256 /m);
+  assert.match(printed!.stdout, /^node1 +member, voter +alive +256 /m);
   assert.equal(unauthorized!.code, 1);
   assert.match(unauthorized!.stderr, /^ringkv: RINGKV_UNAUTHORIZED/);
   assert.equal(usage!.code, 2);
@@ -164,7 +164,7 @@ test('ringkv cluster prints the members with role, liveness, partitions owned an
   const escaped = nodeAddress.replace(/[.]/g, '\\.');
   assert.match(
     lines[2]!,
-    new RegExp(`^node1 +member +alive +256 +0 +- +${escaped} +127\\.0\\.0\\.1:\\d+$`),
+    new RegExp(`^node1 +member, voter +alive +256 +0 +- +${escaped} +127\\.0\\.0\\.1:\\d+$`),
   );
   assert.equal(lines.length, 3);
 });

@@ -398,8 +398,8 @@ function admin(...args: string[]) {
 test('against a founder and its standby: handoff settings, a dry run, a join with its progress, an abort', async () => {
   const steady = await command('--node', founder);
   assert.equal(steady.code, 0, steady.stderr);
-  assert.match(steady.stdout, /^node1 +member +alive +256 /m);
-  assert.match(steady.stdout, /^node2 +standby +alive +0 /m);
+  assert.match(steady.stdout, /^node1 +member, voter +alive +256 /m);
+  assert.match(steady.stdout, /^node2 +standby +alive +0 /m, 'a standby is never a voter');
   assert.doesNotMatch(steady.stdout, /change in progress/);
 
   // Settings: one node, then every member; without the token nothing is set.

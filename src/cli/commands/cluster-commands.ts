@@ -411,6 +411,7 @@ export interface ClusterAnswer {
   readonly members: readonly {
     readonly id: string;
     readonly role?: string;
+    readonly voter?: boolean;
     readonly peer: string;
     readonly http: string;
     readonly resp: string;
@@ -681,7 +682,8 @@ export function formatCluster(answer: ClusterAnswer, progress?: ChangeProgress):
     const part = change === null ? undefined : partInChange(change, member.id);
     rows.push([
       member.id,
-      `${member.role ?? 'member'}${part === undefined ? '' : ` (${part})`}`,
+      `${member.role ?? 'member'}${member.voter === true ? ', voter' : ''}` +
+        (part === undefined ? '' : ` (${part})`),
       member.liveness,
       String(member.partitionsOwned),
       String(answer.hintsPending[member.id] ?? 0),

@@ -1,13 +1,16 @@
 // Recovery with real processes (DESIGN section 1, membership): a node that lost its disk is
 // rebuilt from its replicas by a replace, and a node gone for good is removed, without losing
-// any acknowledged write. Three `ringkv start` processes on LMDB (loopback) found a cluster
-// (they are its voters, which cannot be replaced or removed yet); node4 and node5 join. Under
-// W=2 writes the whole time, node4 is killed with SIGKILL and its data directory deleted; a
-// fresh node6 starts with --join and `ringkv cluster replace node4 node6` rebuilds node4's
-// share on it from the other replicas. Then node5 is killed and `ringkv cluster remove
-// node5` takes it out: four members remain, so W=2 stays reachable. After each commit:
-// - every member reports the same ring, the owners are the members, and each holds floor or
-//   ceil of Q/M partitions;
+// any acknowledged write, and both may be voters (acceptors of the cluster map's register).
+// Three `ringkv start` processes on LMDB (loopback) found a cluster and are its voters;
+// node4 and node5 join. Under W=2 writes the whole time, node1 is killed with SIGKILL and its
+// data directory deleted; a fresh node6 starts with --join and `ringkv cluster replace node1
+// node6` rebuilds node1's share on it from the other replicas, and makes node6 a voter in
+// node1's place. Then node2 is killed and `ringkv cluster remove node2` takes it out: four
+// members remain, so W=2 stays reachable, and node4 takes node2's place among the voters.
+// After each commit:
+// - every member reports the same ring and the voters planned, and a keyspace created through
+//   the newest voter is known to every member (the map register works on its new voters);
+// - the owners are the members, and each holds floor or ceil of Q/M partitions;
 // - every key is stored on exactly its N replicas: each member's local listing (scope=node)
 //   holds no key it does not replicate and every acknowledged key it does.
 // At the end every key read from every member gives its last acknowledged value, or the value
@@ -119,6 +122,36 @@ async function waitForCommit(members: readonly string[], epochAfter: number) {
   return waitForCommitOn(cluster(), members, epochAfter, COMMIT_TIMEOUT_MS);
 }
 
+/**
+ * Every member names `voters` as the voters, and a keyspace created through `via` (one of
+ * them, new to the role) reaches every member: the map register takes changes on its voters.
+ */
+async function checkVoters(
+  members: readonly string[],
+  voters: readonly string[],
+  via: string,
+): Promise<void> {
+  for (const id of members) {
+    const view = await cluster().status(id);
+    const named = view.members.filter((member) => member.voter).map((member) => member.id);
+    assert.deepEqual(named.sort(), [...voters].sort(), `the voters as ${id} sees them`);
+  }
+  const keyspace = `after-${via}`;
+  const created = await http(`${cluster().node(via).httpUrl}/v1/keyspaces`, {
+    method: 'POST',
+    body: JSON.stringify({ name: keyspace }),
+  });
+  assert.equal(created.status, 201, `a keyspace created through ${via}: ${created.text}`);
+  for (const id of members) {
+    await waitFor(
+      async () =>
+        (await http(`${cluster().node(id).httpUrl}/v1/kv/${keyspace}/probe`)).status === 404,
+      10_000,
+      `${id} to know keyspace ${keyspace}`,
+    );
+  }
+}
+
 function keyName(index: number): string {
   return `recovery-${String(index).padStart(4, '0')}`;
 }
@@ -210,31 +243,33 @@ test('a node that lost its disk is rebuilt on a replacement, and a dead node is 
       load.targets = [...members];
     }
 
-    // node4 loses its disk: killed, its data directory deleted; node6 starts empty.
+    // node1, a voter, loses its disk: killed, its data directory deleted; node6 starts empty.
     let fromMs = performance.now();
-    load.targets = members.filter((id) => id !== 'node4');
-    await cluster().stop('node4', 'SIGKILL');
-    rmSync(cluster().node('node4').dataDir, { recursive: true, force: true });
-    await cluster().startJoiner('node6', 'node1');
-    const alive = members.filter((id) => id !== 'node4');
+    load.targets = members.filter((id) => id !== 'node1');
+    await cluster().stop('node1', 'SIGKILL');
+    rmSync(cluster().node('node1').dataDir, { recursive: true, force: true });
+    await cluster().startJoiner('node6', 'node2');
+    const alive = members.filter((id) => id !== 'node1');
     await waitForStandbys(alive, ['node6']);
-    const replaced = await clusterCommand(['replace', 'node4', 'node6'], 'node2');
+    const replaced = await clusterCommand(['replace', 'node1', 'node6'], 'node2');
     members = [...alive, 'node6'];
     let ring = await waitForCommit(members, replaced);
     load.targets = [...members];
-    step('node4 replaced by node6: committed', fromMs);
+    step('node1 replaced by node6: committed', fromMs);
+    await checkVoters(members, ['node2', 'node3', 'node6'], 'node6');
     const ownedAfterReplace = checkBalance(ring, members);
     await checkPlacement(load, members, ring);
     step(`every key on exactly its replicas (${JSON.stringify(ownedAfterReplace)})`, fromMs);
 
-    // node5 dies for good and is removed: four members remain.
+    // node2, a voter, dies for good and is removed: four members remain.
     fromMs = performance.now();
-    load.targets = members.filter((id) => id !== 'node5');
-    await cluster().stop('node5', 'SIGKILL');
-    const removed = await clusterCommand(['remove', 'node5'], 'node3');
-    members = members.filter((id) => id !== 'node5');
+    load.targets = members.filter((id) => id !== 'node2');
+    await cluster().stop('node2', 'SIGKILL');
+    const removed = await clusterCommand(['remove', 'node2'], 'node3');
+    members = members.filter((id) => id !== 'node2');
     ring = await waitForCommit(members, removed);
-    step('node5 removed: committed', fromMs);
+    step('node2 removed: committed', fromMs);
+    await checkVoters(members, ['node3', 'node4', 'node6'], 'node4');
     const ownedAfterRemove = checkBalance(ring, members);
     await checkPlacement(load, members, ring);
     step(`every key on exactly its replicas (${JSON.stringify(ownedAfterRemove)})`, fromMs);

@@ -58,6 +58,7 @@ export interface ClusterStatusView {
   readonly members: readonly {
     readonly id: string;
     readonly role: 'member' | 'standby';
+    readonly voter: boolean;
     readonly liveness: string;
     readonly partitionsOwned: number;
   }[];

@@ -3,7 +3,7 @@
 // commands into a Connection and swallows the replies. Used to tune the hot path without the
 // noise of the network and of other processes. Not a test.
 //
-// Usage: node bench/resp-path.ts [--commands N] [--storage lmdb|memory]
+// Usage: node bench/resp-path.ts [--commands N] [--storage lmdb|memory] [--pipeline P]
 
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,10 +23,11 @@ const { values } = parseArgs({
   options: {
     commands: { type: 'string', default: '2000000' },
     storage: { type: 'string', default: 'lmdb' },
+    pipeline: { type: 'string', default: '16' },
   },
 });
 const COMMANDS = Number(values.commands);
-const PIPELINE = 16;
+const PIPELINE = Number(values.pipeline);
 const KEYS = 100_000;
 
 class FakeSocket extends EventEmitter {

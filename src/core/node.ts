@@ -985,8 +985,11 @@ export class Node {
     this.drainLoopback(input.nowMs);
     const persists = this.store.drainPersists();
     if (persists.length === 0) return this.effects;
-    // Persists go first: the shell starts them before it sends what this step produced.
-    return [...persists, ...this.effects];
+    // Persists go first: the shell starts them before it sends what this step produced. The
+    // drained list is ours to extend: no third list per step.
+    const effects: Effect[] = persists;
+    for (const effect of this.effects) effects.push(effect);
+    return effects;
   }
 
   // ---- client requests ----

@@ -176,9 +176,26 @@ export class NodeRuntime implements NodeApi {
       return;
     }
     const requestId = this.nextRequestId++;
-    this.callbacks.set(requestId, onReply);
-    this.run(this.node.step({ type: 'request', nowMs: this.nowMs(), requestId, request }));
+    // Most requests are answered within their own step (reads, relaxed writes): their
+    // callback waits beside the map, which only holds the ones still open after it. A map
+    // that gains and loses an entry per request rebuilds its table every few requests.
+    // Saved and restored: a callback may submit another request from inside `run`.
+    const outerRequestId = this.answeringRequestId;
+    const outerCallback = this.answeringCallback;
+    this.answeringRequestId = requestId;
+    this.answeringCallback = onReply;
+    try {
+      this.run(this.node.step({ type: 'request', nowMs: this.nowMs(), requestId, request }));
+    } finally {
+      if (this.answeringRequestId === requestId) this.callbacks.set(requestId, onReply);
+      this.answeringRequestId = outerRequestId;
+      this.answeringCallback = outerCallback;
+    }
   }
+
+  /** The request being stepped and its callback, until it is answered (-1: none). */
+  private answeringRequestId = -1;
+  private answeringCallback: ReplyCallback | null = null;
 
   keyspaces(): readonly Keyspace[] {
     return this.node.keyspaces();
@@ -286,6 +303,13 @@ export class NodeRuntime implements NodeApi {
   private run(effects: readonly Effect[]): void {
     for (const effect of effects) {
       if (effect.type === 'reply') {
+        if (effect.requestId === this.answeringRequestId) {
+          const callback = this.answeringCallback!;
+          this.answeringRequestId = -1;
+          this.answeringCallback = null;
+          callback(effect.reply);
+          continue;
+        }
         const callback = this.callbacks.get(effect.requestId);
         if (callback === undefined) throw new Error(`reply to unknown request ${effect.requestId}`);
         this.callbacks.delete(effect.requestId);

@@ -68,6 +68,22 @@ test('a vector with a dot added covers that dot and nothing it did not before', 
   );
 });
 
+test('adding a dot gives exactly the merge with the vector of that one dot', () => {
+  fc.assert(
+    fc.property(
+      vectorArbitrary,
+      nodeArbitrary,
+      fc.integer({ min: 1, max: 30 }),
+      (vector, node, counter) => {
+        const next = withDot(vector, { node, counter });
+        assert.ok(isValidVector(next));
+        assert.deepEqual(next, mergeVectors(vector, [[node, counter]]));
+      },
+    ),
+    { seed: 5, numRuns: 300 },
+  );
+});
+
 test('unsorted or zero-counter vectors are invalid', () => {
   assert.equal(
     isValidVector([

@@ -77,13 +77,19 @@ export function writeVersion(
   const dot = { node: input.nodeId, counter: counterOf(baseContext, input.nodeId) + 1 };
   const seen = input.context ?? baseContext;
   const sibling: Sibling = { dot, timestamp: input.clock.now(input.nowMs), value, expiresAtMs };
+  // Under lww (most writes) nothing is kept and there is no client context: no list is
+  // filtered and no vector merged for nothing.
   const kept =
     input.policy === 'siblings' && base !== undefined
       ? base.siblings.filter((existing) => !coversDot(seen, existing.dot))
-      : [];
+      : null;
+  const context =
+    input.context === null || input.context === undefined
+      ? baseContext
+      : mergeVectors(baseContext, input.context);
   return {
-    context: withDot(mergeVectors(baseContext, input.context ?? EMPTY_VECTOR), dot),
-    siblings: kept.length === 0 ? [sibling] : [...kept, sibling],
+    context: withDot(context, dot),
+    siblings: kept === null || kept.length === 0 ? [sibling] : [...kept, sibling],
   };
 }
 

@@ -123,8 +123,13 @@ export class ReplicaStore {
   private hlcCeilingMs: number;
   /** Records written but not yet persisted, by storage key (as a key string). */
   private readonly pending = new Map<string, PendingRecord>();
-  /** The pending keys each unpersisted batch wrote, so persisting one is O(its keys). */
-  private readonly batchKeys = new Map<number, string[]>();
+  /**
+   * The pending keys each unpersisted batch wrote, so persisting one is O(its keys); a batch
+   * of one key (most of them) holds the string itself, not a list.
+   */
+  private readonly batchKeys = new Map<number, string | string[]>();
+  /** Off only in tests, which compare the single-item write path with the general one. */
+  singleItemPath = true;
   /**
    * Rows of tables the store does not interpret (acceptor states), written but not yet
    * persisted, by storage key string; null is a removal.
@@ -229,6 +234,7 @@ export class ReplicaStore {
   write(keyspace: Keyspace, items: readonly WriteItem[], nowMs: number): Outcome<LocalWrite> {
     const invalid = this.checkWriteItems(items);
     if (invalid !== null) return { ok: false, error: invalid };
+    if (items.length === 1 && this.singleItemPath) return this.writeOne(keyspace, items[0]!, nowMs);
     // Stage every item first: the request is atomic, so an error in a later item must leave
     // nothing written. Items on the same key see the earlier items' results.
     const staged = new Map<
@@ -254,18 +260,8 @@ export class ReplicaStore {
         entry = { key: item.key, storageKey, before, after: before };
         staged.set(keyString, entry);
       }
-      let context: VersionVector | null = null;
-      if (item.context !== undefined && item.context.length > 0) {
-        try {
-          context = decodeContext(item.context);
-        } catch (error) {
-          const reason = error instanceof DecodeError ? error.message : String(error);
-          return {
-            ok: false,
-            error: kvError(ErrorCode.INVALID_CONTEXT, `bad causal context: ${reason}`),
-          };
-        }
-      }
+      const context = decodeItemContext(item);
+      if (context !== null && 'code' in context) return { ok: false, error: context };
       const outcome = applyMutation({
         record: entry.after,
         mutation: item.mutation,
@@ -300,6 +296,43 @@ export class ReplicaStore {
     if (writes.length === 0) return { ok: true, value: { results, written }, waitFor };
     const durable = keyspace.durability === 'sync';
     const batchId = this.persist(writes, durable, records);
+    return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
+  }
+
+  /**
+   * `write` for a request of one item, the common SET: the same records, results and batch
+   * as the general path, without its staging map and lists (tested against it).
+   */
+  private writeOne(keyspace: Keyspace, item: WriteItem, nowMs: number): Outcome<LocalWrite> {
+    const storageKey = this.storageKeyOf(keyspace, item.key);
+    const keyString = bytesToKeyString(storageKey);
+    const pending = this.pending.size === 0 ? undefined : this.pending.get(keyString);
+    const waitFor = pending !== undefined && pending.durable ? pending.batchId : 0;
+    const before = pending !== undefined ? pending.record : this.readStored(storageKey, keyString);
+    const context = decodeItemContext(item);
+    if (context !== null && 'code' in context) return { ok: false, error: context };
+    const outcome = applyMutation({
+      record: before,
+      mutation: item.mutation,
+      context,
+      nodeId: this.actorId,
+      nowMs,
+      clock: this.clock,
+      policy: keyspace.conflicts,
+      limits: this.limits,
+      tombstoneAbsent: this.incarnation > 0,
+    });
+    if (!outcome.ok) return { ok: false, error: outcome.error };
+    const results = [outcome.result];
+    const after = outcome.next;
+    if (after === null || after === before)
+      return { ok: true, value: { results, written: [] }, waitFor };
+    assert(after !== undefined, 'a write leaves a record');
+    const writes: StorageWrite[] = [];
+    this.stageRecordWrite(writes, null, keyString, storageKey, before, after);
+    const durable = keyspace.durability === 'sync';
+    const batchId = this.persistOne(writes, durable, keyString, after);
+    const written = [{ key: item.key, record: after }];
     return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
   }
 
@@ -730,8 +763,13 @@ export class ReplicaStore {
     assert(batchId === this.persistedBatchId + 1, `batch ${batchId} persisted out of order`);
     assert(batchId < this.nextBatchId, `batch ${batchId} was never emitted`);
     this.persistedBatchId = batchId;
-    for (const keyString of this.batchKeys.get(batchId) ?? []) {
-      if (this.pending.get(keyString)?.batchId === batchId) this.pending.delete(keyString);
+    const keys = this.batchKeys.get(batchId);
+    if (typeof keys === 'string') {
+      if (this.pending.get(keys)?.batchId === batchId) this.pending.delete(keys);
+    } else {
+      for (const keyString of keys ?? []) {
+        if (this.pending.get(keyString)?.batchId === batchId) this.pending.delete(keyString);
+      }
     }
     this.batchKeys.delete(batchId);
     for (const keyString of this.batchRows.get(batchId) ?? []) {
@@ -841,6 +879,26 @@ export class ReplicaStore {
       this.pending.set(keyString, { record, batchId, durable });
     }
     if (records.size > 0) this.batchKeys.set(batchId, [...records.keys()]);
+    this.emitPersist(batchId, writes, durable);
+    return batchId;
+  }
+
+  /** `persist` of a batch that stores one record. */
+  private persistOne(
+    writes: StorageWrite[],
+    durable: boolean,
+    keyString: string,
+    record: StoredRecord,
+  ): number {
+    const batchId = this.nextBatchId++;
+    this.pending.set(keyString, { record, batchId, durable });
+    this.batchKeys.set(batchId, keyString);
+    this.emitPersist(batchId, writes, durable);
+    return batchId;
+  }
+
+  private emitPersist(batchId: number, writes: StorageWrite[], durable: boolean): void {
+    assert(batchId === this.nextBatchId - 1, 'a batch is emitted as it is numbered');
     // A batch whose timestamps may pass the stored ceiling raises it, in the same batch: a
     // record cannot survive a crash without the ceiling that covers its timestamp.
     if (this.clock.last()[0] >= this.hlcCeilingMs) {
@@ -848,7 +906,6 @@ export class ReplicaStore {
       writes.push({ key: HLC_META_KEY, value: encodeHlc([this.hlcCeilingMs, 0]) });
     }
     this.persists.push({ type: 'persist', batchId, writes, durable });
-    return batchId;
   }
 
   private readAt(storageKey: Uint8Array): Outcome<StoredRecord | undefined> {
@@ -892,7 +949,7 @@ export class ReplicaStore {
   /** Adds the writes that store `after` in place of `before`, expiry index included. */
   private stageRecordWrite(
     writes: StorageWrite[],
-    records: Map<string, StoredRecord | undefined>,
+    records: Map<string, StoredRecord | undefined> | null,
     keyString: string,
     storageKey: Uint8Array,
     before: StoredRecord | undefined,
@@ -912,7 +969,7 @@ export class ReplicaStore {
       }
     }
     writes.push({ key: storageKey, value: encodeRecord(after, this.slab), keyString });
-    records.set(keyString, after);
+    records?.set(keyString, after);
     this.onDataChange?.(storageKey, before, after);
   }
 
@@ -1094,4 +1151,15 @@ function keyStringStartsWith(keyString: string, prefix: Uint8Array): boolean {
   if (keyString.length < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) if (keyString.charCodeAt(i) !== prefix[i]) return false;
   return true;
+}
+
+/** The causal context of a write item: null if it has none, an error if it does not decode. */
+function decodeItemContext(item: WriteItem): VersionVector | KvError | null {
+  if (item.context === undefined || item.context.length === 0) return null;
+  try {
+    return decodeContext(item.context);
+  } catch (error) {
+    const reason = error instanceof DecodeError ? error.message : String(error);
+    return kvError(ErrorCode.INVALID_CONTEXT, `bad causal context: ${reason}`);
+  }
 }

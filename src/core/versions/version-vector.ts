@@ -3,6 +3,8 @@
 // version vector kept sorted by node id makes merge and comparison linear and the encoding
 // canonical (equal vectors encode to equal bytes).
 
+import { assert } from '../bytes.ts';
+
 export interface Dot {
   readonly node: string;
   readonly counter: number;
@@ -48,7 +50,24 @@ export function mergeVectors(a: VersionVector, b: VersionVector): VersionVector 
 
 /** The vector with `dot` added (its counter raised to the dot's if lower). */
 export function withDot(vector: VersionVector, dot: Dot): VersionVector {
-  return mergeVectors(vector, [[dot.node, dot.counter]]);
+  // Every write makes one: one pass and one new list, where a merge with a vector of one
+  // entry would build that vector too (checked against the merge by a property test).
+  const result: (readonly [string, number])[] = [];
+  let placed = false;
+  for (const entry of vector) {
+    if (!placed && dot.node <= entry[0]) {
+      placed = true;
+      if (dot.node === entry[0]) {
+        result.push(entry[1] >= dot.counter ? entry : [dot.node, dot.counter]);
+        continue;
+      }
+      result.push([dot.node, dot.counter]);
+    }
+    result.push(entry);
+  }
+  if (!placed) result.push([dot.node, dot.counter]);
+  assert(result.length >= vector.length, 'a dot never removes an entry');
+  return result;
 }
 
 /** Whether `a` has seen everything `b` has (a ≥ b pointwise). */

@@ -1,0 +1,130 @@
+// The shell's delivery of replies: a request answered within its own step (a read, a relaxed
+// write) is answered before `submit` returns and leaves nothing in flight; one that waits for
+// a commit stays in flight until the commit; a reply callback may submit further requests,
+// and every request is answered exactly once, whatever the nesting.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import pino from 'pino';
+import { utf8 } from '../../src/core/bytes.ts';
+import type { ClientReply, ClientRequest } from '../../src/core/requests.ts';
+import { DEFAULT_NODE_CONFIG, type NodeConfig } from '../../src/runtime/config.ts';
+import { Metrics } from '../../src/runtime/metrics.ts';
+import { NodeRuntime } from '../../src/runtime/node-runtime.ts';
+
+async function openRuntime(durability: NodeConfig['durability']): Promise<NodeRuntime> {
+  return NodeRuntime.open(
+    { ...DEFAULT_NODE_CONFIG, storage: 'memory', durability },
+    { metrics: new Metrics(), logger: pino({ level: 'silent' }) },
+  );
+}
+
+function setRequest(key: string, value: string): ClientRequest {
+  return {
+    op: 'write',
+    keyspace: 'default',
+    items: [
+      {
+        key: utf8(key),
+        mutation: {
+          kind: 'set',
+          value: utf8(value),
+          condition: 'always',
+          expiry: { kind: 'none' },
+        },
+      },
+    ],
+  };
+}
+
+function getRequest(key: string): ClientRequest {
+  return { op: 'get', keyspace: 'default', keys: [utf8(key)], withVersions: false };
+}
+
+function valueOf(reply: ClientReply): string | null {
+  assert.ok(reply.ok && reply.op === 'get', 'a get reply');
+  const value = reply.results[0]!.value;
+  return value === null ? null : Buffer.from(value).toString();
+}
+
+test(
+  'a read and a relaxed write are answered before submit returns and leave nothing in flight',
+  { timeout: 10_000 },
+  async () => {
+    const runtime = await openRuntime('relaxed');
+    try {
+      const replies: ClientReply[] = [];
+      runtime.submit(setRequest('k', 'v'), (reply) => replies.push(reply));
+      assert.equal(replies.length, 1, 'the relaxed write is answered at once');
+      runtime.submit(getRequest('k'), (reply) => replies.push(reply));
+      assert.equal(replies.length, 2, 'the read is answered at once');
+      assert.equal(valueOf(replies[1]!), 'v');
+      assert.equal(runtime.status().requestsInFlight, 0);
+    } finally {
+      await runtime.close();
+    }
+  },
+);
+
+test(
+  'a durable write stays in flight until its commit, then is answered once',
+  { timeout: 10_000 },
+  async () => {
+    const runtime = await openRuntime('sync');
+    try {
+      const replies: ClientReply[] = [];
+      const answered = new Promise<void>((resolve) =>
+        runtime.submit(setRequest('k', 'v'), (reply) => {
+          replies.push(reply);
+          resolve();
+        }),
+      );
+      assert.equal(replies.length, 0, 'not answered before the commit');
+      assert.equal(runtime.status().requestsInFlight, 1);
+      await answered;
+      assert.equal(replies.length, 1);
+      assert.equal(replies[0]!.ok, true);
+      assert.equal(runtime.status().requestsInFlight, 0);
+    } finally {
+      await runtime.close();
+    }
+  },
+);
+
+test(
+  'requests submitted from inside reply callbacks are each answered exactly once',
+  { timeout: 10_000 },
+  async () => {
+    const runtime = await openRuntime('sync');
+    try {
+      const answers: string[] = [];
+      let durableAnswered: () => void = () => {};
+      const durableDone = new Promise<void>((resolve) => (durableAnswered = resolve));
+      runtime.submit(getRequest('a'), () => {
+        answers.push('outer get');
+        // A nested read answered inside this callback, and a durable write that waits.
+        runtime.submit(getRequest('b'), () => {
+          answers.push('nested get');
+          runtime.submit(getRequest('c'), () => answers.push('doubly nested get'));
+        });
+        runtime.submit(setRequest('a', 'x'), () => {
+          answers.push('nested durable write');
+          durableAnswered();
+        });
+        runtime.submit(getRequest('a'), (reply) =>
+          answers.push(`read after write: ${valueOf(reply)}`),
+        );
+      });
+      await durableDone;
+      assert.deepEqual(answers, [
+        'outer get',
+        'nested get',
+        'doubly nested get',
+        'nested durable write',
+        'read after write: x',
+      ]);
+      assert.equal(runtime.status().requestsInFlight, 0);
+    } finally {
+      await runtime.close();
+    }
+  },
+);

@@ -399,7 +399,12 @@ test('against a founder and its standby: handoff settings, a dry run, a join wit
   const steady = await command('--node', founder);
   assert.equal(steady.code, 0, steady.stderr);
   assert.match(steady.stdout, /^node1 +member, voter +alive +256 /m);
-  assert.match(steady.stdout, /^node2 +standby +alive +0 /m, 'a standby is never a voter');
+  // Liveness as SWIM sees it: on a loaded machine a probe may time out and make it suspect.
+  assert.match(
+    steady.stdout,
+    /^node2 +standby +(alive|suspect) +0 /m,
+    'a standby is never a voter and owns nothing',
+  );
   assert.doesNotMatch(steady.stdout, /change in progress/);
 
   // Settings: one node, then every member; without the token nothing is set.
@@ -439,7 +444,7 @@ test('against a founder and its standby: handoff settings, a dry run, a join wit
   );
   const during = await command('status', '--node', founder);
   assert.equal(during.code, 0, during.stderr);
-  assert.match(during.stdout, /^node2 +member \(joining\) +alive +0 /m);
+  assert.match(during.stdout, /^node2 +member \(joining\) +(alive|suspect) +0 /m);
   assert.match(
     during.stdout,
     new RegExp(

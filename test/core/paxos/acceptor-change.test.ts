@@ -6,7 +6,7 @@
 // more to list, the cursor moving only once the range is rewritten).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bytesToKeyString, fromUtf8, keyStringToBytes, utf8 } from '../../../src/core/bytes.ts';
+import { fromUtf8, utf8 } from '../../../src/core/bytes.ts';
 import {
   initialMap,
   type ClusterMap,
@@ -26,13 +26,9 @@ import {
   DEFAULT_REGISTER_COPY_CONFIG,
   RegisterCopy,
 } from '../../../src/core/paxos/register-copy.ts';
-import {
-  RegisterHost,
-  registerKeyOf,
-  type RowStore,
-} from '../../../src/core/paxos/register-host.ts';
+import { RegisterHost, registerKeyOf } from '../../../src/core/paxos/register-host.ts';
 import { partitionOf } from '../../../src/core/ring/partition.ts';
-import type { StorageWrite } from '../../../src/storage/contract.ts';
+import { MemoryRows } from './memory-rows.ts';
 
 const STRONG: Keyspace = { ...DEFAULT_KEYSPACE, consistency: 'strong' };
 const PARTITIONS = 16;
@@ -51,37 +47,6 @@ function joinMaps(): { before: ClusterMap; during: ClusterMap; after: ClusterMap
   const after = commitChange(during.map);
   assert.ok(after.ok);
   return { before: standby.map, during: during.map, after: after.map };
-}
-
-/** Rows in memory; batches become durable only when the test says so. */
-class MemoryRows implements RowStore {
-  readonly rows = new Map<string, Uint8Array>();
-  lastBatchId = 0;
-  lastPersistedBatchId = 0;
-  readRow(key: Uint8Array): Uint8Array | undefined {
-    return this.rows.get(bytesToKeyString(key));
-  }
-  scanRows(start: Uint8Array, end: Uint8Array): StorageWrite[] {
-    const low = bytesToKeyString(start);
-    const high = bytesToKeyString(end);
-    return [...this.rows.keys()]
-      .filter((key) => key >= low && key < high)
-      .sort()
-      .map((key) => ({
-        key: keyStringToBytes(key),
-        value: this.rows.get(key)!,
-      }));
-  }
-  persistRows(writes: StorageWrite[]): number {
-    for (const write of writes) {
-      if (write.value === null) this.rows.delete(bytesToKeyString(write.key));
-      else this.rows.set(bytesToKeyString(write.key), write.value);
-    }
-    return ++this.lastBatchId;
-  }
-  persistAll(): void {
-    this.lastPersistedBatchId = this.lastBatchId;
-  }
 }
 
 function hostOf(rows: MemoryRows, id = 'n1'): RegisterHost {

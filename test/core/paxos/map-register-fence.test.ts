@@ -7,7 +7,7 @@
 // epoch through.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { bytesToKeyString, keyStringToBytes, utf8 } from '../../../src/core/bytes.ts';
+import { utf8 } from '../../../src/core/bytes.ts';
 import {
   initialMap,
   mapRegisterAcceptors,
@@ -29,9 +29,8 @@ import {
   registerKeyOf,
   type HostOutput,
   type RegisterHostOptions,
-  type RowStore,
 } from '../../../src/core/paxos/register-host.ts';
-import type { StorageWrite } from '../../../src/storage/contract.ts';
+import { MemoryRows } from './memory-rows.ts';
 
 const PARTITIONS = 16;
 const MAP_KEY = registerKeyOf(MAP_REGISTER_KEYSPACE_ID, utf8('map'));
@@ -51,34 +50,6 @@ function replaceMaps(): { before: ClusterMap; during: ClusterMap; after: Cluster
   const after = commitChange(during.map);
   assert.ok(after.ok);
   return { before: standby.map, during: during.map, after: after.map };
-}
-
-/** Rows in memory; batches become durable only when the test says so. */
-class MemoryRows implements RowStore {
-  readonly rows = new Map<string, Uint8Array>();
-  lastBatchId = 0;
-  lastPersistedBatchId = 0;
-  readRow(key: Uint8Array): Uint8Array | undefined {
-    return this.rows.get(bytesToKeyString(key));
-  }
-  scanRows(start: Uint8Array, end: Uint8Array): StorageWrite[] {
-    const low = bytesToKeyString(start);
-    const high = bytesToKeyString(end);
-    return [...this.rows.keys()]
-      .filter((key) => key >= low && key < high)
-      .sort()
-      .map((key) => ({ key: keyStringToBytes(key), value: this.rows.get(key)! }));
-  }
-  persistRows(writes: StorageWrite[]): number {
-    for (const write of writes) {
-      if (write.value === null) this.rows.delete(bytesToKeyString(write.key));
-      else this.rows.set(bytesToKeyString(write.key), write.value);
-    }
-    return ++this.lastBatchId;
-  }
-  persistAll(): void {
-    this.lastPersistedBatchId = this.lastBatchId;
-  }
 }
 
 function hostOf(rows: MemoryRows, id: string, options: RegisterHostOptions = {}): RegisterHost {

@@ -12,7 +12,7 @@ import { ErrorCode, kvError, type KvError } from '../errors.ts';
 import type { ConflictPolicy, Keyspace } from '../keyspace.ts';
 import type { Limits } from '../limits.ts';
 import type { ClientRequest, ReadResult, WriteItem, WriteResult } from '../requests.ts';
-import { applyMutation, writeVersion } from '../kv/apply-mutation.ts';
+import { applyMutation, writeVersion, type MutationOutcome } from '../kv/apply-mutation.ts';
 import { globMatches } from '../kv/glob.ts';
 import { mergeRecords, recordDescends, recordsEqual } from '../kv/merge-records.ts';
 import { liveSiblings, winningSibling } from '../kv/siblings.ts';
@@ -260,20 +260,7 @@ export class ReplicaStore {
         entry = { key: item.key, storageKey, before, after: before };
         staged.set(keyString, entry);
       }
-      const context = decodeItemContext(item);
-      if (context !== null && 'code' in context) return { ok: false, error: context };
-      const outcome = applyMutation({
-        record: entry.after,
-        mutation: item.mutation,
-        context,
-        nodeId: this.actorId,
-        nowMs,
-        clock: this.clock,
-        policy: keyspace.conflicts,
-        limits: this.limits,
-        // A cluster node (one with an incarnation) writes tombstones even for absent keys.
-        tombstoneAbsent: this.incarnation > 0,
-      });
+      const outcome = this.applyItem(keyspace, item, entry.after, nowMs);
       if (!outcome.ok) return { ok: false, error: outcome.error };
       if (outcome.next !== null) entry.after = outcome.next;
       results.push(outcome.result);
@@ -299,6 +286,29 @@ export class ReplicaStore {
     return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
   }
 
+  /** One item's mutation applied to `record` (its context decoded first), for both paths. */
+  private applyItem(
+    keyspace: Keyspace,
+    item: WriteItem,
+    record: StoredRecord | undefined,
+    nowMs: number,
+  ): MutationOutcome {
+    const context = decodeItemContext(item);
+    if (context !== null && 'code' in context) return { ok: false, error: context };
+    return applyMutation({
+      record,
+      mutation: item.mutation,
+      context,
+      nodeId: this.actorId,
+      nowMs,
+      clock: this.clock,
+      policy: keyspace.conflicts,
+      limits: this.limits,
+      // A cluster node (one with an incarnation) writes tombstones even for absent keys.
+      tombstoneAbsent: this.incarnation > 0,
+    });
+  }
+
   /**
    * `write` for a request of one item, the common SET: the same records, results and batch
    * as the general path, without its staging map and lists (tested against it).
@@ -309,19 +319,7 @@ export class ReplicaStore {
     const pending = this.pending.size === 0 ? undefined : this.pending.get(keyString);
     const waitFor = pending !== undefined && pending.durable ? pending.batchId : 0;
     const before = pending !== undefined ? pending.record : this.readStored(storageKey, keyString);
-    const context = decodeItemContext(item);
-    if (context !== null && 'code' in context) return { ok: false, error: context };
-    const outcome = applyMutation({
-      record: before,
-      mutation: item.mutation,
-      context,
-      nodeId: this.actorId,
-      nowMs,
-      clock: this.clock,
-      policy: keyspace.conflicts,
-      limits: this.limits,
-      tombstoneAbsent: this.incarnation > 0,
-    });
+    const outcome = this.applyItem(keyspace, item, before, nowMs);
     if (!outcome.ok) return { ok: false, error: outcome.error };
     const results = [outcome.result];
     const after = outcome.next;

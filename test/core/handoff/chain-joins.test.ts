@@ -4,41 +4,13 @@
 // back when one is not any more), and shows the count in its status.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  initialMap,
-  withKeyspace,
-  type MemberInfo,
-} from '../../../src/core/cluster/cluster-map.ts';
-import {
-  addStandby,
-  chainReplicas,
-  planJoin,
-  type MembershipResult,
-} from '../../../src/core/cluster/membership.ts';
-import { HandoffHost, type HandoffStore } from '../../../src/core/handoff/handoff-host.ts';
+import { initialMap, withKeyspace } from '../../../src/core/cluster/cluster-map.ts';
+import { addStandby, chainReplicas, planJoin } from '../../../src/core/cluster/membership.ts';
+import { HandoffHost } from '../../../src/core/handoff/handoff-host.ts';
 import { DEFAULT_KEYSPACE } from '../../../src/core/keyspace.ts';
+import { EMPTY_STORE, mapOf, member } from './host-fixtures.ts';
 
 const { id: _id, ...DEFAULT_SPEC } = DEFAULT_KEYSPACE;
-
-function member(index: number): MemberInfo {
-  return { id: `n${index}`, peer: `p${index}`, http: `h${index}`, resp: `r${index}` };
-}
-
-function mapOf(result: MembershipResult) {
-  if (!result.ok) assert.fail(result.problem);
-  return result.map;
-}
-
-/** A store with nothing saved: the host reads and removes saved copy states only. */
-const EMPTY_STORE: HandoffStore = {
-  mergeReceived: () => null,
-  persistRows: () => 0,
-  scanRows: () => [],
-  readRow: () => undefined,
-  partitionScan: () => () => [],
-  dropKeys: () => {},
-  lastPersistedBatchId: 0,
-};
 
 /** Three members with two chain keyspaces of n 2 (and no eventual one); n4 joins. */
 function joinPlanned() {

@@ -4,36 +4,10 @@
 // counts the bytes they move in the rate it reports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { initialMap, type MemberInfo } from '../../../src/core/cluster/cluster-map.ts';
-import {
-  addStandby,
-  planJoin,
-  type MembershipResult,
-} from '../../../src/core/cluster/membership.ts';
-import {
-  HandoffHost,
-  type HandoffStore,
-  type OtherCopies,
-} from '../../../src/core/handoff/handoff-host.ts';
-
-function member(index: number): MemberInfo {
-  return { id: `n${index}`, peer: `p${index}`, http: `h${index}`, resp: `r${index}` };
-}
-
-function mapOf(result: MembershipResult) {
-  if (!result.ok) assert.fail(result.problem);
-  return result.map;
-}
-
-const EMPTY_STORE: HandoffStore = {
-  mergeReceived: () => null,
-  persistRows: () => 0,
-  scanRows: () => [],
-  readRow: () => undefined,
-  partitionScan: () => () => [],
-  dropKeys: () => {},
-  lastPersistedBatchId: 0,
-};
+import { initialMap } from '../../../src/core/cluster/cluster-map.ts';
+import { addStandby, planJoin } from '../../../src/core/cluster/membership.ts';
+import { HandoffHost, type OtherCopies } from '../../../src/core/handoff/handoff-host.ts';
+import { EMPTY_STORE, mapOf, member } from './host-fixtures.ts';
 
 /** Register copies as the handoff host sees them: three active, moving what a test says. */
 class FakeRegisterCopies implements OtherCopies {

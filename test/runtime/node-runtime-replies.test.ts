@@ -5,39 +5,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { utf8 } from '../../src/core/bytes.ts';
-import type { ClientReply, ClientRequest } from '../../src/core/requests.ts';
+import type { ClientReply } from '../../src/core/requests.ts';
 import { DEFAULT_NODE_CONFIG, type NodeConfig } from '../../src/runtime/config.ts';
 import { Metrics } from '../../src/runtime/metrics.ts';
 import { NodeRuntime } from '../../src/runtime/node-runtime.ts';
+import { get, put } from '../sim/sim-helpers.ts';
 
 async function openRuntime(durability: NodeConfig['durability']): Promise<NodeRuntime> {
   return NodeRuntime.open(
     { ...DEFAULT_NODE_CONFIG, storage: 'memory', durability },
     { metrics: new Metrics(), logger: pino({ level: 'silent' }) },
   );
-}
-
-function setRequest(key: string, value: string): ClientRequest {
-  return {
-    op: 'write',
-    keyspace: 'default',
-    items: [
-      {
-        key: utf8(key),
-        mutation: {
-          kind: 'set',
-          value: utf8(value),
-          condition: 'always',
-          expiry: { kind: 'none' },
-        },
-      },
-    ],
-  };
-}
-
-function getRequest(key: string): ClientRequest {
-  return { op: 'get', keyspace: 'default', keys: [utf8(key)], withVersions: false };
 }
 
 function valueOf(reply: ClientReply): string | null {
@@ -53,9 +31,9 @@ test(
     const runtime = await openRuntime('relaxed');
     try {
       const replies: ClientReply[] = [];
-      runtime.submit(setRequest('k', 'v'), (reply) => replies.push(reply));
+      runtime.submit(put('k', 'v'), (reply) => replies.push(reply));
       assert.equal(replies.length, 1, 'the relaxed write is answered at once');
-      runtime.submit(getRequest('k'), (reply) => replies.push(reply));
+      runtime.submit(get('k'), (reply) => replies.push(reply));
       assert.equal(replies.length, 2, 'the read is answered at once');
       assert.equal(valueOf(replies[1]!), 'v');
       assert.equal(runtime.status().requestsInFlight, 0);
@@ -73,7 +51,7 @@ test(
     try {
       const replies: ClientReply[] = [];
       const answered = new Promise<void>((resolve) =>
-        runtime.submit(setRequest('k', 'v'), (reply) => {
+        runtime.submit(put('k', 'v'), (reply) => {
           replies.push(reply);
           resolve();
         }),
@@ -99,20 +77,18 @@ test(
       const answers: string[] = [];
       let durableAnswered: () => void = () => {};
       const durableDone = new Promise<void>((resolve) => (durableAnswered = resolve));
-      runtime.submit(getRequest('a'), () => {
+      runtime.submit(get('a'), () => {
         answers.push('outer get');
         // A nested read answered inside this callback, and a durable write that waits.
-        runtime.submit(getRequest('b'), () => {
+        runtime.submit(get('b'), () => {
           answers.push('nested get');
-          runtime.submit(getRequest('c'), () => answers.push('doubly nested get'));
+          runtime.submit(get('c'), () => answers.push('doubly nested get'));
         });
-        runtime.submit(setRequest('a', 'x'), () => {
+        runtime.submit(put('a', 'x'), () => {
           answers.push('nested durable write');
           durableAnswered();
         });
-        runtime.submit(getRequest('a'), (reply) =>
-          answers.push(`read after write: ${valueOf(reply)}`),
-        );
+        runtime.submit(get('a'), (reply) => answers.push(`read after write: ${valueOf(reply)}`));
       });
       await durableDone;
       assert.deepEqual(answers, [

@@ -116,11 +116,13 @@ class RespConnection {
     this.queue.push(command);
     this.unsettled++;
     command.timer = setTimeout(onDeadline, timeoutMs, command, timeoutMs);
-    // Commands issued in one turn of the event loop leave in one write.
+    // Commands issued in one pass of the event loop leave in one write: the replies that
+    // arrive together on several connections resume callers that send their next commands
+    // to other connections, so corking until the end of the current tick is not enough.
     if (!this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
+      setImmediate(() => {
         this.corked = false;
         this.socket.uncork();
       });

@@ -306,7 +306,9 @@ export class Connection implements CommandContext {
   private scheduleFlush(): void {
     if (this.flushScheduled || this.inData) return;
     this.flushScheduled = true;
-    queueMicrotask(() => this.flush());
+    // Replies finished by different events of one pass of the event loop (the acks of
+    // several peers, several commits) leave in one write.
+    setImmediate(() => this.flush());
   }
 
   private flush(): void {

@@ -9,7 +9,10 @@
 //
 // One writer. Appends queue frames in memory; a single loop writes whatever has queued in
 // one writev, then syncs once if any of those frames is durable (group commit), so frames
-// reach the disk in sequence order. Any I/O error fails the log for good: the engine stops
+// reach the disk in sequence order. When everything written to the segment before is
+// already on disk, a durable group goes out through a second descriptor opened with
+// O_DSYNC instead: written and synced in one call, one trip to the I/O thread pool instead
+// of two (each trip costs tens of microseconds of CPU in wake-ups). Any I/O error fails the log for good: the engine stops
 // rather than guess what reached the disk.
 //
 // Recovery reads every segment, orders them by first sequence, and follows the chain of
@@ -19,6 +22,7 @@
 
 import { randomInt } from 'node:crypto';
 import {
+  constants as fsConstants,
   closeSync,
   fsyncSync,
   mkdirSync,
@@ -60,6 +64,10 @@ export interface RecoveredBatch {
 interface Segment {
   /** Open while the segment takes frames; null for a segment recovered at open. */
   readonly file: FileHandle | null;
+  /** The same file opened with O_DSYNC: a write through it returns once on disk. */
+  readonly syncedFile: FileHandle | null;
+  /** Bytes were written through `file` and not synced since. */
+  unsynced: boolean;
   readonly fileName: string;
   salt: number;
   firstSeq: number;
@@ -150,6 +158,8 @@ export class WriteAheadLog {
     for (const segment of chain) {
       log.segments.push({
         file: null,
+        syncedFile: null,
+        unsynced: false,
         fileName: segment.fileName,
         salt: segment.header!.salt,
         firstSeq: segment.header!.firstSeq,
@@ -199,7 +209,7 @@ export class WriteAheadLog {
   release(seq: number): void {
     while (this.segments.length > 1 && this.segments[0]!.lastSeq <= seq) {
       const segment = this.segments.shift()!;
-      void (segment.file?.close() ?? Promise.resolve()).then(
+      void closeSegmentFiles(segment).then(
         () => this.freeSegmentFile(segment.fileName),
         (error: unknown) => this.fail(error),
       );
@@ -215,7 +225,7 @@ export class WriteAheadLog {
     const current = this.segments[this.segments.length - 1];
     const file = current?.file ?? null;
     if (file !== null && this.failure === null) await file.datasync();
-    for (const segment of this.segments) await segment.file?.close();
+    for (const segment of this.segments) await closeSegmentFiles(segment);
     this.segments.length = 0;
   }
 
@@ -259,6 +269,7 @@ export class WriteAheadLog {
           // hole before a later durable frame) and go on in the next.
           await writeAll(segment.file!, buffers, bufferedFrom);
           await segment.file!.datasync();
+          segment.unsynced = false;
           segment = await this.startSegment(frame.seq);
           buffers = [];
           bufferedFrom = segment.writeOffset;
@@ -269,8 +280,13 @@ export class WriteAheadLog {
         segment.lastSeq = frame.seq;
         if (frame.durable) syncNeeded = true;
       }
-      await writeAll(segment.file!, buffers, bufferedFrom);
-      if (syncNeeded) await segment.file!.datasync();
+      if (syncNeeded && !segment.unsynced) {
+        await writeAll(segment.syncedFile!, buffers, bufferedFrom);
+      } else if (buffers.length > 0) {
+        await writeAll(segment.file!, buffers, bufferedFrom);
+        if (syncNeeded) await segment.file!.datasync();
+        segment.unsynced = !syncNeeded;
+      }
     } catch (error) {
       const failure = asError(error);
       for (const frame of frames) frame.reject(failure);
@@ -301,6 +317,10 @@ export class WriteAheadLog {
     }
     const fileName = this.spares.shift()!;
     const file = await openFile(path.join(this.dir, fileName), 'r+');
+    const syncedFile = await openFile(
+      path.join(this.dir, fileName),
+      fsConstants.O_RDWR | fsConstants.O_DSYNC,
+    );
     const salt = randomInt(2 ** 32 - 1);
     const header = encodeSegmentHeader({ salt, firstSeq });
     // The header goes down with the first frames' sync; until then the file still holds the
@@ -308,6 +328,9 @@ export class WriteAheadLog {
     await file.write(header, 0, header.length, 0);
     const segment: Segment = {
       file,
+      syncedFile,
+      // The header is not on disk yet.
+      unsynced: true,
       fileName,
       salt,
       firstSeq,
@@ -395,6 +418,11 @@ function readSegments(dir: string): FoundSegment[] {
   }
   // Chain order; files without a header (never used) go last.
   return found.sort((a, b) => (a.header?.firstSeq ?? Infinity) - (b.header?.firstSeq ?? Infinity));
+}
+
+async function closeSegmentFiles(segment: Segment): Promise<void> {
+  await segment.file?.close();
+  await segment.syncedFile?.close();
 }
 
 async function writeAll(file: FileHandle, buffers: Buffer[], position: number): Promise<void> {

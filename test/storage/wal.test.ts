@@ -79,6 +79,21 @@ test('wal: batches come back at open, in order, from the sequence after the chec
   });
 });
 
+test('wal: every way a group is written (relaxed; durable after relaxed; durable after a sync) leaves its frames readable with no close', async () => {
+  await withDir(async (dir) => {
+    const { log } = await WriteAheadLog.open(dir, 0, SMALL);
+    // One append at a time, each awaited, so each group is one frame and the order of
+    // kinds is the one written: the first durable group also syncs the segment's header.
+    const kinds = [true, true, false, false, true, true, false, true];
+    for (let n = 0; n < 40; n++) await log.append(batch(n), kinds[n % kinds.length]!).done;
+    // Not closed, as after a crash of the process: what the files hold is all there is.
+    const reopened = await WriteAheadLog.open(dir, 0, SMALL);
+    assert.deepEqual(numbersOf(reopened.recovered), [...Array(40).keys()]);
+    await reopened.log.close();
+    await log.close();
+  });
+});
+
 test('wal: a corrupted frame ends the log there, and what came after it never returns', async () => {
   await withDir(async (dir) => {
     const { log } = await WriteAheadLog.open(dir, 0, { segmentBytes: 1 << 20, sparesMax: 2 });

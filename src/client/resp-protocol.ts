@@ -41,33 +41,45 @@ export const LINE_BYTES_MAX = 64 * 1024;
 const CR = 0x0d;
 const LF = 0x0a;
 
-const textEncoder = new TextEncoder();
-const CRLF_BYTES = Buffer.from('\r\n', 'latin1');
-
 function assert(condition: boolean, what: string): asserts condition {
   if (!condition) throw new Error(`assertion failed: ${what}`);
 }
 
-/** A command as RESP: `*N`, then each argument as a bulk string. Text goes as UTF-8. */
+/**
+ * A command as RESP: `*N`, then each argument as a bulk string. Text goes as UTF-8. Written
+ * into one buffer sized first: a TextEncoder call and a buffer per argument were a tenth of
+ * the client's time under a put load.
+ */
 export function encodeCommand(args: readonly (string | Uint8Array)[]): Buffer {
   if (args.length === 0) throw new Error('a command needs at least its name');
-  const parts: Uint8Array[] = [];
-  // Each argument's header goes out joined with the CRLF that ends the argument before it.
-  let header = `*${args.length}\r\n`;
-  let total = 0;
+  const lengths: number[] = [];
+  let total = headerBytes('*', args.length);
   for (const arg of args) {
-    const bytes = typeof arg === 'string' ? textEncoder.encode(arg) : arg;
-    header += `$${bytes.length}\r\n`;
-    const headerBytes = Buffer.from(header, 'latin1');
-    parts.push(headerBytes, bytes);
-    total += headerBytes.length + bytes.length;
-    header = '\r\n';
+    const length = typeof arg === 'string' ? Buffer.byteLength(arg, 'utf8') : arg.length;
+    lengths.push(length);
+    total += headerBytes('$', length) + length + 2;
   }
-  parts.push(CRLF_BYTES);
-  total += CRLF_BYTES.length;
-  const encoded = Buffer.concat(parts, total);
-  assert(encoded.length === total, 'an encoded command of the length counted');
+  const encoded = Buffer.allocUnsafe(total);
+  let at = encoded.write(`*${args.length}\r\n`, 0, 'latin1');
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    const length = lengths[i]!;
+    at += encoded.write(`$${length}\r\n`, at, 'latin1');
+    if (typeof arg === 'string') at += encoded.write(arg, at, length, 'utf8');
+    else {
+      encoded.set(arg, at);
+      at += length;
+    }
+    encoded[at++] = CR;
+    encoded[at++] = LF;
+  }
+  assert(at === total, 'an encoded command of the length counted');
   return encoded;
+}
+
+/** Bytes of a `*N` or `$N` header line. */
+function headerBytes(mark: string, count: number): number {
+  return mark.length + String(count).length + 2;
 }
 
 /** Not enough bytes yet; `needBytes` is a lower bound of what the reply takes from its start. */

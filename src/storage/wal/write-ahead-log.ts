@@ -13,8 +13,9 @@
 // already on disk, a durable group goes out through a second descriptor opened with
 // O_DSYNC instead: written and synced in one call, one trip to the I/O thread pool instead
 // of two (each trip costs tens of microseconds of CPU in wake-ups). A group with no durable
-// frame is written synchronously: a copy into the page cache costs less than the trip. Any I/O error fails the log for good: the engine stops
-// rather than guess what reached the disk.
+// frame is written synchronously: a copy into the page cache costs less than the trip. Any
+// I/O error fails the log for good: the engine stops rather than guess what reached the
+// disk.
 //
 // Recovery reads every segment, orders them by first sequence, and follows the chain of
 // frames from the first one it needs, stopping at the first frame that is missing, torn,

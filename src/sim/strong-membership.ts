@@ -23,13 +23,14 @@ import { decodeKeyState } from '../core/paxos/acceptor-codec.ts';
 import { majority } from '../core/paxos/config.ts';
 import { ballotsEqual } from '../core/paxos/ballot.ts';
 import { utf8 } from '../core/bytes.ts';
-import type { ClientRequest, MembershipRequest } from '../core/requests.ts';
+import type { MembershipRequest } from '../core/requests.ts';
 import { partitionOf } from '../core/ring/partition.ts';
 import { preferenceList } from '../core/ring/preference-list.ts';
 import { paxosKey } from '../core/store/layout.ts';
 import { MessageType } from '../core/cluster/messages.ts';
 import { ClusterWorld } from './cluster-world.ts';
 import { judgeLinearizableRun } from './judge.ts';
+import { askForChange, describeChange, pollUntil } from './membership-script.ts';
 import {
   DEFAULT_REGISTER_MIX,
   runRegisterWorkload,
@@ -145,15 +146,20 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
 
   const mapOf = (id: string): ClusterMap | null =>
     world.isUp(id) ? world.node(id).clusterMap() : null;
-  const poll = (check: () => boolean, then: () => void, deadlineMs: number, what: string) => {
-    if (check()) return then();
-    if (world.nowMs > deadlineMs) {
-      problems.push(`${what} did not happen within ${CHANGE_TIMEOUT_MS} ms`);
-      scriptDone = true;
-      return;
-    }
-    world.at(world.nowMs + POLL_MS, () => poll(check, then, deadlineMs, what));
-  };
+  const poll = (check: () => boolean, then: () => void, deadlineMs: number, what: string) =>
+    pollUntil(
+      world,
+      {
+        check,
+        deadlineMs,
+        pollMs: POLL_MS,
+        onTimeout: () => {
+          problems.push(`${what} did not happen within ${CHANGE_TIMEOUT_MS} ms`);
+          scriptDone = true;
+        },
+      },
+      then,
+    );
   const nextStep = (): void => {
     const step = SCRIPT[stepIndex++];
     if (step === undefined) {
@@ -194,57 +200,48 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
   const runChange = (request: MembershipRequest): void => {
     const startMs = world.nowMs;
     const deadlineMs = startMs + CHANGE_TIMEOUT_MS;
-    const describe =
-      request.kind === 'replace'
-        ? `replace ${request.id} by ${request.by}`
-        : `${request.kind} ${request.kind === 'abort' ? '' : request.id}`;
+    const describe = describeChange(request);
     const epochBefore = mapOf('n1')!.epoch;
-    const ask = (): void => {
-      const change: ClientRequest = {
-        op: 'changeMembership',
-        keyspace: '',
-        change: request,
-        dryRun: false,
-      };
-      world.submit('n1', change, (reply) => {
-        const planned = mapOf('n1');
-        if (
-          reply.ok ||
-          (planned !== null && planned.epoch > epochBefore && planned.change !== undefined)
-        ) {
-          if (request.kind === 'join' && request.id === 'n4' && options.pauseFirstJoin) {
-            watchPausedJoin(epochBefore);
-          }
-          if (request.kind === 'join' && request.id === 'n5') {
-            // The receiver crashes while it copies, and comes back on its storage.
-            world.at(world.nowMs + 30, () => {
-              if (world.isUp('n5')) world.crash('n5');
-              world.at(world.nowMs + 700, () => world.restart('n5'));
-            });
-          }
-          return poll(
-            () => {
-              const map = mapOf('n1');
-              return map !== null && map.epoch > epochBefore + 1 && map.change === undefined;
-            },
-            () => {
-              ownersSeen.push(mapOf('n1')!.owners);
-              changes.push(`${describe}: ${world.nowMs - startMs} ms`);
-              nextStep();
-            },
-            deadlineMs,
-            `${describe} committed`,
-          );
-        }
-        if (world.nowMs > deadlineMs) {
-          problems.push(`${describe} was refused: ${reply.ok ? '' : reply.error.message}`);
-          scriptDone = true;
-          return;
-        }
-        world.at(world.nowMs + 200, ask);
-      });
+    const onStarted = (): void => {
+      if (request.kind === 'join' && request.id === 'n4' && options.pauseFirstJoin) {
+        watchPausedJoin(epochBefore);
+      }
+      if (request.kind === 'join' && request.id === 'n5') {
+        // The receiver crashes while it copies, and comes back on its storage.
+        world.at(world.nowMs + 30, () => {
+          if (world.isUp('n5')) world.crash('n5');
+          world.at(world.nowMs + 700, () => world.restart('n5'));
+        });
+      }
+      poll(
+        () => {
+          const map = mapOf('n1');
+          return map !== null && map.epoch > epochBefore + 1 && map.change === undefined;
+        },
+        () => {
+          ownersSeen.push(mapOf('n1')!.owners);
+          changes.push(`${describe}: ${world.nowMs - startMs} ms`);
+          nextStep();
+        },
+        deadlineMs,
+        `${describe} committed`,
+      );
     };
-    ask();
+    askForChange(
+      world,
+      {
+        request,
+        via: () => 'n1',
+        startedOn: (planned) =>
+          planned !== null && planned.epoch > epochBefore && planned.change !== undefined,
+        deadlineMs,
+      },
+      onStarted,
+      (message) => {
+        problems.push(`${describe} was refused: ${message}`);
+        scriptDone = true;
+      },
+    );
   };
 
   let pausedWindow: PausedWindow | null = null;

@@ -20,9 +20,10 @@ import { encodeMap, votersOf, type ClusterMap } from '../core/cluster/cluster-ma
 import { MessageType } from '../core/cluster/messages.ts';
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { Prng } from '../core/prng.ts';
-import type { ClientRequest, MembershipRequest } from '../core/requests.ts';
+import type { MembershipRequest } from '../core/requests.ts';
 import { ClusterWorld } from './cluster-world.ts';
 import { judgeLinearizableRun } from './judge.ts';
+import { askForChange, describeChange, pollUntil } from './membership-script.ts';
 import {
   DEFAULT_REGISTER_MIX,
   runRegisterWorkload,
@@ -153,23 +154,28 @@ export function runVoterChanges(options: VoterChangeOptions): VoterChangeResult 
     return members[0] ?? 'n4';
   };
 
-  const poll = (check: () => boolean, then: () => void, deadlineMs: number, what: string) => {
-    if (check()) return then();
-    if (world.nowMs > deadlineMs) {
-      // Where it stuck: the change in progress as the newest map holds it (owners left out).
-      const map = latestMap();
-      const change =
-        map?.change === undefined
-          ? 'none'
-          : JSON.stringify({ ...map.change, nextOwners: undefined });
-      problems.push(
-        `${what} did not happen within ${CHANGE_TIMEOUT_MS} ms (epoch ${map?.epoch ?? '?'}, change ${change})`,
-      );
-      scriptDone = true;
-      return;
-    }
-    world.at(world.nowMs + POLL_MS, () => poll(check, then, deadlineMs, what));
-  };
+  const poll = (check: () => boolean, then: () => void, deadlineMs: number, what: string) =>
+    pollUntil(
+      world,
+      {
+        check,
+        deadlineMs,
+        pollMs: POLL_MS,
+        onTimeout: () => {
+          // Where it stuck: the change in progress as the newest map holds it (owners left out).
+          const map = latestMap();
+          const change =
+            map?.change === undefined
+              ? 'none'
+              : JSON.stringify({ ...map.change, nextOwners: undefined });
+          problems.push(
+            `${what} did not happen within ${CHANGE_TIMEOUT_MS} ms (epoch ${map?.epoch ?? '?'}, change ${change})`,
+          );
+          scriptDone = true;
+        },
+      },
+      then,
+    );
   const nextStep = (): void => {
     const step = SCRIPT[stepIndex++];
     if (step === undefined) {
@@ -214,10 +220,7 @@ export function runVoterChanges(options: VoterChangeOptions): VoterChangeResult 
   const runChange = (request: MembershipRequest): void => {
     const startMs = world.nowMs;
     const deadlineMs = startMs + CHANGE_TIMEOUT_MS;
-    const describe =
-      request.kind === 'replace'
-        ? `replace ${request.id} by ${request.by}`
-        : `${request.kind} ${request.kind === 'abort' ? '' : request.id}`;
+    const describe = describeChange(request);
     const subject = request.kind === 'abort' ? '' : request.id;
     const done = (map: ClusterMap | null): boolean =>
       map !== null &&
@@ -225,37 +228,29 @@ export function runVoterChanges(options: VoterChangeOptions): VoterChangeResult 
       (request.kind === 'join'
         ? map.owners.includes(subject)
         : !map.members.some((member) => member.id === subject));
-    const ask = (): void => {
-      const via = driver();
-      const change: ClientRequest = {
-        op: 'changeMembership',
-        keyspace: '',
-        change: request,
-        dryRun: false,
-      };
-      world.submit(via, change, (reply) => {
-        const planned = mapOf(via);
-        const started = planned?.change?.subject === subject || (planned !== null && done(planned));
-        if (reply.ok || started) {
-          return poll(
-            () => done(mapOf(driver())),
-            () => {
-              changes.push(`${describe}: ${world.nowMs - startMs} ms`);
-              nextStep();
-            },
-            deadlineMs,
-            `${describe} committed`,
-          );
-        }
-        if (world.nowMs > deadlineMs) {
-          problems.push(`${describe} was refused: ${reply.ok ? '' : reply.error.message}`);
-          scriptDone = true;
-          return;
-        }
-        world.at(world.nowMs + 200, ask);
-      });
-    };
-    ask();
+    askForChange(
+      world,
+      {
+        request,
+        via: driver,
+        startedOn: (planned) => planned?.change?.subject === subject || done(planned),
+        deadlineMs,
+      },
+      () =>
+        poll(
+          () => done(mapOf(driver())),
+          () => {
+            changes.push(`${describe}: ${world.nowMs - startMs} ms`);
+            nextStep();
+          },
+          deadlineMs,
+          `${describe} committed`,
+        ),
+      (message) => {
+        problems.push(`${describe} was refused: ${message}`);
+        scriptDone = true;
+      },
+    );
   };
 
   let staleUntilMs = 0;

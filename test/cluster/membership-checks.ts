@@ -4,6 +4,7 @@
 // replicas (from each member's own listing).
 
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { partitionOf } from '../../src/core/hash.ts';
 import { preferenceList } from '../../src/core/ring/preference-list.ts';
 import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
@@ -14,28 +15,41 @@ const LISTING_PAGES_MAX = 1_000;
 const STANDBY_TIMEOUT_MS = 15_000;
 
 /**
- * Starts `founders` on LMDB with the fast timings, then each standby with --join through its
- * `via`, and waits until every founder holds them all as standbys. `keep` is handed the
- * processes before any starts, so that the caller's clean-up stops them if a start fails.
+ * For a test file: before its tests, starts `founders` on LMDB with the fast timings, then
+ * each standby with --join through its `via`, and waits until every founder holds them all
+ * as standbys, then runs `setUp` if given; after them, stops every process. Answers the
+ * running processes (a test that asks before the start finished fails).
  */
-export async function startWithStandbys(
+export function clusterWithStandbys(
   founders: readonly string[],
   standbys: readonly { readonly id: string; readonly via: string }[],
-  keep: (processes: NodeProcesses) => void,
-): Promise<void> {
+  setUp?: (processes: NodeProcesses) => Promise<void>,
+): () => NodeProcesses {
+  // Made before any start, so that `after` stops what did start if a later start fails.
   const processes = new NodeProcesses({
     storage: 'lmdb',
     timings: FAST_TIMINGS,
     logLevel: process.env.RINGKV_TEST_LOG_LEVEL ?? 'warn',
   });
-  keep(processes);
-  await processes.startFounders(founders);
-  for (const standby of standbys) await processes.startJoiner(standby.id, standby.via);
-  await waitForStandbys(
-    processes,
-    founders,
-    standbys.map((standby) => standby.id),
-  );
+  let started = false;
+  before(async () => {
+    await processes.startFounders(founders);
+    for (const standby of standbys) await processes.startJoiner(standby.id, standby.via);
+    await waitForStandbys(
+      processes,
+      founders,
+      standbys.map((standby) => standby.id),
+    );
+    started = true;
+    await setUp?.(processes);
+  });
+  after(async () => {
+    await processes.close();
+  });
+  return () => {
+    assert.ok(started, 'the cluster started');
+    return processes;
+  };
 }
 
 /** Waits until each of `members` holds every one of `standbys` as a standby in its map. */

@@ -18,7 +18,7 @@
 // Each key belongs to one writer, so its writes are sequential and "the last acknowledged
 // value" is well defined.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { Agent, request as httpRequest } from 'node:http';
@@ -27,11 +27,11 @@ import { promisify } from 'node:util';
 import { RingkvClient, isRingkvError } from '../../src/client/index.ts';
 import { Prng } from '../../src/core/prng.ts';
 import { http, waitFor } from './cluster-harness.ts';
-import { LOOPBACK, NodeProcesses } from './node-processes.ts';
+import { LOOPBACK } from './node-processes.ts';
 import {
   checkBalance,
   placementProblems,
-  startWithStandbys,
+  clusterWithStandbys,
   waitForCommit as waitForCommitOn,
   type Placement,
 } from './membership-checks.ts';
@@ -52,28 +52,10 @@ const READS_IN_FLIGHT = 16;
 const LAUNCHER = path.join(import.meta.dirname, '..', '..', 'bin', 'ringkv.js');
 const runFile = promisify(execFile);
 
-let processes: NodeProcesses | null = null;
-after(async () => {
-  await processes?.close();
-});
-
-function cluster(): NodeProcesses {
-  assert.ok(processes !== null, 'the cluster started');
-  return processes;
-}
-
-before(async () => {
-  await startWithStandbys(
-    FOUNDERS,
-    [
-      { id: 'node4', via: 'node1' },
-      { id: 'node5', via: 'node2' },
-    ],
-    (started) => {
-      processes = started;
-    },
-  );
-});
+const cluster = clusterWithStandbys(FOUNDERS, [
+  { id: 'node4', via: 'node1' },
+  { id: 'node5', via: 'node2' },
+]);
 
 /** `ringkv ARGS...` against a node; its exit code and what it printed. */
 async function ringkvCli(args: readonly string[]) {

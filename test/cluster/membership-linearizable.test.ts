@@ -15,14 +15,13 @@
 // RINGKV_TEST_SEED=<seed>. Real processes keep their own timing, so a replay draws the same
 // choices, not the same interleaving.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { RingkvClient } from '../../src/client/index.ts';
 import type { Operation } from '../../src/check/history.ts';
 import { checkLinearizable, describeOperation } from '../../src/check/linearizability.ts';
 import { FAST_TIMINGS, http, waitFor } from './cluster-harness.ts';
-import { NodeProcesses } from './node-processes.ts';
-import { startWithStandbys, waitForCommit } from './membership-checks.ts';
+import { clusterWithStandbys, waitForCommit } from './membership-checks.ts';
 import {
   clientPrng,
   newLoadState,
@@ -47,22 +46,9 @@ const SETTLE_MS = 1_500;
 const COMMIT_TIMEOUT_MS = 40_000;
 const CHECK_BUDGET_MS = 20_000;
 
-let processes: NodeProcesses | null = null;
-after(async () => {
-  await processes?.close();
-});
-
-function cluster(): NodeProcesses {
-  assert.ok(processes !== null, 'the cluster started');
-  return processes;
-}
-
-before(async () => {
-  await startWithStandbys(FOUNDERS, [{ id: JOINER, via: 'node1' }], (started) => {
-    processes = started;
-  });
+const cluster = clusterWithStandbys(FOUNDERS, [{ id: JOINER, via: 'node1' }], async (processes) => {
   for (const keyspace of KEYSPACES) {
-    const created = await http(`${cluster().node('node1').httpUrl}/v1/keyspaces`, {
+    const created = await http(`${processes.node('node1').httpUrl}/v1/keyspaces`, {
       method: 'POST',
       body: JSON.stringify({ ...keyspace, n: 3 }),
     });
@@ -73,7 +59,7 @@ before(async () => {
     for (const keyspace of KEYSPACES) {
       await waitFor(
         async () =>
-          (await http(`${cluster().node(id).httpUrl}/v1/kv/${keyspace.name}/probe`)).status === 404,
+          (await http(`${processes.node(id).httpUrl}/v1/kv/${keyspace.name}/probe`)).status === 404,
         15_000,
         `${id} to know keyspace ${keyspace.name}`,
       );

@@ -19,7 +19,7 @@
 // Writers pick keys from a seeded generator (each key has one writer); the seed is printed
 // with how to replay it.
 
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { rmSync } from 'node:fs';
@@ -27,11 +27,11 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { Prng } from '../../src/core/prng.ts';
 import { http, waitFor } from './cluster-harness.ts';
-import { NodeProcesses, type RingDocument } from './node-processes.ts';
+import type { RingDocument } from './node-processes.ts';
 import {
   checkBalance,
   placementProblems,
-  startWithStandbys,
+  clusterWithStandbys,
   waitForCommit as waitForCommitOn,
   waitForStandbys as waitForStandbysOn,
 } from './membership-checks.ts';
@@ -48,28 +48,10 @@ const READS_IN_FLIGHT = 16;
 const LAUNCHER = path.join(import.meta.dirname, '..', '..', 'bin', 'ringkv.js');
 const runFile = promisify(execFile);
 
-let processes: NodeProcesses | null = null;
-after(async () => {
-  await processes?.close();
-});
-
-function cluster(): NodeProcesses {
-  assert.ok(processes !== null, 'the cluster started');
-  return processes;
-}
-
-before(async () => {
-  await startWithStandbys(
-    FOUNDERS,
-    [
-      { id: 'node4', via: 'node1' },
-      { id: 'node5', via: 'node2' },
-    ],
-    (started) => {
-      processes = started;
-    },
-  );
-});
+const cluster = clusterWithStandbys(FOUNDERS, [
+  { id: 'node4', via: 'node1' },
+  { id: 'node5', via: 'node2' },
+]);
 
 /** `ringkv cluster ARGS... --node` a member; asserts it succeeds; the epoch it made. */
 async function clusterCommand(args: readonly string[], via: string): Promise<number> {

@@ -31,10 +31,10 @@ import {
   receiversOf,
   transfersOf,
   wantedChainMembers,
-  type MembershipResult,
 } from '../../../src/core/cluster/membership.ts';
 import { withTail, type ChainConfig } from '../../../src/core/chain/chain-config.ts';
 import { DEFAULT_KEYSPACE } from '../../../src/core/keyspace.ts';
+import { mapOf } from './membership-fixtures.ts';
 
 const { id: _defaultId, ...DEFAULT_SPEC } = DEFAULT_KEYSPACE;
 
@@ -52,11 +52,6 @@ function member(index: number, prefix = 'node-'): MemberInfo {
     http: `${host}:8080`,
     resp: `${host}:6379`,
   };
-}
-
-function mapOf(result: MembershipResult): ClusterMap {
-  if (!result.ok) assert.fail(`refused: ${result.problem}`);
-  return result.map;
 }
 
 /** A cluster of `count` members with a chain keyspace of `n` (and `default`, eventual, n 3). */

@@ -5,11 +5,7 @@
 // the load count reports nothing before a full pass and a rate that fades out of its window.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  initialMap,
-  type ClusterMap,
-  type MemberInfo,
-} from '../../../src/core/cluster/cluster-map.ts';
+import { initialMap, type ClusterMap } from '../../../src/core/cluster/cluster-map.ts';
 import {
   answerLoadQuery,
   ElasticHost,
@@ -20,6 +16,7 @@ import {
 import type { NodeLoad } from '../../../src/core/cluster/elastic.ts';
 import { LoadCensus, RATE_WINDOW_S } from '../../../src/core/cluster/load-census.ts';
 import { addStandby, planJoin } from '../../../src/core/cluster/membership.ts';
+import { member } from './membership-fixtures.ts';
 
 const SETTINGS: ElasticSettings = {
   joinAbove: { keys: 1000 },
@@ -28,15 +25,6 @@ const SETTINGS: ElasticSettings = {
   coolDownMs: 5_000,
   intervalMs: 1_000,
 };
-
-function member(id: string, index: number): MemberInfo {
-  return {
-    id,
-    peer: `10.2.0.${index}:6580`,
-    http: `10.2.0.${index}:8080`,
-    resp: `10.2.0.${index}:6379`,
-  };
-}
 
 function clusterWithStandby(): ClusterMap {
   const map = initialMap('c', 64, [member('n1', 1), member('n2', 2), member('n3', 3)]);

@@ -5,12 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import {
-  initialMap,
-  votersOf,
-  type ClusterMap,
-  type MemberInfo,
-} from '../../../src/core/cluster/cluster-map.ts';
+import { initialMap, votersOf, type ClusterMap } from '../../../src/core/cluster/cluster-map.ts';
 import {
   elasticDecision,
   elasticPolicyProblem,
@@ -23,26 +18,12 @@ import {
   ownersOf,
   planJoin,
   planLeave,
-  type MembershipResult,
 } from '../../../src/core/cluster/membership.ts';
+import { mapOf, member } from './membership-fixtures.ts';
 
 function seeded(numRuns: number): fc.Parameters<unknown> {
   const seed = Number(process.env['MEMBERSHIP_PROPERTY_SEED'] ?? 20250611);
   return { seed, numRuns, endOnFailure: false };
-}
-
-function member(id: string, index: number): MemberInfo {
-  return {
-    id,
-    peer: `10.1.0.${index}:6580`,
-    http: `10.1.0.${index}:8080`,
-    resp: `10.1.0.${index}:6379`,
-  };
-}
-
-function mapOf(result: MembershipResult): ClusterMap {
-  if (!result.ok) assert.fail(`refused: ${result.problem}`);
-  return result.map;
 }
 
 /** `memberCount` owning members n-00.. and `standbyCount` standbys s-00.. */

@@ -35,6 +35,7 @@ import {
   type Transfer,
 } from '../../../src/core/cluster/membership.ts';
 import { DEFAULT_KEYSPACE } from '../../../src/core/keyspace.ts';
+import { mapOf, member, problemOf } from './membership-fixtures.ts';
 
 const { id: _defaultId, ...DEFAULT_KEYSPACE_SPEC } = DEFAULT_KEYSPACE;
 
@@ -47,15 +48,6 @@ function seeded(numRuns: number): fc.Parameters<unknown> {
   return { seed, numRuns, endOnFailure: false };
 }
 
-function member(id: string, index: number): MemberInfo {
-  return {
-    id,
-    peer: `10.0.${index >> 8}.${index & 255}:6580`,
-    http: `10.0.${index >> 8}.${index & 255}:8080`,
-    resp: `10.0.${index >> 8}.${index & 255}:6379`,
-  };
-}
-
 /** Ids padded to two digits, so that id order is index order. */
 function nodeId(index: number, prefix = 'node-'): string {
   return `${prefix}${String(index).padStart(2, '0')}`;
@@ -63,16 +55,6 @@ function nodeId(index: number, prefix = 'node-'): string {
 
 function members(count: number, prefix = 'node-'): MemberInfo[] {
   return Array.from({ length: count }, (_, index) => member(nodeId(index, prefix), index));
-}
-
-function mapOf(result: MembershipResult): ClusterMap {
-  if (!result.ok) assert.fail(`refused: ${result.problem}`);
-  return result.map;
-}
-
-function problemOf(result: MembershipResult): string {
-  if (result.ok) assert.fail('expected a refusal');
-  return result.problem;
 }
 
 function keyspaceSpec(name: string, n: number | 'all'): KeyspaceSpec {

@@ -13,7 +13,6 @@ import {
   mapRegisterAcceptors,
   votersOf,
   type ClusterMap,
-  type MemberInfo,
 } from '../../../src/core/cluster/cluster-map.ts';
 import {
   abortChange,
@@ -27,18 +26,9 @@ import {
   planReplace,
   receiversOf,
   transfersOf,
-  type MembershipResult,
 } from '../../../src/core/cluster/membership.ts';
 import { majority } from '../../../src/core/paxos/config.ts';
-
-function member(id: string, index: number): MemberInfo {
-  return {
-    id,
-    peer: `10.0.0.${index}:6580`,
-    http: `10.0.0.${index}:8080`,
-    resp: `10.0.0.${index}:6379`,
-  };
-}
+import { mapOf, member, problemOf } from './membership-fixtures.ts';
 
 function founded(count: number): ClusterMap {
   return initialMap(
@@ -46,16 +36,6 @@ function founded(count: number): ClusterMap {
     64,
     Array.from({ length: count }, (_, index) => member(`n${index + 1}`, index + 1)),
   );
-}
-
-function mapOf(result: MembershipResult): ClusterMap {
-  if (!result.ok) assert.fail(`refused: ${result.problem}`);
-  return result.map;
-}
-
-function problemOf(result: MembershipResult): string {
-  if (result.ok) assert.fail('expected a refusal');
-  return result.problem;
 }
 
 /** Every subset of `ids` of size `size`. */

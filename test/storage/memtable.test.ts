@@ -1,14 +1,20 @@
 // The LMDB engine's memtable against a plain Map: values copied into the arena read back
-// as written (across chunk changes, large values, deletes), a value handed out stays valid
-// after later writes, entries come in key order, and the byte count covers every value
-// written, overwritten ones included.
+// as written (across chunk changes, large values, long keys, deletes, the index's growth),
+// a value handed out stays valid after later writes, entries come in key order, and the
+// byte count covers every value written, overwritten ones included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { Memtable } from '../../src/storage/lmdb/memtable.ts';
 
+const bytesOf = (key: string): Uint8Array => Buffer.from(key, 'latin1');
+
+// A few keys are long enough for a chunk of their own.
+const keyOf = (n: number): string =>
+  `k${String(n).padStart(3, '0')}${n % 13 === 0 ? 'x'.repeat(17_000) : ''}`;
+
 const operation = fc.record({
-  key: fc.integer({ min: 0, max: 40 }).map((n) => `k${String(n).padStart(3, '0')}`),
+  key: fc.integer({ min: 0, max: 40 }).map(keyOf),
   // Lengths are drawn, bytes follow a pattern: drawing thousands of bytes each is slow.
   value: fc.option(
     fc
@@ -32,18 +38,20 @@ test('the memtable reads back what a Map would hold, in key order, values kept v
       const handedOut: { view: Uint8Array; copy: Uint8Array }[] = [];
       let valueBytes = 0;
       for (const { key, value } of operations) {
-        memtable.set(key, value);
+        memtable.set(bytesOf(key), value, key.length % 2 === 0 ? key : undefined);
         reference.set(key, value);
         valueBytes += value?.length ?? 0;
-        const read = memtable.get(key);
+        const read = memtable.get(bytesOf(key));
         if (read !== null && read !== undefined) handedOut.push({ view: read, copy: read.slice() });
       }
-      for (const [key, value] of reference) assert.deepEqual(memtable.get(key), value, key);
-      assert.equal(memtable.get('absent'), undefined);
+      for (const [key, value] of reference) {
+        assert.deepEqual(memtable.get(bytesOf(key)), value, key);
+      }
+      assert.equal(memtable.get(bytesOf('absent')), undefined);
       assert.equal(memtable.size, reference.size);
       assert.deepEqual(
-        [...memtable.entries()].map(([key]) => key),
-        [...reference.keys()].sort(),
+        [...memtable.entries()],
+        [...reference].sort(([a], [b]) => (a < b ? -1 : 1)),
       );
       for (const { view, copy } of handedOut) assert.deepEqual(view, copy);
       assert.ok(memtable.bytes >= valueBytes, `${memtable.bytes} bytes counted`);
@@ -51,3 +59,31 @@ test('the memtable reads back what a Map would hold, in key order, values kept v
     { seed: 5, numRuns: 40, endOnFailure: true },
   );
 });
+
+for (const [hashing, hash] of [
+  ['its own hash', undefined],
+  ['a hash under which every key collides', (key: Uint8Array) => key.length % 3],
+] as const) {
+  test(`the memtable finds every key after its index has grown, with ${hashing}`, () => {
+    checkManyKeys(new Memtable(hash), hash === undefined ? 20_000 : 2_000);
+  });
+}
+
+function checkManyKeys(memtable: Memtable, count: number): void {
+  const keys = Array.from({ length: count }, (_, i) => `key:${(i * 7919) % 20_011}`);
+  keys.forEach((key, i) => memtable.set(bytesOf(key), bytesOf(`v${i}`)));
+  keys.forEach((key, i) => {
+    if (i % 3 === 0) memtable.set(bytesOf(key), i % 2 === 0 ? null : bytesOf(`w${i}`));
+  });
+  assert.equal(memtable.size, keys.length);
+  keys.forEach((key, i) => {
+    const expected = i % 3 !== 0 ? `v${i}` : i % 2 === 0 ? null : `w${i}`;
+    const value = memtable.get(bytesOf(key));
+    assert.equal(value === null ? null : Buffer.from(value!).toString('latin1'), expected, key);
+  });
+  assert.equal(memtable.get(bytesOf('key:absent')), undefined);
+  assert.deepEqual(
+    [...memtable.entries()].map(([key]) => key),
+    [...keys].sort(),
+  );
+}

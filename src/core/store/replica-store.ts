@@ -199,8 +199,9 @@ export class ReplicaStore {
     const results: ReadResult[] = [];
     for (const key of keys) {
       const storageKey = this.storageKeyOf(keyspace, key);
-      const keyString = bytesToKeyString(storageKey);
-      const pending = this.pending.size === 0 ? undefined : this.pending.get(keyString);
+      // No key string while nothing is pending: storage finds the key by its bytes.
+      const keyString = this.pending.size === 0 ? undefined : bytesToKeyString(storageKey);
+      const pending = keyString === undefined ? undefined : this.pending.get(keyString);
       let record: StoredRecord | undefined;
       if (pending !== undefined) {
         record = pending.record;

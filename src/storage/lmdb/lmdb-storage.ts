@@ -155,14 +155,14 @@ export class LmdbStorage implements Storage {
   get(key: Uint8Array, keyString?: string): Uint8Array | undefined {
     if (key.length > DIRECT_KEY_BYTES_MAX) {
       const storedKey = storedKeyOf(key);
-      const stored = this.getStored(bytesToKeyString(storedKey), storedKey);
+      const stored = this.getStored(storedKey);
       if (stored === undefined) return undefined;
       const entry = entryOf(storedKey, stored);
       return Buffer.compare(Buffer.from(entry.key), Buffer.from(key)) === 0
         ? entry.value
         : undefined;
     }
-    return this.getStored(keyString ?? bytesToKeyString(key), key);
+    return this.getStored(key, keyString);
   }
 
   scan(range: KeyRange): StorageEntry[] {
@@ -255,10 +255,12 @@ export class LmdbStorage implements Storage {
     };
   }
 
-  private getStored(keyString: string, storedKey: Uint8Array): Uint8Array | undefined {
-    let stored = this.active.get(keyString);
-    if (stored === undefined && this.frozen !== null) stored = this.frozen.get(keyString);
+  /** `keyString`: bytesToKeyString(storedKey), if the caller has it. */
+  private getStored(storedKey: Uint8Array, keyString?: string): Uint8Array | undefined {
+    let stored = this.active.get(storedKey);
+    if (stored === undefined && this.frozen !== null) stored = this.frozen.get(storedKey);
     if (stored !== undefined) return stored ?? undefined;
+    keyString ??= bytesToKeyString(storedKey);
     const cached = this.cache.get(keyString);
     if (cached !== undefined) return cached;
     // getBinary copies out of the map, so the bytes stay valid after later writes.
@@ -270,11 +272,10 @@ export class LmdbStorage implements Storage {
   private applyToMemtable(writes: readonly StorageWrite[]): void {
     for (const write of writes) {
       // Long keys were rewritten by storedWriteOf, which drops the caller's key string.
-      const keyString = write.keyString ?? bytesToKeyString(write.key);
-      this.active.set(keyString, write.value);
+      this.active.set(write.key, write.value, write.keyString);
       // The cached LMDB value is stale from now on; the memtable hides it until the
       // checkpoint, after which LMDB itself has the new value.
-      if (this.cache.size > 0) this.cache.delete(keyString);
+      if (this.cache.size > 0) this.cache.delete(write.keyString ?? bytesToKeyString(write.key));
     }
   }
 

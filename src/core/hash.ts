@@ -6,22 +6,26 @@
 const SEED_HIGH = 0x5f3759df;
 const SEED_LOW = 0x2545f491;
 
+/** One block mixed into the running hash `h`; answers the next `h`. */
+function mixBlock(h: number, block: number): number {
+  let k = Math.imul(block, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
 function murmur3(bytes: Uint8Array, prefix: number, seed: number): number {
-  let h = seed >>> 0;
-  const mixBlock = (block: number): void => {
-    let k = Math.imul(block, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  };
   // The keyspace id goes first, as its own block, so equal keys in two keyspaces differ.
-  mixBlock(prefix >>> 0);
+  let h = mixBlock(seed >>> 0, prefix >>> 0);
   const length = bytes.length;
   const blocks = length & ~3;
   for (let i = 0; i < blocks; i += 4) {
-    mixBlock(bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24));
+    h = mixBlock(
+      h,
+      bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24),
+    );
   }
   const remainder = length & 3;
   if (remainder > 0) {

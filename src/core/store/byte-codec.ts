@@ -2,7 +2,7 @@
 // varints (LEB128, up to 2^53 - 1, using arithmetic rather than 32-bit bit operations),
 // fixed big-endian integers (so that encoded keys sort as numbers), and length-prefixed bytes.
 
-import { equalBytes, utf8, fromUtf8 } from '../bytes.ts';
+import { utf8, fromUtf8 } from '../bytes.ts';
 
 /** The last short ASCII string decoded, with its bytes (see ByteReader.string). */
 let lastString: { readonly bytes: Uint8Array; readonly text: string } = {
@@ -131,6 +131,14 @@ export class ByteReader {
     return this.bytesIn.length - this.offset;
   }
 
+  /** Whether the next bytes are `expected` (the caller checked they are there). */
+  private matchesAhead(expected: Uint8Array): boolean {
+    const bytes = this.bytesIn;
+    const offset = this.offset;
+    for (let i = 0; i < expected.length; i++) if (bytes[offset + i] !== expected[i]) return false;
+    return true;
+  }
+
   private need(count: number): void {
     if (this.offset + count > this.bytesIn.length) {
       throw new DecodeError(`truncated: need ${count} bytes at offset ${this.offset}`);
@@ -197,11 +205,17 @@ export class ByteReader {
   }
 
   string(): string {
-    const bytes = this.bytes();
+    const length = this.varint();
+    this.need(length);
     // Node ids fill every record's context and dots, so the same few strings come back on
-    // every decode: the last one is kept and reused when its bytes match.
+    // every decode: the last one is kept and reused when its bytes match, compared in
+    // place (no view made).
     const last = lastString;
-    if (bytes.length === last.bytes.length && equalBytes(bytes, last.bytes)) return last.text;
+    if (length === last.bytes.length && this.matchesAhead(last.bytes)) {
+      this.offset += length;
+      return last.text;
+    }
+    const bytes = this.raw(length);
     if (bytes.length < 64) {
       let ascii = true;
       for (let i = 0; i < bytes.length; i++) if (bytes[i]! >= 0x80) ascii = false;

@@ -58,6 +58,51 @@ export interface CommandSpec {
   readonly handler: (context: CommandContext, args: Buffer[]) => void;
 }
 
+/**
+ * The command table: finds a command from its name's bytes as the client sent them, in any
+ * case, without making a string of them (that string and its map lookup were a few percent
+ * of a pipelined GET).
+ */
+export class CommandTable {
+  /** By name length: each name's lower-case ASCII bytes with its spec. */
+  private readonly byLength: { readonly name: Uint8Array; readonly spec: CommandSpec }[][] = [];
+  private readonly specs: CommandSpec[] = [];
+
+  add(spec: CommandSpec): void {
+    if (this.specs.some((known) => known.name === spec.name)) {
+      throw new Error(`command ${spec.name} registered twice`);
+    }
+    const name = Uint8Array.from(spec.name, (char) => char.charCodeAt(0));
+    if (name.some((byte) => byte >= 0x80 || (byte >= 0x41 && byte <= 0x5a))) {
+      throw new Error(`command name ${spec.name} is not lower-case ASCII`);
+    }
+    this.specs.push(spec);
+    while (this.byLength.length <= name.length) this.byLength.push([]);
+    this.byLength[name.length]!.push({ name, spec });
+  }
+
+  /** Every command, in the order added. */
+  all(): readonly CommandSpec[] {
+    return this.specs;
+  }
+
+  /** The command named `sent` in any mix of cases, or undefined. */
+  find(sent: Uint8Array): CommandSpec | undefined {
+    const candidates = this.byLength[sent.length];
+    if (candidates === undefined) return undefined;
+    next: for (const candidate of candidates) {
+      for (let i = 0; i < sent.length; i++) {
+        const byte = sent[i]!;
+        // Only A-Z fold: toLowerCase of a Latin-1 string would fold more, none of it a name.
+        const lower = byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
+        if (lower !== candidate.name[i]) continue next;
+      }
+      return candidate.spec;
+    }
+    return undefined;
+  }
+}
+
 export function arityAccepts(arity: number, argumentCount: number): boolean {
   return arity >= 0 ? argumentCount === arity : argumentCount >= -arity;
 }

@@ -14,7 +14,7 @@ import type { Metrics } from '../../runtime/metrics.ts';
 import {
   arityAccepts,
   type CommandContext,
-  type CommandSpec,
+  type CommandTable,
   type OkReply,
   type RespServerState,
 } from './command-table.ts';
@@ -42,7 +42,7 @@ export interface ConnectionOptions {
   readonly id: number;
   readonly socket: Socket;
   readonly server: RespServerState;
-  readonly commands: ReadonlyMap<string, CommandSpec>;
+  readonly commands: CommandTable;
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly inputBytesMax: number;
@@ -129,9 +129,7 @@ export class Connection implements CommandContext {
   private dispatch(args: Buffer[]): void {
     if (this.closing) return;
     this.options.onCommand();
-    // Clients send names in upper or lower case: try the name as sent before lowering it.
-    const sent = args[0]!.toString('latin1');
-    const spec = this.options.commands.get(sent) ?? this.options.commands.get(sent.toLowerCase());
+    const spec = this.options.commands.find(args[0]!);
     const slot = this.openSlot();
     this.currentSlot = slot;
     try {

@@ -7,7 +7,7 @@ import type { NodeConfig } from '../../runtime/config.ts';
 import type { Metrics } from '../../runtime/metrics.ts';
 import type { NodeApi } from '../../runtime/node-api.ts';
 import { KeyspaceCounts } from './keyspace-counts.ts';
-import { ScanCursors, type CommandSpec, type RespServerState } from './command-table.ts';
+import { CommandTable, ScanCursors, type RespServerState } from './command-table.ts';
 import { connectionCommands } from './commands/connection-commands.ts';
 import { KEY_COMMANDS } from './commands/key-commands.ts';
 import { RINGKV_COMMANDS } from './commands/ringkv-commands.ts';
@@ -27,20 +27,15 @@ export interface RespServer {
   close(): Promise<void>;
 }
 
-export function buildCommandTable(): Map<string, CommandSpec> {
-  const table = new Map<string, CommandSpec>();
-  // Each command is in the table twice (lower and upper case); list it once.
-  const all = (): CommandSpec[] => [...new Set(table.values())];
+export function buildCommandTable(): CommandTable {
+  const table = new CommandTable();
   for (const spec of [
     ...STRING_COMMANDS,
     ...KEY_COMMANDS,
     ...RINGKV_COMMANDS,
-    ...connectionCommands(all),
+    ...connectionCommands(() => table.all()),
   ]) {
-    if (table.has(spec.name)) throw new Error(`command ${spec.name} registered twice`);
-    table.set(spec.name, spec);
-    // Most clients send upper case: that spelling is found without lowering the name.
-    table.set(spec.name.toUpperCase(), spec);
+    table.add(spec);
   }
   return table;
 }

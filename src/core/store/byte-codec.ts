@@ -127,6 +127,11 @@ export class ByteReader {
     this.bytesIn = bytes;
   }
 
+  /** Offset of the next byte to read. */
+  get position(): number {
+    return this.offset;
+  }
+
   get remaining(): number {
     return this.bytesIn.length - this.offset;
   }
@@ -199,9 +204,13 @@ export class ByteReader {
     return this.raw(this.varint());
   }
 
-  /** Skips a length-prefixed byte string. */
-  skipBytes(): void {
-    this.raw(this.varint());
+  /** Skips a length-prefixed byte string; answers where its bytes start (no view made). */
+  skipBytes(): number {
+    const length = this.varint();
+    this.need(length);
+    const start = this.offset;
+    this.offset += length;
+    return start;
   }
 
   string(): string {

@@ -115,10 +115,14 @@ export function readWinner(
   let winnerFound = false;
   let winnerWallMs = 0;
   let winnerLogical = 0;
-  let winnerNode: Uint8Array | null = null;
+  // Nodes as offsets into `bytes`: most records have one sibling, and the node's bytes are
+  // read only to break a tie.
+  let winnerNode = 0;
+  let winnerNodeEnd = 0;
   let winnerCounter = 0;
   for (let i = 0; i < siblingCount; i++) {
-    const node = reader.bytes();
+    const node = reader.skipBytes();
+    const nodeEnd = reader.position;
     const counter = reader.varint();
     const wallMs = reader.varint();
     const logical = reader.varint();
@@ -133,13 +137,20 @@ export function readWinner(
       wallMs > winnerWallMs ||
       (wallMs === winnerWallMs &&
         (logical > winnerLogical ||
-          (logical === winnerLogical && laterNode(node, counter, winnerNode!, winnerCounter))));
+          (logical === winnerLogical &&
+            laterNode(
+              fromUtf8(bytes.subarray(node, nodeEnd)),
+              counter,
+              fromUtf8(bytes.subarray(winnerNode, winnerNodeEnd)),
+              winnerCounter,
+            ))));
     if (wins) {
       winnerFound = true;
       winner = live ? { value, expiresAtMs } : null;
       winnerWallMs = wallMs;
       winnerLogical = logical;
       winnerNode = node;
+      winnerNodeEnd = nodeEnd;
       winnerCounter = counter;
     }
   }
@@ -148,15 +159,8 @@ export function readWinner(
 }
 
 /** Ties on the timestamp go to the greater node id, then the greater counter (as in siblings.ts). */
-function laterNode(
-  node: Uint8Array,
-  counter: number,
-  other: Uint8Array,
-  otherCounter: number,
-): boolean {
-  const a = fromUtf8(node);
-  const b = fromUtf8(other);
-  return a !== b ? a > b : counter > otherCounter;
+function laterNode(node: string, counter: number, other: string, otherCounter: number): boolean {
+  return node !== other ? node > other : counter > otherCounter;
 }
 
 /** The causal context handed to clients: an encoded version vector. */

@@ -18,6 +18,10 @@ import { Connection } from '../src/api/resp/connection.ts';
 import { DEFAULT_NODE_CONFIG } from '../src/runtime/config.ts';
 import { Metrics } from '../src/runtime/metrics.ts';
 import { NodeRuntime } from '../src/runtime/node-runtime.ts';
+import { applyGcFlags } from '../src/runtime/gc-flags.ts';
+
+// As a ringkv process runs (bin/ringkv.js).
+applyGcFlags();
 
 const { values } = parseArgs({
   options: {

@@ -10,4 +10,7 @@ if (major < 24) {
   );
   process.exit(1);
 }
+// V8 settings first, before any of ringkv's code runs (src/runtime/gc-flags.ts says why).
+const { applyGcFlags } = await import('../src/runtime/gc-flags.ts');
+applyGcFlags();
 await import('../src/cli/main.ts');

@@ -46,6 +46,11 @@ function murmur3(bytes: Uint8Array, prefix: number, seed: number): number {
   return h >>> 0;
 }
 
+/** A 32-bit hash of bytes from a seed, for hash tables (not stable across processes). */
+export function seededHash32(bytes: Uint8Array, seed: number): number {
+  return murmur3(bytes, 0, seed);
+}
+
 /** The high 32 bits of the key's 64-bit ring position. */
 export function keyHashHigh(keyspaceId: number, key: Uint8Array): number {
   return murmur3(key, keyspaceId, SEED_HIGH);

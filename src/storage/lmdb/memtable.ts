@@ -15,8 +15,9 @@
 // key order for ranges and the checkpoint.
 //
 // The index is open addressing with linear probing over (hash, entry + 1, position)
-// triples, at most half full, with a hash seeded per memtable so that clients cannot choose
-// keys that all land in one run of it. Keys are never removed: a delete is a record too.
+// triples, at most half full. Its hash is the ring's murmur3 with a seed drawn per
+// memtable, so that clients cannot choose keys that all land in one run of it. Keys are
+// never removed: a delete is a record too.
 //
 // Rules: chunks are never rewritten, so a value handed out stays valid after later writes;
 // values above INLINE_VALUE_BYTES_MAX are kept as the caller's array (the storage contract
@@ -27,6 +28,7 @@
 
 import { randomInt } from 'node:crypto';
 import { bytesToKeyString } from '../../core/bytes.ts';
+import { seededHash32 } from '../../core/hash.ts';
 import { OrderedMap } from '../memory/ordered-map.ts';
 
 const CHUNK_SHIFT = 18;
@@ -204,31 +206,9 @@ export class Memtable {
   }
 }
 
-/** A 32-bit hash of key bytes from a seed (murmur3's mixing, four bytes at a time). */
+/** A 32-bit hash of key bytes from a seed, as a signed integer (the index is an Int32Array). */
 function seededHash(seed: number): (key: Uint8Array) => number {
-  return (key) => hashBytes(seed, key);
-}
-
-function hashBytes(seed: number, key: Uint8Array): number {
-  let h = seed;
-  const blocks = key.length & ~3;
-  for (let i = 0; i < blocks; i += 4) {
-    h ^= scramble(key[i]! | (key[i + 1]! << 8) | (key[i + 2]! << 16) | (key[i + 3]! << 24));
-    h = (Math.imul((h << 13) | (h >>> 19), 5) + 0xe6546b64) | 0;
-  }
-  let tail = 0;
-  for (let i = key.length - 1; i >= blocks; i--) tail = (tail << 8) | key[i]!;
-  h ^= scramble(tail) ^ key.length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) | 0;
-}
-
-function scramble(block: number): number {
-  const k = Math.imul(block, 0xcc9e2d51);
-  return Math.imul((k << 15) | (k >>> 17), 0x1b873593);
+  return (key) => seededHash32(key, seed) | 0;
 }
 
 function readU32(bytes: Uint8Array, offset: number): number {

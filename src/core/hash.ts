@@ -46,7 +46,7 @@ function murmur3(bytes: Uint8Array, prefix: number, seed: number): number {
   return h >>> 0;
 }
 
-/** A 32-bit hash of bytes from a seed, for hash tables (not stable across processes). */
+/** A 32-bit hash of bytes under a seed the caller picks, for hash tables (the ring uses keyHashHigh). */
 export function seededHash32(bytes: Uint8Array, seed: number): number {
   return murmur3(bytes, 0, seed);
 }

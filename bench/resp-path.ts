@@ -11,10 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { buildCommandTable } from '../src/api/resp/server.ts';
-import { KeyspaceCounts } from '../src/api/resp/keyspace-counts.ts';
-import { ScanCursors } from '../src/api/resp/command-table.ts';
-import { Connection } from '../src/api/resp/connection.ts';
+import { detachedConnection } from '../src/api/resp/server.ts';
 import { DEFAULT_NODE_CONFIG } from '../src/runtime/config.ts';
 import { Metrics } from '../src/runtime/metrics.ts';
 import { NodeRuntime } from '../src/runtime/node-runtime.ts';
@@ -60,27 +57,10 @@ const metrics = new Metrics();
 const logger = pino({ level: 'silent' });
 const runtime = await NodeRuntime.open(config, { metrics, logger });
 const socket = new FakeSocket();
-new Connection({
-  id: 1,
-  socket: socket as never,
-  server: {
-    node: runtime,
-    password: null,
-    port: () => 0,
-    startedAtMs: Date.now(),
-    connectionCount: () => 1,
-    commandsProcessed: () => 0,
-    connectionsReceived: () => 1,
-    listClients: () => [],
-    scanCursors: new ScanCursors(),
-    keyspaceCounts: new KeyspaceCounts(),
-  },
-  commands: buildCommandTable(),
+detachedConnection(socket as never, runtime, {
   metrics,
   logger,
   inputBytesMax: config.respInputBytesMax,
-  onCommand: () => {},
-  onClose: () => {},
 });
 
 function command(...args: (string | Buffer)[]): Buffer {

@@ -40,6 +40,37 @@ export function buildCommandTable(): CommandTable {
   return table;
 }
 
+/**
+ * A connection to `node` over `socket` outside a listening server, with no password: for
+ * benchmarks and tests that drive the RESP layer through a stand-in socket.
+ */
+export function detachedConnection(
+  socket: Socket,
+  node: NodeApi,
+  options: { readonly metrics: Metrics; readonly logger: Logger; readonly inputBytesMax: number },
+): Connection {
+  return new Connection({
+    id: 1,
+    socket,
+    server: {
+      node,
+      password: null,
+      port: () => 0,
+      startedAtMs: Date.now(),
+      connectionCount: () => 1,
+      commandsProcessed: () => 0,
+      connectionsReceived: () => 1,
+      listClients: () => [],
+      scanCursors: new ScanCursors(),
+      keyspaceCounts: new KeyspaceCounts(),
+    },
+    commands: buildCommandTable(),
+    ...options,
+    onCommand: () => {},
+    onClose: () => {},
+  });
+}
+
 export async function startRespServer(options: RespServerOptions): Promise<RespServer> {
   const { node, config, metrics, logger } = options;
   const commands = buildCommandTable();

@@ -8,10 +8,7 @@ import assert from 'node:assert/strict';
 import { EventEmitter } from 'node:events';
 import { createServer, Socket } from 'node:net';
 import pino from 'pino';
-import { ScanCursors } from '../../../src/api/resp/command-table.ts';
-import { Connection } from '../../../src/api/resp/connection.ts';
-import { KeyspaceCounts } from '../../../src/api/resp/keyspace-counts.ts';
-import { buildCommandTable } from '../../../src/api/resp/server.ts';
+import { detachedConnection } from '../../../src/api/resp/server.ts';
 import { RespConnections } from '../../../src/client/resp-call.ts';
 import { DEFAULT_NODE_CONFIG } from '../../../src/runtime/config.ts';
 import { Metrics } from '../../../src/runtime/metrics.ts';
@@ -46,27 +43,10 @@ test('a RESP connection writes the replies of every read of one pass once, at it
   const runtime = await NodeRuntime.open(config, { metrics, logger });
   try {
     const socket = new RecordingSocket();
-    new Connection({
-      id: 1,
-      socket: socket as unknown as Socket,
-      server: {
-        node: runtime,
-        password: null,
-        port: () => 0,
-        startedAtMs: Date.now(),
-        connectionCount: () => 1,
-        commandsProcessed: () => 0,
-        connectionsReceived: () => 1,
-        listClients: () => [],
-        scanCursors: new ScanCursors(),
-        keyspaceCounts: new KeyspaceCounts(),
-      },
-      commands: buildCommandTable(),
+    detachedConnection(socket as unknown as Socket, runtime, {
       metrics,
       logger,
       inputBytesMax: config.respInputBytesMax,
-      onCommand: () => {},
-      onClose: () => {},
     });
     // Three reads in one pass: nothing is written until the pass ends, then all at once.
     socket.emit('data', Buffer.from('*1\r\n$4\r\nPING\r\n'));

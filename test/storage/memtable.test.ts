@@ -1,7 +1,8 @@
 // The LMDB engine's memtable against a plain Map: values copied into the arena read back
 // as written (across chunk changes, large values, long keys, deletes, the index's growth),
-// a value handed out stays valid after later writes, entries come in key order, and the
-// byte count covers every value written, overwritten ones included.
+// a value handed out stays valid after later writes, ranges either way come in key order
+// whenever they are asked for between writes, and the byte count covers every value
+// written, overwritten ones included.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -28,6 +29,15 @@ const operation = fc.record({
       .map(([length, seed]) => Uint8Array.from({ length }, (_, i) => (seed + i * 7) & 0xff)),
     { nil: null, freq: 6 },
   ),
+  // Now and then a range, asked for after this write: the order is kept lazily.
+  range: fc.option(
+    fc.record({
+      start: fc.integer({ min: 0, max: 41 }).map(keyOf),
+      end: fc.option(fc.integer({ min: 0, max: 41 }).map(keyOf)),
+      reverse: fc.boolean(),
+    }),
+    { freq: 4 },
+  ),
 });
 
 test('the memtable reads back what a Map would hold, in key order, values kept valid', () => {
@@ -37,12 +47,20 @@ test('the memtable reads back what a Map would hold, in key order, values kept v
       const reference = new Map<string, Uint8Array | null>();
       const handedOut: { view: Uint8Array; copy: Uint8Array }[] = [];
       let valueBytes = 0;
-      for (const { key, value } of operations) {
+      for (const { key, value, range } of operations) {
         memtable.set(bytesOf(key), value, key.length % 2 === 0 ? key : undefined);
         reference.set(key, value);
         valueBytes += value?.length ?? 0;
         const read = memtable.get(bytesOf(key));
         if (read !== null && read !== undefined) handedOut.push({ view: read, copy: read.slice() });
+        if (range !== null) {
+          const { start, end, reverse } = range;
+          const expected = [...reference]
+            .filter(([k]) => k >= start && (end === null || k < end))
+            .sort(([a], [b]) => (a < b ? -1 : 1));
+          if (reverse) expected.reverse();
+          assert.deepEqual([...memtable.range(start, end, reverse)], expected);
+        }
       }
       for (const [key, value] of reference) {
         assert.deepEqual(memtable.get(bytesOf(key)), value, key);

@@ -309,31 +309,23 @@ export class LmdbStorage implements Storage {
     this.active = new Memtable();
     const throughSeq = this.log.lastSeq;
     this.logBytesAtCheckpoint = this.log.bytesAppended;
-    let chunk: [string, Uint8Array | null][] = [];
-    for (const entry of frozen.entries()) {
-      chunk.push(entry);
-      if (chunk.length === CHECKPOINT_CHUNK_KEYS) {
-        await this.writeChunk(chunk, null);
-        chunk = [];
-      }
+    // Asynchronous puts: the main thread only queues each one (key copied, value by
+    // reference: the frozen memtable keeps it alive), and LMDB's write thread does the
+    // B-tree work. Puts of one event-loop turn share a transaction; awaiting each chunk's
+    // commit keeps the turns, and so the transactions, at CHECKPOINT_CHUNK_KEYS keys.
+    let queued = 0;
+    for (const [keyString, value] of frozen.entries()) {
+      const key = Buffer.from(keyString, 'latin1');
+      const committed =
+        value === null ? this.data.remove(key) : this.data.put(key, value as Buffer);
+      if (++queued % CHECKPOINT_CHUNK_KEYS === 0) await committed;
     }
-    await this.writeChunk(chunk, throughSeq);
+    // Batches commit in the order they were queued: the sequence lands after the data.
+    await this.meta.put(CHECKPOINT_META_KEY, throughSeq);
     await this.root.flushed;
     this.frozen = null;
     this.log.release(throughSeq);
     this.checkpointsTotal++;
-  }
-
-  private writeChunk(chunk: readonly [string, Uint8Array | null][], throughSeq: number | null) {
-    const { data, meta } = this;
-    return this.root.transaction(() => {
-      for (const [keyString, value] of chunk) {
-        const key = Buffer.from(keyString, 'latin1');
-        if (value === null) data.removeSync(key);
-        else data.putSync(key, value as Buffer);
-      }
-      if (throughSeq !== null) meta.putSync(CHECKPOINT_META_KEY, throughSeq);
-    });
   }
 }
 

@@ -12,11 +12,14 @@
 //   Map of key strings cost four and a string made of the key first: about a fifth of a
 //   GET's time with a hundred thousand keys.
 // The key's string is made once, when the key first enters the memtable. The key order
-// (for ranges and the checkpoint) is kept lazily: a write only appends a new key to the
-// list of keys, and the first range after writes sorts the keys added since the last one
-// and merges them into the sorted entries. Why: keeping the order on every insert cost a
-// binary search over key strings scattered in the heap, a cache miss per comparison, for
-// a third of the SETs of a random-key load; one sort per checkpoint costs a tenth of it.
+// (for ranges and the checkpoint) is kept lazily, per group of keys that share their first
+// byte (the table, in the core's layout): a write only appends a new key to its group, and
+// the first range over a group after writes sorts the keys added since and merges them
+// into the group's sorted entries. Why: keeping the order on every insert cost a binary
+// search over key strings scattered in the heap, a cache miss per comparison, for a third
+// of the SETs of a random-key load; one sort per checkpoint costs a tenth of it. Groups,
+// because the expiry tick ranges over its own table ten times a second, and must not sort
+// the data table's keys each time.
 //
 // The index is open addressing with linear probing over (hash, entry + 1, position)
 // triples, at most half full. Its hash is the ring's murmur3 with a seed drawn per
@@ -61,8 +64,8 @@ export class Memtable {
   private count = 0;
   /** Per entry: its key as a string (bytesToKeyString). */
   private readonly keyStrings: string[] = [];
-  /** The first `sorted.length` entries, in key order; later entries are not sorted yet. */
-  private sorted = new Int32Array(0);
+  /** Per first byte of the keys: their entries, sorted lazily. */
+  private readonly groups: (KeyGroup | undefined)[] = [];
   private readonly chunks: Uint8Array[] = [];
   /** The chunk that takes small records, and the bytes used in it. */
   private fillChunk = -1;
@@ -104,6 +107,8 @@ export class Memtable {
     this.positions[entry] = position;
     this.hashes[entry] = hash;
     this.keyStrings.push(keyString ?? bytesToKeyString(key));
+    const first = key.length === 0 ? 0 : key[0]!;
+    (this.groups[first] ??= { sorted: new Int32Array(0), added: [] }).added.push(entry);
     this.bytes += ENTRY_OVERHEAD_BYTES;
     if (2 * this.count > this.mask + 1) this.growTable();
     else this.place(hash, entry, position);
@@ -119,21 +124,32 @@ export class Memtable {
     end: string | null,
     reverse = false,
   ): Generator<[string, Uint8Array | null]> {
-    const sorted = this.sortedEntries();
     const keys = this.keyStrings;
+    const low = start.length === 0 ? 0 : start.charCodeAt(0);
+    const high = end === null ? 255 : end.length === 0 ? 0 : end.charCodeAt(0);
     if (!reverse) {
-      for (let i = this.lowerBound(sorted, start); i < sorted.length; i++) {
-        const key = keys[sorted[i]!]!;
-        if (end !== null && key >= end) return;
-        yield [key, this.valueAt(this.positions[sorted[i]!]!)];
+      for (let first = low; first <= high; first++) {
+        const group = this.groups[first];
+        if (group === undefined) continue;
+        const sorted = this.sortedEntries(group);
+        for (let i = this.lowerBound(sorted, start); i < sorted.length; i++) {
+          const key = keys[sorted[i]!]!;
+          if (end !== null && key >= end) return;
+          yield [key, this.valueAt(this.positions[sorted[i]!]!)];
+        }
       }
       return;
     }
-    const last = (end === null ? sorted.length : this.lowerBound(sorted, end)) - 1;
-    for (let i = last; i >= 0; i--) {
-      const key = keys[sorted[i]!]!;
-      if (key < start) return;
-      yield [key, this.valueAt(this.positions[sorted[i]!]!)];
+    for (let first = high; first >= low; first--) {
+      const group = this.groups[first];
+      if (group === undefined) continue;
+      const sorted = this.sortedEntries(group);
+      const last = (end === null ? sorted.length : this.lowerBound(sorted, end)) - 1;
+      for (let i = last; i >= 0; i--) {
+        const key = keys[sorted[i]!]!;
+        if (key < start) return;
+        yield [key, this.valueAt(this.positions[sorted[i]!]!)];
+      }
     }
   }
 
@@ -143,19 +159,19 @@ export class Memtable {
   }
 
   /**
-   * Every entry in key order: the entries added since the last call are sorted among
+   * A group's entries in key order: the entries added since the last call are sorted among
    * themselves, then each is placed by a binary search in the sorted ones (few comparisons
    * when few were added) and the two are merged by copying runs.
    */
-  private sortedEntries(): Int32Array {
-    const old = this.sorted;
-    if (old.length === this.count) return old;
+  private sortedEntries(group: KeyGroup): Int32Array {
+    if (group.added.length === 0) return group.sorted;
     const keys = this.keyStrings;
-    const added = new Int32Array(this.count - old.length);
-    for (let i = 0; i < added.length; i++) added[i] = old.length + i;
+    const added = Int32Array.from(group.added);
+    group.added = [];
     // Keys are distinct: no two compare equal.
     added.sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1));
-    const merged = new Int32Array(this.count);
+    const old = group.sorted;
+    const merged = new Int32Array(old.length + added.length);
     let from = 0;
     let to = 0;
     for (const entry of added) {
@@ -166,7 +182,7 @@ export class Memtable {
       merged[to++] = entry;
     }
     merged.set(old.subarray(from), to);
-    this.sorted = merged;
+    group.sorted = merged;
     return merged;
   }
 
@@ -266,6 +282,14 @@ export class Memtable {
     if (field === LARGE) return this.large[readU32(chunk, valueAt)]!;
     return chunk.subarray(valueAt, valueAt + field - 1);
   }
+}
+
+/** The entries of the keys that start with one byte. */
+interface KeyGroup {
+  /** In key order. */
+  sorted: Int32Array;
+  /** Added since `sorted` was made, in no order. */
+  added: number[];
 }
 
 /** A 32-bit hash of key bytes from a seed, as a signed integer (the index is an Int32Array). */

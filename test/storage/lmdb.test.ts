@@ -1,5 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
+import fc from 'fast-check';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -34,6 +35,39 @@ function openLmdb(options: LmdbStorageOptions) {
 runStorageCompliance('lmdb', openLmdb(DEFAULT_LMDB_STORAGE_OPTIONS));
 // Tiny bounds: checkpoints and log segment changes happen inside every test.
 runStorageCompliance('lmdb, checkpointing often', openLmdb(SMALL_LMDB_OPTIONS));
+
+test('lmdb: reads between checkpoints see the newest value, never one a checkpoint replaced', async () => {
+  // Reads fill the read cache from LMDB; writes land in the memtable and reach LMDB at the
+  // next checkpoint, after which only the cache could still hold the old value.
+  const { storage } = await openLmdb(SMALL_LMDB_OPTIONS)();
+  const lmdb = storage as LmdbStorage;
+  const model = new Map<string, string>();
+  const random = fc.sample(fc.integer({ min: 0, max: 199 }), { numRuns: 4000, seed: 7 });
+  let next = 0;
+  for (let round = 0; round < 80; round++) {
+    const writes = [];
+    for (let i = 0; i < 20; i++) {
+      const key = `k${random[next++]!}`;
+      const value = `v${round}-${i}`;
+      writes.push({ key: Buffer.from(key), value: Buffer.from(value) });
+      model.set(key, value);
+    }
+    await storage.commit(writes, { durable: false });
+    // Let a checkpoint that started finish, now and then.
+    if (round % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 20));
+    for (let i = 0; i < 20; i++) {
+      const key = `k${random[next++]!}`;
+      const found = storage.get(Buffer.from(key));
+      assert.equal(
+        found === undefined ? undefined : Buffer.from(found).toString(),
+        model.get(key),
+        key,
+      );
+    }
+  }
+  assert.ok(lmdb.stats().checkpoints >= 5, `${lmdb.stats().checkpoints} checkpoints`);
+  await storage.close();
+});
 
 test('lmdb: checkpoints bound the memtable and the log, and lose nothing', async () => {
   const open = openLmdb(SMALL_LMDB_OPTIONS);

@@ -19,6 +19,7 @@ import { liveSiblings, winningSibling } from '../kv/siblings.ts';
 import { partitionOf } from '../ring/partition.ts';
 import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
 import { ByteSlab } from './byte-slab.ts';
+import { PendingRecords } from './pending-records.ts';
 import {
   dataKey,
   dataPrefix,
@@ -50,12 +51,6 @@ export interface PersistEffect {
   readonly type: 'persist';
   readonly batchId: number;
   readonly writes: readonly StorageWrite[];
-  readonly durable: boolean;
-}
-
-interface PendingRecord {
-  readonly record: StoredRecord | undefined;
-  readonly batchId: number;
   readonly durable: boolean;
 }
 
@@ -122,12 +117,13 @@ export class ReplicaStore {
   /** The HLC wall time stored as the ceiling: every timestamp issued is below it. */
   private hlcCeilingMs: number;
   /** Records written but not yet persisted, by storage key (as a key string). */
-  private readonly pending = new Map<string, PendingRecord>();
+  private readonly pending = new PendingRecords();
   /**
-   * The pending keys each unpersisted batch wrote, so persisting one is O(its keys); a batch
-   * of one key (most of them) holds the string itself, not a list.
+   * How many pending records each unpersisted batch wrote. Batches are persisted in the
+   * order they are numbered: a queue from the batch after `persistedBatchId`.
    */
-  private readonly batchKeys = new Map<number, string | string[]>();
+  private batchRecordCounts: number[] = [];
+  private batchRecordCountsHead = 0;
   /** Off only in tests, which compare the single-item write path with the general one. */
   singleItemPath = true;
   /**
@@ -200,7 +196,7 @@ export class ReplicaStore {
     for (const key of keys) {
       const storageKey = this.storageKeyOf(keyspace, key);
       // No key string while nothing is pending: storage finds the key by its bytes.
-      const keyString = this.pending.size === 0 ? undefined : bytesToKeyString(storageKey);
+      const keyString = this.pending.empty ? undefined : bytesToKeyString(storageKey);
       const pending = keyString === undefined ? undefined : this.pending.get(keyString);
       let record: StoredRecord | undefined;
       if (pending !== undefined) {
@@ -317,7 +313,7 @@ export class ReplicaStore {
   private writeOne(keyspace: Keyspace, item: WriteItem, nowMs: number): Outcome<LocalWrite> {
     const storageKey = this.storageKeyOf(keyspace, item.key);
     const keyString = bytesToKeyString(storageKey);
-    const pending = this.pending.size === 0 ? undefined : this.pending.get(keyString);
+    const pending = this.pending.get(keyString);
     const waitFor = pending !== undefined && pending.durable ? pending.batchId : 0;
     const before = pending !== undefined ? pending.record : this.readStored(storageKey, keyString);
     const outcome = this.applyItem(keyspace, item, before, nowMs);
@@ -442,7 +438,7 @@ export class ReplicaStore {
       start.set(last);
     }
     const prefixString = bytesToKeyString(prefix);
-    for (const [keyString, pending] of this.pending) {
+    for (const [keyString, pending] of this.pending.entries()) {
       if (!keyString.startsWith(prefixString)) continue;
       const key = keyStringToBytes(keyString).slice(prefix.length);
       result.set(keyString, { key, record: pending.record });
@@ -672,8 +668,7 @@ export class ReplicaStore {
     for (let i = 0; i < rows.length && i < limit; i++) {
       const row = rows[i]!;
       lastKey = row.key.slice(prefix.length);
-      const pending =
-        this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(row.key));
+      const pending = this.pending.empty ? undefined : this.pending.get(bytesToKeyString(row.key));
       const record = pending !== undefined ? pending.record : decodeRecord(row.value);
       if (record !== undefined) records.push({ key: lastKey, record });
     }
@@ -762,15 +757,22 @@ export class ReplicaStore {
     assert(batchId === this.persistedBatchId + 1, `batch ${batchId} persisted out of order`);
     assert(batchId < this.nextBatchId, `batch ${batchId} was never emitted`);
     this.persistedBatchId = batchId;
-    const keys = this.batchKeys.get(batchId);
-    if (typeof keys === 'string') {
-      if (this.pending.get(keys)?.batchId === batchId) this.pending.delete(keys);
-    } else {
-      for (const keyString of keys ?? []) {
-        if (this.pending.get(keyString)?.batchId === batchId) this.pending.delete(keyString);
-      }
+    assert(
+      this.batchRecordCounts.length - this.batchRecordCountsHead === this.nextBatchId - batchId,
+      'every unpersisted batch has its count queued',
+    );
+    const records = this.batchRecordCounts[this.batchRecordCountsHead++]!;
+    if (this.batchRecordCountsHead === this.batchRecordCounts.length) {
+      this.batchRecordCounts.length = 0;
+      this.batchRecordCountsHead = 0;
+    } else if (
+      this.batchRecordCountsHead >= 1024 &&
+      2 * this.batchRecordCountsHead >= this.batchRecordCounts.length
+    ) {
+      this.batchRecordCounts = this.batchRecordCounts.slice(this.batchRecordCountsHead);
+      this.batchRecordCountsHead = 0;
     }
-    this.batchKeys.delete(batchId);
+    this.pending.persisted(batchId, records);
     for (const keyString of this.batchRows.get(batchId) ?? []) {
       if (this.pendingRows.get(keyString)?.batchId === batchId) this.pendingRows.delete(keyString);
     }
@@ -875,10 +877,9 @@ export class ReplicaStore {
   ): number {
     const batchId = this.nextBatchId++;
     for (const [keyString, record] of records) {
-      this.pending.set(keyString, { record, batchId, durable });
+      this.pending.set(keyString, record, batchId, durable);
     }
-    if (records.size > 0) this.batchKeys.set(batchId, [...records.keys()]);
-    this.emitPersist(batchId, writes, durable);
+    this.emitPersist(batchId, writes, durable, records.size);
     return batchId;
   }
 
@@ -890,14 +891,19 @@ export class ReplicaStore {
     record: StoredRecord,
   ): number {
     const batchId = this.nextBatchId++;
-    this.pending.set(keyString, { record, batchId, durable });
-    this.batchKeys.set(batchId, keyString);
-    this.emitPersist(batchId, writes, durable);
+    this.pending.set(keyString, record, batchId, durable);
+    this.emitPersist(batchId, writes, durable, 1);
     return batchId;
   }
 
-  private emitPersist(batchId: number, writes: StorageWrite[], durable: boolean): void {
+  private emitPersist(
+    batchId: number,
+    writes: StorageWrite[],
+    durable: boolean,
+    records: number,
+  ): void {
     assert(batchId === this.nextBatchId - 1, 'a batch is emitted as it is numbered');
+    this.batchRecordCounts.push(records);
     // A batch whose timestamps may pass the stored ceiling raises it, in the same batch: a
     // record cannot survive a crash without the ceiling that covers its timestamp.
     if (this.clock.last()[0] >= this.hlcCeilingMs) {
@@ -908,8 +914,7 @@ export class ReplicaStore {
   }
 
   private readAt(storageKey: Uint8Array): Outcome<StoredRecord | undefined> {
-    const pending =
-      this.pending.size === 0 ? undefined : this.pending.get(bytesToKeyString(storageKey));
+    const pending = this.pending.empty ? undefined : this.pending.get(bytesToKeyString(storageKey));
     if (pending !== undefined) {
       return { ok: true, value: pending.record, waitFor: pending.durable ? pending.batchId : 0 };
     }
@@ -998,7 +1003,7 @@ export class ReplicaStore {
     }
     // Keys written but not yet in storage.
     const prefix = dataPrefix(keyspace.id);
-    for (const [keyString, pending] of this.pending) {
+    for (const [keyString, pending] of this.pending.entries()) {
       if (seen.has(keyString) || pending.record === undefined) continue;
       if (!keyStringStartsWith(keyString, prefix)) continue;
       if (liveSiblings(pending.record, nowMs, keyspace.conflicts).length > 0)

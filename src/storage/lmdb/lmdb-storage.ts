@@ -95,7 +95,8 @@ export class LmdbStorage implements Storage {
   private readonly meta: Database<number, string>;
   private readonly log: WriteAheadLog;
   private readonly options: LmdbStorageOptions;
-  private readonly cache = new ReadCache(READ_CACHE_BYTES_MAX);
+  /** Values read from LMDB; replaced whole after each checkpoint (read-cache.ts). */
+  private cache = new ReadCache(READ_CACHE_BYTES_MAX);
   /** Takes new writes. */
   private active = new Memtable();
   /** Being written into LMDB by the checkpoint in progress. */
@@ -272,10 +273,9 @@ export class LmdbStorage implements Storage {
   private applyToMemtable(writes: readonly StorageWrite[]): void {
     for (const write of writes) {
       // Long keys were rewritten by storedWriteOf, which drops the caller's key string.
+      // A cached LMDB value of this key is stale from now on, but the memtable hides it
+      // until the checkpoint that writes the new value to LMDB drops the cache.
       this.active.set(write.key, write.value, write.keyString);
-      // The cached LMDB value is stale from now on; the memtable hides it until the
-      // checkpoint, after which LMDB itself has the new value.
-      if (this.cache.size > 0) this.cache.delete(write.keyString ?? bytesToKeyString(write.key));
     }
   }
 
@@ -323,6 +323,9 @@ export class LmdbStorage implements Storage {
     // Batches commit in the order they were queued: the sequence lands after the data.
     await this.meta.put(CHECKPOINT_META_KEY, throughSeq);
     await this.root.flushed;
+    // The frozen memtable hid every value it replaced; from here on LMDB answers for its
+    // keys, and the cache may hold their old values.
+    this.cache = new ReadCache(READ_CACHE_BYTES_MAX);
     this.frozen = null;
     this.log.release(throughSeq);
     this.checkpointsTotal++;

@@ -3,8 +3,11 @@
 // instead. Eviction is first-in first-out by bytes: no bookkeeping on hits, so a hit costs
 // one map lookup.
 //
-// Coherence: the engine deletes every key a commit writes once the commit is visible, so an
-// entry never outlives the data it was read from; the next read fills it again.
+// Coherence: a key written since its value was cached is in a memtable, which reads consult
+// first; the engine drops the whole cache when a checkpoint ends, as the memtable that hid
+// those values goes. Why not delete each written key from the cache instead: that made the
+// map gain and lose an entry per write, and a long-lived Map that churns has V8 promote
+// what it held (pending-records.ts in the core says how).
 
 const ENTRY_OVERHEAD_BYTES = 64;
 
@@ -15,10 +18,6 @@ export class ReadCache {
 
   constructor(bytesMax: number) {
     this.bytesMax = bytesMax;
-  }
-
-  get size(): number {
-    return this.entries.size;
   }
 
   get(key: string): Uint8Array | undefined {
@@ -38,7 +37,7 @@ export class ReadCache {
     }
   }
 
-  delete(key: string): void {
+  private delete(key: string): void {
     const value = this.entries.get(key);
     if (value === undefined) return;
     this.entries.delete(key);

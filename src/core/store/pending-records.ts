@@ -1,0 +1,91 @@
+// The records a replica store has written but storage has not yet persisted, by storage key
+// string: reads see them before storage has them.
+//
+// Why not a Map with one delete per persisted write. V8 replaces a Map's hash table as it
+// grows and shrinks, and a replaced table keeps a link to the table that replaced it. Once
+// one table of a long-lived Map has reached the old generation, each later table is kept
+// alive through that chain in every young-generation collection, with the entries it held,
+// until the next full collection: under a write load a Map that gained and lost an entry
+// per write had a tenth of all the bytes allocated promoted, and scavenges took a tenth of
+// the main thread. So a persisted entry stays in the map and is ignored (its batch is at or
+// below the last persisted one), and the map is dropped whole once no batch with keys is
+// waiting (after every commit of a relaxed load), or rebuilt from its live entries when
+// most of it is dead (when commits overlap without end).
+
+import { assert } from '../bytes.ts';
+import type { StoredRecord } from './record.ts';
+
+export interface PendingRecord {
+  readonly record: StoredRecord | undefined;
+  readonly batchId: number;
+  readonly durable: boolean;
+}
+
+/** Below this many entries a map of mostly dead ones is left as it is. */
+const REBUILD_ENTRIES_MIN = 4096;
+
+export class PendingRecords {
+  private map = new Map<string, PendingRecord>();
+  private readonly rebuildEntriesMin: number;
+  private persistedBatchId = 0;
+  /** Entries set by unpersisted batches: at least the live ones (a key set twice counts twice). */
+  private liveMax = 0;
+
+  /** `rebuildEntriesMin`: tests make it small. */
+  constructor(rebuildEntriesMin = REBUILD_ENTRIES_MIN) {
+    this.rebuildEntriesMin = rebuildEntriesMin;
+  }
+
+  /** Whether no record is pending. */
+  get empty(): boolean {
+    return this.liveMax === 0;
+  }
+
+  /** Entries the map holds, dead ones included (for tests). */
+  get held(): number {
+    return this.map.size;
+  }
+
+  get(keyString: string): PendingRecord | undefined {
+    if (this.liveMax === 0) return undefined;
+    const entry = this.map.get(keyString);
+    return entry !== undefined && entry.batchId > this.persistedBatchId ? entry : undefined;
+  }
+
+  /** `record` as batch `batchId` writes it; batches are numbered upwards from 1. */
+  set(
+    keyString: string,
+    record: StoredRecord | undefined,
+    batchId: number,
+    durable: boolean,
+  ): void {
+    assert(batchId > this.persistedBatchId, `batch ${batchId} is already persisted`);
+    this.map.set(keyString, { record, batchId, durable });
+    this.liveMax++;
+  }
+
+  /** Every batch up to `batchId` is persisted; batch `batchId` set `keys` records. */
+  persisted(batchId: number, keys: number): void {
+    assert(batchId > this.persistedBatchId, `batch ${batchId} persisted twice`);
+    this.persistedBatchId = batchId;
+    this.liveMax -= keys;
+    assert(this.liveMax >= 0, 'no more records persisted than were set');
+    if (this.liveMax === 0) {
+      if (this.map.size > 0) this.map = new Map();
+    } else if (this.map.size >= this.rebuildEntriesMin && this.map.size >= 4 * this.liveMax) {
+      const live = new Map<string, PendingRecord>();
+      for (const [keyString, entry] of this.map) {
+        if (entry.batchId > batchId) live.set(keyString, entry);
+      }
+      this.map = live;
+    }
+  }
+
+  /** The pending records, in no particular order. */
+  *entries(): Generator<[string, PendingRecord]> {
+    if (this.liveMax === 0) return;
+    for (const [keyString, entry] of this.map) {
+      if (entry.batchId > this.persistedBatchId) yield [keyString, entry];
+    }
+  }
+}

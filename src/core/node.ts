@@ -125,6 +125,7 @@ import {
 } from './tombstones/tombstone-purger.ts';
 import { isTombstoneMessageType } from './tombstones/messages.ts';
 import { skipsRepairToAbsent } from './tombstones/tombstone-rules.ts';
+import { ShortLivedMap } from './short-lived-map.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
@@ -636,7 +637,7 @@ export class Node {
    * had an id last has timed out.
    */
   private opCounter = 0;
-  private readonly waiters = new Map<number, Waiter[]>();
+  private readonly waiters = new ShortLivedMap<number, Waiter[]>();
   private effects: Effect[] = [];
   /** While forming: what each founder told us of itself. */
   /** Nodes whose request to join is being written to the map. */

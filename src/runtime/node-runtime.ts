@@ -38,6 +38,7 @@ import { FaultInjector, type FaultSettings } from './faults.ts';
 import { Metrics } from './metrics.ts';
 import type { HandoffSettings, NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
 import type { HandoffStatus } from '../core/handoff/handoff-host.ts';
+import { ShortLivedMap } from '../core/short-lived-map.ts';
 
 export const DEFAULT_PARTITION_COUNT = 256;
 
@@ -92,7 +93,8 @@ export class NodeRuntime implements NodeApi {
   private readonly node: Node;
   private readonly logger: Logger | undefined;
   private readonly onFatal: ((error: Error) => void) | undefined;
-  private readonly callbacks = new Map<number, ReplyCallback>();
+  /** Callbacks of requests still open after their step (short-lived-map.ts says why not a Map). */
+  private readonly callbacks = new ShortLivedMap<number, ReplyCallback>();
   private readonly startedAtMs = Date.now();
   private lastNowMs = 0;
   private lastMonotonicMs = performance.now();

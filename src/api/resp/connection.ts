@@ -36,6 +36,8 @@ interface Slot {
   done: boolean;
   /** The command was answered with an error (for metrics). */
   failed: boolean;
+  /** A command still running when its handler returned: its name and start, for metrics. */
+  timing: { readonly name: string; readonly startedAt: number } | null;
 }
 
 export interface ConnectionOptions {
@@ -160,16 +162,13 @@ export class Connection implements CommandContext {
             !original.failed,
             (performance.now() - startedAt) / 1000,
           );
-        } else this.timed.set(original, { name: spec.name, startedAt });
+        } else original.timing = { name: spec.name, startedAt };
       }
     } finally {
       this.currentSlot = null;
     }
     if (this.pendingSlots() > IN_FLIGHT_MAX) this.pause();
   }
-
-  /** Commands still running, for latency metrics when they finish. */
-  private readonly timed = new Map<Slot, { name: string; startedAt: number }>();
 
   // ---- CommandContext ----
 
@@ -245,7 +244,7 @@ export class Connection implements CommandContext {
   // ---- ordered replies ----
 
   private openSlot(): Slot {
-    const slot: Slot = { bytes: null, done: false, failed: false };
+    const slot: Slot = { bytes: null, done: false, failed: false, timing: null };
     this.slots.push(slot);
     return slot;
   }
@@ -268,13 +267,10 @@ export class Connection implements CommandContext {
 
   private completeSlot(slot: Slot, writer: ReplyWriter): void {
     slot.done = true;
-    if (this.timed.size > 0) {
-      const timing = this.timed.get(slot);
-      if (timing !== undefined) {
-        this.timed.delete(slot);
-        const seconds = (performance.now() - timing.startedAt) / 1000;
-        this.options.metrics.observeRequest('resp', timing.name, !slot.failed, seconds);
-      }
+    const timing = slot.timing;
+    if (timing !== null) {
+      const seconds = (performance.now() - timing.startedAt) / 1000;
+      this.options.metrics.observeRequest('resp', timing.name, !slot.failed, seconds);
     }
     if (writer === this.scratch) {
       slot.bytes = this.scratch.take();

@@ -23,7 +23,7 @@ const step = fc.oneof(
 
 test('pending records: what a map deleting each persisted entry would hold, in bounded space', () => {
   fc.assert(
-    fc.property(fc.array(step, { maxLength: 300 }), (steps) => {
+    fc.property(fc.array(step, { maxLength: 300, size: 'max' }), (steps) => {
       const pending = new PendingRecords(8);
       const model = new Map<string, { batchId: number; record: StoredRecord }>();
       const counts: number[] = [];

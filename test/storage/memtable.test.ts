@@ -43,7 +43,7 @@ const operation = fc.record({
 
 test('the memtable reads back what a Map would hold, in key order, values kept valid', () => {
   fc.assert(
-    fc.property(fc.array(operation, { maxLength: 400 }), (operations) => {
+    fc.property(fc.array(operation, { maxLength: 400, size: 'max' }), (operations) => {
       const memtable = new Memtable();
       const reference = new Map<string, Uint8Array | null>();
       const handedOut: { view: Uint8Array; copy: Uint8Array }[] = [];

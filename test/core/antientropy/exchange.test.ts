@@ -162,6 +162,7 @@ const replicasArbitrary = fc
     keys: fc.uniqueArray(fc.uint8Array({ maxLength: 10 }), {
       selector: (key) => bytesToKeyString(key),
       maxLength: 300,
+      size: 'max',
     }),
     leafCount: fc.constantFrom(16, 64, 256, 1024),
     seedDigest: fc.integer({ min: 0, max: RECORD_DIGEST_MAX - 1 }),

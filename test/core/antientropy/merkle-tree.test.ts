@@ -40,7 +40,7 @@ test('a tree updated key by key equals the tree built from scratch from the same
   fc.assert(
     fc.property(
       leafCountArbitrary,
-      fc.array(writeArbitrary, { maxLength: 400 }),
+      fc.array(writeArbitrary, { maxLength: 400, size: 'max' }),
       (leafCount, writes) => {
         const tree = new PartitionTree(leafCount);
         const model = new Map<number, number>();

@@ -31,6 +31,7 @@ test('over any run of takes, what is granted never exceeds burst + rate × time'
         fc.record({ advanceMs: fc.nat({ max: 50 }), cost: fc.integer({ min: 0, max: 200 }) }),
         {
           maxLength: 300,
+          size: 'max',
         },
       ),
       (ratePerSecond, burst, takes) => {

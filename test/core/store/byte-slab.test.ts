@@ -12,6 +12,7 @@ test('a slab view keeps its bytes while later views are cut, across slab changes
     fc.property(
       fc.array(fc.uint8Array({ minLength: 0, maxLength: VIEW_BYTES_MAX + 100 }), {
         maxLength: 400,
+        size: 'max',
       }),
       (inputs) => {
         const slab = new ByteSlab();

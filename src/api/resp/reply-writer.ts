@@ -48,12 +48,38 @@ export class ReplyWriter {
     this.length += 2;
   }
 
+  /**
+   * `prefix`, a count's decimal digits and CRLF, stored byte by byte: the header of every
+   * GET's reply makes no string and no call into the buffer's encoder (nor does +OK).
+   */
+  private header(prefix: number, count: number): void {
+    let digits = 1;
+    for (let rest = count; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+    this.reserve(digits + 3);
+    const buffer = this.buffer;
+    buffer[this.length] = prefix;
+    let at = this.length + digits;
+    for (let rest = count; at > this.length; rest = Math.floor(rest / 10)) {
+      buffer[at--] = 0x30 + (rest % 10);
+    }
+    this.length += digits + 1;
+    buffer[this.length++] = 0x0d;
+    buffer[this.length++] = 0x0a;
+  }
+
   simple(text: string): void {
     this.ascii(`+${text}\r\n`);
   }
 
   ok(): void {
-    this.ascii('+OK\r\n');
+    this.reserve(5);
+    const buffer = this.buffer;
+    buffer[this.length] = 0x2b; // +
+    buffer[this.length + 1] = 0x4f; // O
+    buffer[this.length + 2] = 0x4b; // K
+    buffer[this.length + 3] = 0x0d;
+    buffer[this.length + 4] = 0x0a;
+    this.length += 5;
   }
 
   /** `message` starts with the error code word: "ERR ...", "WRONGTYPE ...", "NOAUTH ...". */
@@ -67,7 +93,7 @@ export class ReplyWriter {
 
   bulk(value: Uint8Array | null): void {
     if (value === null) return this.null();
-    this.ascii(`$${value.length}\r\n`);
+    this.header(0x24 /* $ */, value.length);
     this.reserve(value.length + 2);
     this.buffer.set(value, this.length);
     this.length += value.length;
@@ -91,7 +117,7 @@ export class ReplyWriter {
   }
 
   arrayHeader(count: number): void {
-    this.ascii(`*${count}\r\n`);
+    this.header(0x2a /* * */, count);
   }
 
   /** A map of `count` pairs: a RESP3 map, or a flat array of 2×count in RESP2. */

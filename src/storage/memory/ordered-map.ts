@@ -1,6 +1,6 @@
 // A map from key strings to values that also walks its keys in order, for the in-memory
-// engine and the LMDB engine's memtable. Key strings hold one byte per character (see
-// bytesToKeyString), so JavaScript's string order is the bytewise order of the keys.
+// engine. Key strings hold one byte per character (see bytesToKeyString), so JavaScript's
+// string order is the bytewise order of the keys.
 //
 // Point operations go through a Map. The order is kept in sorted chunks of at most
 // CHUNK_KEYS_MAX keys (a B-tree of height two): an insert is a binary search over the

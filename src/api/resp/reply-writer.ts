@@ -53,6 +53,9 @@ export class ReplyWriter {
    * GET's reply makes no string and no call into the buffer's encoder (nor does +OK).
    */
   private header(prefix: number, count: number): void {
+    if (!(count >= 0 && Number.isSafeInteger(count))) {
+      throw new Error(`a RESP length or count is a non-negative integer, got ${count}`);
+    }
     let digits = 1;
     for (let rest = count; rest >= 10; rest = Math.floor(rest / 10)) digits++;
     this.reserve(digits + 3);

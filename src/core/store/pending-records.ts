@@ -30,6 +30,13 @@ export class PendingRecords {
   private persistedBatchId = 0;
   /** Entries set by unpersisted batches: at least the live ones (a key set twice counts twice). */
   private liveMax = 0;
+  /**
+   * The unpersisted batches that set records, oldest first from `head`: each one's id and
+   * how many it set, so that persisting them knows how many entries died.
+   */
+  private batchIds: number[] = [];
+  private batchCounts: number[] = [];
+  private head = 0;
 
   /** `rebuildEntriesMin`: tests make it small. */
   constructor(rebuildEntriesMin = REBUILD_ENTRIES_MIN) {
@@ -60,16 +67,34 @@ export class PendingRecords {
     durable: boolean,
   ): void {
     assert(batchId > this.persistedBatchId, `batch ${batchId} is already persisted`);
+    const last = this.batchIds.length - 1;
+    if (last >= this.head && this.batchIds[last] === batchId) {
+      this.batchCounts[last]!++;
+    } else {
+      assert(last < this.head || this.batchIds[last]! < batchId, 'batches set records in order');
+      this.batchIds.push(batchId);
+      this.batchCounts.push(1);
+    }
     this.map.set(keyString, { record, batchId, durable });
     this.liveMax++;
   }
 
-  /** Every batch up to `batchId` is persisted; batch `batchId` set `keys` records. */
-  persisted(batchId: number, keys: number): void {
+  /** Every batch up to `batchId` is persisted. */
+  persisted(batchId: number): void {
     assert(batchId > this.persistedBatchId, `batch ${batchId} persisted twice`);
     this.persistedBatchId = batchId;
-    this.liveMax -= keys;
-    assert(this.liveMax >= 0, 'no more records persisted than were set');
+    while (this.head < this.batchIds.length && this.batchIds[this.head]! <= batchId) {
+      this.liveMax -= this.batchCounts[this.head++]!;
+    }
+    if (this.head === this.batchIds.length) {
+      this.batchIds.length = 0;
+      this.batchCounts.length = 0;
+      this.head = 0;
+    } else if (this.head >= 1024 && 2 * this.head >= this.batchIds.length) {
+      this.batchIds = this.batchIds.slice(this.head);
+      this.batchCounts = this.batchCounts.slice(this.head);
+      this.head = 0;
+    }
     if (this.liveMax === 0) {
       if (this.map.size > 0) this.map = new Map();
     } else if (this.map.size >= this.rebuildEntriesMin && this.map.size >= 4 * this.liveMax) {

@@ -118,12 +118,6 @@ export class ReplicaStore {
   private hlcCeilingMs: number;
   /** Records written but not yet persisted, by storage key (as a key string). */
   private readonly pending = new PendingRecords();
-  /**
-   * How many pending records each unpersisted batch wrote. Batches are persisted in the
-   * order they are numbered: a queue from the batch after `persistedBatchId`.
-   */
-  private batchRecordCounts: number[] = [];
-  private batchRecordCountsHead = 0;
   /** Off only in tests, which compare the single-item write path with the general one. */
   singleItemPath = true;
   /**
@@ -757,22 +751,7 @@ export class ReplicaStore {
     assert(batchId === this.persistedBatchId + 1, `batch ${batchId} persisted out of order`);
     assert(batchId < this.nextBatchId, `batch ${batchId} was never emitted`);
     this.persistedBatchId = batchId;
-    assert(
-      this.batchRecordCounts.length - this.batchRecordCountsHead === this.nextBatchId - batchId,
-      'every unpersisted batch has its count queued',
-    );
-    const records = this.batchRecordCounts[this.batchRecordCountsHead++]!;
-    if (this.batchRecordCountsHead === this.batchRecordCounts.length) {
-      this.batchRecordCounts.length = 0;
-      this.batchRecordCountsHead = 0;
-    } else if (
-      this.batchRecordCountsHead >= 1024 &&
-      2 * this.batchRecordCountsHead >= this.batchRecordCounts.length
-    ) {
-      this.batchRecordCounts = this.batchRecordCounts.slice(this.batchRecordCountsHead);
-      this.batchRecordCountsHead = 0;
-    }
-    this.pending.persisted(batchId, records);
+    this.pending.persisted(batchId);
     for (const keyString of this.batchRows.get(batchId) ?? []) {
       if (this.pendingRows.get(keyString)?.batchId === batchId) this.pendingRows.delete(keyString);
     }
@@ -879,7 +858,7 @@ export class ReplicaStore {
     for (const [keyString, record] of records) {
       this.pending.set(keyString, record, batchId, durable);
     }
-    this.emitPersist(batchId, writes, durable, records.size);
+    this.emitPersist(batchId, writes, durable);
     return batchId;
   }
 
@@ -892,18 +871,12 @@ export class ReplicaStore {
   ): number {
     const batchId = this.nextBatchId++;
     this.pending.set(keyString, record, batchId, durable);
-    this.emitPersist(batchId, writes, durable, 1);
+    this.emitPersist(batchId, writes, durable);
     return batchId;
   }
 
-  private emitPersist(
-    batchId: number,
-    writes: StorageWrite[],
-    durable: boolean,
-    records: number,
-  ): void {
+  private emitPersist(batchId: number, writes: StorageWrite[], durable: boolean): void {
     assert(batchId === this.nextBatchId - 1, 'a batch is emitted as it is numbered');
-    this.batchRecordCounts.push(records);
     // A batch whose timestamps may pass the stored ceiling raises it, in the same batch: a
     // record cannot survive a crash without the ceiling that covers its timestamp.
     if (this.clock.last()[0] >= this.hlcCeilingMs) {

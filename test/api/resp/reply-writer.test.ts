@@ -38,3 +38,10 @@ test('bulk headers, array headers and +OK encode as their text', () => {
     { seed: 17, numRuns: 200, endOnFailure: true },
   );
 });
+
+test('a negative or fractional count is refused, not encoded as garbage', () => {
+  const writer = new ReplyWriter();
+  assert.throws(() => writer.arrayHeader(-1), /non-negative integer/);
+  assert.throws(() => writer.arrayHeader(1.5), /non-negative integer/);
+  assert.equal(writer.take(), null);
+});

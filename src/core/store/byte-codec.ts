@@ -40,11 +40,22 @@ export class ByteWriter {
   varint(value: number): this {
     if (!(Number.isSafeInteger(value) && value >= 0)) throw new RangeError(`varint ${value}`);
     this.reserve(8);
-    while (value >= 0x80) {
-      this.buffer[this.offset++] = (value % 0x80) | 0x80;
-      value = Math.floor(value / 0x80);
+    const buffer = this.buffer;
+    // Above 31 bits (a millisecond timestamp) the low 28 bits go first, as four bytes, so that
+    // the rest (at most 25 bits) fits the 32-bit bit operations of the common case.
+    if (value > 0x7fffffff) {
+      const low = value % 0x1000_0000;
+      buffer[this.offset++] = (low & 0x7f) | 0x80;
+      buffer[this.offset++] = ((low >>> 7) & 0x7f) | 0x80;
+      buffer[this.offset++] = ((low >>> 14) & 0x7f) | 0x80;
+      buffer[this.offset++] = (low >>> 21) | 0x80;
+      value = Math.floor(value / 0x1000_0000);
     }
-    this.buffer[this.offset++] = value;
+    while (value >= 0x80) {
+      buffer[this.offset++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
+    }
+    buffer[this.offset++] = value;
     return this;
   }
 

@@ -1,7 +1,8 @@
 // Single-node benchmark: redis-benchmark against ringkv and against redis-server, side by
 // side in one run on this machine. SET and GET, 50 clients, 100-byte values, pipelines of 1
 // and 16; ringkv with durable writes against redis-server with `appendfsync always`, ringkv
-// relaxed against redis-server without persistence. Each cell is the median of several runs.
+// relaxed against redis-server without persistence. Each cell is the median of several runs,
+// made in rounds that measure every target once.
 // Writes the table to BENCHMARKS.md (replacing the section it wrote before).
 //
 // Needs redis-server and redis-benchmark (Debian: redis-server, redis-tools).
@@ -160,35 +161,36 @@ function median(values: number[]): number {
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
-async function measure(target: Target, pipeline: number): Promise<Map<string, Row>> {
-  const samples = new Map<string, Row[]>();
-  for (let run = 0; run < RUNS; run++) {
-    const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-'));
-    const port = await freePort();
-    const child = target.start(port, dir);
-    try {
-      await waitForPort(port, 20_000);
-      for (const row of runRedisBenchmark(port, pipeline)) {
-        samples.set(row.test, [...(samples.get(row.test) ?? []), row]);
-      }
-    } finally {
-      child.kill('SIGTERM');
-      await new Promise((resolve) =>
-        child.exitCode !== null ? resolve(null) : child.once('exit', resolve),
-      );
-      rmSync(dir, { recursive: true, force: true });
-    }
+/** A latency in ms as redis-benchmark prints it (a median of two may add digits). */
+function ms(value: number): string {
+  return String(Number(value.toFixed(3)));
+}
+
+/** Each figure's median over the runs of one target. */
+function medianRow(rows: Row[]): Row {
+  return {
+    test: rows[0]!.test,
+    rps: median(rows.map((row) => row.rps)),
+    p50: median(rows.map((row) => row.p50)),
+    p99: median(rows.map((row) => row.p99)),
+  };
+}
+
+/** One run of redis-benchmark (SET and GET) against a fresh server of `target`. */
+async function measureOnce(target: Target, pipeline: number): Promise<Map<string, Row>> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-'));
+  const port = await freePort();
+  const child = target.start(port, dir);
+  try {
+    await waitForPort(port, 20_000);
+    return new Map(runRedisBenchmark(port, pipeline).map((row) => [row.test, row]));
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) =>
+      child.exitCode !== null ? resolve(null) : child.once('exit', resolve),
+    );
+    rmSync(dir, { recursive: true, force: true });
   }
-  const medians = new Map<string, Row>();
-  for (const [test, rows] of samples) {
-    medians.set(test, {
-      test,
-      rps: median(rows.map((row) => row.rps)),
-      p50: median(rows.map((row) => row.p50)),
-      p99: median(rows.map((row) => row.p99)),
-    });
-  }
-  return medians;
 }
 
 function versionOf(command: string): string {
@@ -205,13 +207,18 @@ async function main(): Promise<void> {
     ['ringkv durable (sync)', 'redis-server appendfsync always'],
     ['ringkv relaxed', 'redis-server no persistence'],
   ] as const;
-  const results = new Map<string, Map<string, Row>>();
+  // Rounds, not targets, on the outside: each round measures every target once, one after
+  // the other, so that a pair (ringkv and its peer) runs minutes apart at most. The host's
+  // speed drifts by a third or more over a quarter of an hour; a ratio is taken within each
+  // round, and the table gives the median of those.
+  const runs = new Map<string, Map<string, Row>[]>();
   for (const pipeline of [1, 16]) {
-    for (const target of targets) {
-      process.stderr.write(
-        `measuring ${target.name}, -P ${pipeline}, ${RUNS} runs of ${REQUESTS} requests\n`,
-      );
-      results.set(`${target.name}|${pipeline}`, await measure(target, pipeline));
+    for (let round = 1; round <= RUNS; round++) {
+      for (const target of targets) {
+        process.stderr.write(`-P ${pipeline}, round ${round} of ${RUNS}: ${target.name}\n`);
+        const key = `${target.name}|${pipeline}`;
+        runs.set(key, [...(runs.get(key) ?? []), await measureOnce(target, pipeline)]);
+      }
     }
   }
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
@@ -220,21 +227,24 @@ async function main(): Promise<void> {
   table += `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}  \n`;
   table += `Date: ${new Date().toISOString().slice(0, 10)}; Node ${process.version}; ${versionOf('redis-server')}  \n`;
   table += `Load: redis-benchmark -t set,get -c ${CLIENTS} -d ${VALUE_BYTES} -r ${KEYSPACE_SIZE}, client and server on the same machine. `;
-  table += `Each figure is the median of ${RUNS} runs; latencies in ms.\n\n`;
-  table += `| pipeline | test | ringkv | ops/s | p50 | p99 | peer | ops/s | p50 | p99 | ratio |\n`;
-  table += `| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: |\n`;
+  table += `Each figure is the median of ${RUNS} runs; latencies in ms. The runs go in rounds, each target once per round, and the ratio is the median of the ratios within a round (each round's ratio is listed).\n\n`;
+  table += `| pipeline | test | ringkv | ops/s | p50 | p99 | peer | ops/s | p50 | p99 | ratio | per round |\n`;
+  table += `| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n`;
   for (const pipeline of [1, 16]) {
     for (const [ours, theirs] of pairs) {
       for (const test of ['SET', 'GET']) {
-        const a = results.get(`${ours}|${pipeline}`)!.get(test);
-        const b = results.get(`${theirs}|${pipeline}`)!.get(test);
-        if (a === undefined || b === undefined) continue;
-        table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(a.rps)} | ${a.p50} | ${a.p99} | ${theirs} | ${Math.round(b.rps)} | ${b.p50} | ${b.p99} | ${(a.rps / b.rps).toFixed(2)}x |\n`;
+        const a = runs.get(`${ours}|${pipeline}`)!.map((run) => run.get(test));
+        const b = runs.get(`${theirs}|${pipeline}`)!.map((run) => run.get(test));
+        if (a.some((row) => row === undefined) || b.some((row) => row === undefined)) continue;
+        const [x, y] = [medianRow(a as Row[]), medianRow(b as Row[])];
+        const ratios = a.map((row, round) => row!.rps / b[round]!.rps);
+        const ratioText = ratios.map((ratio) => ratio.toFixed(2)).join(', ');
+        table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(x.rps)} | ${ms(x.p50)} | ${ms(x.p99)} | ${theirs} | ${Math.round(y.rps)} | ${ms(y.p50)} | ${ms(y.p99)} | ${median(ratios).toFixed(2)}x | ${ratioText} |\n`;
       }
     }
   }
   process.stdout.write(table);
-  const outputPath = path.join(projectRoot, flags.output);
+  const outputPath = path.resolve(projectRoot, flags.output);
   writeBenchmarkSection(outputPath, 'single', table);
 }
 

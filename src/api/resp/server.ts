@@ -13,6 +13,7 @@ import { KEY_COMMANDS } from './commands/key-commands.ts';
 import { RINGKV_COMMANDS } from './commands/ringkv-commands.ts';
 import { STRING_COMMANDS } from './commands/string-commands.ts';
 import { Connection } from './connection.ts';
+import { FlushQueue } from './flush-queue.ts';
 
 export interface RespServerOptions {
   readonly node: NodeApi;
@@ -66,6 +67,7 @@ export function detachedConnection(
     },
     commands: buildCommandTable(),
     ...options,
+    flushQueue: new FlushQueue(),
     onCommand: () => {},
     onClose: () => {},
   });
@@ -74,6 +76,7 @@ export function detachedConnection(
 export async function startRespServer(options: RespServerOptions): Promise<RespServer> {
   const { node, config, metrics, logger } = options;
   const commands = buildCommandTable();
+  const flushQueue = new FlushQueue();
   const connections = new Map<number, Connection>();
   const sockets = new Set<Socket>();
   let nextClientId = 1;
@@ -112,6 +115,7 @@ export async function startRespServer(options: RespServerOptions): Promise<RespS
       metrics,
       logger,
       inputBytesMax: config.respInputBytesMax,
+      flushQueue,
       onCommand: () => {
         commandsProcessed++;
       },

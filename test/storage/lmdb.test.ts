@@ -69,6 +69,39 @@ test('lmdb: reads between checkpoints see the newest value, never one a checkpoi
   await storage.close();
 });
 
+test('lmdb: what a checkpoint wrote is read from memory until the next one starts', async () => {
+  const { storage } = await openLmdb(SMALL_LMDB_OPTIONS)();
+  const lmdb = storage as LmdbStorage;
+  const until = async (done: () => boolean): Promise<void> => {
+    while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+  };
+  const batch = (round: number, keys: number[]) =>
+    keys.map((key) => ({ key: Buffer.from(`k${key}`), value: Buffer.from(`v${round}-${key}`) }));
+  const keys = Array.from({ length: 150 }, (_, key) => key);
+  // One batch past the memtable's bound: one checkpoint writes all of it.
+  await storage.commit(batch(1, keys), { durable: false });
+  await until(() => lmdb.stats().checkpoints === 1);
+  for (const key of keys) {
+    assert.equal(Buffer.from(storage.get(Buffer.from(`k${key}`))!).toString(), `v1-${key}`);
+  }
+  assert.equal(lmdb.stats().lmdbReads, 0, 'the last checkpoint answers for its keys');
+  // The next checkpoint (of other keys) drops it: an old key is read from LMDB, once, and
+  // then from the read cache.
+  await storage.commit(
+    batch(
+      2,
+      keys.map((key) => key + 1000),
+    ),
+    { durable: false },
+  );
+  await until(() => lmdb.stats().checkpoints === 2);
+  for (let read = 0; read < 3; read++) {
+    assert.equal(Buffer.from(storage.get(Buffer.from('k7'))!).toString(), 'v1-7');
+  }
+  assert.equal(lmdb.stats().lmdbReads, 1);
+  await storage.close();
+});
+
 test('lmdb: checkpoints bound the memtable and the log, and lose nothing', async () => {
   const open = openLmdb(SMALL_LMDB_OPTIONS);
   const { storage, reopen } = await open();

@@ -335,10 +335,12 @@ export class LmdbStorage implements Storage {
     // B-tree work. Puts of one event-loop turn share a transaction; awaiting each chunk's
     // commit keeps the turns, and so the transactions, at CHECKPOINT_CHUNK_KEYS keys.
     let queued = 0;
-    for (const [keyString, value] of frozen.entries()) {
-      const key = Buffer.from(keyString, 'latin1');
+    for (const { key, value } of frozen.records()) {
+      // lmdb-js copies a binary key with Uint8Array.prototype.set: a view serves as is.
       const committed =
-        value === null ? this.data.remove(key) : this.data.put(key, value as Buffer);
+        value === null
+          ? this.data.remove(key as Buffer)
+          : this.data.put(key as Buffer, value as Buffer);
       if (++queued % CHECKPOINT_CHUNK_KEYS === 0) await committed;
     }
     // Batches commit in the order they were queued: the sequence lands after the data.

@@ -159,6 +159,29 @@ export class Memtable {
   }
 
   /**
+   * Every entry in key order, for the checkpoint, with no string or array made per entry:
+   * the key is a view of its newest record's bytes (valid while the memtable is), and one
+   * object carries every entry in turn, so read it before asking for the next. Making a
+   * buffer of each key's string was about a tenth of the checkpoint's main-thread time.
+   */
+  *records(): Generator<MemtableRecord> {
+    const record: MemtableRecord = { key: new Uint8Array(0), value: null };
+    for (let first = 0; first <= 255; first++) {
+      const group = this.groups[first];
+      if (group === undefined) continue;
+      for (const entry of this.sortedEntries(group)) {
+        const position = this.positions[entry]!;
+        const chunk = this.chunks[position >>> CHUNK_SHIFT]!;
+        const offset = position & (CHUNK_BYTES - 1);
+        const keyAt = offset + RECORD_HEADER_BYTES;
+        record.key = chunk.subarray(keyAt, keyAt + readU32(chunk, offset));
+        record.value = this.valueAt(position);
+        yield record;
+      }
+    }
+  }
+
+  /**
    * A group's entries in key order: the entries added since the last call are sorted among
    * themselves, then each is placed by a binary search in the sorted ones (few comparisons
    * when few were added) and the two are merged by copying runs.
@@ -282,6 +305,13 @@ export class Memtable {
     if (field === LARGE) return this.large[readU32(chunk, valueAt)]!;
     return chunk.subarray(valueAt, valueAt + field - 1);
   }
+}
+
+/** One entry as `records` hands it out. */
+export interface MemtableRecord {
+  key: Uint8Array;
+  /** Null: a delete. */
+  value: Uint8Array | null;
 }
 
 /** The entries of the keys that start with one byte. */

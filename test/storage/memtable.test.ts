@@ -110,3 +110,28 @@ function checkManyKeys(memtable: Memtable, count: number): void {
     [...keys].sort(),
   );
 }
+
+test('the memtable orders keys bytewise: prefixes first, long shared prefixes, bytes 0 and 255', () => {
+  // Few distinct bytes and a shared head of 0 to 30 bytes: keys that begin others, keys that
+  // end where another has a zero byte, and keys equal for longer than the sort's packed part.
+  const keyArbitrary = fc
+    .tuple(
+      fc.integer({ min: 0, max: 30 }),
+      fc.array(fc.constantFrom(0x00, 0x01, 0x7f, 0xfe, 0xff), { maxLength: 8 }),
+    )
+    .map(([shared, tail]) => Buffer.from([...Array<number>(shared).fill(0x61), ...tail]));
+  fc.assert(
+    fc.property(fc.array(keyArbitrary, { maxLength: 200, size: 'max' }), (keys) => {
+      const memtable = new Memtable();
+      for (const key of keys) memtable.set(key, key);
+      const expected = [...new Set(keys.map((key) => key.toString('latin1')))].sort((a, b) =>
+        Buffer.compare(Buffer.from(a, 'latin1'), Buffer.from(b, 'latin1')),
+      );
+      assert.deepEqual(
+        [...memtable.entries()].map(([key]) => key),
+        expected,
+      );
+    }),
+    { seed: 11, numRuns: 200 },
+  );
+});

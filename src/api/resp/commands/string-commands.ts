@@ -26,12 +26,21 @@ function get(context: CommandContext, args: Buffer[]): void {
   );
 }
 
+interface SetOptions {
+  readonly condition: SetCondition;
+  readonly expiry: Expiry;
+  readonly returnPrevious: boolean;
+}
+
+const NO_EXPIRY: Expiry = { kind: 'none' };
+/** A plain SET's options: shared, as most SETs have none. */
+const PLAIN_SET: SetOptions = { condition: 'always', expiry: NO_EXPIRY, returnPrevious: false };
+
 /** Parses SET's options; a string is an error reply. */
-function parseSetOptions(
-  args: Buffer[],
-): { condition: SetCondition; expiry: Expiry; returnPrevious: boolean } | string {
+function parseSetOptions(args: Buffer[]): SetOptions | string {
+  if (args.length === 3) return PLAIN_SET;
   let condition: SetCondition = 'always';
-  let expiry: Expiry = { kind: 'none' };
+  let expiry: Expiry = NO_EXPIRY;
   let expirySet = false;
   let returnPrevious = false;
   for (let i = 3; i < args.length; i++) {
@@ -62,13 +71,15 @@ function parseSetOptions(
 function set(context: CommandContext, args: Buffer[]): void {
   const options = parseSetOptions(args);
   if (typeof options === 'string') return context.reply((writer) => writer.error(options));
-  const mutation: Mutation = {
-    kind: 'set',
-    value: args[2]!,
-    condition: options.condition,
-    expiry: options.expiry,
-    ...(options.returnPrevious ? { returnPrevious: true } : {}),
-  };
+  const mutation: Mutation = options.returnPrevious
+    ? {
+        kind: 'set',
+        value: args[2]!,
+        condition: options.condition,
+        expiry: options.expiry,
+        returnPrevious: true,
+      }
+    : { kind: 'set', value: args[2]!, condition: options.condition, expiry: options.expiry };
   context.call(
     { op: 'write', keyspace: context.keyspace, items: [{ key: args[1]!, mutation }] },
     (reply, writer) => {

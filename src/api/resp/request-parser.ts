@@ -19,11 +19,17 @@ export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
 }
 
-type ParseStep =
-  | { readonly kind: 'command'; readonly args: Buffer[]; readonly next: number }
-  | { readonly kind: 'skip'; readonly next: number }
-  /** `needBytes`: total bytes from the command start needed before trying again, or 0. */
-  | { readonly kind: 'incomplete'; readonly needBytes: number };
+/** What parsing at an offset found: a command's arguments, or one of these. */
+const SKIP = 'skip';
+const INCOMPLETE = 'incomplete';
+type ParseStep = Buffer[] | typeof SKIP | typeof INCOMPLETE;
+
+/**
+ * Where readLengthLine leaves its line's value and the offset after it: one object for
+ * every call, read at once. Returning a fresh object per line cost an allocation per
+ * argument of every command.
+ */
+const lengthLine = { value: 0, next: 0 };
 
 export class RequestParser {
   private readonly bulkBytesMax: number;
@@ -32,6 +38,13 @@ export class RequestParser {
   private readonly held: Buffer[] = [];
   private heldBytes = 0;
   private needBytes = 0;
+  /** Set by a parse step that found a command or skipped one: where the next one starts. */
+  private stepNext = 0;
+  /**
+   * Set by a step that found too few bytes: the total from the command's start it needs
+   * before trying again, or 0 if not known yet.
+   */
+  private stepNeedBytes = 0;
 
   constructor(bulkBytesMax: number) {
     this.bulkBytesMax = bulkBytesMax;
@@ -63,12 +76,12 @@ export class RequestParser {
     this.needBytes = 0;
     while (this.offset < this.buffer.length) {
       const step = this.parseOne(this.buffer, this.offset);
-      if (step.kind === 'incomplete') {
-        this.needBytes = step.needBytes;
+      if (step === INCOMPLETE) {
+        this.needBytes = this.stepNeedBytes;
         return;
       }
-      this.offset = step.next;
-      if (step.kind === 'command') onCommand(step.args);
+      this.offset = this.stepNext;
+      if (step !== SKIP) onCommand(step);
     }
     this.buffer = EMPTY;
     this.offset = 0;
@@ -79,32 +92,40 @@ export class RequestParser {
     return this.parseInline(buffer, start);
   }
 
+  private incomplete(needBytes: number): typeof INCOMPLETE {
+    this.stepNeedBytes = needBytes;
+    return INCOMPLETE;
+  }
+
   private parseMultibulk(buffer: Buffer, start: number): ParseStep {
-    const header = readLengthLine(buffer, start + 1, 'multibulk');
-    if (header === null) return { kind: 'incomplete', needBytes: 0 };
-    const count = header.value;
+    if (!readLengthLine(buffer, start + 1, 'multibulk')) return this.incomplete(0);
+    const count = lengthLine.value;
     if (count > ARGUMENTS_MAX) throw new ProtocolError('invalid multibulk length');
-    if (count <= 0) return { kind: 'skip', next: header.next };
+    if (count <= 0) {
+      this.stepNext = lengthLine.next;
+      return SKIP;
+    }
     const args: Buffer[] = new Array<Buffer>(count);
-    let position = header.next;
+    let position = lengthLine.next;
     for (let i = 0; i < count; i++) {
-      if (position >= buffer.length) return { kind: 'incomplete', needBytes: 0 };
+      if (position >= buffer.length) return this.incomplete(0);
       if (buffer[position] !== 0x24 /* $ */) {
         throw new ProtocolError(`expected '$', got '${printable(buffer[position]!)}'`);
       }
-      const line = readLengthLine(buffer, position + 1, 'bulk');
-      if (line === null) return { kind: 'incomplete', needBytes: 0 };
-      const length = line.value;
+      if (!readLengthLine(buffer, position + 1, 'bulk')) return this.incomplete(0);
+      const length = lengthLine.value;
       if (length < 0 || length > this.bulkBytesMax) throw new ProtocolError('invalid bulk length');
-      const end = line.next + length;
-      if (end + 2 > buffer.length) return { kind: 'incomplete', needBytes: end + 2 - start };
+      const from = lengthLine.next;
+      const end = from + length;
+      if (end + 2 > buffer.length) return this.incomplete(end + 2 - start);
       if (buffer[end] !== 0x0d || buffer[end + 1] !== 0x0a) {
         throw new ProtocolError('bulk string not terminated by CRLF');
       }
-      args[i] = buffer.subarray(line.next, end);
+      args[i] = buffer.subarray(from, end);
       position = end + 2;
     }
-    return { kind: 'command', args, next: position };
+    this.stepNext = position;
+    return args;
   }
 
   private parseInline(buffer: Buffer, start: number): ParseStep {
@@ -112,31 +133,32 @@ export class RequestParser {
     if (newline < 0) {
       if (buffer.length - start > INLINE_BYTES_MAX)
         throw new ProtocolError('too big inline request');
-      return { kind: 'incomplete', needBytes: 0 };
+      return this.incomplete(0);
     }
     if (newline - start > INLINE_BYTES_MAX) throw new ProtocolError('too big inline request');
     const end = newline > start && buffer[newline - 1] === 0x0d ? newline - 1 : newline;
     const args = splitInline(buffer.subarray(start, end));
-    if (args.length === 0) return { kind: 'skip', next: newline + 1 };
-    return { kind: 'command', args, next: newline + 1 };
+    this.stepNext = newline + 1;
+    return args.length === 0 ? SKIP : args;
   }
 }
 
-/** Reads a decimal integer terminated by CRLF at `start`; null if the line is incomplete. */
-function readLengthLine(
-  buffer: Buffer,
-  start: number,
-  what: string,
-): { value: number; next: number } | null {
+/**
+ * Reads a decimal integer terminated by CRLF at `start` into `lengthLine`; false if the line
+ * is incomplete.
+ */
+function readLengthLine(buffer: Buffer, start: number, what: string): boolean {
   let value = 0;
   let negative = false;
   let digits = 0;
   for (let i = start; i < buffer.length; i++) {
     const byte = buffer[i]!;
     if (byte === 0x0d) {
-      if (i + 1 >= buffer.length) return null;
+      if (i + 1 >= buffer.length) return false;
       if (buffer[i + 1] !== 0x0a || digits === 0) throw new ProtocolError(`invalid ${what} length`);
-      return { value: negative ? -value : value, next: i + 2 };
+      lengthLine.value = negative ? -value : value;
+      lengthLine.next = i + 2;
+      return true;
     }
     if (byte === 0x2d && i === start) {
       negative = true;
@@ -150,7 +172,7 @@ function readLengthLine(
   }
   if (buffer.length - start > LENGTH_LINE_BYTES_MAX)
     throw new ProtocolError(`invalid ${what} length`);
-  return null;
+  return false;
 }
 
 /** Splits an inline command on spaces, honouring "double" and 'single' quotes as Redis does. */

@@ -192,6 +192,11 @@ export class Memtable {
     const added = sortedByKey(group.added, keys);
     group.added = [];
     const old = group.sorted;
+    // The first range of a group (a checkpoint's, always) has nothing to merge with.
+    if (old.length === 0) {
+      group.sorted = added;
+      return added;
+    }
     const merged = new Int32Array(old.length + added.length);
     let from = 0;
     let to = 0;

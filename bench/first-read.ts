@@ -31,7 +31,11 @@ for (let round = 1; round <= Number(values.rounds); round++) {
     for (let j = i; j < i + BATCH; j++) writes.push({ key: key(j), value });
     await storage.commit(writes, { durable: false });
   }
-  while (storage.stats().checkpoints < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+  const deadline = Date.now() + 60_000;
+  while (storage.stats().checkpoints < 1) {
+    if (Date.now() > deadline) throw new Error('no checkpoint within 60 s');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   // A stride prime to the key count: every key once, far from the one before.
   const keys = Array.from({ length: KEYS }, (_, i) => key((i * 7919) % KEYS));
   const started = process.cpuUsage();

@@ -73,7 +73,11 @@ test('lmdb: what a checkpoint wrote is read from memory until the next one start
   const { storage } = await openLmdb(SMALL_LMDB_OPTIONS)();
   const lmdb = storage as LmdbStorage;
   const until = async (done: () => boolean): Promise<void> => {
-    while (!done()) await new Promise((resolve) => setTimeout(resolve, 5));
+    const deadline = Date.now() + 10_000;
+    while (!done()) {
+      assert.ok(Date.now() < deadline, 'no checkpoint within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
   };
   const batch = (round: number, keys: number[]) =>
     keys.map((key) => ({ key: Buffer.from(`k${key}`), value: Buffer.from(`v${round}-${key}`) }));

@@ -153,11 +153,6 @@ export class Memtable {
     }
   }
 
-  /** Every entry in key order. */
-  entries(): Generator<[string, Uint8Array | null]> {
-    return this.range('', null);
-  }
-
   /**
    * Every entry in key order, for the checkpoint, with no string or array made per entry:
    * the key is a view of its newest record's bytes (valid while the memtable is), and one

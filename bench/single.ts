@@ -2,14 +2,16 @@
 // side in one run on this machine. SET and GET, 50 clients, 100-byte values, pipelines of 1
 // and 16; ringkv with durable writes against redis-server with `appendfsync always`, ringkv
 // relaxed against redis-server without persistence. Each cell is the median of several runs,
-// made in rounds that measure every target once.
+// made in rounds that measure every target once. Beside throughput, each cell gives the
+// server's CPU time per request (all its threads, from /proc): the host's load moves
+// throughput by a third between minutes, the CPU a request costs much less.
 // Writes the table to BENCHMARKS.md (replacing the section it wrote before).
 //
 // Needs redis-server and redis-benchmark (Debian: redis-server, redis-tools).
 // Usage: npm run bench:single [-- --requests N --runs K]
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -110,9 +112,25 @@ interface Row {
   rps: number;
   p50: number;
   p99: number;
+  /** The server's CPU time per request in µs, all threads; null where /proc is missing. */
+  cpuUs: number | null;
 }
 
-function runRedisBenchmark(port: number, pipeline: number): Row[] {
+const TICKS_PER_SECOND =
+  Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100;
+
+/** CPU seconds a process has used so far (user and system, all threads), or null. */
+function cpuSecondsOf(pid: number | undefined): number | null {
+  const file = `/proc/${pid}/stat`;
+  if (pid === undefined || !existsSync(file)) return null;
+  // The fields after the command name, which is in parentheses and may hold spaces.
+  const text = readFileSync(file, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+function runRedisBenchmark(port: number, pipeline: number, test: string): Omit<Row, 'cpuUs'> {
   const result = spawnSync(
     'redis-benchmark',
     [
@@ -121,7 +139,7 @@ function runRedisBenchmark(port: number, pipeline: number): Row[] {
       '-p',
       String(port),
       '-t',
-      'set,get',
+      test,
       '-n',
       String(REQUESTS),
       '-c',
@@ -144,15 +162,13 @@ function runRedisBenchmark(port: number, pipeline: number): Row[] {
     if (index < 0) throw new Error(`redis-benchmark csv has no ${name}: ${lines[0]}`);
     return index;
   };
-  return lines.slice(1).map((line) => {
-    const cells = line.split(',').map((cell) => cell.replace(/"/g, ''));
-    return {
-      test: cells[column('test')]!,
-      rps: Number(cells[column('rps')]),
-      p50: Number(cells[column('p50_latency_ms')]),
-      p99: Number(cells[column('p99_latency_ms')]),
-    };
-  });
+  const cells = lines[1]!.split(',').map((cell) => cell.replace(/"/g, ''));
+  return {
+    test: cells[column('test')]!,
+    rps: Number(cells[column('rps')]),
+    p50: Number(cells[column('p50_latency_ms')]),
+    p99: Number(cells[column('p99_latency_ms')]),
+  };
 }
 
 function median(values: number[]): number {
@@ -173,17 +189,34 @@ function medianRow(rows: Row[]): Row {
     rps: median(rows.map((row) => row.rps)),
     p50: median(rows.map((row) => row.p50)),
     p99: median(rows.map((row) => row.p99)),
+    cpuUs: rows.some((row) => row.cpuUs === null) ? null : median(rows.map((row) => row.cpuUs!)),
   };
 }
 
-/** One run of redis-benchmark (SET and GET) against a fresh server of `target`. */
+function cpuText(row: Row): string {
+  return row.cpuUs === null ? 'n/a' : row.cpuUs.toFixed(1);
+}
+
+/**
+ * One run of redis-benchmark against a fresh server of `target`: SET, then GET (of the keys
+ * the SETs wrote), each with the server's CPU time around it.
+ */
 async function measureOnce(target: Target, pipeline: number): Promise<Map<string, Row>> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-'));
   const port = await freePort();
   const child = target.start(port, dir);
   try {
     await waitForPort(port, 20_000);
-    return new Map(runRedisBenchmark(port, pipeline).map((row) => [row.test, row]));
+    const rows = new Map<string, Row>();
+    for (const test of ['set', 'get']) {
+      const cpuBefore = cpuSecondsOf(child.pid);
+      const row = runRedisBenchmark(port, pipeline, test);
+      const cpuAfter = cpuSecondsOf(child.pid);
+      const cpuUs =
+        cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) * 1e6) / REQUESTS;
+      rows.set(row.test, { ...row, cpuUs });
+    }
+    return rows;
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) =>
@@ -227,9 +260,9 @@ async function main(): Promise<void> {
   table += `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}  \n`;
   table += `Date: ${new Date().toISOString().slice(0, 10)}; Node ${process.version}; ${versionOf('redis-server')}  \n`;
   table += `Load: redis-benchmark -t set,get -c ${CLIENTS} -d ${VALUE_BYTES} -r ${KEYSPACE_SIZE}, client and server on the same machine. `;
-  table += `Each figure is the median of ${RUNS} runs; latencies in ms. The runs go in rounds, each target once per round, and the ratio is the median of the ratios within a round (each round's ratio is listed).\n\n`;
-  table += `| pipeline | test | ringkv | ops/s | p50 | p99 | peer | ops/s | p50 | p99 | ratio | per round |\n`;
-  table += `| --- | --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |\n`;
+  table += `Each figure is the median of ${RUNS} runs; latencies in ms. The runs go in rounds, each target once per round, and the ratio is the median of the ratios within a round (each round's ratio is listed). CPU: the server's CPU time per request in µs (user and system, all its threads, from /proc), which the host's load moves less than throughput.\n\n`;
+  table += `| pipeline | test | ringkv | ops/s | p50 | p99 | CPU | peer | ops/s | p50 | p99 | CPU | ratio | per round |\n`;
+  table += `| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n`;
   for (const pipeline of [1, 16]) {
     for (const [ours, theirs] of pairs) {
       for (const test of ['SET', 'GET']) {
@@ -239,7 +272,7 @@ async function main(): Promise<void> {
         const [x, y] = [medianRow(a as Row[]), medianRow(b as Row[])];
         const ratios = a.map((row, round) => row!.rps / b[round]!.rps);
         const ratioText = ratios.map((ratio) => ratio.toFixed(2)).join(', ');
-        table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(x.rps)} | ${ms(x.p50)} | ${ms(x.p99)} | ${theirs} | ${Math.round(y.rps)} | ${ms(y.p50)} | ${ms(y.p99)} | ${median(ratios).toFixed(2)}x | ${ratioText} |\n`;
+        table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(x.rps)} | ${ms(x.p50)} | ${ms(x.p99)} | ${cpuText(x)} | ${theirs} | ${Math.round(y.rps)} | ${ms(y.p50)} | ${ms(y.p99)} | ${cpuText(y)} | ${median(ratios).toFixed(2)}x | ${ratioText} |\n`;
       }
     }
   }

@@ -162,7 +162,9 @@ function runRedisBenchmark(port: number, pipeline: number, test: string): Omit<R
     if (index < 0) throw new Error(`redis-benchmark csv has no ${name}: ${lines[0]}`);
     return index;
   };
-  const cells = lines[1]!.split(',').map((cell) => cell.replace(/"/g, ''));
+  if (lines[1] === undefined)
+    throw new Error(`redis-benchmark printed no ${test} row: ${result.stdout}`);
+  const cells = lines[1].split(',').map((cell) => cell.replace(/"/g, ''));
   return {
     test: cells[column('test')]!,
     rps: Number(cells[column('rps')]),

@@ -1,8 +1,8 @@
 // The LMDB engine's memtable against a plain Map: values copied into the arena read back
-// as written (across chunk changes, large values, long keys, deletes, the index's growth),
-// a value handed out stays valid after later writes, ranges either way come in key order
-// whenever they are asked for between writes, and the byte count covers every value
-// written, overwritten ones included.
+// as written (across chunk changes, large values, long keys, deletes, the index's growth,
+// values written over ones of the same length), a value handed out stays valid after later
+// writes, ranges either way come in key order whenever they are asked for between writes,
+// and the byte count covers every record appended.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -17,6 +17,8 @@ const keyOf = (n: number): string =>
 
 const operation = fc.record({
   key: fc.integer({ min: 0, max: 40 }).map(keyOf),
+  // Often a value of the length the key has now, which is written over it in place.
+  sameLength: fc.boolean(),
   // Lengths are drawn, bytes follow a pattern: drawing thousands of bytes each is slow.
   value: fc.option(
     fc
@@ -47,11 +49,14 @@ test('the memtable reads back what a Map would hold, in key order, values kept v
       const memtable = new Memtable();
       const reference = new Map<string, Uint8Array | null>();
       const handedOut: { view: Uint8Array; copy: Uint8Array }[] = [];
-      let valueBytes = 0;
-      for (const { key, value, range } of operations) {
+      for (const { key, sameLength, range, ...drawn } of operations) {
+        const current = reference.get(key);
+        const value =
+          sameLength && current !== undefined && current !== null && drawn.value !== null
+            ? Uint8Array.from(current, (byte) => byte ^ drawn.value!.length)
+            : drawn.value;
         memtable.set(bytesOf(key), value, key.length % 2 === 0 ? key : undefined);
         reference.set(key, value);
-        valueBytes += value?.length ?? 0;
         const read = memtable.get(bytesOf(key));
         if (read !== null && read !== undefined) handedOut.push({ view: read, copy: read.slice() });
         if (range !== null) {
@@ -70,17 +75,49 @@ test('the memtable reads back what a Map would hold, in key order, values kept v
       assert.equal(memtable.size, reference.size);
       const sorted = [...reference].sort(([a], [b]) => (a < b ? -1 : 1));
       assert.deepEqual([...memtable.range('', null)], sorted);
-      // The checkpoint's walk: the same entries, keys as bytes (read before the next one).
+      for (const { view, copy } of handedOut) assert.deepEqual(view, copy);
+      let liveBytes = 0;
+      for (const value of reference.values()) liveBytes += value?.length ?? 0;
+      assert.ok(memtable.bytes >= liveBytes, `${memtable.bytes} bytes counted`);
+      // The checkpoint's walk, once frozen: the same entries, keys as bytes (read before the
+      // next one).
+      memtable.freeze();
+      assert.throws(() => memtable.set(bytesOf('k000'), null), /frozen/);
       const records: [string, Uint8Array | null][] = [];
       for (const { key, value } of memtable.records()) {
         records.push([Buffer.from(key).toString('latin1'), value]);
       }
       assert.deepEqual(records, sorted);
-      for (const { view, copy } of handedOut) assert.deepEqual(view, copy);
-      assert.ok(memtable.bytes >= valueBytes, `${memtable.bytes} bytes counted`);
     }),
     { seed: 5, numRuns: 40, endOnFailure: true },
   );
+});
+
+test('a value of the same length is written in place: the arena does not grow, copies stay as read', () => {
+  const memtable = new Memtable();
+  const key = bytesOf('key');
+  memtable.set(key, Buffer.alloc(100, 1));
+  const bytes = memtable.bytes;
+  const first = memtable.get(key)!;
+  for (let i = 2; i < 1000; i++) memtable.set(key, Buffer.alloc(100, i & 0xff));
+  assert.equal(memtable.bytes, bytes);
+  assert.deepEqual(Buffer.from(first), Buffer.alloc(100, 1));
+  assert.deepEqual(Buffer.from(memtable.get(key)!), Buffer.alloc(100, 999 & 0xff));
+  // Another length, a delete, a delete over it: appended, appended, nothing.
+  memtable.set(key, Buffer.alloc(99, 7));
+  assert.ok(memtable.bytes > bytes);
+  memtable.set(key, null);
+  const deleted = memtable.bytes;
+  memtable.set(key, null);
+  assert.equal(memtable.bytes, deleted);
+  assert.equal(memtable.get(key), null);
+  // Frozen, it hands out views of its arena: the same bytes each time.
+  memtable.set(key, Buffer.alloc(10, 3));
+  memtable.freeze();
+  const view = memtable.get(key)!;
+  assert.equal(view.buffer, memtable.get(key)!.buffer);
+  assert.equal(view.byteOffset, memtable.get(key)!.byteOffset);
+  assert.deepEqual(Buffer.from(view), Buffer.alloc(10, 3));
 });
 
 for (const [hashing, hash] of [

@@ -333,6 +333,7 @@ export class LmdbStorage implements Storage {
     // and LMDB's values of every other key stay as they are until the next checkpoint.
     this.retired = null;
     this.cache = new ReadCache(READ_CACHE_BYTES_MAX);
+    frozen.freeze();
     this.frozen = frozen;
     this.active = new Memtable();
     const throughSeq = this.log.lastSeq;

@@ -1,7 +1,7 @@
 // The LMDB engine's memtable against a plain Map: values copied into the arena read back
 // as written (across chunk changes, large values, long keys, deletes, the index's growth,
-// values written over ones of the same length), a value handed out stays valid after later
-// writes, ranges either way come in key order whenever they are asked for between writes,
+// values written in place over ones a little longer or shorter), a value handed out stays
+// valid after later writes, ranges either way come in key order whenever they are asked for between writes,
 // and the byte count covers every record appended.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,8 +17,9 @@ const keyOf = (n: number): string =>
 
 const operation = fc.record({
   key: fc.integer({ min: 0, max: 40 }).map(keyOf),
-  // Often a value of the length the key has now, which is written over it in place.
-  sameLength: fc.boolean(),
+  // Often a value of about the length the key has now, which may be written over it in
+  // place: up to 9 bytes longer (one more than fits) or shorter.
+  lengthChange: fc.option(fc.integer({ min: -9, max: 9 }), { freq: 2 }),
   // Lengths are drawn, bytes follow a pattern: drawing thousands of bytes each is slow.
   value: fc.option(
     fc
@@ -49,11 +50,14 @@ test('the memtable reads back what a Map would hold, in key order, values kept v
       const memtable = new Memtable();
       const reference = new Map<string, Uint8Array | null>();
       const handedOut: { view: Uint8Array; copy: Uint8Array }[] = [];
-      for (const { key, sameLength, range, ...drawn } of operations) {
+      for (const { key, lengthChange, range, ...drawn } of operations) {
         const current = reference.get(key);
         const value =
-          sameLength && current !== undefined && current !== null && drawn.value !== null
-            ? Uint8Array.from(current, (byte) => byte ^ drawn.value!.length)
+          lengthChange !== null && current !== undefined && current !== null && drawn.value !== null
+            ? Uint8Array.from(
+                { length: Math.max(0, current.length + lengthChange) },
+                (_, i) => (current[i] ?? 0) ^ drawn.value!.length,
+              )
             : drawn.value;
         memtable.set(bytesOf(key), value, key.length % 2 === 0 ? key : undefined);
         reference.set(key, value);
@@ -93,19 +97,22 @@ test('the memtable reads back what a Map would hold, in key order, values kept v
   );
 });
 
-test('a value of the same length is written in place: the arena does not grow, copies stay as read', () => {
+test('a value that fits in the record is written in place: the arena does not grow, copies stay as read', () => {
   const memtable = new Memtable();
   const key = bytesOf('key');
   memtable.set(key, Buffer.alloc(100, 1));
   const bytes = memtable.bytes;
   const first = memtable.get(key)!;
-  for (let i = 2; i < 1000; i++) memtable.set(key, Buffer.alloc(100, i & 0xff));
+  // From 100 bytes down to 0 and up to 108, the first value's length and its 8 spare bytes.
+  for (let i = 2; i < 1000; i++) memtable.set(key, Buffer.alloc((i * 37) % 109, i & 0xff));
+  memtable.set(key, Buffer.alloc(108, 9));
   assert.equal(memtable.bytes, bytes);
   assert.deepEqual(Buffer.from(first), Buffer.alloc(100, 1));
-  assert.deepEqual(Buffer.from(memtable.get(key)!), Buffer.alloc(100, 999 & 0xff));
-  // Another length, a delete, a delete over it: appended, appended, nothing.
-  memtable.set(key, Buffer.alloc(99, 7));
+  assert.deepEqual(Buffer.from(memtable.get(key)!), Buffer.alloc(108, 9));
+  // Longer than that, a delete, a delete over it: appended, appended, nothing.
+  memtable.set(key, Buffer.alloc(109, 7));
   assert.ok(memtable.bytes > bytes);
+  assert.deepEqual(Buffer.from(memtable.get(key)!), Buffer.alloc(109, 7));
   memtable.set(key, null);
   const deleted = memtable.bytes;
   memtable.set(key, null);

@@ -32,7 +32,7 @@ import { bytesToKeyString } from '../../core/bytes.ts';
 import { checkScanLimit } from '../contract.ts';
 import type { CommitOptions, KeyRange, Storage, StorageEntry, StorageWrite } from '../contract.ts';
 import { DEFAULT_WAL_OPTIONS, WriteAheadLog, type WalOptions } from '../wal/write-ahead-log.ts';
-import { Memtable } from './memtable.ts';
+import { INLINE_VALUE_BYTES_MAX, Memtable } from './memtable.ts';
 import { ReadCache } from './read-cache.ts';
 
 const DIRECT_KEY_BYTES_MAX = 1910;
@@ -157,7 +157,7 @@ export class LmdbStorage implements Storage {
       options.wal,
     );
     const storage = new LmdbStorage(root, data, meta, log, options);
-    for (const batch of recovered) storage.applyToMemtable(batch.writes);
+    for (const batch of recovered) storage.applyToMemtable(batch.writes.map(keepableWrite));
     storage.maybeCheckpoint();
     return storage;
   }
@@ -391,6 +391,16 @@ function* lmdbPairs(
     // getRange hands out buffers that later reads may reuse: copy the value.
     yield [bytesToKeyString(next.value.key), Buffer.from(next.value.value)];
   }
+}
+
+/**
+ * A recovered write as the memtable may keep it: the memtable copies keys and small values
+ * into its arena but keeps large values as they come, and a recovered one is a view into a
+ * whole log segment (RecoveredBatch).
+ */
+function keepableWrite(write: StorageWrite): StorageWrite {
+  if (write.value === null || write.value.length <= INLINE_VALUE_BYTES_MAX) return write;
+  return { key: write.key, value: write.value.slice() };
 }
 
 function storedWriteOf(write: StorageWrite): StorageWrite {

@@ -70,8 +70,11 @@ const LARGE = 0xffffffff;
  * between writes of values of one length, which half the writes to a key then appended.
  */
 const SPARE_BYTES = 8;
-/** Larger values are kept as arrays: at least 16 of the largest fit in a chunk. */
-const INLINE_VALUE_BYTES_MAX = CHUNK_BYTES / 16 - RECORD_HEADER_BYTES;
+/**
+ * Values up to this size are copied into the arena; larger ones are kept as the arrays they
+ * came in. At least 16 of the largest fit in a chunk.
+ */
+export const INLINE_VALUE_BYTES_MAX = CHUNK_BYTES / 16 - RECORD_HEADER_BYTES;
 /** Records above this get a chunk of their own (long keys). */
 const SHARED_CHUNK_RECORD_BYTES_MAX = CHUNK_BYTES / 16;
 /** Bytes counted per key beyond its records: its slots in the index and in the order. */

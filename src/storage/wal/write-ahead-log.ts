@@ -58,7 +58,11 @@ export const DEFAULT_WAL_OPTIONS: WalOptions = {
   sparesMax: 2,
 };
 
-/** A batch read back from the log at open. */
+/**
+ * A batch read back from the log at open. Its keys and values are views into the segment
+ * file's bytes as read: a holder that keeps one past applying it pins the whole file, so
+ * copy what is kept.
+ */
 export interface RecoveredBatch {
   readonly seq: number;
   readonly writes: readonly StorageWrite[];
@@ -126,7 +130,7 @@ export class WriteAheadLog {
     options: WalOptions = DEFAULT_WAL_OPTIONS,
   ): Promise<{ log: WriteAheadLog; recovered: RecoveredBatch[] }> {
     mkdirSync(dir, { recursive: true });
-    const found = readSegments(dir);
+    const found = readSegments(dir, afterSeq);
     const recovered: RecoveredBatch[] = [];
     const chain: FoundSegment[] = [];
     const spares: FoundSegment[] = [];
@@ -134,7 +138,7 @@ export class WriteAheadLog {
     let expected = afterSeq + 1;
     for (const segment of found) {
       const lastSeq =
-        segment.header === null ? -1 : segment.header.firstSeq + segment.frames.length - 1;
+        segment.header === null ? -1 : segment.header.firstSeq + segment.frameCount - 1;
       if (segment.header === null || lastSeq < expected) {
         // Never used, or every frame in it is already held by the caller.
         spares.push(segment);
@@ -166,7 +170,7 @@ export class WriteAheadLog {
         fileName: segment.fileName,
         salt: segment.header!.salt,
         firstSeq: segment.header!.firstSeq,
-        lastSeq: segment.header!.firstSeq + segment.frames.length - 1,
+        lastSeq: segment.header!.firstSeq + segment.frameCount - 1,
         writeOffset: 0,
       });
     }
@@ -396,11 +400,19 @@ interface FoundSegment {
   readonly fileName: string;
   readonly fileNumber: number;
   readonly header: ReturnType<typeof decodeSegmentHeader>;
-  /** The frames from the header on, up to the first one missing, torn or failing its CRC. */
+  /** Frames from the header on, up to the first one missing, torn or failing its CRC. */
+  readonly frameCount: number;
+  /** Those of them after `afterSeq`: the others are held elsewhere and not kept. */
   readonly frames: RecoveredBatch[];
 }
 
-function readSegments(dir: string): FoundSegment[] {
+/**
+ * The segment files in `dir`, in chain order. Recovered batches are views into the files'
+ * bytes as read, not copies: they are applied at open and then dropped, and copying each
+ * key and value (two buffers per write, over every frame of every file, spares included)
+ * was most of a restart's time.
+ */
+function readSegments(dir: string, afterSeq: number): FoundSegment[] {
   const found: FoundSegment[] = [];
   for (const fileName of readdirSync(dir)) {
     const match = SEGMENT_FILE.exec(fileName);
@@ -408,21 +420,18 @@ function readSegments(dir: string): FoundSegment[] {
     const bytes = readFileSync(path.join(dir, fileName));
     const header = decodeSegmentHeader(bytes);
     const frames: RecoveredBatch[] = [];
+    let frameCount = 0;
     let offset = SEGMENT_HEADER_BYTES;
     if (header !== null) {
       for (;;) {
-        const frame = decodeFrame(bytes, offset, header.salt, header.firstSeq + frames.length);
+        const frame = decodeFrame(bytes, offset, header.salt, header.firstSeq + frameCount);
         if (frame === null) break;
-        // Copy out of the file's buffer so the batches do not pin whole segments.
-        const writes = frame.writes.map((write) => ({
-          key: write.key.slice(),
-          value: write.value === null ? null : write.value.slice(),
-        }));
-        frames.push({ seq: frame.seq, writes });
+        frameCount++;
+        if (frame.seq > afterSeq) frames.push({ seq: frame.seq, writes: frame.writes });
         offset = frame.end;
       }
     }
-    found.push({ fileName, fileNumber: Number(match[1]), header, frames });
+    found.push({ fileName, fileNumber: Number(match[1]), header, frameCount, frames });
   }
   // Chain order; files without a header (never used) go last.
   return found.sort((a, b) => (a.header?.firstSeq ?? Infinity) - (b.header?.firstSeq ?? Infinity));

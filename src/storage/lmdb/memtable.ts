@@ -2,8 +2,9 @@
 // written since the last checkpoint, with null for a delete (it hides the key in LMDB).
 // Reads consult it before LMDB; a checkpoint writes it into LMDB in key order.
 //
-// Every write appends a record (key and value) to an arena of large chunks, and a hash
-// index over the keys' bytes holds, per key, the position of its newest record. Why:
+// Each key has a record (key and value) in an arena of large chunks, written over in place
+// or appended anew (below), and a hash index over the keys' bytes holds, per key, the
+// position of its newest record. Why:
 // - The memtable outlives many young-generation collections, and anything kept as an
 //   object of its own is copied by each of them (most of the garbage collector's time
 //   under a SET load went there once). Positions are numbers in typed arrays: a write costs

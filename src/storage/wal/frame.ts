@@ -23,13 +23,6 @@ export interface SegmentHeader {
   readonly firstSeq: number;
 }
 
-export interface Frame {
-  readonly seq: number;
-  readonly writes: StorageWrite[];
-  /** Offset just past the frame. */
-  readonly end: number;
-}
-
 export function encodeSegmentHeader(header: SegmentHeader): Buffer {
   const bytes = Buffer.alloc(SEGMENT_HEADER_BYTES);
   bytes.writeUInt32LE(SEGMENT_MAGIC, 0);
@@ -79,15 +72,16 @@ export function resaltFrame(frame: Buffer, salt: number): void {
 }
 
 /**
- * The frame at `offset` if it is whole, checks out against `salt`, and has sequence
- * `expectedSeq`; otherwise null (the end of the log in this segment).
+ * The end of the frame at `offset` if it is whole, checks out against `salt`, has sequence
+ * `expectedSeq` and its writes' lengths add up to its payload; otherwise null (the end of
+ * the log in this segment). Nothing is decoded: decodeWrites does that.
  */
-export function decodeFrame(
+export function checkFrame(
   segment: Buffer,
   offset: number,
   salt: number,
   expectedSeq: number,
-): Frame | null {
+): number | null {
   if (offset + FRAME_HEADER_BYTES > segment.length) return null;
   const payloadBytes = segment.readUInt32LE(offset);
   const end = offset + FRAME_HEADER_BYTES + payloadBytes;
@@ -96,24 +90,36 @@ export function decodeFrame(
   if (crc32(segment.subarray(offset + 8, end), salt) !== segment.readUInt32LE(offset + 4)) {
     return null;
   }
+  // The CRC matched, so the lengths are what was written; check them anyway.
+  const count = segment.readUInt32LE(offset + FRAME_HEADER_BYTES);
+  let cursor = offset + FRAME_HEADER_BYTES + 4;
+  for (let i = 0; i < count; i++) {
+    if (cursor + 8 > end) return null;
+    const keyLength = segment.readUInt32LE(cursor);
+    const valueField = segment.readUInt32LE(cursor + 4);
+    cursor += 8 + keyLength + (valueField === 0 ? 0 : valueField - 1);
+    if (cursor > end) return null;
+  }
+  return cursor === end ? end : null;
+}
+
+/** The writes of a frame that checkFrame passed: views into `segment`. */
+export function decodeWrites(segment: Buffer, offset: number): StorageWrite[] {
   const count = segment.readUInt32LE(offset + FRAME_HEADER_BYTES);
   const writes: StorageWrite[] = [];
   let cursor = offset + FRAME_HEADER_BYTES + 4;
   for (let i = 0; i < count; i++) {
-    // The CRC matched, so the lengths are what was written; check them anyway.
-    if (cursor + 8 > end) return null;
     const keyLength = segment.readUInt32LE(cursor);
     const valueField = segment.readUInt32LE(cursor + 4);
     cursor += 8;
-    const valueLength = valueField === 0 ? 0 : valueField - 1;
-    if (cursor + keyLength + valueLength > end) return null;
     const key = segment.subarray(cursor, cursor + keyLength);
     cursor += keyLength;
+    const valueLength = valueField === 0 ? 0 : valueField - 1;
     const value = valueField === 0 ? null : segment.subarray(cursor, cursor + valueLength);
     cursor += valueLength;
     writes.push({ key, value });
   }
-  return cursor === end ? { seq: expectedSeq, writes, end } : null;
+  return writes;
 }
 
 function writeSeq(bytes: Buffer, offset: number, seq: number): void {

@@ -75,14 +75,20 @@ export interface LmdbStorageOptions {
   readonly wal: WalOptions;
   /** Memtable bytes that start a checkpoint; at twice this, commits wait for it. */
   readonly memtableBytesMax: number;
-  /** Log bytes written since the last checkpoint that start the next one. */
+  /**
+   * Log bytes written since the last checkpoint that start the next one. With values
+   * written in place the memtable stops growing under a load that rewrites keys, and this
+   * bound starts the checkpoints, each of which writes every key of the memtable: 256 MiB
+   * (four times the memtable's bound) makes them rarer than 96 MiB did, for a replay at
+   * restart of up to 256 MiB (docs/STORAGE.md).
+   */
   readonly logBytesPerCheckpoint: number;
 }
 
 export const DEFAULT_LMDB_STORAGE_OPTIONS: LmdbStorageOptions = {
   wal: DEFAULT_WAL_OPTIONS,
   memtableBytesMax: 64 * 1024 * 1024,
-  logBytesPerCheckpoint: 96 * 1024 * 1024,
+  logBytesPerCheckpoint: 256 * 1024 * 1024,
 };
 
 /** Keys written to LMDB per checkpoint transaction: the event loop runs between them. */

@@ -6,9 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   DEFAULT_LMDB_STORAGE_OPTIONS,
+  keepableWrite,
   LmdbStorage,
   type LmdbStorageOptions,
 } from '../../src/storage/lmdb/lmdb-storage.ts';
+import { INLINE_VALUE_BYTES_MAX } from '../../src/storage/lmdb/memtable.ts';
 import { SMALL_LMDB_OPTIONS } from './fixtures/small-options.ts';
 import { runStorageCompliance } from './compliance.ts';
 
@@ -144,4 +146,18 @@ test('lmdb: checkpoints bound the memtable and the log, and lose nothing', async
   const scanned = reopened.scan({ start: Buffer.from('k'), end: Buffer.from('l'), limit: 10_000 });
   assert.equal(scanned.length, [...expected.values()].filter((v) => v !== undefined).length);
   await reopened.close();
+});
+
+test('lmdb: a replayed value the memtable would keep as it is, a view into a log segment, is copied first', () => {
+  const segment = Buffer.alloc(1024 * 1024, 7);
+  const key = segment.subarray(0, 8);
+  const small = { key, value: segment.subarray(8, 8 + INLINE_VALUE_BYTES_MAX) };
+  // The memtable copies keys and small values into its arena: they pass as they are.
+  assert.equal(keepableWrite(small), small);
+  assert.equal(keepableWrite({ key, value: null }).value, null);
+  const large = { key, value: segment.subarray(8, 9 + INLINE_VALUE_BYTES_MAX) };
+  const kept = keepableWrite(large);
+  assert.ok(kept.value!.buffer !== segment.buffer, 'the large value is copied');
+  assert.equal(kept.value!.byteLength, INLINE_VALUE_BYTES_MAX + 1);
+  assert.deepEqual(Buffer.from(kept.value!), Buffer.from(large.value));
 });

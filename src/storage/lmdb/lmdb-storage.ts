@@ -404,9 +404,10 @@ function* lmdbPairs(
  * into its arena but keeps large values as they come, and a recovered one is a view into a
  * whole log segment (RecoveredBatch).
  */
-function keepableWrite(write: StorageWrite): StorageWrite {
+export function keepableWrite(write: StorageWrite): StorageWrite {
   if (write.value === null || write.value.length <= INLINE_VALUE_BYTES_MAX) return write;
-  return { key: write.key, value: write.value.slice() };
+  // A copy: on a Buffer, slice() is a view too.
+  return { key: write.key, value: new Uint8Array(write.value) };
 }
 
 function storedWriteOf(write: StorageWrite): StorageWrite {

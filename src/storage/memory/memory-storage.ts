@@ -36,7 +36,8 @@ export class MemoryStorage implements Storage {
     for (const write of writes) {
       const key = write.keyString ?? bytesToKeyString(write.key);
       if (write.value === null) this.entries.delete(key);
-      else this.entries.set(key, write.value.slice());
+      // A copy (on a Buffer, slice() would be a view).
+      else this.entries.set(key, new Uint8Array(write.value));
     }
     return Promise.resolve();
   }

@@ -4,6 +4,7 @@
 // noise of the network and of other processes. Not a test.
 //
 // Usage: node bench/resp-path.ts [--commands N] [--storage lmdb|memory] [--pipeline P]
+//        [--durability relaxed|sync]
 
 import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     commands: { type: 'string', default: '2000000' },
     storage: { type: 'string', default: 'lmdb' },
     pipeline: { type: 'string', default: '16' },
+    durability: { type: 'string', default: 'relaxed' },
   },
 });
 const COMMANDS = Number(values.commands);
@@ -51,7 +53,7 @@ const config = {
   ...DEFAULT_NODE_CONFIG,
   dataDir,
   storage: values.storage as 'lmdb' | 'memory',
-  durability: 'relaxed' as const,
+  durability: values.durability as 'relaxed' | 'sync',
 };
 const metrics = new Metrics();
 const logger = pino({ level: 'silent' });
@@ -106,7 +108,7 @@ for (const name of (process.env.ONLY ?? 'GET,SET').split(',')) {
   const cpu = process.cpuUsage(cpuStarted);
   const cpuNs = ((cpu.user + cpu.system) * 1000) / COMMANDS;
   process.stdout.write(
-    `${name}: ${((elapsedMs * 1e6) / COMMANDS).toFixed(0)} ns per command elapsed, ${cpuNs.toFixed(0)} ns of CPU (${values.storage}, pipeline ${PIPELINE})\n`,
+    `${name}: ${((elapsedMs * 1e6) / COMMANDS).toFixed(0)} ns per command elapsed, ${cpuNs.toFixed(0)} ns of CPU (${values.storage}, ${values.durability}, pipeline ${PIPELINE})\n`,
   );
 }
 await runtime.close();

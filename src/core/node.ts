@@ -125,7 +125,7 @@ import {
 } from './tombstones/tombstone-purger.ts';
 import { isTombstoneMessageType } from './tombstones/messages.ts';
 import { skipsRepairToAbsent } from './tombstones/tombstone-rules.ts';
-import { ShortLivedMap } from './short-lived-map.ts';
+import { BatchWaiters } from './batch-waiters.ts';
 
 export interface NodeCoreConfig {
   readonly nodeId: string;
@@ -637,7 +637,7 @@ export class Node {
    * had an id last has timed out.
    */
   private opCounter = 0;
-  private readonly waiters = new ShortLivedMap<number, Waiter[]>();
+  private readonly waiters = new BatchWaiters<Waiter>();
   private effects: Effect[] = [];
   /** While forming: what each founder told us of itself. */
   /** Nodes whose request to join is being written to the map. */
@@ -3444,19 +3444,20 @@ export class Node {
     for (let id = this.store.lastPersistedBatchId + 1; id <= batchId; id++) {
       this.store.persisted(id);
       this.handoff.persisted(id);
-      const waiting = this.waiters.get(id);
-      if (waiting === undefined) continue;
-      this.waiters.delete(id);
-      for (const waiter of waiting) this.run(waiter);
+      for (
+        let waiter = this.waiters.take(id);
+        waiter !== undefined;
+        waiter = this.waiters.take(id)
+      ) {
+        this.run(waiter);
+      }
     }
   }
 
   /** Runs `waiter` once batch `batchId` is persisted (now, if it already is). */
   private after(batchId: number, waiter: Waiter): void {
     if (batchId <= this.store.lastPersistedBatchId) return this.run(waiter);
-    let list = this.waiters.get(batchId);
-    if (list === undefined) this.waiters.set(batchId, (list = []));
-    list.push(waiter);
+    this.waiters.add(batchId, waiter);
   }
 
   private run(waiter: Waiter): void {

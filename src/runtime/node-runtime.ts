@@ -38,7 +38,7 @@ import { FaultInjector, type FaultSettings } from './faults.ts';
 import { Metrics } from './metrics.ts';
 import type { HandoffSettings, NodeApi, NodeStatus, ReplyCallback } from './node-api.ts';
 import type { HandoffStatus } from '../core/handoff/handoff-host.ts';
-import { ShortLivedMap } from '../core/short-lived-map.ts';
+import { AscendingIdMap } from './ascending-id-map.ts';
 
 export const DEFAULT_PARTITION_COUNT = 256;
 
@@ -93,8 +93,8 @@ export class NodeRuntime implements NodeApi {
   private readonly node: Node;
   private readonly logger: Logger | undefined;
   private readonly onFatal: ((error: Error) => void) | undefined;
-  /** Callbacks of requests still open after their step (short-lived-map.ts says why not a Map). */
-  private readonly callbacks = new ShortLivedMap<number, ReplyCallback>();
+  /** Callbacks of requests still open after their step (ascending-id-map.ts says why not a Map). */
+  private readonly callbacks = new AscendingIdMap<ReplyCallback>();
   private readonly startedAtMs = Date.now();
   private lastNowMs = 0;
   private lastMonotonicMs = performance.now();

@@ -752,6 +752,8 @@ export class ReplicaStore {
     assert(batchId < this.nextBatchId, `batch ${batchId} was never emitted`);
     this.persistedBatchId = batchId;
     this.pending.persisted(batchId);
+    // Rows are rare (cluster metadata, handoff state): most batches skip two map lookups.
+    if (this.batchRows.size === 0) return;
     for (const keyString of this.batchRows.get(batchId) ?? []) {
       if (this.pendingRows.get(keyString)?.batchId === batchId) this.pendingRows.delete(keyString);
     }

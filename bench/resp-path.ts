@@ -1,6 +1,8 @@
 // Measures the CPU cost of one RESP command through ringkv's own code (parse, dispatch, core
 // step, storage read, reply encoding) with no sockets: a fake socket feeds pipelined
-// commands into a Connection and swallows the replies. Used to tune the hot path without the
+// commands into a Connection and swallows the replies. At most 50 pipelines' worth of
+// commands are unanswered at once, as under redis-benchmark's 50 clients: durable writes
+// are answered only after their group's sync, and must not pile up without bound. Used to tune the hot path without the
 // noise of the network and of other processes. Not a test.
 //
 // Usage: node bench/resp-path.ts [--commands N] [--storage lmdb|memory] [--pipeline P]
@@ -32,18 +34,25 @@ const { values } = parseArgs({
 const COMMANDS = Number(values.commands);
 const PIPELINE = Number(values.pipeline);
 const KEYS = 100_000;
+/** Commands sent and not yet answered, at most: redis-benchmark's 50 clients' pipelines. */
+const IN_FLIGHT_MAX = 50 * PIPELINE;
 
 class FakeSocket extends EventEmitter {
   writableLength = 0;
   remoteAddress = '127.0.0.1';
   remotePort = 1;
   bytesOut = 0;
+  /** Called once at the next write. */
+  onWrite: (() => void) | null = null;
   setNoDelay(): void {}
   pause(): void {}
   resume(): void {}
   end(): void {}
   write(bytes: Buffer): boolean {
     this.bytesOut += bytes.length;
+    const onWrite = this.onWrite;
+    this.onWrite = null;
+    onWrite?.();
     return true;
   }
 }
@@ -97,10 +106,18 @@ for (const name of (process.env.ONLY ?? 'GET,SET').split(',')) {
   }
   const started = performance.now();
   const cpuStarted = process.cpuUsage();
+  // Replies of this command are all one length: the bytes written count them.
+  const replyBytes = name === 'GET' ? 6 + value.length + 2 : '+OK\r\n'.length;
+  const bytesOutBefore = socket.bytesOut;
   for (let sent = 0; sent < COMMANDS; sent += PIPELINE) {
     socket.emit('data', chunks[(sent / PIPELINE) % chunks.length]!);
-    // Let group commits and replies run, as the event loop would between reads.
+    // Let group commits and replies run, as the event loop would between reads; and keep
+    // at most as many commands unanswered as redis-benchmark's 50 clients would, so that
+    // durable writes, answered only after their group's sync, do not pile up.
     if (sent % (PIPELINE * 64) === 0) await new Promise((resolve) => setImmediate(resolve));
+    while (sent + PIPELINE - (socket.bytesOut - bytesOutBefore) / replyBytes > IN_FLIGHT_MAX) {
+      await new Promise<void>((resolve) => (socket.onWrite = resolve));
+    }
   }
   const elapsedMs = performance.now() - started;
   // CPU time (every thread of the process) is steadier than elapsed time on a shared

@@ -64,7 +64,7 @@ test('pending records: what a map deleting each persisted entry would hold, in b
         if ('persist' in s) {
           if (liveMax === 0) assert.equal(pending.held, 0);
           const held = pending.held;
-          assert.ok(held <= liveMax || held < Math.max(8, 4 * liveMax), `${held} held, ${liveMax}`);
+          assert.ok(held <= liveMax || held < Math.max(8, 2 * liveMax), `${held} held, ${liveMax}`);
         }
       }
     }),

@@ -2,8 +2,8 @@
 // step, storage read, reply encoding) with no sockets: a fake socket feeds pipelined
 // commands into a Connection and swallows the replies. At most 50 pipelines' worth of
 // commands are unanswered at once, as under redis-benchmark's 50 clients: durable writes
-// are answered only after their group's sync, and must not pile up without bound. Used to tune the hot path without the
-// noise of the network and of other processes. Not a test.
+// are answered only after their group's sync, and must not pile up without bound. Used to
+// tune the hot path without the noise of the network and of other processes. Not a test.
 //
 // Usage: node bench/resp-path.ts [--commands N] [--storage lmdb|memory] [--pipeline P]
 //        [--durability relaxed|sync]

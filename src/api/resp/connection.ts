@@ -31,6 +31,8 @@ function redisErrorText(code: string, message: string): string {
   return `ERR ${code} ${message}`;
 }
 const OUTPUT_BYTES_HIGH = 8 * 1024 * 1024;
+/** Answered slots at the front of the queue that are cut off while others are pending. */
+const SLOTS_COMPACT_MIN = 1024;
 
 interface Slot {
   bytes: Buffer | null;
@@ -252,6 +254,11 @@ export class Connection implements CommandContext {
     return slot;
   }
 
+  /** Slots the queue holds, answered ones not yet cut off included (for tests). */
+  get slotsHeld(): number {
+    return this.slots.length;
+  }
+
   private pendingSlots(): number {
     return this.slots.length - this.slotsHead;
   }
@@ -289,6 +296,11 @@ export class Connection implements CommandContext {
     }
     if (this.slotsHead === this.slots.length) {
       this.slots.length = 0;
+      this.slotsHead = 0;
+    } else if (this.slotsHead >= SLOTS_COMPACT_MIN && 2 * this.slotsHead >= this.slots.length) {
+      // A client that keeps commands in flight without pause never lets every reply be
+      // done at once: without this, the answered slots piled up for the connection's life.
+      this.slots.splice(0, this.slotsHead);
       this.slotsHead = 0;
     }
     this.scheduleFlush();

@@ -73,7 +73,8 @@ export interface RuntimeCluster {
 type PersistEffect = Extract<Effect, { type: 'persist' }>;
 
 interface InFlightCommit {
-  readonly group: readonly PersistEffect[];
+  /** The last batch of the group: `persisted` names it. The group itself is not kept. */
+  readonly lastBatchId: number;
   done: boolean;
   settled: Promise<void>;
 }
@@ -348,14 +349,22 @@ export class NodeRuntime implements NodeApi {
     }
     const durable = group.some((batch) => batch.durable);
     const startedAt = performance.now();
-    const commit: InFlightCommit = { group, done: false, settled: Promise.resolve() };
+    // Only numbers outlive this call: the batches and their writes are garbage once storage
+    // has them, not kept through the sync (what a durable load's scavenges would copy).
+    const batches = group.length;
+    const writeCount = writes.length;
+    const commit: InFlightCommit = {
+      lastBatchId: group[batches - 1]!.batchId,
+      done: false,
+      settled: Promise.resolve(),
+    };
     this.commitsInFlight.push(commit);
     commit.settled = this.storage.commit(writes, { durable }).then(
       () => {
         this.commitsTotal += 1;
-        this.commitRequestsTotal += group.length;
+        this.commitRequestsTotal += batches;
         this.metrics.commits.increment();
-        this.metrics.commitWrites.increment({}, writes.length);
+        this.metrics.commitWrites.increment({}, writeCount);
         this.metrics.commitSeconds.observe((performance.now() - startedAt) / 1000);
         commit.done = true;
         this.deliverFinishedCommits();
@@ -371,7 +380,7 @@ export class NodeRuntime implements NodeApi {
     while (this.commitsInFlight.length > 0 && this.commitsInFlight[0]!.done) {
       const commit = this.commitsInFlight.shift()!;
       // One step for the whole group: `persisted` covers every batch up to the one named.
-      const batchId = commit.group[commit.group.length - 1]!.batchId;
+      const batchId = commit.lastBatchId;
       this.run(this.node.step({ type: 'persisted', nowMs: this.nowMs(), batchId }));
     }
     // What queued up meanwhile goes out now, as one group.

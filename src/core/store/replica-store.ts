@@ -257,7 +257,7 @@ export class ReplicaStore {
       results.push(outcome.result);
     }
     const writes: StorageWrite[] = [];
-    const records = new Map<string, StoredRecord | undefined>();
+    const records = new Map<string, Uint8Array | undefined>();
     const written: { key: Uint8Array; record: StoredRecord }[] = [];
     for (const [keyString, entry] of staged) {
       if (entry.after === entry.before) continue;
@@ -318,9 +318,9 @@ export class ReplicaStore {
       return { ok: true, value: { results, written: [] }, waitFor };
     assert(after !== undefined, 'a write leaves a record');
     const writes: StorageWrite[] = [];
-    this.stageRecordWrite(writes, null, keyString, storageKey, before, after);
+    const encoded = this.stageRecordWrite(writes, null, keyString, storageKey, before, after);
     const durable = keyspace.durability === 'sync';
-    const batchId = this.persistOne(writes, durable, keyString, after);
+    const batchId = this.persistOne(writes, durable, keyString, encoded);
     const written = [{ key: item.key, record: after }];
     return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
   }
@@ -481,7 +481,7 @@ export class ReplicaStore {
       targets.push({ storageKey, record }),
     );
     let writes: StorageWrite[] = [];
-    let records = new Map<string, StoredRecord | undefined>();
+    let records = new Map<string, Uint8Array | undefined>();
     let lastBatchId = 0;
     const durable = keyspace.durability === 'sync';
     for (const { storageKey, record } of targets) {
@@ -601,7 +601,7 @@ export class ReplicaStore {
     if (!current.ok || current.value === undefined) return;
     if (!recordsEqual(current.value, delivered)) return;
     const keyString = bytesToKeyString(storageKey);
-    const records = new Map<string, StoredRecord | undefined>([[keyString, undefined]]);
+    const records = new Map<string, Uint8Array | undefined>([[keyString, undefined]]);
     this.persist([{ key: storageKey, value: null }], false, records);
     this.hints--;
   }
@@ -614,7 +614,7 @@ export class ReplicaStore {
    */
   dropKeys(keyspaceId: number, partition: number, keys: readonly Uint8Array[]): void {
     const writes: StorageWrite[] = [];
-    const records = new Map<string, StoredRecord | undefined>();
+    const records = new Map<string, Uint8Array | undefined>();
     for (const key of keys) {
       const storageKey = dataKey(keyspaceId, partition, key);
       const keyString = bytesToKeyString(storageKey);
@@ -712,7 +712,7 @@ export class ReplicaStore {
     });
     if (expired.length === 0) return;
     const writes: StorageWrite[] = [];
-    const records = new Map<string, StoredRecord | undefined>();
+    const records = new Map<string, Uint8Array | undefined>();
     const done = new Set<string>();
     for (const entry of expired) {
       const { expiresAtMs, dataKey: storageKey } = parseExpiryKey(entry.key);
@@ -736,8 +736,9 @@ export class ReplicaStore {
       if (!changed || !siblings.some((s) => s.expiresAtMs === expiresAtMs || s.value === null))
         continue;
       const next: StoredRecord = { context: record.context, siblings };
-      writes.push({ key: storageKey, value: encodeRecord(next, this.slab) });
-      records.set(keyString, next);
+      const encoded = encodeRecord(next, this.slab);
+      writes.push({ key: storageKey, value: encoded });
+      records.set(keyString, encoded);
       this.onDataChange?.(storageKey, record, next);
     }
     // The purge need not be durable: if it is lost, the index entries are still there and a
@@ -854,25 +855,25 @@ export class ReplicaStore {
   private persist(
     writes: StorageWrite[],
     durable: boolean,
-    records: Map<string, StoredRecord | undefined>,
+    records: Map<string, Uint8Array | undefined>,
   ): number {
     const batchId = this.nextBatchId++;
-    for (const [keyString, record] of records) {
-      this.pending.set(keyString, record, batchId, durable);
+    for (const [keyString, encoded] of records) {
+      this.pending.set(keyString, encoded, batchId, durable);
     }
     this.emitPersist(batchId, writes, durable);
     return batchId;
   }
 
-  /** `persist` of a batch that stores one record. */
+  /** `persist` of a batch that stores one record (`encoded`). */
   private persistOne(
     writes: StorageWrite[],
     durable: boolean,
     keyString: string,
-    record: StoredRecord,
+    encoded: Uint8Array,
   ): number {
     const batchId = this.nextBatchId++;
-    this.pending.set(keyString, record, batchId, durable);
+    this.pending.set(keyString, encoded, batchId, durable);
     this.emitPersist(batchId, writes, durable);
     return batchId;
   }
@@ -913,27 +914,31 @@ export class ReplicaStore {
     }
     const merged = mergeRecords(current.value, incoming)!;
     const writes: StorageWrite[] = [];
-    const records = new Map<string, StoredRecord | undefined>();
+    const records = new Map<string, Uint8Array | undefined>();
     if (isData) {
       this.stageRecordWrite(writes, records, keyString, storageKey, current.value, merged);
     } else {
-      writes.push({ key: storageKey, value: encodeRecord(merged, this.slab) });
-      records.set(keyString, merged);
+      const encoded = encodeRecord(merged, this.slab);
+      writes.push({ key: storageKey, value: encoded });
+      records.set(keyString, encoded);
     }
     const durable = keyspace.durability === 'sync';
     const batchId = this.persist(writes, durable, records);
     return { ok: true, value: merged, waitFor: durable ? batchId : current.waitFor };
   }
 
-  /** Adds the writes that store `after` in place of `before`, expiry index included. */
+  /**
+   * Adds the writes that store `after` in place of `before`, expiry index included; answers
+   * `after` encoded.
+   */
   private stageRecordWrite(
     writes: StorageWrite[],
-    records: Map<string, StoredRecord | undefined> | null,
+    records: Map<string, Uint8Array | undefined> | null,
     keyString: string,
     storageKey: Uint8Array,
     before: StoredRecord | undefined,
     after: StoredRecord,
-  ): void {
+  ): Uint8Array {
     // Index entries for expiry times that appear or disappear (most records have none).
     const beforeExpiries = expiryTimesOf(before);
     const afterExpiries = expiryTimesOf(after);
@@ -947,9 +952,11 @@ export class ReplicaStore {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
       }
     }
-    writes.push({ key: storageKey, value: encodeRecord(after, this.slab), keyString });
-    records?.set(keyString, after);
+    const encoded = encodeRecord(after, this.slab);
+    writes.push({ key: storageKey, value: encoded, keyString });
+    records?.set(keyString, encoded);
     this.onDataChange?.(storageKey, before, after);
+    return encoded;
   }
 
   /** Visits every live key of a keyspace, in storage order (pending state included). */

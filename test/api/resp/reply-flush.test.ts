@@ -5,7 +5,6 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import { createServer, Socket } from 'node:net';
 import pino from 'pino';
 import { detachedConnection } from '../../../src/api/resp/server.ts';
@@ -13,22 +12,7 @@ import { RespConnections } from '../../../src/client/resp-call.ts';
 import { DEFAULT_NODE_CONFIG } from '../../../src/runtime/config.ts';
 import { Metrics } from '../../../src/runtime/metrics.ts';
 import { NodeRuntime } from '../../../src/runtime/node-runtime.ts';
-
-/** The socket side a Connection uses, recording each write. */
-class RecordingSocket extends EventEmitter {
-  readonly writes: Buffer[] = [];
-  writableLength = 0;
-  remoteAddress = '127.0.0.1';
-  remotePort = 1;
-  setNoDelay(): void {}
-  pause(): void {}
-  resume(): void {}
-  end(): void {}
-  write(bytes: Buffer): boolean {
-    this.writes.push(Buffer.from(bytes));
-    return true;
-  }
-}
+import { RecordingSocket } from '../../helpers/recording-socket.ts';
 
 const nextPass = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 

@@ -4,28 +4,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import pino from 'pino';
 import { detachedConnection } from '../../../src/api/resp/server.ts';
 import type { ClientRequest } from '../../../src/core/requests.ts';
 import { Metrics } from '../../../src/runtime/metrics.ts';
 import type { NodeApi, ReplyCallback } from '../../../src/runtime/node-api.ts';
-
-class CollectingSocket extends EventEmitter {
-  output = '';
-  writableLength = 0;
-  remoteAddress = '127.0.0.1';
-  remotePort = 1;
-  setNoDelay(): void {}
-  pause(): void {}
-  resume(): void {}
-  end(): void {}
-  write(bytes: Buffer): boolean {
-    this.output += bytes.toString('latin1');
-    return true;
-  }
-}
+import { RecordingSocket } from '../../helpers/recording-socket.ts';
 
 /** A node that holds every request until the test answers it. */
 class HeldNode {
@@ -51,7 +36,7 @@ const nextPass = (): Promise<void> => new Promise((resolve) => setImmediate(reso
 
 test('replies leave in request order and the slot queue stays bounded under endless pipelining', async () => {
   const node = new HeldNode();
-  const socket = new CollectingSocket();
+  const socket = new RecordingSocket();
   const connection = detachedConnection(socket as unknown as Socket, node as unknown as NodeApi, {
     metrics: new Metrics(),
     logger: pino({ level: 'silent' }),

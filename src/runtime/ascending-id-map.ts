@@ -23,7 +23,10 @@ export class AscendingIdMap<V> {
   private places: (V | undefined)[] = [];
   /** Places below this one are behind the window's start (empty). */
   private head = 0;
+  /** Values moved out of the window, all with ids below the window's start. */
   private readonly overflow = new Map<number, V>();
+  /** The largest id the overflow map holds (-1: none). */
+  private overflowIdMax = -1;
   private live = 0;
   private readonly windowMax: number;
 
@@ -51,15 +54,15 @@ export class AscendingIdMap<V> {
   set(id: number, value: V): void {
     this.delete(id);
     this.live++;
-    if (this.head === this.places.length) {
-      // Empty: the window starts afresh here.
+    if (this.head === this.places.length && id > this.overflowIdMax) {
+      // Empty: the window starts afresh here, still above every id of the overflow map.
       this.places.length = 0;
       this.head = 0;
       this.firstId = id;
     }
     const index = id - this.firstId;
     if (index < this.head) {
-      this.overflow.set(id, value);
+      this.toOverflow(id, value);
       return;
     }
     while (this.places.length < index) this.places.push(undefined);
@@ -78,6 +81,7 @@ export class AscendingIdMap<V> {
       return true;
     }
     if (!this.overflow.delete(id)) return false;
+    if (this.overflow.size === 0) this.overflowIdMax = -1;
     this.live--;
     return true;
   }
@@ -96,15 +100,24 @@ export class AscendingIdMap<V> {
     this.places = [];
     this.head = 0;
     this.overflow.clear();
+    this.overflowIdMax = -1;
     this.live = 0;
+  }
+
+  private toOverflow(id: number, value: V): void {
+    this.overflow.set(id, value);
+    this.overflowIdMax = Math.max(this.overflowIdMax, id);
   }
 
   /** Moves the window's start past empty places, and drops or compacts what is behind it. */
   private advance(): void {
     const places = this.places;
     while (this.head < places.length && places[this.head] === undefined) this.head++;
+    // Either way the window's start (firstId + head) stays where it is: the overflow map
+    // holds ids below it, which the window must never cover.
     if (this.head === places.length) {
       places.length = 0;
+      this.firstId += this.head;
       this.head = 0;
     } else if (this.head >= 1024 && 2 * this.head >= places.length) {
       this.places = places.slice(this.head);
@@ -119,7 +132,7 @@ export class AscendingIdMap<V> {
     while (places.length - this.head > this.windowMax / 2) {
       const value = places[this.head];
       if (value !== undefined) {
-        this.overflow.set(this.firstId + this.head, value);
+        this.toOverflow(this.firstId + this.head, value);
         places[this.head] = undefined;
       }
       this.head++;

@@ -259,6 +259,11 @@ export class Connection implements CommandContext {
     return this.slots.length;
   }
 
+  /** Commands read and not yet answered (for benchmarks and tests). */
+  get repliesPending(): number {
+    return this.pendingSlots();
+  }
+
   private pendingSlots(): number {
     return this.slots.length - this.slotsHead;
   }

@@ -51,9 +51,8 @@ export class AscendingIdMap<V> {
     return this.overflow.size === 0 ? undefined : this.overflow.get(id);
   }
 
+  /** Sets the value of `id`, which must hold none (ids are handed out once). */
   set(id: number, value: V): void {
-    this.delete(id);
-    this.live++;
     if (this.head === this.places.length && id > this.overflowIdMax) {
       // Empty: the window starts afresh here, still above every id of the overflow map.
       this.places.length = 0;
@@ -62,28 +61,40 @@ export class AscendingIdMap<V> {
     }
     const index = id - this.firstId;
     if (index < this.head) {
+      if (this.overflow.has(id)) throw new Error(`id ${id} already has a value`);
       this.toOverflow(id, value);
+      this.live++;
       return;
     }
     while (this.places.length < index) this.places.push(undefined);
+    if (this.places[index] !== undefined) throw new Error(`id ${id} already has a value`);
     this.places[index] = value;
+    this.live++;
     if (this.places.length - this.head > this.windowMax) this.spill();
+  }
+
+  /** Removes the value of `id` and answers it (undefined: there was none). */
+  take(id: number): V | undefined {
+    const index = id - this.firstId;
+    if (index >= this.head && index < this.places.length) {
+      const value = this.places[index];
+      if (value === undefined) return undefined;
+      this.places[index] = undefined;
+      this.live--;
+      if (index === this.head) this.advance();
+      return value;
+    }
+    const value = this.overflow.get(id);
+    if (value === undefined) return undefined;
+    this.overflow.delete(id);
+    if (this.overflow.size === 0) this.overflowIdMax = -1;
+    this.live--;
+    return value;
   }
 
   /** Removes the value of `id`; answers whether there was one. */
   delete(id: number): boolean {
-    const index = id - this.firstId;
-    if (index >= this.head && index < this.places.length) {
-      if (this.places[index] === undefined) return false;
-      this.places[index] = undefined;
-      this.live--;
-      if (index === this.head) this.advance();
-      return true;
-    }
-    if (!this.overflow.delete(id)) return false;
-    if (this.overflow.size === 0) this.overflowIdMax = -1;
-    this.live--;
-    return true;
+    return this.take(id) !== undefined;
   }
 
   /** Every value, by id (for a failure's replies: not a hot path). */

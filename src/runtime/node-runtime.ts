@@ -313,9 +313,8 @@ export class NodeRuntime implements NodeApi {
           callback(effect.reply);
           continue;
         }
-        const callback = this.callbacks.get(effect.requestId);
+        const callback = this.callbacks.take(effect.requestId);
         if (callback === undefined) throw new Error(`reply to unknown request ${effect.requestId}`);
-        this.callbacks.delete(effect.requestId);
         callback(effect.reply);
       } else if (effect.type === 'send') {
         this.metrics.peerMessagesSent.increment();

@@ -39,12 +39,16 @@ test('ascending id map: what a Map would hold, in a bounded window', () => {
         } else if ('deleteOldest' in operation) {
           const ids = [...model.keys()].sort((a, b) => a - b);
           const id = ids[Math.min(operation.deleteOldest, ids.length - 1)];
-          if (id !== undefined) assert.equal(map.delete(id), model.delete(id));
+          if (id !== undefined) {
+            assert.equal(map.take(id), model.get(id));
+            model.delete(id);
+          }
         } else if ('deleteAny' in operation) {
           const ids = [...model.keys()];
           if (ids.length > 0) {
             const id = ids[operation.deleteAny % ids.length]!;
-            assert.equal(map.delete(id), model.delete(id));
+            assert.equal(map.take(id), model.get(id));
+            model.delete(id);
           }
         } else {
           const id = (operation.deleteAbsent % (lastId + 5)) + 1;
@@ -99,4 +103,16 @@ test('ascending id map: a window that starts afresh stays above the ids moved ou
   assert.ok(map.delete(45));
   assert.equal(map.get(50), undefined);
   assert.deepEqual(map.values(), ['new 49', 'new 51', 'new 52']);
+});
+
+test('ascending id map: an id that holds a value cannot be set again', () => {
+  const map = new AscendingIdMap<string>(8);
+  map.set(10, 'first');
+  assert.throws(() => map.set(10, 'again'), /id 10 already has a value/);
+  for (let id = 11; id <= 30; id++) map.set(id, `v${id}`);
+  // 10 has moved to the overflow map by now.
+  assert.throws(() => map.set(10, 'again'), /id 10 already has a value/);
+  assert.equal(map.take(10), 'first');
+  assert.equal(map.take(10), undefined);
+  assert.equal(map.size, 20);
 });

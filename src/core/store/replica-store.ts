@@ -986,10 +986,12 @@ export class ReplicaStore {
     // Keys written but not yet in storage.
     const prefix = dataPrefix(keyspace.id);
     for (const [keyString, pending] of this.pending.entries()) {
-      if (seen.has(keyString) || pending.record === undefined) continue;
+      if (seen.has(keyString) || pending.encoded === undefined) continue;
       if (!keyStringStartsWith(keyString, prefix)) continue;
-      if (liveSiblings(pending.record, nowMs, keyspace.conflicts).length > 0)
-        visit(keyStringToBytes(keyString), pending.record);
+      // Decoded once: each read of `record` decodes anew.
+      const record = pending.record!;
+      if (liveSiblings(record, nowMs, keyspace.conflicts).length > 0)
+        visit(keyStringToBytes(keyString), record);
     }
   }
 

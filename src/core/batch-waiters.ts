@@ -12,7 +12,8 @@
 //
 // Items must not be undefined. Both arrays are emptied whole once every item is handed out,
 // and compacted once most of them are, so they neither grow without bound nor chain old
-// tables (see store/pending-records.ts).
+// tables (docs/ARCHITECTURE.md: "Long-lived objects keep short-lived entries out of plain
+// Maps").
 
 /** Handed-out items below which a queue that is not empty is left uncompacted. */
 const COMPACT_HEAD_MIN = 1024;

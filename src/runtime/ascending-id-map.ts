@@ -3,7 +3,8 @@
 //
 // Why not a Map. Under a durable write load every request stays open until its group
 // commit, so a Map took a set, a lookup and a delete per request, each a hash probe, and its
-// table churned (../core/store/pending-records.ts says why that costs the collector). Here
+// table churned (docs/ARCHITECTURE.md says why that costs the collector: "Long-lived
+// objects keep short-lived entries out of plain Maps"). Here
 // values sit in an array indexed by id minus the id of its first place: setting appends, a
 // lookup indexes. Ids that never get a value (requests answered within their step) leave
 // holes, which cost a place each until the window's start passes them.

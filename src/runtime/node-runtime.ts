@@ -2,8 +2,9 @@
 // carries out the core's effects against real storage, and hands replies back to the
 // protocol layers through callbacks.
 //
-// Group commit: persist effects produced during one event-loop turn (every request parsed
-// from every socket in that turn) are merged into one storage commit, started from
+// Group commit: each persist effect is staged in storage as its step returns, so that the
+// core reads its writes back at once; the effects of one event-loop turn (every request
+// parsed from every socket in that turn) are persisted by one storage commit, started from
 // setImmediate. While a commit is in flight, new batches queue up and go together in the
 // next one, so under load one fsync serves many requests. Up to COMMITS_IN_FLIGHT_MAX
 // commits overlap. Batches keep their order: the core relies on it.
@@ -31,7 +32,7 @@ import {
 import type { ClientReply, ClientRequest } from '../core/requests.ts';
 import { DEFAULT_SWIM_CONFIG } from '../core/swim/config.ts';
 import type { PeerAddress, PeerTransport } from '../net/contract.ts';
-import type { Storage, StorageWrite } from '../storage/contract.ts';
+import type { Storage } from '../storage/contract.ts';
 import { openStorage } from '../storage/open-storage.ts';
 import type { NodeConfig } from './config.ts';
 import { FaultInjector, type FaultSettings } from './faults.ts';
@@ -323,6 +324,13 @@ export class NodeRuntime implements NodeApi {
         this.logger?.info({ epoch: effect.map.epoch }, 'cluster map adopted');
         this.usePeersOf(effect.map);
       } else {
+        // Readable at once (the core reads its own writes back); durable with the group.
+        try {
+          this.storage.stage(effect.writes);
+        } catch (error) {
+          this.fail(error instanceof Error ? error : new Error(String(error)));
+          continue;
+        }
         this.commitQueue.push(effect);
         if (!this.commitScheduled && this.commitsInFlight.length < COMMITS_IN_FLIGHT_MAX) {
           this.commitScheduled = true;
@@ -339,26 +347,24 @@ export class NodeRuntime implements NodeApi {
     if (this.commitQueue.length === 0 || this.failure !== null) return;
     const group = this.commitQueue;
     this.commitQueue = [];
-    let writes: StorageWrite[];
-    if (group.length === 1) {
-      writes = group[0]!.writes as StorageWrite[];
-    } else {
-      writes = [];
-      for (const batch of group) for (const write of batch.writes) writes.push(write);
+    let durable = false;
+    let writeCount = 0;
+    for (const batch of group) {
+      durable ||= batch.durable;
+      writeCount += batch.writes.length;
     }
-    const durable = group.some((batch) => batch.durable);
     const startedAt = performance.now();
     // Only numbers outlive this call: the batches and their writes are garbage once storage
     // has them, not kept through the sync (what a durable load's scavenges would copy).
     const batches = group.length;
-    const writeCount = writes.length;
     const commit: InFlightCommit = {
       lastBatchId: group[batches - 1]!.batchId,
       done: false,
       settled: Promise.resolve(),
     };
     this.commitsInFlight.push(commit);
-    commit.settled = this.storage.commit(writes, { durable }).then(
+    // Every batch of the group is staged: the commit persists them.
+    commit.settled = this.storage.commit([], { durable }).then(
       () => {
         this.commitsTotal += 1;
         this.commitRequestsTotal += batches;

@@ -12,10 +12,11 @@
 // it once unclogged. Faults that are off draw nothing from the Prng, so turning one on never
 // changes the runs of seeds that do not use it.
 //
-// Storage: each node's persist effects complete in order after a seeded latency; only then
-// are their writes applied and the node told. A crash drops what was not yet applied (the
-// writes a real crash would lose) and the node's messages in flight; a restart builds a new
-// Node over the same storage, as a real restart does.
+// Storage: each node's persist effects are staged at once, as the real shell stages them,
+// and complete in order after a seeded latency; only then is the node told. A crash undoes
+// the batches not yet complete (the writes a real crash would lose) and drops the node's
+// messages in flight; a restart builds a new Node over the same storage, as a real restart
+// does.
 //
 // No Promises and no real time: `run*` methods advance the clock event by event.
 
@@ -32,6 +33,7 @@ import { partitionOf } from '../core/ring/partition.ts';
 import { preferenceList } from '../core/ring/preference-list.ts';
 import { dataKey } from '../core/store/layout.ts';
 import { decodeRecord } from '../core/store/record.ts';
+import type { StorageWrite } from '../storage/contract.ts';
 import { MemoryStorage } from '../storage/memory/memory-storage.ts';
 import { assert } from '../core/bytes.ts';
 import { EventQueue } from './event-queue.ts';
@@ -65,7 +67,7 @@ export interface ClusterWorldOptions {
   readonly commitMsMax?: number;
   /**
    * A broken disk for negative controls: every batch is reported durable at once, and
-   * written only after the commit latency, so a crash in between loses acknowledged data.
+   * kept only after the commit latency, so a crash in between loses acknowledged data.
    */
   readonly skipFsync?: boolean;
   /** Negative controls: nodes that never hand hints back, or never repair on reads. */
@@ -150,8 +152,11 @@ interface SimNode {
   node: Node | null;
   /** Bumped by every crash: events of an earlier life are ignored. */
   generation: number;
-  /** Persist effects waiting for their commit, oldest first. */
-  persisting: PersistEffect[];
+  /**
+   * Persist effects staged and waiting for their commit, oldest first, each with the writes
+   * that undo it.
+   */
+  persisting: { readonly effect: PersistEffect; readonly undo: StorageWrite[] }[];
   lastCommitDoneMs: number;
   callbacks: Map<number, (reply: ClientReply) => void>;
   /** This node's wall clock minus the world's (skew); its clock never goes back. */
@@ -282,8 +287,17 @@ export class ClusterWorld {
     return node;
   }
 
+  /**
+   * A node's storage as the node reads it: batches staged and not yet durable included
+   * (`unpersistedBatches` counts them; a crash undoes them).
+   */
   storage(id: string): MemoryStorage {
     return this.simNode(id).storage;
+  }
+
+  /** Batches a node has staged whose commit has not completed yet. */
+  unpersistedBatches(id: string): number {
+    return this.simNode(id).persisting.length;
   }
 
   isUp(id: string): boolean {
@@ -372,6 +386,10 @@ export class ClusterWorld {
     const sim = this.simNode(id);
     sim.node = null;
     sim.generation++;
+    // Newest first: each undo takes its keys back to what the batch before it left.
+    for (let i = sim.persisting.length - 1; i >= 0; i--) {
+      sim.storage.apply(sim.persisting[i]!.undo);
+    }
     sim.persisting = [];
     for (const callback of sim.callbacks.values()) {
       callback({ ok: false, error: { code: 'RINGKV_UNAVAILABLE', message: `${id} crashed` } });
@@ -697,9 +715,8 @@ export class ClusterWorld {
       case 'persisted': {
         const sim = this.simNode(event.node);
         if (sim.generation !== event.generation || sim.node === null) return;
-        const batch = sim.persisting.shift()!;
-        // MemoryStorage applies a commit synchronously.
-        void sim.storage.commit(batch.writes, { durable: batch.durable });
+        // Staged when emitted: from now on a crash keeps it.
+        const batch = sim.persisting.shift()!.effect;
         if (this.options.skipFsync) return; // the node was told long ago
         this.apply(
           sim,
@@ -763,7 +780,9 @@ export class ClusterWorld {
     for (const effect of effects) {
       switch (effect.type) {
         case 'persist': {
-          sim.persisting.push(effect);
+          const undo = sim.storage.undoOf(effect.writes);
+          sim.storage.stage(effect.writes);
+          sim.persisting.push({ effect, undo });
           const doneMs =
             Math.max(sim.lastCommitDoneMs, this.nowMs) +
             this.prng.between(this.options.commitMsMin, this.options.commitMsMax);

@@ -11,7 +11,7 @@ import { DEFAULT_LIMITS } from '../core/limits.ts';
 import { Node, type Effect, type Input } from '../core/node.ts';
 import { Prng } from '../core/prng.ts';
 import type { ClientRequest } from '../core/requests.ts';
-import type { Storage, StorageWrite } from '../storage/contract.ts';
+import type { Storage } from '../storage/contract.ts';
 import { EventQueue } from './event-queue.ts';
 import { effectText, inputText } from './trace.ts';
 
@@ -76,6 +76,8 @@ export async function runSingleNodeSimulation(
         if (!effect.reply.ok) failed += 1;
         events.push(nowMs + prng.between(0, 3), { kind: 'client', client });
       } else if (effect.type === 'persist') {
+        // As the real shell does: readable at once, durable with its group's commit.
+        storage.stage(effect.writes);
         queue.push(effect);
         if (inFlight === null && !commitStartScheduled) {
           commitStartScheduled = true;
@@ -127,9 +129,7 @@ export async function runSingleNodeSimulation(
       }
       case 'commit-done': {
         const group = inFlight!;
-        const writes: StorageWrite[] = [];
-        for (const batch of group) writes.push(...batch.writes);
-        await storage.commit(writes, { durable: group.some((batch) => batch.durable) });
+        await storage.commit([], { durable: group.some((batch) => batch.durable) });
         inFlight = null;
         for (const batch of group) step({ type: 'persisted', nowMs, batchId: batch.batchId });
         if (queue.length > 0 && !commitStartScheduled) {

@@ -3,7 +3,13 @@
 // test/storage/compliance.ts holds every engine to this text.
 //
 // Rules:
-// - `get` and `scan` are synchronous and see every commit whose promise has resolved.
+// - `get` and `scan` are synchronous and see every batch staged and every commit called.
+// - `stage` applies a batch for reads at once; it becomes durable with the next commit,
+//   which persists every batch staged before it, then its own writes, as one atomic unit.
+//   Why: the core reads its own writes back at once (a SET reads the record it replaces),
+//   and the shell commits the batches of many requests together a moment later. Reading
+//   them from storage spares an overlay of unpersisted records in front of it (what that
+//   overlay cost: docs/STORAGE.md).
 // - `commit` applies all its writes atomically, in the order commits were called.
 // - A commit with `durable: true` resolves only once it survives a crash of the process
 //   (and, for the LMDB engine, of the machine: it is fsynced). A `durable: false` commit
@@ -48,6 +54,12 @@ export interface CommitOptions {
 }
 
 export interface Storage extends StorageReader {
+  /**
+   * Applies `writes` for reads at once. The next `commit` persists them; until it resolves,
+   * a crash may lose them, with every batch staged after them.
+   */
+  stage(writes: readonly StorageWrite[]): void;
+  /** Persists every batch staged since the last commit, then `writes`, as one batch. */
   commit(writes: readonly StorageWrite[], options: CommitOptions): Promise<void>;
   close(): Promise<void>;
 }

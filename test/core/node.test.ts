@@ -36,7 +36,11 @@ class Harness {
   step(input: Input): void {
     for (const effect of this.node.step(input)) {
       if (effect.type === 'reply') this.replies.set(effect.requestId, effect.reply);
-      else if (effect.type === 'persist') this.unpersisted.push(effect);
+      else if (effect.type === 'persist') {
+        // As a shell does: readable at once, durable once committed.
+        this.storage.stage(effect.writes);
+        this.unpersisted.push(effect);
+      }
     }
   }
 
@@ -50,7 +54,7 @@ class Harness {
   async persistAll(): Promise<void> {
     while (this.unpersisted.length > 0) {
       const batch = this.unpersisted.shift()!;
-      await this.storage.commit(batch.writes, { durable: batch.durable });
+      await this.storage.commit([], { durable: batch.durable });
       this.step({ type: 'persisted', nowMs: this.nowMs, batchId: batch.batchId });
     }
   }

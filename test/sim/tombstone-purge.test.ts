@@ -70,12 +70,14 @@ function stat(
   return world.node(id).protocolStats()[name];
 }
 
-/** Writes the keys, waits until the victim holds them, crashes it and deletes them. */
+/** Writes the keys, waits until the victim holds them durably, crashes it and deletes them. */
 function deleteWhileVictimDown(world: ClusterWorld, keys: readonly string[]): void {
   for (const key of keys) callUntilOk(world, 'n1', put(key, `old-${key}`));
   assert.ok(
     world.runUntil(
-      () => keys.every((key) => storedValue(world, VICTIM, key) === `old-${key}`),
+      () =>
+        keys.every((key) => storedValue(world, VICTIM, key) === `old-${key}`) &&
+        world.unpersistedBatches(VICTIM) === 0,
       30_000,
     ),
     'the victim holds every value before it goes down',

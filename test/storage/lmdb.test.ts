@@ -34,6 +34,15 @@ function openLmdb(options: LmdbStorageOptions) {
   };
 }
 
+/** Waits for a checkpoint's progress, which runs on its own. */
+async function until(done: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!done()) {
+    assert.ok(Date.now() < deadline, 'no checkpoint within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
 runStorageCompliance('lmdb', openLmdb(DEFAULT_LMDB_STORAGE_OPTIONS));
 // Tiny bounds: checkpoints and log segment changes happen inside every test.
 runStorageCompliance('lmdb, checkpointing often', openLmdb(SMALL_LMDB_OPTIONS));
@@ -74,13 +83,6 @@ test('lmdb: reads between checkpoints see the newest value, never one a checkpoi
 test('lmdb: what a checkpoint wrote is read from memory until the next one starts', async () => {
   const { storage } = await openLmdb(SMALL_LMDB_OPTIONS)();
   const lmdb = storage as LmdbStorage;
-  const until = async (done: () => boolean): Promise<void> => {
-    const deadline = Date.now() + 10_000;
-    while (!done()) {
-      assert.ok(Date.now() < deadline, 'no checkpoint within 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  };
   const batch = (round: number, keys: number[]) =>
     keys.map((key) => ({ key: Buffer.from(`k${key}`), value: Buffer.from(`v${round}-${key}`) }));
   const keys = Array.from({ length: 150 }, (_, key) => key);
@@ -145,6 +147,42 @@ test('lmdb: checkpoints bound the memtable and the log, and lose nothing', async
   }
   const scanned = reopened.scan({ start: Buffer.from('k'), end: Buffer.from('l'), limit: 10_000 });
   assert.equal(scanned.length, [...expected.values()].filter((v) => v !== undefined).length);
+  await reopened.close();
+});
+
+test('lmdb: no checkpoint starts while batches are staged and not logged; the next commit starts it', async () => {
+  const open = openLmdb(SMALL_LMDB_OPTIONS);
+  const { storage, reopen } = await open();
+  const lmdb = storage as LmdbStorage;
+  const batch = (name: string, count = 50) => {
+    const writes = [];
+    for (let i = 0; i < count; i++)
+      writes.push({ key: Buffer.from(`${name}-${i}`), value: Buffer.alloc(40, i) });
+    return writes;
+  };
+  // A commit past the memtable's bound starts a checkpoint; batches staged while it runs
+  // pass the bound again, and its end must not start the next one: that checkpoint would
+  // write batches that no log frame holds, and one cut short by a crash would leave them
+  // in LMDB in part.
+  void storage.commit(batch('c', 200), { durable: false });
+  for (let round = 0; round < 10; round++) storage.stage(batch(`s${round}`));
+  assert.ok(lmdb.stats().memtableBytes > 2 * SMALL_LMDB_OPTIONS.memtableBytesMax);
+  await until(() => lmdb.stats().checkpoints === 1);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(lmdb.stats().checkpoints, 1);
+  await storage.commit([], { durable: true });
+  await until(() => lmdb.stats().checkpoints === 2);
+  const reopened = await reopen();
+  const batches: [string, number][] = [['c', 200]];
+  for (let round = 0; round < 10; round++) batches.push([`s${round}`, 50]);
+  for (const [name, count] of batches) {
+    for (let i = 0; i < count; i++) {
+      assert.deepEqual(
+        Buffer.from(reopened.get(Buffer.from(`${name}-${i}`))!),
+        Buffer.alloc(40, i),
+      );
+    }
+  }
   await reopened.close();
 });
 

@@ -3,11 +3,13 @@
 // becomes a persist effect that the owner (src/core/node.ts) hands to the shell, and every
 // answer says which batch must be durable before a client may see it.
 //
-// Unpersisted records live in `pending`, an overlay that every read consults first, so the
-// node never answers from older data than it has accepted. Batches are persisted in the order
+// The shell stages each persist effect in storage as the step that emitted it returns (the
+// storage contract's `stage`), and the store reads the batches of the step under way on top
+// of storage (step-view.ts), so reads see every write at once. Until a durable batch is
+// persisted, reads of its keys wait for it (`unsynced`). Batches are persisted in the order
 // they were emitted; `persisted` asserts it.
 
-import { assert, bytesToKeyString, fromUtf8, keyStringToBytes, prefixEnd, utf8 } from '../bytes.ts';
+import { assert, bytesToKeyString, fromUtf8, prefixEnd, utf8 } from '../bytes.ts';
 import { ErrorCode, kvError, type KvError } from '../errors.ts';
 import type { ConflictPolicy, Keyspace } from '../keyspace.ts';
 import type { Limits } from '../limits.ts';
@@ -19,7 +21,8 @@ import { liveSiblings, winningSibling } from '../kv/siblings.ts';
 import { partitionOf } from '../ring/partition.ts';
 import { ByteReader, ByteWriter, DecodeError } from './byte-codec.ts';
 import { ByteSlab } from './byte-slab.ts';
-import { PendingRecords } from './pending-records.ts';
+import { StepView } from './step-view.ts';
+import { UnsyncedKeys } from './unsynced-keys.ts';
 import {
   dataKey,
   dataPrefix,
@@ -112,23 +115,15 @@ export class ReplicaStore {
   incarnation = 0;
   private readonly limits: Limits;
   private readonly partitionCount: number;
-  private readonly view: StorageReader;
+  /** Storage, with this step's batches on top (the shell stages them as the step returns). */
+  private readonly view: StepView;
   private readonly clock: HybridLogicalClock;
   /** The HLC wall time stored as the ceiling: every timestamp issued is below it. */
   private hlcCeilingMs: number;
-  /** Records written but not yet persisted, by storage key (as a key string). */
-  private readonly pending = new PendingRecords();
+  /** The durable batches not yet persisted, by the keys they write. */
+  private readonly unsynced = new UnsyncedKeys();
   /** Off only in tests, which compare the single-item write path with the general one. */
   singleItemPath = true;
-  /**
-   * Rows of tables the store does not interpret (acceptor states), written but not yet
-   * persisted, by storage key string; null is a removal.
-   */
-  private readonly pendingRows = new Map<
-    string,
-    { readonly value: Uint8Array | null; readonly batchId: number }
-  >();
-  private readonly batchRows = new Map<number, string[]>();
   private nextBatchId = 1;
   private persistedBatchId = 0;
   private persists: PersistEffect[] = [];
@@ -144,7 +139,7 @@ export class ReplicaStore {
     this.actorId = nodeId;
     this.limits = limits;
     this.partitionCount = partitionCount;
-    this.view = view;
+    this.view = new StepView(view);
     const storedCeiling = readHlc(view);
     this.clock = new HybridLogicalClock(storedCeiling);
     this.hlcCeilingMs = storedCeiling[0];
@@ -155,10 +150,16 @@ export class ReplicaStore {
     }).length;
   }
 
-  /** The persist effects emitted since the last call, in emission order. */
+  /**
+   * The persist effects emitted since the last call, in emission order. The caller stages
+   * them in storage before the store is asked anything again.
+   */
   drainPersists(): PersistEffect[] {
     const persists = this.persists;
-    if (persists.length > 0) this.persists = [];
+    if (persists.length > 0) {
+      this.persists = [];
+      this.view.clear();
+    }
     return persists;
   }
 
@@ -189,16 +190,11 @@ export class ReplicaStore {
     const results: ReadResult[] = [];
     for (const key of keys) {
       const storageKey = this.storageKeyOf(keyspace, key);
-      // No key string while nothing is pending: storage finds the key by its bytes.
-      const keyString = this.pending.empty ? undefined : bytesToKeyString(storageKey);
-      const pending = keyString === undefined ? undefined : this.pending.get(keyString);
+      if (!this.unsynced.empty) waitFor = Math.max(waitFor, this.unsynced.batchOf(storageKey));
       let record: StoredRecord | undefined;
-      if (pending !== undefined) {
-        record = pending.record;
-        if (pending.durable) waitFor = Math.max(waitFor, pending.batchId);
-      } else if (!withVersions) {
+      if (!withVersions) {
         // The hot path of a plain GET: the winner straight from the stored bytes.
-        const bytes = this.view.get(storageKey, keyString);
+        const bytes = this.view.get(storageKey);
         const winner = bytes === undefined ? null : readWinner(bytes, nowMs, keyspace.conflicts);
         results.push(
           winner === null
@@ -207,7 +203,7 @@ export class ReplicaStore {
         );
         continue;
       } else {
-        record = this.readStored(storageKey, keyString);
+        record = this.readStored(storageKey);
       }
       results.push(
         withVersions
@@ -244,10 +240,8 @@ export class ReplicaStore {
       const keyString = bytesToKeyString(storageKey);
       let entry = staged.get(keyString);
       if (entry === undefined) {
-        const pending = this.pending.get(keyString);
-        if (pending !== undefined && pending.durable) waitFor = Math.max(waitFor, pending.batchId);
-        const before =
-          pending !== undefined ? pending.record : this.readStored(storageKey, keyString);
+        waitFor = Math.max(waitFor, this.unsynced.batchOf(storageKey));
+        const before = this.readStored(storageKey, keyString);
         entry = { key: item.key, storageKey, before, after: before };
         staged.set(keyString, entry);
       }
@@ -257,23 +251,15 @@ export class ReplicaStore {
       results.push(outcome.result);
     }
     const writes: StorageWrite[] = [];
-    const records = new Map<string, Uint8Array | undefined>();
     const written: { key: Uint8Array; record: StoredRecord }[] = [];
-    for (const [keyString, entry] of staged) {
+    for (const entry of staged.values()) {
       if (entry.after === entry.before) continue;
-      this.stageRecordWrite(
-        writes,
-        records,
-        keyString,
-        entry.storageKey,
-        entry.before,
-        entry.after!,
-      );
+      this.stageRecordWrite(writes, entry.storageKey, entry.before, entry.after!);
       written.push({ key: entry.key, record: entry.after! });
     }
     if (writes.length === 0) return { ok: true, value: { results, written }, waitFor };
     const durable = keyspace.durability === 'sync';
-    const batchId = this.persist(writes, durable, records);
+    const batchId = this.persist(writes, durable);
     return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
   }
 
@@ -306,10 +292,8 @@ export class ReplicaStore {
    */
   private writeOne(keyspace: Keyspace, item: WriteItem, nowMs: number): Outcome<LocalWrite> {
     const storageKey = this.storageKeyOf(keyspace, item.key);
-    const keyString = bytesToKeyString(storageKey);
-    const pending = this.pending.get(keyString);
-    const waitFor = pending !== undefined && pending.durable ? pending.batchId : 0;
-    const before = pending !== undefined ? pending.record : this.readStored(storageKey, keyString);
+    const waitFor = this.unsynced.batchOf(storageKey);
+    const before = this.readStored(storageKey);
     const outcome = this.applyItem(keyspace, item, before, nowMs);
     if (!outcome.ok) return { ok: false, error: outcome.error };
     const results = [outcome.result];
@@ -318,9 +302,9 @@ export class ReplicaStore {
       return { ok: true, value: { results, written: [] }, waitFor };
     assert(after !== undefined, 'a write leaves a record');
     const writes: StorageWrite[] = [];
-    const encoded = this.stageRecordWrite(writes, null, keyString, storageKey, before, after);
+    this.stageRecordWrite(writes, storageKey, before, after);
     const durable = keyspace.durability === 'sync';
-    const batchId = this.persistOne(writes, durable, keyString, encoded);
+    const batchId = this.persist(writes, durable);
     const written = [{ key: item.key, record: after }];
     return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
   }
@@ -368,8 +352,7 @@ export class ReplicaStore {
       const userKey = entry.key.subarray(prefix.length + CURSOR_HEADER_BYTES);
       if (request.prefix !== null && !startsWith(userKey, request.prefix)) continue;
       if (request.match !== null && !globMatches(request.match, userKey)) continue;
-      const pending = this.pending.get(bytesToKeyString(entry.key));
-      const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
+      const record = decodeRecord(entry.value);
       if (liveSiblings(record, nowMs, keyspace.conflicts).length === 0) continue;
       keys.push(userKey.slice());
     }
@@ -399,12 +382,10 @@ export class ReplicaStore {
     const keys: Uint8Array[] = [];
     for (let i = 0; i < entries.length && i < limit; i++) {
       const entry = entries[i]!;
-      const pending = this.pending.get(bytesToKeyString(entry.key));
-      const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
+      const record = decodeRecord(entry.value);
       if (liveSiblings(record, nowMs, keyspace.conflicts).length === 0) continue;
       keys.push(entry.key.slice(prefix.length));
     }
-    // Keys accepted but not yet in storage show up once their batch is persisted.
     return { keys, more: entries.length > limit };
   }
 
@@ -417,30 +398,16 @@ export class ReplicaStore {
     partition: number,
   ): { key: Uint8Array; record: StoredRecord }[] {
     const prefix = dataPrefix(keyspaceId, partition);
-    const result = new Map<string, { key: Uint8Array; record: StoredRecord | undefined }>();
+    const records: { key: Uint8Array; record: StoredRecord }[] = [];
     for (let start = prefix; ;) {
       const rows = this.view.scan({ start, end: prefixEnd(prefix), limit: COUNT_SCAN_CHUNK });
       for (const row of rows) {
-        result.set(bytesToKeyString(row.key), {
-          key: row.key.slice(prefix.length),
-          record: decodeRecord(row.value),
-        });
+        records.push({ key: row.key.slice(prefix.length), record: decodeRecord(row.value) });
       }
       if (rows.length < COUNT_SCAN_CHUNK) break;
       const last = rows[rows.length - 1]!.key;
       start = new Uint8Array(last.length + 1);
       start.set(last);
-    }
-    const prefixString = bytesToKeyString(prefix);
-    for (const [keyString, pending] of this.pending.entries()) {
-      if (!keyString.startsWith(prefixString)) continue;
-      const key = keyStringToBytes(keyString).slice(prefix.length);
-      result.set(keyString, { key, record: pending.record });
-    }
-    const records: { key: Uint8Array; record: StoredRecord }[] = [];
-    for (const keyString of [...result.keys()].sort()) {
-      const entry = result.get(keyString)!;
-      if (entry.record !== undefined) records.push({ key: entry.key, record: entry.record });
     }
     return records;
   }
@@ -481,7 +448,6 @@ export class ReplicaStore {
       targets.push({ storageKey, record }),
     );
     let writes: StorageWrite[] = [];
-    let records = new Map<string, Uint8Array | undefined>();
     let lastBatchId = 0;
     const durable = keyspace.durability === 'sync';
     for (const { storageKey, record } of targets) {
@@ -499,21 +465,19 @@ export class ReplicaStore {
         null,
         0,
       );
-      const keyString = bytesToKeyString(storageKey);
-      this.stageRecordWrite(writes, records, keyString, storageKey, record, tombstone);
+      this.stageRecordWrite(writes, storageKey, record, tombstone);
       if (writes.length >= FLUSH_BATCH_WRITES_MAX) {
-        lastBatchId = this.persist(writes, durable, records);
+        lastBatchId = this.persist(writes, durable);
         writes = [];
-        records = new Map();
       }
     }
-    if (writes.length > 0) lastBatchId = this.persist(writes, durable, records);
+    if (writes.length > 0) lastBatchId = this.persist(writes, durable);
     return { ok: true, value: targets.length, waitFor: durable ? lastBatchId : 0 };
   }
 
   // ---- what a replica does for a coordinator ----
 
-  /** This node's record of a key (pending state included). */
+  /** This node's record of a key, persisted or not. */
   readRecord(keyspace: Keyspace, key: Uint8Array): Outcome<StoredRecord | undefined> {
     return this.readAt(this.storageKeyOf(keyspace, key));
   }
@@ -521,7 +485,7 @@ export class ReplicaStore {
   /**
    * Merges a record received from another replica into this node's copy. Answers the merged
    * record, and the batch to wait for before acknowledging (the merge's, or an earlier
-   * pending one whose state the merge contains).
+   * unpersisted one whose state the merge contains).
    */
   mergeRecord(
     keyspace: Keyspace,
@@ -566,9 +530,7 @@ export class ReplicaStore {
     const entries = this.view.scan({ start: prefix, end: prefixEnd(prefix), limit });
     const hints: HintEntry[] = [];
     for (const entry of entries) {
-      const pending = this.pending.get(bytesToKeyString(entry.key));
-      const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
-      if (record === undefined) continue;
+      const record = decodeRecord(entry.value);
       const { dataKey: storageDataKey } = parseHintKey(entry.key);
       hints.push({
         keyspaceId: keyspaceIdOfDataKey(storageDataKey),
@@ -600,9 +562,7 @@ export class ReplicaStore {
     const current = this.readAt(storageKey);
     if (!current.ok || current.value === undefined) return;
     if (!recordsEqual(current.value, delivered)) return;
-    const keyString = bytesToKeyString(storageKey);
-    const records = new Map<string, Uint8Array | undefined>([[keyString, undefined]]);
-    this.persist([{ key: storageKey, value: null }], false, records);
+    this.persist([{ key: storageKey, value: null }], false);
     this.hints--;
   }
 
@@ -614,29 +574,24 @@ export class ReplicaStore {
    */
   dropKeys(keyspaceId: number, partition: number, keys: readonly Uint8Array[]): void {
     const writes: StorageWrite[] = [];
-    const records = new Map<string, Uint8Array | undefined>();
     for (const key of keys) {
       const storageKey = dataKey(keyspaceId, partition, key);
-      const keyString = bytesToKeyString(storageKey);
-      const pending = this.pending.get(keyString);
-      const record = pending !== undefined ? pending.record : this.readStored(storageKey);
+      const record = this.readStored(storageKey);
       for (const expiresAtMs of expiryTimesOf(record)) {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: null });
       }
       writes.push({ key: storageKey, value: null });
-      records.set(keyString, undefined);
       this.onDataChange?.(storageKey, record, undefined);
     }
-    if (writes.length > 0) this.persist(writes, false, records);
+    if (writes.length > 0) this.persist(writes, false);
   }
 
   // ---- tombstone purges (docs/ANTI-ENTROPY.md, "Tombstones") ----
 
   /**
    * Up to `limit` stored rows of one partition after `afterKey` (exclusive; null: from its
-   * start), in key order, each with its record as written last (a row removed but not yet
-   * persisted is left out), and whether the partition has more rows. Rows only pending are
-   * not seen: they are fresh writes, which no purge wants.
+   * start), in key order, each with its record as written last, persisted or not, and
+   * whether the partition has more rows.
    */
   partitionRecordsAfter(
     keyspaceId: number,
@@ -662,9 +617,7 @@ export class ReplicaStore {
     for (let i = 0; i < rows.length && i < limit; i++) {
       const row = rows[i]!;
       lastKey = row.key.slice(prefix.length);
-      const pending = this.pending.empty ? undefined : this.pending.get(bytesToKeyString(row.key));
-      const record = pending !== undefined ? pending.record : decodeRecord(row.value);
-      if (record !== undefined) records.push({ key: lastKey, record });
+      records.push({ key: lastKey, record: decodeRecord(row.value) });
     }
     return { records, more: rows.length > limit, lastKey };
   }
@@ -696,9 +649,8 @@ export class ReplicaStore {
       writes.push({ key: expiryKey(expiresAtMs, storageKey), value: null });
     }
     writes.push({ key: storageKey, value: null });
-    const keyString = bytesToKeyString(storageKey);
     this.onDataChange?.(storageKey, current.value, undefined);
-    this.persist(writes, false, new Map([[keyString, undefined]]));
+    this.persist(writes, false);
     return true;
   }
 
@@ -712,7 +664,6 @@ export class ReplicaStore {
     });
     if (expired.length === 0) return;
     const writes: StorageWrite[] = [];
-    const records = new Map<string, Uint8Array | undefined>();
     const done = new Set<string>();
     for (const entry of expired) {
       const { expiresAtMs, dataKey: storageKey } = parseExpiryKey(entry.key);
@@ -720,8 +671,7 @@ export class ReplicaStore {
       const keyString = bytesToKeyString(storageKey);
       if (done.has(keyString)) continue;
       done.add(keyString);
-      const pending = this.pending.get(keyString);
-      const record = pending !== undefined ? pending.record : this.readStored(storageKey);
+      const record = this.readStored(storageKey);
       if (record === undefined) continue;
       // Expiry turns the expired versions into tombstones with the same dots: it is not a
       // new write, and every replica reaches the same record on its own.
@@ -736,14 +686,12 @@ export class ReplicaStore {
       if (!changed || !siblings.some((s) => s.expiresAtMs === expiresAtMs || s.value === null))
         continue;
       const next: StoredRecord = { context: record.context, siblings };
-      const encoded = encodeRecord(next, this.slab);
-      writes.push({ key: storageKey, value: encoded });
-      records.set(keyString, encoded);
+      writes.push({ key: storageKey, value: encodeRecord(next, this.slab) });
       this.onDataChange?.(storageKey, record, next);
     }
     // The purge need not be durable: if it is lost, the index entries are still there and a
     // later tick does it again.
-    this.persist(writes, false, records);
+    this.persist(writes, false);
   }
 
   // ---- persistence ----
@@ -752,13 +700,7 @@ export class ReplicaStore {
     assert(batchId === this.persistedBatchId + 1, `batch ${batchId} persisted out of order`);
     assert(batchId < this.nextBatchId, `batch ${batchId} was never emitted`);
     this.persistedBatchId = batchId;
-    this.pending.persisted(batchId);
-    // Rows are rare (cluster metadata, handoff state): most batches skip two map lookups.
-    if (this.batchRows.size === 0) return;
-    for (const keyString of this.batchRows.get(batchId) ?? []) {
-      if (this.pendingRows.get(keyString)?.batchId === batchId) this.pendingRows.delete(keyString);
-    }
-    this.batchRows.delete(batchId);
+    this.unsynced.persisted(batchId);
   }
 
   /** The id of the last batch emitted (0: none yet). */
@@ -771,14 +713,7 @@ export class ReplicaStore {
    * they read back through `readRow` at once. Answers the batch id.
    */
   persistRows(writes: StorageWrite[], durable: boolean): number {
-    const rows = writes.map((write) => [bytesToKeyString(write.key), write.value] as const);
-    const batchId = this.persist(writes, durable, new Map());
-    for (const [keyString, value] of rows) this.pendingRows.set(keyString, { value, batchId });
-    this.batchRows.set(
-      batchId,
-      rows.map(([keyString]) => keyString),
-    );
-    return batchId;
+    return this.persist(writes, durable, false);
   }
 
   /**
@@ -786,33 +721,20 @@ export class ReplicaStore {
    * small ranges and start-up: it reads the whole range.
    */
   scanRows(start: Uint8Array, end: Uint8Array): StorageWrite[] {
-    const rows = new Map<string, Uint8Array | null>();
+    const rows: StorageWrite[] = [];
     for (let from = start; ;) {
       const entries = this.view.scan({ start: from, end, limit: COUNT_SCAN_CHUNK });
-      for (const entry of entries) rows.set(bytesToKeyString(entry.key), entry.value);
+      for (const entry of entries) rows.push(entry);
       if (entries.length < COUNT_SCAN_CHUNK) break;
       const last = entries[entries.length - 1]!.key;
       from = new Uint8Array(last.length + 1);
       from.set(last);
     }
-    const startString = bytesToKeyString(start);
-    const endString = bytesToKeyString(end);
-    for (const [keyString, pending] of this.pendingRows) {
-      if (keyString >= startString && keyString < endString) rows.set(keyString, pending.value);
-    }
-    const result: StorageWrite[] = [];
-    for (const keyString of [...rows.keys()].sort()) {
-      const value = rows.get(keyString)!;
-      if (value !== null) result.push({ key: keyStringToBytes(keyString), value });
-    }
-    return result;
+    return rows;
   }
 
   /** A row as written last, persisted or not. */
   readRow(storageKey: Uint8Array): Uint8Array | undefined {
-    const pending =
-      this.pendingRows.size === 0 ? undefined : this.pendingRows.get(bytesToKeyString(storageKey));
-    if (pending !== undefined) return pending.value ?? undefined;
     return this.view.get(storageKey);
   }
 
@@ -835,13 +757,13 @@ export class ReplicaStore {
     return this.persist(
       [{ key: INCARNATION_META_KEY, value: utf8(String(incarnation)) }],
       true,
-      new Map(),
+      false,
     );
   }
 
   /** Writes arbitrary meta entries (the cluster map) in a batch of their own. */
   persistMeta(name: string, value: Uint8Array, durable: boolean): number {
-    return this.persist([{ key: metaKey(name), value }], durable, new Map());
+    return this.persist([{ key: metaKey(name), value }], durable, false);
   }
 
   readMeta(name: string): Uint8Array | undefined {
@@ -849,31 +771,14 @@ export class ReplicaStore {
   }
 
   /**
-   * Emits a persist effect and returns its batch id. `records` are the records the batch
-   * stores, by key string: they stay readable in `pending` until the batch is persisted.
+   * Emits a persist effect and returns its batch id. The shell stages it in storage as the
+   * step returns: from then on reads see it. Until a durable batch is persisted, reads of
+   * its keys through `readAt` wait for it, unless `readsWait` is false (rows and meta
+   * entries, whose readers do not wait).
    */
-  private persist(
-    writes: StorageWrite[],
-    durable: boolean,
-    records: Map<string, Uint8Array | undefined>,
-  ): number {
+  private persist(writes: StorageWrite[], durable: boolean, readsWait = true): number {
     const batchId = this.nextBatchId++;
-    for (const [keyString, encoded] of records) {
-      this.pending.set(keyString, encoded, batchId, durable);
-    }
-    this.emitPersist(batchId, writes, durable);
-    return batchId;
-  }
-
-  /** `persist` of a batch that stores one record (`encoded`). */
-  private persistOne(
-    writes: StorageWrite[],
-    durable: boolean,
-    keyString: string,
-    encoded: Uint8Array,
-  ): number {
-    const batchId = this.nextBatchId++;
-    this.pending.set(keyString, encoded, batchId, durable);
+    if (durable && readsWait) for (const write of writes) this.unsynced.mark(write.key, batchId);
     this.emitPersist(batchId, writes, durable);
     return batchId;
   }
@@ -887,14 +792,12 @@ export class ReplicaStore {
       writes.push({ key: HLC_META_KEY, value: encodeHlc([this.hlcCeilingMs, 0]) });
     }
     this.persists.push({ type: 'persist', batchId, writes, durable });
+    this.view.add(writes);
   }
 
   private readAt(storageKey: Uint8Array): Outcome<StoredRecord | undefined> {
-    const pending = this.pending.empty ? undefined : this.pending.get(bytesToKeyString(storageKey));
-    if (pending !== undefined) {
-      return { ok: true, value: pending.record, waitFor: pending.durable ? pending.batchId : 0 };
-    }
-    return { ok: true, value: this.readStored(storageKey), waitFor: 0 };
+    const waitFor = this.unsynced.batchOf(storageKey);
+    return { ok: true, value: this.readStored(storageKey), waitFor };
   }
 
   private mergeAt(
@@ -904,7 +807,6 @@ export class ReplicaStore {
     nowMs: number,
     isData: boolean,
   ): Outcome<StoredRecord> {
-    const keyString = bytesToKeyString(storageKey);
     const current = this.readAt(storageKey);
     assert(current.ok, 'a local read cannot fail');
     // Timestamps seen from other nodes move this node's clock on (HLC receive rule).
@@ -914,31 +816,23 @@ export class ReplicaStore {
     }
     const merged = mergeRecords(current.value, incoming)!;
     const writes: StorageWrite[] = [];
-    const records = new Map<string, Uint8Array | undefined>();
     if (isData) {
-      this.stageRecordWrite(writes, records, keyString, storageKey, current.value, merged);
+      this.stageRecordWrite(writes, storageKey, current.value, merged);
     } else {
-      const encoded = encodeRecord(merged, this.slab);
-      writes.push({ key: storageKey, value: encoded });
-      records.set(keyString, encoded);
+      writes.push({ key: storageKey, value: encodeRecord(merged, this.slab) });
     }
     const durable = keyspace.durability === 'sync';
-    const batchId = this.persist(writes, durable, records);
+    const batchId = this.persist(writes, durable);
     return { ok: true, value: merged, waitFor: durable ? batchId : current.waitFor };
   }
 
-  /**
-   * Adds the writes that store `after` in place of `before`, expiry index included; answers
-   * `after` encoded.
-   */
+  /** Adds the writes that store `after` in place of `before`, expiry index included. */
   private stageRecordWrite(
     writes: StorageWrite[],
-    records: Map<string, Uint8Array | undefined> | null,
-    keyString: string,
     storageKey: Uint8Array,
     before: StoredRecord | undefined,
     after: StoredRecord,
-  ): Uint8Array {
+  ): void {
     // Index entries for expiry times that appear or disappear (most records have none).
     const beforeExpiries = expiryTimesOf(before);
     const afterExpiries = expiryTimesOf(after);
@@ -952,14 +846,11 @@ export class ReplicaStore {
         writes.push({ key: expiryKey(expiresAtMs, storageKey), value: new Uint8Array(0) });
       }
     }
-    const encoded = encodeRecord(after, this.slab);
-    writes.push({ key: storageKey, value: encoded, keyString });
-    records?.set(keyString, encoded);
+    writes.push({ key: storageKey, value: encodeRecord(after, this.slab) });
     this.onDataChange?.(storageKey, before, after);
-    return encoded;
   }
 
-  /** Visits every live key of a keyspace, in storage order (pending state included). */
+  /** Visits every live key of a keyspace, in storage order. */
   private forEachLiveKey(
     keyspace: Keyspace,
     nowMs: number,
@@ -967,31 +858,16 @@ export class ReplicaStore {
   ): void {
     const end = dataPrefixEnd(keyspace.id);
     let start = dataPrefix(keyspace.id);
-    const seen = new Set<string>();
     for (;;) {
       const entries = this.view.scan({ start, end, limit: COUNT_SCAN_CHUNK });
       for (const entry of entries) {
-        const keyString = bytesToKeyString(entry.key);
-        seen.add(keyString);
-        const pending = this.pending.get(keyString);
-        const record = pending !== undefined ? pending.record : decodeRecord(entry.value);
-        if (record !== undefined && liveSiblings(record, nowMs, keyspace.conflicts).length > 0)
-          visit(entry.key, record);
+        const record = decodeRecord(entry.value);
+        if (liveSiblings(record, nowMs, keyspace.conflicts).length > 0) visit(entry.key, record);
       }
       if (entries.length < COUNT_SCAN_CHUNK) break;
       const last = entries[entries.length - 1]!.key;
       start = new Uint8Array(last.length + 1);
       start.set(last);
-    }
-    // Keys written but not yet in storage.
-    const prefix = dataPrefix(keyspace.id);
-    for (const [keyString, pending] of this.pending.entries()) {
-      if (seen.has(keyString) || pending.encoded === undefined) continue;
-      if (!keyStringStartsWith(keyString, prefix)) continue;
-      // Decoded once: each read of `record` decodes anew.
-      const record = pending.record!;
-      if (liveSiblings(record, nowMs, keyspace.conflicts).length > 0)
-        visit(keyStringToBytes(keyString), record);
     }
   }
 
@@ -1132,12 +1008,6 @@ function readHlc(view: StorageReader): HlcTimestamp {
 function startsWith(bytes: Uint8Array, prefix: Uint8Array): boolean {
   if (prefix.length > bytes.length) return false;
   for (let i = 0; i < prefix.length; i++) if (bytes[i] !== prefix[i]) return false;
-  return true;
-}
-
-function keyStringStartsWith(keyString: string, prefix: Uint8Array): boolean {
-  if (keyString.length < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (keyString.charCodeAt(i) !== prefix[i]) return false;
   return true;
 }
 

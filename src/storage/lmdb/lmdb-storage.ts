@@ -28,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { open, type Database, type RootDatabase } from 'lmdb';
-import { bytesToKeyString } from '../../core/bytes.ts';
+import { assert, bytesToKeyString } from '../../core/bytes.ts';
 import { checkScanLimit } from '../contract.ts';
 import type { CommitOptions, KeyRange, Storage, StorageEntry, StorageWrite } from '../contract.ts';
 import { DEFAULT_WAL_OPTIONS, WriteAheadLog, type WalOptions } from '../wal/write-ahead-log.ts';
@@ -116,6 +116,8 @@ export class LmdbStorage implements Storage {
    */
   private retired: Memtable | null = null;
   private lmdbReads = 0;
+  /** Batches staged since the last commit, in the memtable and not yet in the log. */
+  private staged: StorageWrite[] = [];
   private checkpointing: Promise<void> | null = null;
   private logBytesAtCheckpoint = 0;
   private failure: Error | null = null;
@@ -233,19 +235,26 @@ export class LmdbStorage implements Storage {
     return found;
   }
 
+  stage(writes: readonly StorageWrite[]): void {
+    if (this.failure !== null) throw this.failure;
+    if (this.closed) throw new Error('storage is closed');
+    const stored = storedWritesOf(writes);
+    this.applyToMemtable(stored);
+    for (const write of stored) this.staged.push(write);
+  }
+
   async commit(writes: readonly StorageWrite[], options: CommitOptions): Promise<void> {
     if (this.failure !== null) throw this.failure;
     if (this.closed) throw new Error('storage is closed');
-    // Most batches have no long key: they go as they came, without a copy of the list.
-    let stored = writes;
-    for (const write of writes) {
-      if (write.key.length > DIRECT_KEY_BYTES_MAX) {
-        stored = writes.map(storedWriteOf);
-        break;
-      }
+    const own = storedWritesOf(writes);
+    let stored = own;
+    if (this.staged.length > 0) {
+      stored = this.staged;
+      this.staged = [];
+      for (const write of own) stored.push(write);
     }
     const { done } = this.log.append(stored, options.durable);
-    this.applyToMemtable(stored);
+    this.applyToMemtable(own);
     this.maybeCheckpoint();
     await done;
     // Bounded memory: past twice its bound, the memtable waits for the checkpoint.
@@ -258,6 +267,13 @@ export class LmdbStorage implements Storage {
     if (this.closed) return;
     this.closed = true;
     await this.checkpointing;
+    // Staged batches are in the memtable: the log must hold them before a checkpoint may
+    // write it (see checkpoint).
+    if (this.failure === null && this.staged.length > 0) {
+      const staged = this.staged;
+      this.staged = [];
+      await this.log.append(staged, true).done;
+    }
     if (this.failure === null && this.active.size > 0) await this.checkpoint();
     await this.log.close();
     await this.root.close();
@@ -310,6 +326,8 @@ export class LmdbStorage implements Storage {
 
   private maybeCheckpoint(): void {
     if (this.checkpointing !== null || this.closed || this.failure !== null) return;
+    // The next commit logs the staged batches and calls again (see checkpoint).
+    if (this.staged.length > 0) return;
     const logBytes = this.log.bytesAppended - this.logBytesAtCheckpoint;
     if (
       this.active.bytes < this.options.memtableBytesMax &&
@@ -333,6 +351,9 @@ export class LmdbStorage implements Storage {
 
   /** Writes the memtable into LMDB and frees the log it covered. */
   private async checkpoint(): Promise<void> {
+    // Only logged writes may be checkpointed: a staged batch that a checkpoint cut short had
+    // partly written into LMDB would survive a crash in part, with no log frame to replay.
+    assert(this.staged.length === 0, 'a checkpoint starts with nothing staged');
     const frozen = this.active;
     // The cache may hold values older than the retired memtable's, which hid them until now:
     // both go. From here the frozen memtable hides the cache's values of the keys it holds,
@@ -408,6 +429,14 @@ export function keepableWrite(write: StorageWrite): StorageWrite {
   if (write.value === null || write.value.length <= INLINE_VALUE_BYTES_MAX) return write;
   // A copy: on a Buffer, slice() is a view too.
   return { key: write.key, value: new Uint8Array(write.value) };
+}
+
+/** `writes` with long keys in their stored form; most batches have none and go as they are. */
+function storedWritesOf(writes: readonly StorageWrite[]): StorageWrite[] {
+  for (const write of writes) {
+    if (write.key.length > DIRECT_KEY_BYTES_MAX) return writes.map(storedWriteOf);
+  }
+  return writes as StorageWrite[];
 }
 
 function storedWriteOf(write: StorageWrite): StorageWrite {

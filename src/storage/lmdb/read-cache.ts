@@ -7,8 +7,7 @@
 // first; the engine drops the whole cache when a checkpoint starts, with the memtable the
 // last checkpoint wrote, which hid those values until then. Why not delete each written key
 // from the cache instead: that made the map gain and lose an entry per write, and a
-// long-lived Map that churns has V8 promote what it held (pending-records.ts in the core
-// says how).
+// long-lived Map that churns has V8 promote what it held (docs/ARCHITECTURE.md says how).
 
 const ENTRY_OVERHEAD_BYTES = 64;
 

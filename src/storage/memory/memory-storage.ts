@@ -31,15 +31,40 @@ export class MemoryStorage implements Storage {
     return found;
   }
 
+  /** Nothing is lost here but by `undo` (the simulator's crash): staging is applying. */
+  stage(writes: readonly StorageWrite[]): void {
+    if (this.closed) throw new Error('storage is closed');
+    this.apply(writes);
+  }
+
   commit(writes: readonly StorageWrite[], _options: CommitOptions): Promise<void> {
     if (this.closed) return Promise.reject(new Error('storage is closed'));
+    this.apply(writes);
+    return Promise.resolve();
+  }
+
+  /**
+   * Asked before `writes` are applied: the writes that take each of their keys back to its
+   * value now. Applied after `writes`, they undo them (the simulator's crash loses the
+   * writes that were not yet durable so).
+   */
+  undoOf(writes: readonly StorageWrite[]): StorageWrite[] {
+    const undo: StorageWrite[] = [];
+    for (let i = writes.length - 1; i >= 0; i--) {
+      const key = writes[i]!.key;
+      undo.push({ key, value: this.get(key) ?? null });
+    }
+    return undo;
+  }
+
+  /** Applies `writes` at once (undoOf's writes, say). */
+  apply(writes: readonly StorageWrite[]): void {
     for (const write of writes) {
       const key = write.keyString ?? bytesToKeyString(write.key);
       if (write.value === null) this.entries.delete(key);
       // A copy (on a Buffer, slice() would be a view).
       else this.entries.set(key, new Uint8Array(write.value));
     }
-    return Promise.resolve();
   }
 
   close(): Promise<void> {

@@ -92,13 +92,15 @@ function side(nodeId: string, singleItemPath: boolean): Side {
 /** Commits every batch drained so far and reports it persisted, as a shell would. */
 function persistAll({ store, storage, unpersisted }: Side): void {
   for (const persist of unpersisted.splice(0)) {
-    void storage.commit(persist.writes, { durable: persist.durable });
+    void storage.commit([], { durable: persist.durable });
     store.persisted(persist.batchId);
   }
 }
 
+/** Takes the store's new batches and stages them, as a shell does after each step. */
 function drain(side: Side): PersistEffect[] {
   const persists = side.store.drainPersists();
+  for (const persist of persists) side.storage.stage(persist.writes);
   side.unpersisted.push(...persists);
   return persists;
 }

@@ -20,27 +20,41 @@ const PARTITION = partitionOf(DEFAULT_KEYSPACE.id, KEY, PARTITIONS);
 function storeWith(records: readonly [Uint8Array, StoredRecord][]): {
   store: ReplicaStore;
   storage: MemoryStorage;
+  stage: () => void;
   flush: () => void;
 } {
   const storage = new MemoryStorage();
   const store = new ReplicaStore('a', DEFAULT_LIMITS, PARTITIONS, storage);
-  const flush = (): void => {
+  let staged: number[] = [];
+  /** What a shell does as a step returns: the new batches become readable. */
+  const stage = (): void => {
     for (const persist of store.drainPersists()) {
-      void storage.commit(persist.writes, { durable: persist.durable });
-      store.persisted(persist.batchId);
+      storage.stage(persist.writes);
+      staged.push(persist.batchId);
     }
   };
-  for (const [key, record] of records) store.mergeRecord(DEFAULT_KEYSPACE, key, record, 0);
+  /** Stages, commits and reports persisted every batch so far. */
+  const flush = (): void => {
+    stage();
+    void storage.commit([], { durable: true });
+    for (const batchId of staged) store.persisted(batchId);
+    staged = [];
+  };
+  for (const [key, record] of records) {
+    store.mergeRecord(DEFAULT_KEYSPACE, key, record, 0);
+    stage();
+  }
   flush();
-  return { store, storage, flush };
+  return { store, storage, stage, flush };
 }
 
 test('a purge removes the row only while it is exactly the tombstone named, and tells the tree', () => {
-  const { store, storage, flush } = storeWith([[KEY, tombstone()]]);
+  const { store, storage, stage, flush } = storeWith([[KEY, tombstone()]]);
   const changes: (StoredRecord | undefined)[] = [];
   store.onDataChange = (_key, _before, after) => changes.push(after);
   assert.equal(store.purgeIfEqual(DEFAULT_KEYSPACE.id, KEY, tombstone('a', 3)), false);
   assert.equal(store.purgeIfEqual(DEFAULT_KEYSPACE.id, KEY, tombstone()), true);
+  stage();
   assert.deepEqual(changes, [undefined]);
   assert.equal(store.readRecord(DEFAULT_KEYSPACE, KEY).ok, true);
   assert.equal(
@@ -54,7 +68,7 @@ test('a purge removes the row only while it is exactly the tombstone named, and 
 });
 
 test('a write that came after the tombstone keeps the row', () => {
-  const { store } = storeWith([[KEY, tombstone()]]);
+  const { store, stage } = storeWith([[KEY, tombstone()]]);
   const write = store.write(
     DEFAULT_KEYSPACE,
     [
@@ -71,6 +85,7 @@ test('a write that came after the tombstone keeps the row', () => {
     2_000_000,
   );
   assert.ok(write.ok);
+  stage();
   assert.equal(store.purgeIfEqual(DEFAULT_KEYSPACE.id, KEY, tombstone()), false);
   const held = store.readRecord(DEFAULT_KEYSPACE, KEY);
   assert.ok(
@@ -81,7 +96,7 @@ test('a write that came after the tombstone keeps the row', () => {
 test('sweep pages follow the key order with a cursor, and hints are found by key', () => {
   const keys = Array.from({ length: 40 }, (_, i) => utf8(`key-${String(i).padStart(2, '0')}`));
   const inPartition = keys.filter((key) => partitionOf(0, key, PARTITIONS) === PARTITION);
-  const { store } = storeWith([
+  const { store, stage } = storeWith([
     ...keys.map((key) => [key, oldValue()] as [Uint8Array, StoredRecord]),
     [KEY, tombstone()],
   ]);
@@ -98,6 +113,7 @@ test('sweep pages follow the key order with a cursor, and hints are found by key
   assert.equal(store.holdsHintFor(['b'], 0, KEY), false);
   const hinted = store.mergeHint('b', DEFAULT_KEYSPACE, KEY, oldValue(), 100, 0);
   assert.ok(hinted.ok);
+  stage();
   assert.equal(store.holdsHintFor(['c'], 0, KEY), false, 'a hint for another owner');
   assert.equal(store.holdsHintFor(['c', 'b'], 0, KEY), true);
 });

@@ -23,38 +23,48 @@ interface StepWrite {
 
 export class StepView implements StorageReader {
   private readonly storage: StorageReader;
-  /** The step's writes in the order they were made. */
-  private writes: StorageWrite[] = [];
-  /** The newest of them per key, by key string, covering `writes` up to `indexed`. */
-  private index = new Map<string, StepWrite>();
+  /**
+   * The step's batches in the order they were emitted, the first `count` places of one array
+   * kept from step to step: emptying an array by its length gives its storage up, and the
+   * next step's batch would allocate it again.
+   */
+  private readonly batches: (readonly StorageWrite[] | undefined)[] = [];
+  private count = 0;
+  /**
+   * The newest write per key, by key string, over `batches` up to `indexed`; made by the
+   * first read that needs it (most steps have none).
+   */
+  private index: Map<string, StepWrite> | null = null;
   private indexed = 0;
 
   constructor(storage: StorageReader) {
     this.storage = storage;
   }
 
-  /** A batch emitted in this step. */
+  /** A batch emitted in this step; it must not change afterwards. */
   add(writes: readonly StorageWrite[]): void {
-    for (const write of writes) this.writes.push(write);
+    this.batches[this.count++] = writes;
   }
 
   /** The step is over: the shell stages its batches, and storage shows them from now on. */
   clear(): void {
-    if (this.writes.length === 0) return;
-    this.writes = [];
-    this.index = new Map();
+    if (this.count === 0) return;
+    // The batches are the shell's now: no reference to them stays behind.
+    for (let i = 0; i < this.count; i++) this.batches[i] = undefined;
+    this.count = 0;
+    this.index = null;
     this.indexed = 0;
   }
 
   get(key: Uint8Array, keyString?: string): Uint8Array | undefined {
-    if (this.writes.length === 0) return this.storage.get(key, keyString);
+    if (this.count === 0) return this.storage.get(key, keyString);
     const own = this.indexedWrites().get(keyString ?? bytesToKeyString(key));
     if (own !== undefined) return own.value ?? undefined;
     return this.storage.get(key, keyString);
   }
 
   scan(range: KeyRange): StorageEntry[] {
-    if (this.writes.length === 0) return this.storage.scan(range);
+    if (this.count === 0) return this.storage.scan(range);
     const reverse = range.reverse === true;
     const own: StepWrite[] = [];
     for (const write of this.indexedWrites().values()) {
@@ -88,11 +98,13 @@ export class StepView implements StorageReader {
   }
 
   private indexedWrites(): Map<string, StepWrite> {
-    assert(this.indexed <= this.writes.length, 'the index covers only writes made');
-    for (; this.indexed < this.writes.length; this.indexed++) {
-      const write = this.writes[this.indexed]!;
-      this.index.set(write.keyString ?? bytesToKeyString(write.key), write);
+    assert(this.indexed <= this.count, 'the index covers only batches added');
+    const index = (this.index ??= new Map());
+    for (; this.indexed < this.count; this.indexed++) {
+      for (const write of this.batches[this.indexed]!) {
+        index.set(write.keyString ?? bytesToKeyString(write.key), write);
+      }
     }
-    return this.index;
+    return index;
   }
 }

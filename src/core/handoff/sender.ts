@@ -190,8 +190,8 @@ function countAhead(
 
 /**
  * A PartitionScan over the node's storage, in the data table's layout (layout.ts). It sees
- * what the storage holds, that is what has been persisted; docs/HANDOFF.md says why that
- * suffices while the node writes to both owners.
+ * what the storage holds: every batch of earlier steps, durable or only staged;
+ * docs/HANDOFF.md says why that suffices while the node writes to both owners.
  */
 export function storagePartitionScan(
   reader: StorageReader,

@@ -15,9 +15,10 @@
 // - Acceptor changes (docs/PAXOS.md, "Acceptor changes"): the acceptor keeps a fence epoch
 //   per partition, durable, and refuses a prepare, accept or read sent from a map older than
 //   it; it lists a partition's keys for a new acceptor only once its fence is durable, and
-//   from persisted rows. A new acceptor copies each partition it receives by listing it from
-//   a majority of the current acceptors and rewriting every key through joint quorums. Rows
-//   of partitions given away are removed once the change has ended.
+//   from stored rows (docs/PAXOS.md says why rows staged since do no harm). A new acceptor
+//   copies each partition it receives by listing it from a majority of the current
+//   acceptors and rewriting every key through joint quorums. Rows of partitions given away
+//   are removed once the change has ended.
 // - Those copies keep the node's handoff rate limit and pause (docs/HANDOFF.md, "Rate and
 //   pause"): the handoff host hands each its share of the limit on every tick.
 
@@ -98,7 +99,10 @@ export interface RegisterHostOptions {
   readonly proposer?: Partial<Omit<ProposerConfig, 'acceptorIds' | 'requestIdBase'>>;
   /** How long a tombstone stays before its purge is tried. */
   readonly tombstoneGraceMs?: number;
-  /** Up to `limit` persisted rows in [start, end), in order; for list pages. */
+  /**
+   * Up to `limit` rows in [start, end) as storage holds them (every batch of earlier steps,
+   * durable or only staged), in order; for list pages.
+   */
   readonly scanPersisted?: (start: Uint8Array, end: Uint8Array, limit: number) => StorageEntry[];
   /** Copies to new acceptors; `unsafe` is for negative controls only. */
   readonly copy?: Partial<RegisterCopyConfig>;
@@ -628,7 +632,7 @@ export class RegisterHost {
     );
   }
 
-  /** List requests whose fence is durable now, answered from persisted rows. */
+  /** List requests whose fence is durable now, answered from stored rows. */
   private serveLists(): void {
     while (this.lists.length > 0 && this.lists[0]!.afterBatch <= this.rows.lastPersistedBatchId) {
       const { from, request } = this.lists.shift()!;

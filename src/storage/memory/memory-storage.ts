@@ -31,7 +31,10 @@ export class MemoryStorage implements Storage {
     return found;
   }
 
-  /** Nothing is lost here but by `undo` (the simulator's crash): staging is applying. */
+  /**
+   * Staging is applying: this engine loses nothing in a crash, unless the simulator takes
+   * back what was not yet durable (undoOf).
+   */
   stage(writes: readonly StorageWrite[]): void {
     if (this.closed) throw new Error('storage is closed');
     this.apply(writes);

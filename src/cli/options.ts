@@ -114,7 +114,7 @@ export const OPTION_TABLE: readonly OptionSpec[] = [
     flag: 'requests-in-flight-max',
     env: 'RINGKV_REQUESTS_IN_FLIGHT_MAX',
     kind: { type: 'integer', min: 1, max: 10_000_000 },
-    help: 'most requests in flight in the node',
+    help: 'most requests in flight in the node, and most write batches waiting for a storage commit',
   },
   {
     key: 'respInputBytesMax',

@@ -28,7 +28,10 @@ export interface NodeConfig {
   readonly valueBytesMax: number;
   /** Most client connections at once, on each client port (RESP and HTTP). */
   readonly connectionsMax: number;
-  /** Most requests submitted to the node and not yet answered. */
+  /**
+   * Most requests submitted to the node and not yet answered; also most write batches
+   * waiting for a storage commit.
+   */
   readonly requestsInFlightMax: number;
   /** Most bytes a RESP connection may buffer of unparsed input (one command). */
   readonly respInputBytesMax: number;

@@ -179,6 +179,19 @@ export class NodeRuntime implements NodeApi {
       });
       return;
     }
+    if (this.commitQueue.length >= this.config.requestsInFlightMax) {
+      // Batches wait here while a commit is in flight, which may itself wait for storage (a
+      // checkpoint that writes outrun): relaxed writes, answered at once, would pile up
+      // without bound.
+      onReply({
+        ok: false,
+        error: kvError(
+          ErrorCode.OVERLOADED,
+          `${this.commitQueue.length} batches wait for a commit, the limit is ${this.config.requestsInFlightMax}`,
+        ),
+      });
+      return;
+    }
     const requestId = this.nextRequestId++;
     // Most requests are answered within their own step (reads, relaxed writes): their
     // callback waits beside the map, which only holds the ones still open after it. A map

@@ -1,7 +1,8 @@
 // The shell's delivery of replies: a request answered within its own step (a read, a relaxed
 // write) is answered before `submit` returns and leaves nothing in flight; one that waits for
 // a commit stays in flight until the commit; a reply callback may submit further requests,
-// and every request is answered exactly once, whatever the nesting.
+// and every request is answered exactly once, whatever the nesting. Batches waiting for a
+// commit are bounded: past the limit, requests are refused as overloaded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
@@ -9,6 +10,8 @@ import type { ClientReply } from '../../src/core/requests.ts';
 import { DEFAULT_NODE_CONFIG, type NodeConfig } from '../../src/runtime/config.ts';
 import { Metrics } from '../../src/runtime/metrics.ts';
 import { NodeRuntime } from '../../src/runtime/node-runtime.ts';
+import type { CommitOptions, StorageWrite } from '../../src/storage/contract.ts';
+import { MemoryStorage } from '../../src/storage/memory/memory-storage.ts';
 import { get, put } from '../sim/sim-helpers.ts';
 
 async function openRuntime(durability: NodeConfig['durability']): Promise<NodeRuntime> {
@@ -101,6 +104,65 @@ test(
       assert.equal(runtime.status().requestsInFlight, 0);
     } finally {
       await runtime.close();
+    }
+  },
+);
+
+/** Storage whose commits finish only when the test says so. */
+class HeldStorage extends MemoryStorage {
+  private readonly held: (() => void)[] = [];
+
+  override commit(writes: readonly StorageWrite[], options: CommitOptions): Promise<void> {
+    const applied = super.commit(writes, options);
+    return new Promise<void>((resolve) => this.held.push(resolve)).then(() => applied);
+  }
+
+  get commitsHeld(): number {
+    return this.held.length;
+  }
+
+  releaseAll(): void {
+    for (const release of this.held.splice(0)) release();
+  }
+}
+
+test(
+  'relaxed writes that outrun a commit are refused as overloaded past the limit, not queued without bound',
+  { timeout: 10_000 },
+  async () => {
+    const storage = new HeldStorage();
+    const runtime = await NodeRuntime.open(
+      { ...DEFAULT_NODE_CONFIG, storage: 'memory', durability: 'relaxed', requestsInFlightMax: 5 },
+      { storage, metrics: new Metrics(), logger: pino({ level: 'silent' }) },
+    );
+    const codes = (count: number, from: number): string[] => {
+      const seen: string[] = [];
+      for (let i = from; i < from + count; i++) {
+        runtime.submit(put(`k${i}`, 'v'), (reply) => seen.push(reply.ok ? 'ok' : reply.error.code));
+      }
+      return seen;
+    };
+    try {
+      assert.deepEqual(codes(6, 0), ['ok', 'ok', 'ok', 'ok', 'ok', 'RINGKV_OVERLOADED']);
+      // The five go out as one commit, which storage holds: five more may queue behind it.
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.equal(storage.commitsHeld, 1);
+      assert.deepEqual(codes(6, 10), ['ok', 'ok', 'ok', 'ok', 'ok', 'RINGKV_OVERLOADED']);
+      storage.releaseAll();
+      await new Promise((resolve) => setImmediate(resolve));
+      // The first commit done, the queued five are committing: room again.
+      assert.deepEqual(codes(1, 20), ['ok']);
+      const read: ClientReply[] = [];
+      runtime.submit(get('k14'), (reply) => read.push(reply));
+      assert.equal(valueOf(read[0]!), 'v');
+      runtime.submit(get('k5'), (reply) => read.push(reply));
+      assert.equal(valueOf(read[1]!), null, 'the refused write did nothing');
+    } finally {
+      const closed = runtime.close();
+      // Let every commit close waits for finish.
+      const releasing = setInterval(() => storage.releaseAll(), 1);
+      await closed;
+      clearInterval(releasing);
     }
   },
 );

@@ -93,11 +93,6 @@ export class AscendingIdMap<V> {
     return value;
   }
 
-  /** Removes the value of `id`; answers whether there was one. */
-  delete(id: number): boolean {
-    return this.take(id) !== undefined;
-  }
-
   /** Every value, by id (for a failure's replies: not a hot path). */
   values(): V[] {
     const entries = [...this.overflow.entries()];

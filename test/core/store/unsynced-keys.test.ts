@@ -1,10 +1,11 @@
 // UnsyncedKeys against an exact model, a map from key to the newest durable batch that wrote
 // it: a read never waits less than the model says (a key written by an unpersisted batch is
 // never read as synced) and never waits for a persisted batch; a key not written waits only
-// as often as the cells' sharing says.
+// where two written keys share its cell.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { seededHash32 } from '../../../src/core/hash.ts';
 import { UnsyncedKeys } from '../../../src/core/store/unsynced-keys.ts';
 
 type Operation =
@@ -57,15 +58,49 @@ test('a read waits at least for the newest unpersisted batch of its key, and nev
   );
 });
 
-test('a key not written waits only when it shares a cell with one that was', () => {
+test('a key not written waits only when two written keys share its cell', () => {
   const unsynced = new UnsyncedKeys();
   assert.equal(unsynced.batchOf(KEYS[0]!), 0, 'nothing written');
-  for (let i = 0; i < 100; i++) unsynced.mark(KEYS[i]!, 1);
+  const written = Array.from({ length: 2000 }, (_, i) => new TextEncoder().encode(`written-${i}`));
+  const others = Array.from({ length: 2000 }, (_, i) => new TextEncoder().encode(`other-${i}`));
+  for (let i = 0; i < written.length; i++) unsynced.mark(written[i]!, i + 1);
+  for (let i = 0; i < written.length; i++) {
+    assert.ok(unsynced.batchOf(written[i]!) >= i + 1, `written key ${i} waits for its batch`);
+  }
   let waiting = 0;
-  for (let i = 100; i < KEYS.length; i++) if (unsynced.batchOf(KEYS[i]!) !== 0) waiting++;
-  // 100 keys marked over 16,384 cells: about 0.6 of the other 100 keys share one.
-  assert.ok(waiting <= 5, `${waiting} of 100 keys not written wait`);
-  unsynced.persisted(1);
-  for (const key of KEYS) assert.equal(unsynced.batchOf(key), 0, 'everything persisted');
+  for (const key of others) if (unsynced.batchOf(key) !== 0) waiting++;
+  // 2,000 keys over 16,384 cells: about 0.7% of the cells hold two of them (about 14 of the
+  // 2,000 other keys land there), where 11% hold one (about 230 would wait without tags).
+  assert.ok(waiting <= 40, `${waiting} of 2,000 keys not written wait`);
+  unsynced.persisted(1000);
+  for (let i = 0; i < 1000; i++) {
+    const waitFor = unsynced.batchOf(written[i]!);
+    assert.ok(waitFor === 0 || waitFor > 1000, 'never waits for a persisted batch');
+  }
+  unsynced.persisted(written.length);
+  for (const key of [...written, ...others]) assert.equal(unsynced.batchOf(key), 0);
   assert.equal(unsynced.empty, true);
+});
+
+test('a cell that two keys wrote is not mixed once both are persisted', () => {
+  const unsynced = new UnsyncedKeys();
+  // Two keys of one cell, found by trying: the cell is their hash's low bits.
+  const byCell = new Map<number, Uint8Array>();
+  let pair: [Uint8Array, Uint8Array] | null = null;
+  for (let i = 0; pair === null; i++) {
+    const key = new TextEncoder().encode(`k${i}`);
+    const cell = seededHash32(key, 0) & 16383;
+    const other = byCell.get(cell);
+    if (other !== undefined) pair = [other, key];
+    else byCell.set(cell, key);
+  }
+  const [first, second] = pair;
+  unsynced.mark(first, 1);
+  assert.equal(unsynced.batchOf(second), 0, 'another key of the cell does not wait');
+  unsynced.mark(second, 2);
+  assert.equal(unsynced.batchOf(first), 2, 'mixed: both wait for the newest');
+  unsynced.persisted(2);
+  unsynced.mark(first, 3);
+  assert.equal(unsynced.batchOf(second), 0, 'the cell was synced: the tag is one key again');
+  assert.equal(unsynced.batchOf(first), 3);
 });

@@ -35,7 +35,7 @@ import { dataKey } from '../core/store/layout.ts';
 import { decodeRecord } from '../core/store/record.ts';
 import type { StorageWrite } from '../storage/contract.ts';
 import { MemoryStorage } from '../storage/memory/memory-storage.ts';
-import { assert } from '../core/bytes.ts';
+import { assert, equalBytes } from '../core/bytes.ts';
 import { EventQueue } from './event-queue.ts';
 import {
   cutsOf,
@@ -298,6 +298,13 @@ export class ClusterWorld {
   /** Batches a node has staged whose commit has not completed yet. */
   unpersistedBatches(id: string): number {
     return this.simNode(id).persisting.length;
+  }
+
+  /** Whether a batch a node has staged, and not yet completed, writes `key`: a crash undoes it. */
+  writesUnpersisted(id: string, key: Uint8Array): boolean {
+    return this.simNode(id).persisting.some(({ effect }) =>
+      effect.writes.some((write) => equalBytes(write.key, key)),
+    );
   }
 
   isUp(id: string): boolean {

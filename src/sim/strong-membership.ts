@@ -9,6 +9,10 @@
 // the acceptor rows are inspected: every key's value on a majority of its replicas, and no
 // rows left on nodes that are no longer replicas.
 //
+// With `crashOnStagedList`, an acceptor that listed keys for a copy is crashed while the
+// row of a listed key is still staged on it (docs/PAXOS.md, "Acceptor changes": list answers
+// may name rows not yet durable).
+//
 // With `pauseFirstJoin`, n4's handoff is paused before it joins, and held so for
 // PAUSE_HOLD_MS after the join is planned (docs/HANDOFF.md, "Rate and pause"): what n4
 // rewrote and whether the join committed meanwhile are reported, then n4 is resumed and
@@ -21,6 +25,7 @@ import type { ClusterMap } from '../core/cluster/cluster-map.ts';
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { decodeKeyState } from '../core/paxos/acceptor-codec.ts';
 import { majority } from '../core/paxos/config.ts';
+import { PaxosMessageType, type ListReplyMessage } from '../core/paxos/messages.ts';
 import { ballotsEqual } from '../core/paxos/ballot.ts';
 import { utf8 } from '../core/bytes.ts';
 import type { MembershipRequest } from '../core/requests.ts';
@@ -43,6 +48,13 @@ export interface StrongMembershipOptions {
   readonly unsafe?: 'ignore-fences' | 'skip-rewrite';
   /** Pause n4's copies through the first join's first PAUSE_HOLD_MS, or only watch them. */
   readonly pauseFirstJoin?: 'pause' | 'watch';
+  /**
+   * Crash n2 or n3 when a list reply it sent arrives while a batch of its own that writes
+   * the acceptor row of a listed key is still staged and not durable, so that the crash
+   * takes the row back to its durable state after the key was listed; the node restarts
+   * STAGED_LIST_RESTART_MS later. At most STAGED_LIST_CRASHES_MAX times a run.
+   */
+  readonly crashOnStagedList?: boolean;
 }
 
 /** What n4's copies did in the window the first join was held paused (or watched). */
@@ -74,6 +86,8 @@ export interface StrongMembershipResult {
   /** Keys whose replicas the changes altered (at least once). */
   readonly keysMoved: number;
   readonly pausedWindow: PausedWindow | null;
+  /** Crashes made by `crashOnStagedList`: list replies that named a row the crash took back. */
+  readonly stagedListCrashes: number;
 }
 
 /** How long the first join is held paused, after it is planned. */
@@ -84,6 +98,8 @@ const PARTITIONS = 16;
 const CLIENTS = 5;
 const STRONG: Keyspace = { ...DEFAULT_KEYSPACE, consistency: 'strong' };
 const CHANGE_TIMEOUT_MS = 60_000;
+const STAGED_LIST_CRASHES_MAX = 3;
+const STAGED_LIST_RESTART_MS = 300;
 const POLL_MS = 50;
 
 type Step =
@@ -269,6 +285,22 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
     sample();
   };
 
+  let stagedListCrashes = 0;
+  if (options.crashOnStagedList === true) {
+    world.onDeliver(({ from, message }) => {
+      if (stagedListCrashes >= STAGED_LIST_CRASHES_MAX || !(from === 'n2' || from === 'n3')) return;
+      const reply = listReplyIn(message);
+      if (reply === null || !world.isUp(from)) return;
+      const rows = reply[3].map((key) =>
+        paxosKey(STRONG.id, partitionOf(STRONG.id, key, PARTITIONS), key),
+      );
+      if (!rows.some((row) => world.writesUnpersisted(from, row))) return;
+      stagedListCrashes++;
+      world.crash(from);
+      world.at(world.nowMs + STAGED_LIST_RESTART_MS, () => world.restart(from));
+    });
+  }
+
   world.at(world.nowMs + 500, nextStep);
   const workload = runRegisterWorkload(world, {
     seed,
@@ -354,5 +386,14 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
     keysRewritten,
     keysMoved,
     pausedWindow,
+    stagedListCrashes,
   };
+}
+
+/** The list reply a peer message carries, if it carries one. */
+function listReplyIn(message: unknown): ListReplyMessage | null {
+  if (!Array.isArray(message) || message[0] !== MessageType.paxos) return null;
+  const inner: unknown = message[2];
+  if (!Array.isArray(inner) || inner[0] !== PaxosMessageType.listReply) return null;
+  return inner as unknown as ListReplyMessage;
 }

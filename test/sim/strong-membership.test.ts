@@ -4,7 +4,8 @@
 // every map to n3 lost during the first two changes (src/sim/strong-membership.ts). Each
 // history, final reads included, must be linearizable per key, every key's value on a
 // majority of its replicas, and no acceptor row left on a member that no longer replicates
-// it. The negative controls must fail: acceptors that ignore fences (n3 proposes on its old
+// it, also when an acceptor crashes while rows of keys it listed for a copy are still staged.
+// The negative controls must fail: acceptors that ignore fences (n3 proposes on its old
 // map and wins), and copies that skip the rewrites (the commit leaves the new acceptors
 // without the values).
 //
@@ -37,6 +38,21 @@ test('through a join, a join whose receiver crashes, a replace, a leave and a re
     // n3, on its map from before the changes, keeps proposing: the fences turn it away.
     assert.ok(result.fencedRequests > 0, `some requests were fenced (seed ${seed})`);
   }
+});
+
+test('acceptors crashed while the rows of keys they listed for a copy are staged and not durable: every change still commits and every history is linearizable', (t) => {
+  let crashes = 0;
+  for (const seed of seedsFrom(VARIABLE, 1, 3)) {
+    const result = runStrongMembership({ seed, crashOnStagedList: true });
+    t.diagnostic(
+      `seed ${seed}: ${result.stagedListCrashes} acceptors crashed after listing staged rows, ` +
+        `${result.operations} operations; ${result.changes.join(', ')}`,
+    );
+    crashes += result.stagedListCrashes;
+    assert.deepEqual(result.anomalies, [], `seed ${seed}; ${replay(seed)}`);
+    assert.equal(result.changes.length, 5, `every change commits (seed ${seed})`);
+  }
+  assert.ok(crashes > 0, 'some list reply named a staged row, and its acceptor crashed');
 });
 
 test('negative control: acceptors that ignore fences let a proposer on the old map win, caught by the checker', (t) => {

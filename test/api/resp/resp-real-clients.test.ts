@@ -82,9 +82,11 @@ test('redis-benchmark runs SET and GET to completion against ringkv', async () =
     ['SET', 'GET'],
   );
   for (const row of rows) assert.ok(Number(row[1]) > 0, `no throughput for ${row[0]}`);
-  // The benchmark's keys are there, with its 100-byte values.
-  const value = await redisCli('GET', 'key:000000000042');
-  assert.equal(value.length, 100);
+  // The benchmark's keys are there, with its 100-byte values. Which of the 500 it wrote is
+  // random (a given one is missed about once in 400 runs), so the check takes those listed.
+  const keys = (await redisCli('KEYS', 'key:*')).split('\n').filter((key) => key !== '');
+  assert.ok(keys.length > 400, `${keys.length} of the benchmark's 500 keys`);
+  for (const key of keys.slice(0, 5)) assert.equal((await redisCli('GET', key)).length, 100);
 });
 
 test('a seeded random workload through ioredis matches a model of Redis strings', async () => {

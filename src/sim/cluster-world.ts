@@ -13,10 +13,14 @@
 // changes the runs of seeds that do not use it.
 //
 // Storage: each node's persist effects are staged at once, as the real shell stages them,
-// and complete in order after a seeded latency; only then is the node told. A crash undoes
-// the batches not yet complete (the writes a real crash would lose) and drops the node's
-// messages in flight; a restart builds a new Node over the same storage, as a real restart
-// does.
+// and complete in order, in group commits as the real shell makes them: one commit at a
+// time, of a seeded latency, and the batches emitted while it runs go together in the next
+// one, which starts when it ends; only then is the node told. (Committing each batch on its
+// own, one after another, capped a node at a few hundred batches a second: a busy run's
+// queue of batches grew without bound, every operation timed out and its retries added
+// more.) A crash undoes the batches not yet complete (the writes a real crash would lose)
+// and drops the node's messages in flight; a restart builds a new Node over the same
+// storage, as a real restart does.
 //
 // No Promises and no real time: `run*` methods advance the clock event by event.
 
@@ -157,6 +161,8 @@ interface SimNode {
    * that undo it.
    */
   persisting: { readonly effect: PersistEffect; readonly undo: StorageWrite[] }[];
+  /** The last commit scheduled: batches emitted by its start join it. */
+  lastCommitStartMs: number;
   lastCommitDoneMs: number;
   callbacks: Map<number, (reply: ClientReply) => void>;
   /** This node's wall clock minus the world's (skew); its clock never goes back. */
@@ -270,6 +276,7 @@ export class ClusterWorld {
       node: null,
       generation: 0,
       persisting: [],
+      lastCommitStartMs: 0,
       lastCommitDoneMs: 0,
       callbacks: new Map(),
       clockOffsetMs: 0,
@@ -664,6 +671,7 @@ export class ClusterWorld {
       },
     };
     sim.node = new Node(config, sim.storage);
+    sim.lastCommitStartMs = this.nowMs;
     sim.lastCommitDoneMs = this.nowMs;
     this.events.push(this.nowMs + this.prng.between(0, this.options.tickMs), {
       kind: 'tick',
@@ -790,11 +798,19 @@ export class ClusterWorld {
           const undo = sim.storage.undoOf(effect.writes);
           sim.storage.stage(effect.writes);
           sim.persisting.push({ effect, undo });
-          const doneMs =
-            Math.max(sim.lastCommitDoneMs, this.nowMs) +
-            this.prng.between(this.options.commitMsMin, this.options.commitMsMax);
-          sim.lastCommitDoneMs = doneMs;
-          this.events.push(doneMs, { kind: 'persisted', node: sim.id, generation: sim.generation });
+          // The last commit scheduled takes the batch if it has not started yet (it waits
+          // for the one before to end) or starts now; else the batch starts the next one.
+          if (sim.lastCommitStartMs < this.nowMs || sim.lastCommitDoneMs <= this.nowMs) {
+            sim.lastCommitStartMs = Math.max(sim.lastCommitDoneMs, this.nowMs);
+            sim.lastCommitDoneMs =
+              sim.lastCommitStartMs +
+              this.prng.between(this.options.commitMsMin, this.options.commitMsMax);
+          }
+          this.events.push(sim.lastCommitDoneMs, {
+            kind: 'persisted',
+            node: sim.id,
+            generation: sim.generation,
+          });
           if (this.options.skipFsync) {
             this.events.push(this.nowMs, {
               kind: 'early-ack',

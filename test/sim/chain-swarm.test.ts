@@ -47,10 +47,10 @@ const ANSWERED_PER_UNKNOWN_MIN = 1.5;
  * change that moves the runs may need a new sweep.
  */
 const CONTROL_SEEDS = [
-  { configuration: 'chain-n5', seed: 111 },
-  { configuration: 'chain-n5', seed: 414 },
-  { configuration: 'chain-n5', seed: 573 },
-  { configuration: 'chain-n3', seed: 361 },
+  { configuration: 'chain-n5', seed: 126 },
+  { configuration: 'chain-n5', seed: 402 },
+  { configuration: 'chain-n3', seed: 15 },
+  { configuration: 'chain-n3', seed: 381 },
 ];
 /**
  * Seeds of chain-n3 that found bugs in the node's chain integration (docs/CHECKERS.md):

@@ -9,12 +9,15 @@ import { formed, put, seedOr } from './sim-helpers.ts';
 
 test('the receiver reports the rate it receives at, over all its copies', () => {
   const world = formed(new ClusterWorld({ seed: seedOr(11), nodeCount: 3 }));
-  for (let index = 0; index < 3000; index++) {
+  for (let index = 0; index < 6000; index++) {
     world.submit(`n${(index % 3) + 1}`, put(`key-${index}`, 'v'.repeat(200)), () => {});
     if (index % 100 === 99) world.runFor(50);
   }
   world.runFor(2_000);
   world.addNode('n4', 'n1');
+  // A rate over a sliding window is meant for transfers longer than a few of its buckets
+  // (half a second each): the limit holds the copying to a few seconds.
+  world.node('n4').setHandoff({ bytesPerSecond: 150_000 });
   assert.ok(world.runUntil(() => world.node('n1').clusterMap()!.members.length === 4, 10_000));
   const reply = world.call('n1', {
     op: 'changeMembership',

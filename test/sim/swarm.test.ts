@@ -28,7 +28,7 @@ test('every configuration CI leaves out says why, and every one CI runs has a fi
 test('negative control: swarm seeds with a disk that acknowledges before it writes lose writes', () => {
   const anomalies: string[] = [];
   let seed = 1;
-  for (; seed <= 40 && anomalies.length === 0; seed++) {
+  for (; seed <= 80 && anomalies.length === 0; seed++) {
     const result = runSwarmSeed(seed, { skipFsync: true });
     if (result.faults.some((fault) => fault.kind === 'power-loss')) {
       anomalies.push(...result.anomalies);

@@ -52,7 +52,10 @@ test('acceptors crashed while the rows of keys they listed for a copy are staged
     assert.deepEqual(result.anomalies, [], `seed ${seed}; ${replay(seed)}`);
     assert.equal(result.changes.length, 5, `every change commits (seed ${seed})`);
   }
-  assert.ok(crashes > 0, 'some list reply named a staged row, and its acceptor crashed');
+  // Seeds 1..3 hit the window; seeds given to replay a failure need not.
+  if (process.env[VARIABLE] === undefined) {
+    assert.ok(crashes > 0, 'some list reply named a staged row, and its acceptor crashed');
+  }
 });
 
 test('negative control: acceptors that ignore fences let a proposer on the old map win, caught by the checker', (t) => {

@@ -9,11 +9,11 @@
 // read of a key that no unsynced batch wrote waits only in a cell that two such keys share
 // (or on a tag collision, one in 2^18), a wait of one sync at most and never a wrong answer:
 // with CELLS cells and the 800 writes that redis-benchmark's 50 clients keep in flight at
-// -P 16, about one read in 800, where without tags one in twenty waited. Why not a
-// Map by key string, as the overlay of unpersisted records that this replaced was: that
-// costs a string made from each key, its hashing and an entry per write, which outlives the
-// young generation's collections until its sync; here a write costs a hash of its key and
-// two stores into a typed array.
+// -P 16, about one read in 800, where without tags one in twenty waited. Why not a Map by
+// key string, as the overlay of unpersisted records that this replaced was: that costs a
+// string made from each key, its hashing and an entry per write, which outlives the young
+// generation's collections until its sync; here a write costs a hash of its key and two
+// stores into a typed array.
 
 import { assert } from '../bytes.ts';
 import { seededHash32 } from '../hash.ts';

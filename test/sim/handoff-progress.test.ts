@@ -1,7 +1,9 @@
 // What a receiving node reports of its copies while a join runs: its receive rate over all
 // copies tracks the rate it really receives at (bytes received over the time spent), where
 // a sum of the running copies' own averages reads low: copies shorter than the rate window
-// show less than their rate, and copies done drop out of the sum.
+// show less than their rate, and copies done drop out of the sum. And the node's limit holds
+// over many copies of one page each, which pace themselves at their shares but would each
+// send a first page at once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterWorld } from '../../src/sim/cluster-world.ts';
@@ -9,7 +11,7 @@ import { formed, put, seedOr } from './sim-helpers.ts';
 
 test('the receiver reports the rate it receives at, over all its copies', () => {
   const world = formed(new ClusterWorld({ seed: seedOr(11), nodeCount: 3 }));
-  for (let index = 0; index < 6000; index++) {
+  for (let index = 0; index < 3000; index++) {
     world.submit(`n${(index % 3) + 1}`, put(`key-${index}`, 'v'.repeat(200)), () => {});
     if (index % 100 === 99) world.runFor(50);
   }
@@ -17,7 +19,7 @@ test('the receiver reports the rate it receives at, over all its copies', () => 
   world.addNode('n4', 'n1');
   // A rate over a sliding window is meant for transfers longer than a few of its buckets
   // (half a second each): the limit holds the copying to a few seconds.
-  world.node('n4').setHandoff({ bytesPerSecond: 150_000 });
+  world.node('n4').setHandoff({ bytesPerSecond: 250_000 });
   assert.ok(world.runUntil(() => world.node('n1').clusterMap()!.members.length === 4, 10_000));
   const reply = world.call('n1', {
     op: 'changeMembership',
@@ -55,4 +57,49 @@ test('the receiver reports the rate it receives at, over all its copies', () => 
   const line = `actual ${Math.round(actual)} B/s, reported ${Math.round(reported)}, copies summed ${Math.round(summed)}`;
   assert.ok(reported > actual * 0.6 && reported < actual * 1.6, line);
   assert.ok(summed < reported, `the copies' own averages read lower: ${line}`);
+});
+
+test("the node's limit holds over many copies of one page each: a copy starts only when the node's schedule allows", () => {
+  const limit = 250_000;
+  const world = formed(new ClusterWorld({ seed: seedOr(11), nodeCount: 3 }));
+  // 3,000 keys of 200 bytes over 16 partitions per keyspace: every copy is one page.
+  for (let index = 0; index < 3000; index++) {
+    world.submit(`n${(index % 3) + 1}`, put(`key-${index}`, 'v'.repeat(200)), () => {});
+    if (index % 100 === 99) world.runFor(50);
+  }
+  world.runFor(2_000);
+  world.addNode('n4', 'n1');
+  world.node('n4').setHandoff({ bytesPerSecond: limit });
+  assert.ok(world.runUntil(() => world.node('n1').clusterMap()!.members.length === 4, 10_000));
+  const reply = world.call('n1', {
+    op: 'changeMembership',
+    keyspace: '',
+    change: { kind: 'join', id: 'n4' },
+    dryRun: false,
+  });
+  assert.ok(reply.ok, JSON.stringify(reply));
+  let firstMs = -1;
+  let lastMs = -1;
+  let bytes = 0;
+  let copies = 0;
+  const committed = world.runUntil(() => {
+    const handoff = world.node('n4').clusterStatus().handoff;
+    let received = 0;
+    for (const copy of handoff.transfers) received += copy.bytesReceived;
+    copies = Math.max(copies, handoff.transfers.length);
+    if (received > 0 && firstMs < 0) firstMs = world.nowMs;
+    if (received > bytes) {
+      bytes = received;
+      lastMs = world.nowMs;
+    }
+    return world.node('n1').clusterMap()!.change === undefined;
+  }, 120_000);
+  assert.ok(committed, 'the join commits');
+  assert.ok(copies >= 40, `many small copies: ${copies}`);
+  const rate = (bytes * 1000) / (lastMs - firstMs);
+  // Unlimited, this join moves about 2.2 MB/s.
+  assert.ok(
+    rate <= limit * 1.1,
+    `${Math.round(rate)} B/s over ${lastMs - firstMs} ms, limit ${limit}`,
+  );
 });

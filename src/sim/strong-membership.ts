@@ -55,6 +55,8 @@ export interface StrongMembershipOptions {
    * STAGED_LIST_RESTART_MS later. At most STAGED_LIST_CRASHES_MAX times a run.
    */
   readonly crashOnStagedList?: boolean;
+  /** Register keys of the workload (default KEYS). */
+  readonly keys?: number;
 }
 
 /** What n4's copies did in the window the first join was held paused (or watched). */
@@ -148,7 +150,7 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
     ...(options.unsafe === undefined ? {} : { strongAcceptorChangeUnsafe: options.unsafe }),
   });
   assert(world.waitFormed(), 'the founders form a cluster');
-  const keys: RegisterKey[] = Array.from({ length: KEYS }, (_, i) => ({
+  const keys: RegisterKey[] = Array.from({ length: options.keys ?? KEYS }, (_, i) => ({
     keyspace: STRONG.name,
     key: `k${i}`,
     historyKey: `k${i}`,

@@ -166,3 +166,72 @@ test(
     }
   },
 );
+
+/** Storage that records each commit's options and finishes it after `delayMs`. */
+class RecordingStorage extends MemoryStorage {
+  readonly commits: CommitOptions[] = [];
+  delayMs = 0;
+
+  override commit(writes: readonly StorageWrite[], options: CommitOptions): Promise<void> {
+    this.commits.push(options);
+    const applied = super.commit(writes, options);
+    if (this.delayMs === 0) return applied;
+    return new Promise((resolve) => setTimeout(resolve, this.delayMs)).then(() => applied);
+  }
+}
+
+test(
+  'a small durable group syncs inline, a large one or one after a slow commit does not, and a relaxed one never asks',
+  { timeout: 10_000 },
+  async () => {
+    let storage = new RecordingStorage();
+    const open = (durability: 'sync' | 'relaxed') =>
+      NodeRuntime.open(
+        { ...DEFAULT_NODE_CONFIG, storage: 'memory', durability },
+        { storage, metrics: new Metrics(), logger: pino({ level: 'silent' }) },
+      );
+    const writeAll = (runtime: NodeRuntime, count: number, from: number): Promise<void> => {
+      const replies: Promise<ClientReply>[] = [];
+      for (let i = from; i < from + count; i++) {
+        replies.push(new Promise((resolve) => runtime.submit(put(`k${i}`, 'v'), resolve)));
+      }
+      return Promise.all(replies).then((answers) => {
+        for (const answer of answers) assert.ok(answer.ok, answer.ok ? '' : answer.error.code);
+      });
+    };
+    const durable = await open('sync');
+    try {
+      await writeAll(durable, 1, 0);
+      await writeAll(durable, 64, 100);
+      await writeAll(durable, 65, 200);
+      assert.deepEqual(
+        storage.commits.map((options) => options.syncInline),
+        [true, true, false],
+      );
+      // A commit that took longer than the bound: the next small group goes to the pool.
+      storage.delayMs = 5;
+      await writeAll(durable, 1, 300);
+      storage.delayMs = 0;
+      await writeAll(durable, 1, 400);
+      await writeAll(durable, 1, 500);
+      assert.deepEqual(
+        storage.commits.slice(3).map((options) => options.syncInline),
+        [true, false, true],
+      );
+    } finally {
+      await durable.close();
+    }
+    storage = new RecordingStorage();
+    const relaxed = await open('relaxed');
+    try {
+      await writeAll(relaxed, 1, 600);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(
+        storage.commits.map((options) => [options.durable, options.syncInline]),
+        [[false, false]],
+      );
+    } finally {
+      await relaxed.close();
+    }
+  },
+);

@@ -94,6 +94,32 @@ test('wal: every way a group is written (relaxed; durable after relaxed; durable
   });
 });
 
+test('wal: a durable frame asked to sync inline is written and synced before append returns, once the segment is synced; without it, only after a trip to the I/O pool', async () => {
+  await withDir(async (dir) => {
+    // One segment holds every frame: a new segment's first durable frame goes through the
+    // pool, since it also syncs the segment's header.
+    const { log } = await WriteAheadLog.open(dir, 0, { segmentBytes: 1 << 20, sparesMax: 2 });
+    await log.append(batch(0), true, true).done;
+    const settledWithin = async (done: Promise<void>): Promise<boolean> => {
+      let settled = false;
+      void done.then(() => (settled = true));
+      // Microtasks only: no I/O callback can run in between.
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+      return settled;
+    };
+    for (let n = 1; n < 30; n++) {
+      const inline = n % 2 === 1;
+      const { done } = log.append(batch(n), true, inline);
+      assert.equal(await settledWithin(done), inline, `frame ${n}, inline ${inline}`);
+      await done;
+    }
+    const reopened = await WriteAheadLog.open(dir, 0, SMALL);
+    assert.deepEqual(numbersOf(reopened.recovered), [...Array(30).keys()]);
+    await reopened.log.close();
+    await log.close();
+  });
+});
+
 test('wal: a corrupted frame ends the log there, and what came after it never returns', async () => {
   await withDir(async (dir) => {
     const { log } = await WriteAheadLog.open(dir, 0, { segmentBytes: 1 << 20, sparesMax: 2 });

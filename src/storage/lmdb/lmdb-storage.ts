@@ -253,7 +253,7 @@ export class LmdbStorage implements Storage {
       this.staged = [];
       for (const write of own) stored.push(write);
     }
-    const { done } = this.log.append(stored, options.durable);
+    const { done } = this.log.append(stored, options.durable, options.syncInline === true);
     this.applyToMemtable(own);
     this.maybeCheckpoint();
     await done;

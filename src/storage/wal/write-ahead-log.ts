@@ -13,7 +13,9 @@
 // already on disk, a durable group goes out through a second descriptor opened with
 // O_DSYNC instead: written and synced in one call, one trip to the I/O thread pool instead
 // of two (each trip costs tens of microseconds of CPU in wake-ups). A group with no durable
-// frame is written synchronously: a copy into the page cache costs less than the trip. Any
+// frame is written synchronously: a copy into the page cache costs less than the trip. So
+// is a durable group whose every frame asked to sync inline (the caller blocks for the
+// sync, and spares the trip's wake-ups; docs/STORAGE.md says when the shell asks). Any
 // I/O error fails the log for good: the engine stops rather than guess what reached the
 // disk.
 //
@@ -112,6 +114,8 @@ interface QueuedFrame {
   /** The salt the frame was signed with: the current segment's when it was appended. */
   readonly salt: number;
   readonly durable: boolean;
+  /** Written and synced on the calling thread if it goes out alone (see append). */
+  readonly syncInline: boolean;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;
 }
@@ -210,9 +214,16 @@ export class WriteAheadLog {
 
   /**
    * Appends a batch and returns its sequence number and a promise that resolves once the
-   * frame is written (and synced to disk, if `durable`).
+   * frame is written (and synced to disk, if `durable`). With `syncInline`, a durable frame
+   * that finds the writer idle and the segment synced is written through the O_DSYNC
+   * descriptor on the calling thread, before append returns: the caller blocks for the
+   * sync instead of waiting for the I/O pool's thread to take it and report back.
    */
-  append(writes: readonly StorageWrite[], durable: boolean): { seq: number; done: Promise<void> } {
+  append(
+    writes: readonly StorageWrite[],
+    durable: boolean,
+    syncInline = false,
+  ): { seq: number; done: Promise<void> } {
     if (this.failure !== null) throw this.failure;
     if (this.closed) throw new Error('the write-ahead log is closed');
     const seq = ++this.lastAssignedSeq;
@@ -226,7 +237,7 @@ export class WriteAheadLog {
       resolve = onResolve;
       reject = onReject;
     });
-    this.queue.push({ seq, bytes, salt, durable, resolve, reject });
+    this.queue.push({ seq, bytes, salt, durable, syncInline, resolve, reject });
     if (!this.writing) void this.writeLoop();
     return { seq, done };
   }
@@ -309,7 +320,9 @@ export class WriteAheadLog {
         segment.lastSeq = frame.seq;
         if (frame.durable) syncNeeded = true;
       }
-      if (syncNeeded && !segment.unsynced) {
+      if (syncNeeded && !segment.unsynced && frames.every((frame) => frame.syncInline)) {
+        writeAllNow(segment.syncedFile!.fd, buffers, bufferedFrom);
+      } else if (syncNeeded && !segment.unsynced) {
         await writeAll(segment.syncedFile!, buffers, bufferedFrom);
       } else if (syncNeeded) {
         await writeAll(segment.file!, buffers, bufferedFrom);

@@ -9,7 +9,11 @@ import assert from 'node:assert/strict';
 import { ClusterWorld } from '../../src/sim/cluster-world.ts';
 import { formed, put, seedOr } from './sim-helpers.ts';
 
-test('the receiver reports the rate it receives at, over all its copies', () => {
+/**
+ * Three nodes holding 3,000 keys of 200 bytes (over 16 partitions per keyspace, so every
+ * copy is one page), and n4 asked to join with its handoff held to `bytesPerSecond`.
+ */
+function joinUnderLimit(bytesPerSecond: number): ClusterWorld {
   const world = formed(new ClusterWorld({ seed: seedOr(11), nodeCount: 3 }));
   for (let index = 0; index < 3000; index++) {
     world.submit(`n${(index % 3) + 1}`, put(`key-${index}`, 'v'.repeat(200)), () => {});
@@ -17,9 +21,7 @@ test('the receiver reports the rate it receives at, over all its copies', () => 
   }
   world.runFor(2_000);
   world.addNode('n4', 'n1');
-  // A rate over a sliding window is meant for transfers longer than a few of its buckets
-  // (half a second each): the limit holds the copying to a few seconds.
-  world.node('n4').setHandoff({ bytesPerSecond: 250_000 });
+  world.node('n4').setHandoff({ bytesPerSecond });
   assert.ok(world.runUntil(() => world.node('n1').clusterMap()!.members.length === 4, 10_000));
   const reply = world.call('n1', {
     op: 'changeMembership',
@@ -28,6 +30,13 @@ test('the receiver reports the rate it receives at, over all its copies', () => 
     dryRun: false,
   });
   assert.ok(reply.ok, JSON.stringify(reply));
+  return world;
+}
+
+test('the receiver reports the rate it receives at, over all its copies', () => {
+  // A rate over a sliding window is meant for transfers longer than a few of its buckets
+  // (half a second each): the limit holds the copying to a few seconds.
+  const world = joinUnderLimit(250_000);
   const samples: { atMs: number; bytes: number; reported: number; summed: number }[] = [];
   const committed = world.runUntil(() => {
     const handoff = world.node('n4').clusterStatus().handoff;
@@ -61,23 +70,7 @@ test('the receiver reports the rate it receives at, over all its copies', () => 
 
 test("the node's limit holds over many copies of one page each: a copy starts only when the node's schedule allows", () => {
   const limit = 250_000;
-  const world = formed(new ClusterWorld({ seed: seedOr(11), nodeCount: 3 }));
-  // 3,000 keys of 200 bytes over 16 partitions per keyspace: every copy is one page.
-  for (let index = 0; index < 3000; index++) {
-    world.submit(`n${(index % 3) + 1}`, put(`key-${index}`, 'v'.repeat(200)), () => {});
-    if (index % 100 === 99) world.runFor(50);
-  }
-  world.runFor(2_000);
-  world.addNode('n4', 'n1');
-  world.node('n4').setHandoff({ bytesPerSecond: limit });
-  assert.ok(world.runUntil(() => world.node('n1').clusterMap()!.members.length === 4, 10_000));
-  const reply = world.call('n1', {
-    op: 'changeMembership',
-    keyspace: '',
-    change: { kind: 'join', id: 'n4' },
-    dryRun: false,
-  });
-  assert.ok(reply.ok, JSON.stringify(reply));
+  const world = joinUnderLimit(limit);
   let firstMs = -1;
   let lastMs = -1;
   let bytes = 0;

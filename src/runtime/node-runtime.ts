@@ -183,27 +183,18 @@ export class NodeRuntime implements NodeApi {
       onReply(unavailable('this node is failed by fault injection'));
       return;
     }
-    if (this.callbacks.size >= this.config.requestsInFlightMax) {
-      onReply({
-        ok: false,
-        error: kvError(
-          ErrorCode.OVERLOADED,
-          `${this.callbacks.size} requests in flight, the limit is ${this.config.requestsInFlightMax}`,
-        ),
-      });
+    const limit = this.config.requestsInFlightMax;
+    if (this.callbacks.size >= limit) {
+      onReply(overloaded(`${this.callbacks.size} requests in flight, the limit is ${limit}`));
       return;
     }
-    if (this.commitQueue.length >= this.config.requestsInFlightMax) {
+    if (this.commitQueue.length >= limit) {
       // Batches wait here while a commit is in flight, which may itself wait for storage (a
       // checkpoint that writes outrun): relaxed writes, answered at once, would pile up
       // without bound.
-      onReply({
-        ok: false,
-        error: kvError(
-          ErrorCode.OVERLOADED,
-          `${this.commitQueue.length} batches wait for a commit, the limit is ${this.config.requestsInFlightMax}`,
-        ),
-      });
+      onReply(
+        overloaded(`${this.commitQueue.length} batches wait for a commit, the limit is ${limit}`),
+      );
       return;
     }
     const requestId = this.nextRequestId++;
@@ -486,4 +477,8 @@ export function parseAddress(text: string): PeerAddress {
 
 function unavailable(message: string): ClientReply {
   return { ok: false, error: kvError(ErrorCode.UNAVAILABLE, message) };
+}
+
+function overloaded(message: string): ClientReply {
+  return { ok: false, error: kvError(ErrorCode.OVERLOADED, message) };
 }

@@ -25,7 +25,11 @@ import type { ClusterMap } from '../core/cluster/cluster-map.ts';
 import { DEFAULT_KEYSPACE, type Keyspace } from '../core/keyspace.ts';
 import { decodeKeyState } from '../core/paxos/acceptor-codec.ts';
 import { majority } from '../core/paxos/config.ts';
-import { PaxosMessageType, type ListReplyMessage } from '../core/paxos/messages.ts';
+import {
+  isValidPaxosMessage,
+  PaxosMessageType,
+  type ListReplyMessage,
+} from '../core/paxos/messages.ts';
 import { ballotsEqual } from '../core/paxos/ballot.ts';
 import { utf8 } from '../core/bytes.ts';
 import type { MembershipRequest } from '../core/requests.ts';
@@ -396,6 +400,6 @@ export function runStrongMembership(options: StrongMembershipOptions): StrongMem
 function listReplyIn(message: unknown): ListReplyMessage | null {
   if (!Array.isArray(message) || message[0] !== MessageType.paxos) return null;
   const inner: unknown = message[2];
-  if (!Array.isArray(inner) || inner[0] !== PaxosMessageType.listReply) return null;
-  return inner as unknown as ListReplyMessage;
+  if (!isValidPaxosMessage(inner) || inner[0] !== PaxosMessageType.listReply) return null;
+  return inner;
 }

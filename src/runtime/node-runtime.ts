@@ -88,15 +88,16 @@ interface InFlightCommit {
 const COMMITS_IN_FLIGHT_MAX = 1;
 
 /**
- * A durable group of at most this many batches syncs on the main thread (CommitOptions.
- * syncInline) while the last commit took under INLINE_SYNC_MS_MAX. Such a group is what
- * a light load makes: few clients, each waiting for its reply, so the main thread has
- * little to do during the sync, and handing it to the I/O pool costs two wake-ups on the
- * way (redis-benchmark -P 1, 50 clients: about a fifth more durable SETs a second). A
- * larger group syncs in the pool while the next one is parsed; a slow disk (the last
- * commit took longer) never blocks the event loop for long.
+ * A durable group of at most this many bytes of keys and values syncs on the main thread
+ * (CommitOptions.syncInline) while the last commit took under INLINE_SYNC_MS_MAX. The trip
+ * through the I/O pool costs two wake-ups, and on a host of few cores the pool's thread
+ * waits for a core that the main thread and the clients hold: inline, redis-benchmark -P 1
+ * made about a fifth more durable SETs a second, and -P 16 spent 8% less of the main
+ * thread per SET (docs/STORAGE.md). The bounds keep each block of the event loop to one
+ * sync of at most a megabyte on a disk that was quick the last time; a larger group, or any
+ * after a slow commit, goes to the pool.
  */
-const INLINE_SYNC_BATCHES_MAX = 64;
+const INLINE_SYNC_BYTES_MAX = 1024 * 1024;
 const INLINE_SYNC_MS_MAX = 2;
 
 export class NodeRuntime implements NodeApi {
@@ -367,9 +368,11 @@ export class NodeRuntime implements NodeApi {
     this.commitQueue = [];
     let durable = false;
     let writeCount = 0;
+    let bytes = 0;
     for (const batch of group) {
       durable ||= batch.durable;
       writeCount += batch.writes.length;
+      for (const write of batch.writes) bytes += write.key.length + (write.value?.length ?? 0);
     }
     const startedAt = performance.now();
     // Only numbers outlive this call: the batches and their writes are garbage once storage
@@ -382,7 +385,7 @@ export class NodeRuntime implements NodeApi {
     };
     this.commitsInFlight.push(commit);
     const syncInline =
-      durable && batches <= INLINE_SYNC_BATCHES_MAX && this.lastCommitMs < INLINE_SYNC_MS_MAX;
+      durable && bytes <= INLINE_SYNC_BYTES_MAX && this.lastCommitMs < INLINE_SYNC_MS_MAX;
     // Every batch of the group is staged: the commit persists them.
     commit.settled = this.storage.commit([], { durable, syncInline }).then(
       () => {

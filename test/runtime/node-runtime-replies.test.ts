@@ -181,7 +181,7 @@ class RecordingStorage extends MemoryStorage {
 }
 
 test(
-  'a small durable group syncs inline, a large one or one after a slow commit does not, and a relaxed one never asks',
+  'a durable group up to a megabyte syncs inline, a larger one or one after a slow commit does not, and a relaxed one never asks',
   { timeout: 10_000 },
   async () => {
     let storage = new RecordingStorage();
@@ -190,10 +190,15 @@ test(
         { ...DEFAULT_NODE_CONFIG, storage: 'memory', durability },
         { storage, metrics: new Metrics(), logger: pino({ level: 'silent' }) },
       );
-    const writeAll = (runtime: NodeRuntime, count: number, from: number): Promise<void> => {
+    const writeAll = (
+      runtime: NodeRuntime,
+      count: number,
+      from: number,
+      value = 'v',
+    ): Promise<void> => {
       const replies: Promise<ClientReply>[] = [];
       for (let i = from; i < from + count; i++) {
-        replies.push(new Promise((resolve) => runtime.submit(put(`k${i}`, 'v'), resolve)));
+        replies.push(new Promise((resolve) => runtime.submit(put(`k${i}`, value), resolve)));
       }
       return Promise.all(replies).then((answers) => {
         for (const answer of answers) assert.ok(answer.ok, answer.ok ? '' : answer.error.code);
@@ -202,8 +207,11 @@ test(
     const durable = await open('sync');
     try {
       await writeAll(durable, 1, 0);
-      await writeAll(durable, 64, 100);
-      await writeAll(durable, 65, 200);
+      // Values of 1,000 bytes (records and keys add a few dozen each): 900 of them are
+      // under the megabyte, 1,100 over it.
+      const kilobyte = 'x'.repeat(1000);
+      await writeAll(durable, 900, 10_000, kilobyte);
+      await writeAll(durable, 1100, 20_000, kilobyte);
       assert.deepEqual(
         storage.commits.map((options) => options.syncInline),
         [true, true, false],

@@ -131,3 +131,62 @@ test('readWinner agrees with decoding the record and picking the winning sibling
     ),
   );
 });
+
+test('readSoleVersion reads exactly the records of one context entry of the node and one version', async () => {
+  const { readSoleVersion } = await import('../../src/core/store/record.ts');
+  const { utf8 } = await import('../../src/core/bytes.ts');
+  const { winningSibling } = await import('../../src/core/kv/siblings.ts');
+  const nodes = ['a', 'b', 'é'];
+  // Records of few node ids and small shapes, so that the sole-version shape is common.
+  const smallRecord = fc.record({
+    context: fc
+      .dictionary(fc.constantFrom(...nodes), fc.integer({ min: 1, max: 3 }), { maxKeys: 2 })
+      .map((entries) => Object.entries(entries).sort(([x], [y]) => (x < y ? -1 : 1))),
+    siblings: fc.array(
+      fc.record({
+        dot: fc.record({
+          node: fc.constantFrom(...nodes),
+          counter: fc.integer({ min: 1, max: 3 }),
+        }),
+        timestamp: fc.tuple(fc.integer({ min: 0, max: 5 }), fc.integer({ min: 0, max: 1 })),
+        value: fc.option(fc.uint8Array({ maxLength: 8 }), { nil: null }),
+        expiresAtMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 200 })),
+      }),
+      { maxLength: 2 },
+    ),
+  });
+  let sole = 0;
+  fc.assert(
+    fc.property(
+      smallRecord,
+      fc.constantFrom(...nodes),
+      fc.integer({ min: 0, max: 250 }),
+      (record: StoredRecord, node, nowMs) => {
+        const actual = readSoleVersion(encodeRecord(record), utf8(node), nowMs);
+        const [entry] = record.context;
+        const isSole =
+          record.context.length === 1 && entry![0] === node && record.siblings.length === 1;
+        if (!isSole) return assert.equal(actual, null);
+        sole++;
+        const version = record.siblings[0]!;
+        assert.deepEqual(actual, {
+          counter: entry![1],
+          live: winningSibling(record, nowMs, 'lww')?.value ?? null,
+          expiresAtMs: version.expiresAtMs,
+        });
+      },
+    ),
+    { numRuns: 2000, seed: 7 },
+  );
+  assert.ok(sole >= 20, `only ${sole} records of the sole-version shape were tried`);
+  // Bytes that are not a record are left to the decoder that fails on them.
+  const bytes = encodeRecord({
+    context: [['a', 1]],
+    siblings: [{ dot: { node: 'a', counter: 1 }, timestamp: [1, 0], value: null, expiresAtMs: 0 }],
+  });
+  assert.notEqual(readSoleVersion(bytes, utf8('a'), 0), null);
+  for (let cut = 0; cut < bytes.length; cut++) {
+    assert.equal(readSoleVersion(bytes.subarray(0, cut), utf8('a'), 0), null);
+  }
+  assert.equal(readSoleVersion(Uint8Array.of(...bytes, 0), utf8('a'), 0), null);
+});

@@ -53,7 +53,8 @@ export type MutationOutcome =
 
 const NOT_APPLIED: WriteResult = { applied: false, previous: null, integer: 0n, length: 0 };
 
-function resolveExpiry(expiry: Expiry, current: Sibling | null, nowMs: number): number {
+/** The expiry time a write sets; `current`: the key's live version, for `keep`. */
+export function resolveExpiry(expiry: Expiry, current: Sibling | null, nowMs: number): number {
   switch (expiry.kind) {
     case 'none':
       return 0;

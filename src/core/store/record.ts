@@ -158,6 +158,63 @@ export function readWinner(
   return winner;
 }
 
+/**
+ * What a blind write under `lww` needs of the record it replaces, when that record's causal
+ * context is one entry, of the writing node, and it holds one version: the key's state on a
+ * node that alone writes it, which every SET of a single node finds. Read by
+ * readSoleVersion without building the record.
+ */
+export interface SoleVersion {
+  /** The writing node's counter in the context. */
+  readonly counter: number;
+  /** The version's value, if it is live at `nowMs` (else null). */
+  readonly live: Uint8Array | null;
+  /** The version's expiry; 0 for none. */
+  readonly expiresAtMs: number;
+}
+
+/**
+ * Reads an encoded record as a SoleVersion of `node` (its UTF-8 bytes). Null for a record
+ * of any other shape, and for bytes that are not a record: the caller then takes the path
+ * that decodes the record in full, and fails there. Agrees with decodeRecord (a property
+ * test holds them together).
+ */
+export function readSoleVersion(
+  bytes: Uint8Array,
+  node: Uint8Array,
+  nowMs: number,
+): SoleVersion | null {
+  try {
+    const reader = new ByteReader(bytes);
+    if (reader.uint8() !== RECORD_FORMAT_VERSION || reader.varint() !== 1) return null;
+    const contextNode = reader.skipBytes();
+    if (!sameBytes(bytes, contextNode, reader.position, node)) return null;
+    const counter = reader.varint();
+    if (counter === 0 || reader.varint() !== 1) return null;
+    reader.skipBytes();
+    reader.varint();
+    reader.varint();
+    reader.varint();
+    const flags = reader.uint8();
+    if ((flags & ~(FLAG_TOMBSTONE | FLAG_EXPIRY)) !== 0) return null;
+    const expiresAtMs = flags & FLAG_EXPIRY ? reader.varint() : 0;
+    const value = flags & FLAG_TOMBSTONE ? null : reader.bytes();
+    if (reader.remaining !== 0) return null;
+    const live = value !== null && (expiresAtMs === 0 || expiresAtMs > nowMs) ? value : null;
+    return { counter, live, expiresAtMs };
+  } catch (error) {
+    if (error instanceof DecodeError) return null;
+    throw error;
+  }
+}
+
+/** Whether bytes[start, end) are `expected`. */
+function sameBytes(bytes: Uint8Array, start: number, end: number, expected: Uint8Array): boolean {
+  if (end - start !== expected.length) return false;
+  for (let i = 0; i < expected.length; i++) if (bytes[start + i] !== expected[i]) return false;
+  return true;
+}
+
 /** Ties on the timestamp go to the greater node id, then the greater counter (as in siblings.ts). */
 function laterNode(node: string, counter: number, other: string, otherCounter: number): boolean {
   return node !== other ? node > other : counter > otherCounter;

@@ -115,6 +115,8 @@ export class NodeRuntime implements NodeApi {
   private lastMonotonicMs = performance.now();
   private nextRequestId = 1;
   private commitQueue: PersistEffect[] = [];
+  /** The bytes of keys and values in commitQueue (counted as each batch is staged). */
+  private commitQueueBytes = 0;
   private commitScheduled = false;
   /** Commits started and not yet delivered to the core, oldest first. */
   private readonly commitsInFlight: InFlightCommit[] = [];
@@ -351,6 +353,9 @@ export class NodeRuntime implements NodeApi {
           continue;
         }
         this.commitQueue.push(effect);
+        for (const write of effect.writes) {
+          this.commitQueueBytes += write.key.length + (write.value?.length ?? 0);
+        }
         if (!this.commitScheduled && this.commitsInFlight.length < COMMITS_IN_FLIGHT_MAX) {
           this.commitScheduled = true;
           setImmediate(() => {
@@ -365,14 +370,14 @@ export class NodeRuntime implements NodeApi {
   private startCommit(): void {
     if (this.commitQueue.length === 0 || this.failure !== null) return;
     const group = this.commitQueue;
+    const bytes = this.commitQueueBytes;
     this.commitQueue = [];
+    this.commitQueueBytes = 0;
     let durable = false;
     let writeCount = 0;
-    let bytes = 0;
     for (const batch of group) {
       durable ||= batch.durable;
       writeCount += batch.writes.length;
-      for (const write of batch.writes) bytes += write.key.length + (write.value?.length ?? 0);
     }
     const startedAt = performance.now();
     // Only numbers outlive this call: the batches and their writes are garbage once storage
@@ -431,6 +436,7 @@ export class NodeRuntime implements NodeApi {
     const callbacks = [...this.callbacks.values()];
     this.callbacks.clear();
     this.commitQueue = [];
+    this.commitQueueBytes = 0;
     for (const callback of callbacks) callback(unavailable(this.failure.message));
     this.onFatal?.(this.failure);
   }

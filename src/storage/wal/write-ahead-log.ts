@@ -114,7 +114,10 @@ interface QueuedFrame {
   /** The salt the frame was signed with: the current segment's when it was appended. */
   readonly salt: number;
   readonly durable: boolean;
-  /** Written and synced on the calling thread if it goes out alone (see append). */
+  /**
+   * Written and synced on the calling thread if every frame written with it asks too (see
+   * append).
+   */
   readonly syncInline: boolean;
   readonly resolve: () => void;
   readonly reject: (error: Error) => void;

@@ -5,10 +5,16 @@
 // made in rounds that measure every target once. Beside throughput, each cell gives the
 // server's CPU time per request (all its threads, from /proc): the host's load moves
 // throughput by a third between minutes, the CPU a request costs much less.
-// Writes the table to BENCHMARKS.md (replacing the section it wrote before).
+//
+// Warm-up. Each measured run follows a first run of the same load against the same server
+// (--warmup requests), and both servers get it alike. Why: the first seconds of a fresh
+// ringkv process go to compiling its code and growing its heap, and measured cold, a run of
+// a few seconds reports that more than the steady state a server lives in. The first runs'
+// figures are kept too, in a table of their own, so the cold start stays in view.
+// Writes the tables to BENCHMARKS.md (replacing the section it wrote before).
 //
 // Needs redis-server and redis-benchmark (Debian: redis-server, redis-tools).
-// Usage: npm run bench:single [-- --requests N --runs K]
+// Usage: npm run bench:single [-- --requests N --warmup N --runs K]
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -21,11 +27,13 @@ import { writeBenchmarkSection } from './benchmarks-file.ts';
 const { values: flags } = parseArgs({
   options: {
     requests: { type: 'string', default: '200000' },
+    warmup: { type: 'string', default: '200000' },
     runs: { type: 'string', default: '3' },
     output: { type: 'string', default: 'BENCHMARKS.md' },
   },
 });
 const REQUESTS = Number(flags.requests);
+const WARMUP_REQUESTS = Number(flags.warmup);
 const RUNS = Number(flags.runs);
 const CLIENTS = 50;
 const VALUE_BYTES = 100;
@@ -130,7 +138,12 @@ function cpuSecondsOf(pid: number | undefined): number | null {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
 }
 
-function runRedisBenchmark(port: number, pipeline: number, test: string): Omit<Row, 'cpuUs'> {
+function runRedisBenchmark(
+  port: number,
+  pipeline: number,
+  test: string,
+  requests: number,
+): Omit<Row, 'cpuUs'> {
   const result = spawnSync(
     'redis-benchmark',
     [
@@ -141,7 +154,7 @@ function runRedisBenchmark(port: number, pipeline: number, test: string): Omit<R
       '-t',
       test,
       '-n',
-      String(REQUESTS),
+      String(requests),
       '-c',
       String(CLIENTS),
       '-d',
@@ -199,26 +212,38 @@ function cpuText(row: Row): string {
   return row.cpuUs === null ? 'n/a' : row.cpuUs.toFixed(1);
 }
 
+/** The figures of one server's runs: the measured ones and the first (warm-up) ones, by test. */
+interface Measured {
+  readonly rows: Map<string, Row>;
+  readonly firstRuns: Map<string, Omit<Row, 'cpuUs'>>;
+}
+
 /**
- * One run of redis-benchmark against a fresh server of `target`: SET, then GET (of the keys
- * the SETs wrote), each with the server's CPU time around it.
+ * Runs of redis-benchmark against a fresh server of `target`: SET, then GET (of the keys
+ * the SETs wrote), each measured with the server's CPU time around it after a first run of
+ * the same load (the warm-up).
  */
-async function measureOnce(target: Target, pipeline: number): Promise<Map<string, Row>> {
+async function measureOnce(target: Target, pipeline: number): Promise<Measured> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'ringkv-bench-'));
   const port = await freePort();
   const child = target.start(port, dir);
   try {
     await waitForPort(port, 20_000);
     const rows = new Map<string, Row>();
+    const firstRuns = new Map<string, Omit<Row, 'cpuUs'>>();
     for (const test of ['set', 'get']) {
+      if (WARMUP_REQUESTS > 0) {
+        const first = runRedisBenchmark(port, pipeline, test, WARMUP_REQUESTS);
+        firstRuns.set(first.test, first);
+      }
       const cpuBefore = cpuSecondsOf(child.pid);
-      const row = runRedisBenchmark(port, pipeline, test);
+      const row = runRedisBenchmark(port, pipeline, test, REQUESTS);
       const cpuAfter = cpuSecondsOf(child.pid);
       const cpuUs =
         cpuBefore === null || cpuAfter === null ? null : ((cpuAfter - cpuBefore) * 1e6) / REQUESTS;
       rows.set(row.test, { ...row, cpuUs });
     }
-    return rows;
+    return { rows, firstRuns };
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) =>
@@ -246,7 +271,7 @@ async function main(): Promise<void> {
   // the other, so that a pair (ringkv and its peer) runs minutes apart at most. The host's
   // speed drifts by a third or more over a quarter of an hour; a ratio is taken within each
   // round, and the table gives the median of those.
-  const runs = new Map<string, Map<string, Row>[]>();
+  const runs = new Map<string, Measured[]>();
   for (const pipeline of [1, 16]) {
     for (let round = 1; round <= RUNS; round++) {
       for (const target of targets) {
@@ -258,23 +283,41 @@ async function main(): Promise<void> {
   }
   const cpu = os.cpus()[0]?.model ?? 'unknown cpu';
   let table = `## Single node: redis-benchmark, ringkv against redis-server\n\n`;
-  table += `Command: \`npm run bench:single -- --requests ${REQUESTS} --runs ${RUNS}\`  \n`;
+  table += `Command: \`npm run bench:single -- --requests ${REQUESTS} --warmup ${WARMUP_REQUESTS} --runs ${RUNS}\`  \n`;
   table += `Machine: ${os.cpus().length} × ${cpu}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, ${os.type()} ${os.release()}  \n`;
   table += `Date: ${new Date().toISOString().slice(0, 10)}; Node ${process.version}; ${versionOf('redis-server')}  \n`;
   table += `Load: redis-benchmark -t set, then -t get, -c ${CLIENTS} -d ${VALUE_BYTES} -r ${KEYSPACE_SIZE}, client and server on the same machine. `;
+  table += `Each measured run (-n ${REQUESTS}) follows a first run of the same test against the same server (-n ${WARMUP_REQUESTS}), for both servers alike; the second table gives the first runs. `;
   table += `Each figure is the median of ${RUNS} runs; latencies in ms. The runs go in rounds, each target once per round, and the ratio is the median of the ratios within a round (each round's ratio is listed). CPU: the server's CPU time per request in µs (user and system, all its threads, from /proc), which the host's load moves less than throughput; work a SET run leaves behind, such as a checkpoint, may fall in the GET run's.\n\n`;
   table += `| pipeline | test | ringkv | ops/s | p50 | p99 | CPU | peer | ops/s | p50 | p99 | CPU | ratio | per round |\n`;
   table += `| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n`;
   for (const pipeline of [1, 16]) {
     for (const [ours, theirs] of pairs) {
       for (const test of ['SET', 'GET']) {
-        const a = runs.get(`${ours}|${pipeline}`)!.map((run) => run.get(test));
-        const b = runs.get(`${theirs}|${pipeline}`)!.map((run) => run.get(test));
+        const a = runs.get(`${ours}|${pipeline}`)!.map((run) => run.rows.get(test));
+        const b = runs.get(`${theirs}|${pipeline}`)!.map((run) => run.rows.get(test));
         if (a.some((row) => row === undefined) || b.some((row) => row === undefined)) continue;
         const [x, y] = [medianRow(a as Row[]), medianRow(b as Row[])];
         const ratios = a.map((row, round) => row!.rps / b[round]!.rps);
         const ratioText = ratios.map((ratio) => ratio.toFixed(2)).join(', ');
         table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(x.rps)} | ${ms(x.p50)} | ${ms(x.p99)} | ${cpuText(x)} | ${theirs} | ${Math.round(y.rps)} | ${ms(y.p50)} | ${ms(y.p99)} | ${cpuText(y)} | ${median(ratios).toFixed(2)}x | ${ratioText} |\n`;
+      }
+    }
+  }
+  if (WARMUP_REQUESTS > 0) {
+    table += `\nFirst runs, on a fresh server (the warm-up, -n ${WARMUP_REQUESTS}): ops/s, medians as above.\n\n`;
+    table += `| pipeline | test | ringkv | ops/s | peer | ops/s | ratio | per round |\n`;
+    table += `| --- | --- | --- | ---: | --- | ---: | ---: | --- |\n`;
+    for (const pipeline of [1, 16]) {
+      for (const [ours, theirs] of pairs) {
+        for (const test of ['SET', 'GET']) {
+          const a = runs.get(`${ours}|${pipeline}`)!.map((run) => run.firstRuns.get(test)?.rps);
+          const b = runs.get(`${theirs}|${pipeline}`)!.map((run) => run.firstRuns.get(test)?.rps);
+          if (a.some((rps) => rps === undefined) || b.some((rps) => rps === undefined)) continue;
+          const ratios = a.map((rps, round) => rps! / b[round]!);
+          const ratioText = ratios.map((ratio) => ratio.toFixed(2)).join(', ');
+          table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(median(a as number[]))} | ${theirs} | ${Math.round(median(b as number[]))} | ${median(ratios).toFixed(2)}x | ${ratioText} |\n`;
+        }
       }
     }
   }

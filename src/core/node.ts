@@ -1504,7 +1504,8 @@ export class Node {
       case 'write': {
         const quorumError = this.checkQuorum(request.w, keyspace, 1);
         if (quorumError !== null) return this.fail(origin, quorumError);
-        const outcome = this.store.write(keyspace, request.items, nowMs);
+        // Nothing to replicate in a cluster of one.
+        const outcome = this.store.write(keyspace, request.items, nowMs, false);
         if (!outcome.ok) return this.fail(origin, outcome.error);
         return this.replyAfter(outcome.waitFor, origin, {
           ok: true,

@@ -59,6 +59,29 @@ export function encodeRecord(record: StoredRecord, slab: ByteSlab | null = null)
   return small ? slab.keep(writer.finish()) : writer.finish();
 }
 
+/**
+ * The bytes encodeRecord gives for the record of one live version written by `node` (its
+ * UTF-8 bytes) at `counter`, whose context is that one dot: the record of every plain SET
+ * of a single node, encoded without building it (a property test holds the two together).
+ */
+export function encodeSoleRecord(
+  node: Uint8Array,
+  counter: number,
+  timestamp: HlcTimestamp,
+  value: Uint8Array,
+  expiresAtMs: number,
+  slab: ByteSlab,
+): Uint8Array {
+  const small = value.length < VIEW_BYTES_MAX / 2;
+  const writer = small ? slab.scratch() : new ByteWriter(64 + value.length);
+  writer.uint8(RECORD_FORMAT_VERSION).varint(1).bytes(node).varint(counter);
+  writer.varint(1).bytes(node).varint(counter).varint(timestamp[0]).varint(timestamp[1]);
+  writer.uint8(expiresAtMs > 0 ? FLAG_EXPIRY : 0);
+  if (expiresAtMs > 0) writer.varint(expiresAtMs);
+  writer.bytes(value);
+  return small ? slab.keep(writer.finish()) : writer.finish();
+}
+
 /** Decodes a record; throws DecodeError on bytes that are not one. */
 export function decodeRecord(bytes: Uint8Array): StoredRecord {
   const reader = new ByteReader(bytes);

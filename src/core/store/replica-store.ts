@@ -48,6 +48,7 @@ import {
   decodeRecord,
   encodeContext,
   encodeRecord,
+  encodeSoleRecord,
   readSoleVersion,
   readWinner,
   type SoleVersion,
@@ -73,6 +74,23 @@ export interface LocalWrite {
   readonly results: readonly WriteResult[];
   /** The records this write stored, by user key, to replicate. */
   readonly written: readonly { readonly key: Uint8Array; readonly record: StoredRecord }[];
+}
+
+/** `written` of a write that changed nothing or that no one replicates. */
+const NOTHING_WRITTEN: LocalWrite['written'] = Object.freeze([]);
+
+/** The record of one live version of `node` at `counter`, whose context is that dot. */
+function soleRecord(
+  node: string,
+  counter: number,
+  timestamp: HlcTimestamp,
+  value: Uint8Array,
+  expiresAtMs: number,
+): StoredRecord {
+  return {
+    context: [[node, counter]],
+    siblings: [{ dot: { node, counter }, timestamp, value, expiresAtMs }],
+  };
 }
 
 export interface ScanPage {
@@ -226,12 +244,21 @@ export class ReplicaStore {
 
   /**
    * Applies a client's write items atomically as the coordinator: each changed key gets a
-   * new version with a dot of this node. Nothing is written if any item fails.
+   * new version with a dot of this node. Nothing is written if any item fails. `replicate`:
+   * the caller sends the records written to other replicas; without it, `written` is empty
+   * (a cluster of one, whose plain SET then builds no record but its bytes).
    */
-  write(keyspace: Keyspace, items: readonly WriteItem[], nowMs: number): Outcome<LocalWrite> {
+  write(
+    keyspace: Keyspace,
+    items: readonly WriteItem[],
+    nowMs: number,
+    replicate = true,
+  ): Outcome<LocalWrite> {
     const invalid = this.checkWriteItems(items);
     if (invalid !== null) return { ok: false, error: invalid };
-    if (items.length === 1 && this.singleItemPath) return this.writeOne(keyspace, items[0]!, nowMs);
+    if (items.length === 1 && this.singleItemPath) {
+      return this.writeOne(keyspace, items[0]!, nowMs, replicate);
+    }
     // Stage every item first: the request is atomic, so an error in a later item must leave
     // nothing written. Items on the same key see the earlier items' results.
     const staged = new Map<
@@ -265,7 +292,7 @@ export class ReplicaStore {
     for (const entry of staged.values()) {
       if (entry.after === entry.before) continue;
       this.stageRecordWrite(writes, entry.storageKey, entry.before, entry.after!);
-      written.push({ key: entry.key, record: entry.after! });
+      if (replicate) written.push({ key: entry.key, record: entry.after! });
     }
     if (writes.length === 0) return { ok: true, value: { results, written }, waitFor };
     const durable = keyspace.durability === 'sync';
@@ -300,7 +327,12 @@ export class ReplicaStore {
    * `write` for a request of one item, the common SET: the same records, results and batch
    * as the general path, without its staging map and lists (tested against it).
    */
-  private writeOne(keyspace: Keyspace, item: WriteItem, nowMs: number): Outcome<LocalWrite> {
+  private writeOne(
+    keyspace: Keyspace,
+    item: WriteItem,
+    nowMs: number,
+    replicate: boolean,
+  ): Outcome<LocalWrite> {
     const storageKey = this.storageKeyOf(keyspace, item.key);
     const waitFor = this.unsynced.batchOf(storageKey);
     const mutation = item.mutation;
@@ -312,7 +344,15 @@ export class ReplicaStore {
       keyspace.conflicts === 'lww' &&
       this.onDataChange === null
     ) {
-      const written = this.writeBlindSet(keyspace, item.key, mutation, storageKey, waitFor, nowMs);
+      const written = this.writeBlindSet(
+        keyspace,
+        item.key,
+        mutation,
+        storageKey,
+        waitFor,
+        nowMs,
+        replicate,
+      );
       if (written !== null) return written;
     }
     const before = this.readStored(storageKey);
@@ -321,13 +361,13 @@ export class ReplicaStore {
     const results = [outcome.result];
     const after = outcome.next;
     if (after === null || after === before)
-      return { ok: true, value: { results, written: [] }, waitFor };
+      return { ok: true, value: { results, written: NOTHING_WRITTEN }, waitFor };
     assert(after !== undefined, 'a write leaves a record');
     const writes: StorageWrite[] = [];
     this.stageRecordWrite(writes, storageKey, before, after);
     const durable = keyspace.durability === 'sync';
     const batchId = this.persist(writes, durable);
-    const written = [{ key: item.key, record: after }];
+    const written = replicate ? [{ key: item.key, record: after }] : NOTHING_WRITTEN;
     return { ok: true, value: { results, written }, waitFor: durable ? batchId : waitFor };
   }
 
@@ -337,7 +377,8 @@ export class ReplicaStore {
    * SoleVersion instead of decoded, and the new one built directly. Null when the stored
    * record is of another shape. Why: it is the SET of every single node, and decoding
    * the old record and deriving the new one through applyMutation cost about a tenth of
-   * the node's main thread under redis-benchmark -P 16 (BENCHMARKS.md).
+   * the node's main thread under redis-benchmark -P 16 (BENCHMARKS.md). The new record is
+   * built as an object only to be replicated.
    */
   private writeBlindSet(
     keyspace: Keyspace,
@@ -346,6 +387,7 @@ export class ReplicaStore {
     storageKey: Uint8Array,
     waitFor: number,
     nowMs: number,
+    replicate: boolean,
   ): Outcome<LocalWrite> | null {
     const bytes = this.view.get(storageKey);
     let sole: SoleVersion | null = null;
@@ -355,17 +397,8 @@ export class ReplicaStore {
     }
     const expiresAtMs = resolveExpiry(mutation.expiry, null, nowMs);
     const counter = (sole?.counter ?? 0) + 1;
-    const after: StoredRecord = {
-      context: [[this.actorId, counter]],
-      siblings: [
-        {
-          dot: { node: this.actorId, counter },
-          timestamp: this.clock.now(nowMs),
-          value: mutation.value,
-          expiresAtMs,
-        },
-      ],
-    };
+    const timestamp = this.clock.now(nowMs);
+    const value = mutation.value;
     const writes: StorageWrite[] = [];
     const oldExpiry = sole?.expiresAtMs ?? 0;
     this.stageExpiryChanges(
@@ -374,14 +407,20 @@ export class ReplicaStore {
       oldExpiry === 0 ? NO_EXPIRY_TIMES : [oldExpiry],
       expiresAtMs === 0 ? NO_EXPIRY_TIMES : [expiresAtMs],
     );
-    writes.push({ key: storageKey, value: encodeRecord(after, this.slab) });
+    writes.push({
+      key: storageKey,
+      value: encodeSoleRecord(this.actorBytes, counter, timestamp, value, expiresAtMs, this.slab),
+    });
     const durable = keyspace.durability === 'sync';
     const batchId = this.persist(writes, durable);
+    const written: LocalWrite['written'] = replicate
+      ? [{ key, record: soleRecord(this.actorId, counter, timestamp, value, expiresAtMs) }]
+      : NOTHING_WRITTEN;
     return {
       ok: true,
       value: {
         results: [{ applied: true, previous: sole?.live ?? null, integer: 0n, length: 0 }],
-        written: [{ key, record: after }],
+        written,
       },
       waitFor: durable ? batchId : waitFor,
     };

@@ -112,6 +112,7 @@ function storedRows(storage: MemoryStorage): StorageEntry[] {
 /**
  * Runs `operations` on both sides and fails at the first difference. `persistEach`: every
  * write is persisted at once, so that the next write of its key reads it from storage.
+ * `replicate`: the writes' records are asked for, as a cluster's coordinator asks.
  */
 function compare(
   fast: Side,
@@ -119,6 +120,7 @@ function compare(
   keyspace: Keyspace,
   operations: readonly Operation[],
   persistEach = false,
+  replicate = true,
 ): void {
   let nowMs = 1_000;
   for (const [step, op] of operations.entries()) {
@@ -146,9 +148,12 @@ function compare(
       assert.ok(read.ok);
       return [{ key, mutation: op.mutation, context: read.value[0]!.context }];
     };
-    const fastOutcome = fast.store.write(keyspace, itemsOf(fast.store), nowMs);
-    const generalOutcome = general.store.write(keyspace, itemsOf(general.store), nowMs);
+    const fastOutcome = fast.store.write(keyspace, itemsOf(fast.store), nowMs, replicate);
+    const generalOutcome = general.store.write(keyspace, itemsOf(general.store), nowMs, replicate);
     assert.deepEqual(fastOutcome, generalOutcome, `write outcome at step ${step}`);
+    if (!replicate && fastOutcome.ok) {
+      assert.deepEqual(fastOutcome.value.written, [], `records written at step ${step}`);
+    }
     assert.deepEqual(drain(fast), drain(general), `batches at step ${step}`);
     for (const readKey of KEYS) {
       assert.deepEqual(
@@ -180,8 +185,9 @@ test('a one-item write gives the same results, batches and records as the genera
       keyspaceArbitrary,
       fc.array(operation, { maxLength: 60 }),
       fc.boolean(),
-      (keyspace, operations, persistEach) => {
-        compare(side('a', true), side('a', false), keyspace, operations, persistEach);
+      fc.boolean(),
+      (keyspace, operations, persistEach, replicate) => {
+        compare(side('a', true), side('a', false), keyspace, operations, persistEach, replicate);
       },
     ),
     // A failure prints its seed: replay it with SINGLE_WRITE_SEED=<seed>.
@@ -227,9 +233,10 @@ test('a plain SET over a stored record gives the same results, batches and recor
     fc.property(
       fc.constantFrom('sync' as const, 'relaxed' as const),
       fc.array(plainSetHeavy, { minLength: 5, maxLength: 40 }),
-      (durability, operations) => {
+      fc.boolean(),
+      (durability, operations, replicate) => {
         const keyspace: Keyspace = { ...DEFAULT_KEYSPACE, conflicts: 'lww', durability };
-        compare(side('a', true), side('a', false), keyspace, operations, true);
+        compare(side('a', true), side('a', false), keyspace, operations, true, replicate);
       },
     ),
     { seed: SEED, numRuns: RUNS },

@@ -19,8 +19,13 @@ function escapeLabel(value: string): string {
   return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }
 
+/** One series of a counter: the hot path holds it and adds to it directly. */
+interface CounterSeries {
+  value: number;
+}
+
 class Counter {
-  private readonly series = new Map<string, number>();
+  private readonly series = new Map<string, CounterSeries>();
   readonly name: string;
   readonly help: string;
   constructor(name: string, help: string) {
@@ -29,17 +34,22 @@ class Counter {
   }
 
   increment(labels: Labels = {}, amount = 1): void {
-    this.incrementSeries(labelText(labels), amount);
+    this.seriesOf(labelText(labels)).value += amount;
   }
 
-  /** The hot path: `series` is a label text made once by labelText. */
-  incrementSeries(series: string, amount = 1): void {
-    this.series.set(series, (this.series.get(series) ?? 0) + amount);
+  /** The series of a label text made by labelText, created at zero. */
+  seriesOf(key: string): CounterSeries {
+    let series = this.series.get(key);
+    if (series === undefined) {
+      series = { value: 0 };
+      this.series.set(key, series);
+    }
+    return series;
   }
 
   render(): string {
     let text = `# HELP ${this.name} ${this.help}\n# TYPE ${this.name} counter\n`;
-    for (const [labels, value] of this.series) text += `${this.name}${labels} ${value}\n`;
+    for (const [labels, series] of this.series) text += `${this.name}${labels} ${series.value}\n`;
     return text;
   }
 }
@@ -65,10 +75,24 @@ class Gauge {
   }
 }
 
+/** One series of a histogram: the hot path holds it and records into it directly. */
 interface HistogramSeries {
+  readonly buckets: readonly number[];
   readonly bucketCounts: number[];
   count: number;
   sum: number;
+}
+
+function observeInto(series: HistogramSeries, value: number): void {
+  const buckets = series.buckets;
+  for (let i = 0; i < buckets.length; i++) {
+    if (value <= buckets[i]!) {
+      series.bucketCounts[i]! += 1;
+      break;
+    }
+  }
+  series.count += 1;
+  series.sum += value;
 }
 
 class Histogram {
@@ -83,24 +107,22 @@ class Histogram {
   }
 
   observe(value: number, labels: Labels = {}): void {
-    this.observeSeries(value, labelText(labels));
+    observeInto(this.seriesOf(labelText(labels)), value);
   }
 
-  /** The hot path: `key` is a label text made once by labelText. */
-  observeSeries(value: number, key: string): void {
+  /** The series of a label text made by labelText, created empty. */
+  seriesOf(key: string): HistogramSeries {
     let series = this.series.get(key);
     if (series === undefined) {
-      series = { bucketCounts: new Array<number>(this.buckets.length).fill(0), count: 0, sum: 0 };
+      series = {
+        buckets: this.buckets,
+        bucketCounts: new Array<number>(this.buckets.length).fill(0),
+        count: 0,
+        sum: 0,
+      };
       this.series.set(key, series);
     }
-    for (let i = 0; i < this.buckets.length; i++) {
-      if (value <= this.buckets[i]!) {
-        series.bucketCounts[i]! += 1;
-        break;
-      }
-    }
-    series.count += 1;
-    series.sum += value;
+    return series;
   }
 
   render(): string {
@@ -120,7 +142,38 @@ class Histogram {
   }
 }
 
-/** All of a node's metrics. Protocol layers record through `observeRequest`. */
+/**
+ * The request counters and latency histogram of one protocol and operation. A protocol
+ * layer keeps it per command and records with no map lookup: per request, looking the
+ * series up by label text cost five map operations. Each series appears in the output from
+ * its first record on, as it did when looked up.
+ */
+export class RequestSeries {
+  private readonly requests: Counter;
+  private readonly requestSeconds: Histogram;
+  private readonly keys: { readonly ok: string; readonly error: string; readonly timed: string };
+  private ok: CounterSeries | null = null;
+  private error: CounterSeries | null = null;
+  private timed: HistogramSeries | null = null;
+
+  constructor(requests: Counter, requestSeconds: Histogram, protocol: string, operation: string) {
+    this.requests = requests;
+    this.requestSeconds = requestSeconds;
+    this.keys = {
+      ok: labelText({ protocol, operation, outcome: 'ok' }),
+      error: labelText({ protocol, operation, outcome: 'error' }),
+      timed: labelText({ protocol, operation }),
+    };
+  }
+
+  record(ok: boolean, seconds: number): void {
+    if (ok) (this.ok ??= this.requests.seriesOf(this.keys.ok)).value += 1;
+    else (this.error ??= this.requests.seriesOf(this.keys.error)).value += 1;
+    observeInto((this.timed ??= this.requestSeconds.seriesOf(this.keys.timed)), seconds);
+  }
+}
+
+/** All of a node's metrics. Protocol layers record through a RequestSeries. */
 export class Metrics {
   readonly requests = new Counter(
     'ringkv_requests_total',
@@ -154,29 +207,28 @@ export class Metrics {
   readonly gauges = new Gauge('ringkv_node_info', 'Node gauges.');
 
   /**
-   * Label texts by protocol, then operation: [error series, ok series, timed series], made
-   * once. This runs per request: nested maps of the callers' constant strings need no key
-   * built per call.
+   * The series of each protocol and operation, by protocol, then operation, made once:
+   * nested maps of the callers' constant strings need no key built per call.
    */
-  private readonly requestSeries = new Map<string, Map<string, [string, string, string]>>();
+  private readonly requestSeriesMap = new Map<string, Map<string, RequestSeries>>();
 
-  observeRequest(protocol: string, operation: string, ok: boolean, seconds: number): void {
-    let byOperation = this.requestSeries.get(protocol);
+  /** Where requests of one protocol and operation are counted and timed (see RequestSeries). */
+  requestSeries(protocol: string, operation: string): RequestSeries {
+    let byOperation = this.requestSeriesMap.get(protocol);
     if (byOperation === undefined) {
       byOperation = new Map();
-      this.requestSeries.set(protocol, byOperation);
+      this.requestSeriesMap.set(protocol, byOperation);
     }
     let series = byOperation.get(operation);
     if (series === undefined) {
-      series = [
-        labelText({ protocol, operation, outcome: 'error' }),
-        labelText({ protocol, operation, outcome: 'ok' }),
-        labelText({ protocol, operation }),
-      ];
+      series = new RequestSeries(this.requests, this.requestSeconds, protocol, operation);
       byOperation.set(operation, series);
     }
-    this.requests.incrementSeries(ok ? series[1] : series[0]);
-    this.requestSeconds.observeSeries(seconds, series[2]);
+    return series;
+  }
+
+  observeRequest(protocol: string, operation: string, ok: boolean, seconds: number): void {
+    this.requestSeries(protocol, operation).record(ok, seconds);
   }
 
   render(): string {

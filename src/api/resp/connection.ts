@@ -10,10 +10,11 @@
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClientReply, ClientRequest } from '../../core/requests.ts';
-import type { Metrics } from '../../runtime/metrics.ts';
+import type { Metrics, RequestSeries } from '../../runtime/metrics.ts';
 import {
   arityAccepts,
   type CommandContext,
+  type CommandSpec,
   type CommandTable,
   type OkReply,
   type RespServerState,
@@ -39,8 +40,9 @@ interface Slot {
   done: boolean;
   /** The command was answered with an error (for metrics). */
   failed: boolean;
-  /** A command still running when its handler returned: its name and start, for metrics. */
-  timing: { readonly name: string; readonly startedAt: number } | null;
+  /** A command still running when its handler returned: its metrics, and when it started. */
+  series: RequestSeries | null;
+  startedAt: number;
 }
 
 export interface ConnectionOptions {
@@ -75,6 +77,12 @@ export class Connection implements CommandContext {
   private currentSlot: Slot | null = null;
   private flushScheduled = false;
   private chunkArrivedAt = 0;
+  /**
+   * The metrics series of the command dispatched last: a pipeline mostly repeats one
+   * command, which then finds its series without a lookup.
+   */
+  private seriesSpec: CommandSpec | null = null;
+  private seriesOfSpec: RequestSeries | null = null;
   private paused = false;
   private closing = false;
   private closed = false;
@@ -157,17 +165,19 @@ export class Connection implements CommandContext {
       } else {
         // Commands of one read share the time it arrived: latency counts from there.
         const startedAt = this.chunkArrivedAt;
-        const metrics = this.options.metrics;
+        if (spec !== this.seriesSpec) {
+          this.seriesSpec = spec;
+          this.seriesOfSpec = this.options.metrics.requestSeries('resp', spec.name);
+        }
+        const series = this.seriesOfSpec!;
         const original = slot;
         spec.handler(this, args);
         if (original.done) {
-          metrics.observeRequest(
-            'resp',
-            spec.name,
-            !original.failed,
-            (performance.now() - startedAt) / 1000,
-          );
-        } else original.timing = { name: spec.name, startedAt };
+          series.record(!original.failed, (performance.now() - startedAt) / 1000);
+        } else {
+          original.series = series;
+          original.startedAt = startedAt;
+        }
       }
     } finally {
       this.currentSlot = null;
@@ -249,7 +259,7 @@ export class Connection implements CommandContext {
   // ---- ordered replies ----
 
   private openSlot(): Slot {
-    const slot: Slot = { bytes: null, done: false, failed: false, timing: null };
+    const slot: Slot = { bytes: null, done: false, failed: false, series: null, startedAt: 0 };
     this.slots.push(slot);
     return slot;
   }
@@ -282,10 +292,8 @@ export class Connection implements CommandContext {
 
   private completeSlot(slot: Slot, writer: ReplyWriter): void {
     slot.done = true;
-    const timing = slot.timing;
-    if (timing !== null) {
-      const seconds = (performance.now() - timing.startedAt) / 1000;
-      this.options.metrics.observeRequest('resp', timing.name, !slot.failed, seconds);
+    if (slot.series !== null) {
+      slot.series.record(!slot.failed, (performance.now() - slot.startedAt) / 1000);
     }
     if (writer === this.scratch) {
       slot.bytes = this.scratch.take();

@@ -89,15 +89,15 @@ const COMMITS_IN_FLIGHT_MAX = 1;
 
 /**
  * A durable group of at most this many bytes of keys and values syncs on the main thread
- * (CommitOptions.syncInline) while the last commit took under INLINE_SYNC_MS_MAX. The trip
- * through the I/O pool costs two wake-ups, and on a host of few cores the pool's thread
- * waits for a core that the main thread and the clients hold: inline, redis-benchmark -P 1
- * made about a fifth more durable SETs a second, and -P 16 spent 8% less of the main
- * thread per SET (docs/STORAGE.md). The bounds keep each block of the event loop to one
- * sync of at most a megabyte on a disk that was quick the last time; a larger group, or any
- * after a slow commit, goes to the pool.
+ * (CommitOptions.syncInline) while the last commit took under INLINE_SYNC_MS_MAX. A small
+ * group means a light load, with little for the main thread to do during the sync: the
+ * trip through the I/O pool would cost two wake-ups and gain nothing (inline,
+ * redis-benchmark -P 1 made about a fifth more durable SETs a second). A larger group means
+ * requests waiting, which the main thread serves while the pool syncs: at -P 16, in the
+ * steady state, groups of about 60 KiB through the pool made 1.06x the SETs a second of
+ * syncing them inline (docs/STORAGE.md). After a slow commit every group goes to the pool.
  */
-const INLINE_SYNC_BYTES_MAX = 1024 * 1024;
+const INLINE_SYNC_BYTES_MAX = 16 * 1024;
 const INLINE_SYNC_MS_MAX = 2;
 
 export class NodeRuntime implements NodeApi {

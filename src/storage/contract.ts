@@ -54,7 +54,7 @@ export interface CommitOptions {
   /**
    * A hint for a durable commit: sync on the calling thread, blocking it, rather than hand
    * the sync to an I/O thread and hear back. The caller asks when the sync should be short
-   * (the node's shell: a group of up to a megabyte while the disk was quick), to spare the
+   * (the node's shell: a group of up to 16 KiB while the disk was quick), to spare the
    * hand-off's wake-ups; an engine may ignore it.
    */
   readonly syncInline?: boolean;

@@ -181,7 +181,7 @@ class RecordingStorage extends MemoryStorage {
 }
 
 test(
-  'a durable group up to a megabyte syncs inline, a larger one or one after a slow commit does not, and a relaxed one never asks',
+  'a durable group up to 16 KiB syncs inline, a larger one or one after a slow commit does not, and a relaxed one never asks',
   { timeout: 10_000 },
   async () => {
     let storage = new RecordingStorage();
@@ -207,11 +207,11 @@ test(
     const durable = await open('sync');
     try {
       await writeAll(durable, 1, 0);
-      // Values of 1,000 bytes (records and keys add a few dozen each): 900 of them are
-      // under the megabyte, 1,100 over it.
+      // Values of 1,000 bytes (records and keys add a few dozen each): 14 of them are
+      // under 16 KiB, 17 over it.
       const kilobyte = 'x'.repeat(1000);
-      await writeAll(durable, 900, 10_000, kilobyte);
-      await writeAll(durable, 1100, 20_000, kilobyte);
+      await writeAll(durable, 14, 10_000, kilobyte);
+      await writeAll(durable, 17, 20_000, kilobyte);
       assert.deepEqual(
         storage.commits.map((options) => options.syncInline),
         [true, true, false],

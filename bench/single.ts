@@ -27,7 +27,7 @@ import { writeBenchmarkSection } from './benchmarks-file.ts';
 const { values: flags } = parseArgs({
   options: {
     requests: { type: 'string', default: '200000' },
-    warmup: { type: 'string', default: '200000' },
+    warmup: { type: 'string', default: '300000' },
     runs: { type: 'string', default: '3' },
     output: { type: 'string', default: 'BENCHMARKS.md' },
   },

@@ -6,32 +6,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, Socket } from 'node:net';
-import pino from 'pino';
-import { detachedConnection } from '../../../src/api/resp/server.ts';
 import { RespConnections } from '../../../src/client/resp-call.ts';
-import { DEFAULT_NODE_CONFIG } from '../../../src/runtime/config.ts';
-import { Metrics } from '../../../src/runtime/metrics.ts';
-import { NodeRuntime } from '../../../src/runtime/node-runtime.ts';
-import { RecordingSocket } from '../../helpers/recording-socket.ts';
+import { recordedConnection } from '../../helpers/recording-socket.ts';
 
 const nextPass = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 test('a RESP connection writes the replies of every read of one pass once, at its end, in order', async () => {
-  const metrics = new Metrics();
-  const logger = pino({ level: 'silent' });
-  const config = {
-    ...DEFAULT_NODE_CONFIG,
-    storage: 'memory' as const,
-    durability: 'relaxed' as const,
-  };
-  const runtime = await NodeRuntime.open(config, { metrics, logger });
+  const { runtime, socket } = await recordedConnection('relaxed');
   try {
-    const socket = new RecordingSocket();
-    detachedConnection(socket as unknown as Socket, runtime, {
-      metrics,
-      logger,
-      inputBytesMax: config.respInputBytesMax,
-    });
     // Three reads in one pass: nothing is written until the pass ends, then all at once.
     socket.emit('data', Buffer.from('*1\r\n$4\r\nPING\r\n'));
     socket.emit('data', Buffer.from('*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n'));

@@ -4,13 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
-import pino from 'pino';
-import { detachedConnection } from '../../../src/api/resp/server.ts';
-import { DEFAULT_NODE_CONFIG } from '../../../src/runtime/config.ts';
-import { Metrics } from '../../../src/runtime/metrics.ts';
-import { NodeRuntime } from '../../../src/runtime/node-runtime.ts';
-import { RecordingSocket } from '../../helpers/recording-socket.ts';
+import { recordedConnection } from '../../helpers/recording-socket.ts';
 
 function command(...args: string[]): string {
   return `*${args.length}\r\n${args.map((arg) => `$${arg.length}\r\n${arg}\r\n`).join('')}`;
@@ -23,21 +17,8 @@ function valueOf(rendered: string, line: string): number | undefined {
 }
 
 test('RESP commands are counted by outcome and timed, answered at once or after a sync', async () => {
-  const metrics = new Metrics();
-  const logger = pino({ level: 'silent' });
-  const config = {
-    ...DEFAULT_NODE_CONFIG,
-    storage: 'memory' as const,
-    durability: 'sync' as const,
-  };
-  const runtime = await NodeRuntime.open(config, { metrics, logger });
+  const { runtime, socket, metrics } = await recordedConnection('sync');
   try {
-    const socket = new RecordingSocket();
-    detachedConnection(socket as unknown as Socket, runtime, {
-      metrics,
-      logger,
-      inputBytesMax: config.respInputBytesMax,
-    });
     // Durable SETs wait for their sync; the GET of another key and the failing INCR are
     // answered within their handlers, between the SETs.
     socket.emit(

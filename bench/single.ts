@@ -291,34 +291,46 @@ async function main(): Promise<void> {
   table += `Each figure is the median of ${RUNS} runs; latencies in ms. The runs go in rounds, each target once per round, and the ratio is the median of the ratios within a round (each round's ratio is listed). CPU: the server's CPU time per request in µs (user and system, all its threads, from /proc), which the host's load moves less than throughput; work a SET run leaves behind, such as a checkpoint, may fall in the GET run's.\n\n`;
   table += `| pipeline | test | ringkv | ops/s | p50 | p99 | CPU | peer | ops/s | p50 | p99 | CPU | ratio | per round |\n`;
   table += `| --- | --- | --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n`;
-  for (const pipeline of [1, 16]) {
-    for (const [ours, theirs] of pairs) {
-      for (const test of ['SET', 'GET']) {
-        const a = runs.get(`${ours}|${pipeline}`)!.map((run) => run.rows.get(test));
-        const b = runs.get(`${theirs}|${pipeline}`)!.map((run) => run.rows.get(test));
-        if (a.some((row) => row === undefined) || b.some((row) => row === undefined)) continue;
-        const [x, y] = [medianRow(a as Row[]), medianRow(b as Row[])];
-        const ratios = a.map((row, round) => row!.rps / b[round]!.rps);
-        const ratioText = ratios.map((ratio) => ratio.toFixed(2)).join(', ');
-        table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(x.rps)} | ${ms(x.p50)} | ${ms(x.p99)} | ${cpuText(x)} | ${theirs} | ${Math.round(y.rps)} | ${ms(y.p50)} | ${ms(y.p99)} | ${cpuText(y)} | ${median(ratios).toFixed(2)}x | ${ratioText} |\n`;
-      }
-    }
+  // Every cell of both tables: a pipeline, a pair (ringkv and its peer), a test.
+  const cells = [1, 16].flatMap((pipeline) =>
+    pairs.flatMap(([ours, theirs]) =>
+      ['SET', 'GET'].map((test) => ({ pipeline, ours, theirs, test })),
+    ),
+  );
+  /** One figure per round of `target` at `pipeline`; null if a round lacks it. */
+  const perRound = <T>(
+    target: string,
+    pipeline: number,
+    pick: (run: Measured) => T | undefined,
+  ) => {
+    const values = runs.get(`${target}|${pipeline}`)!.map(pick);
+    return values.some((value) => value === undefined) ? null : (values as T[]);
+  };
+  /** The median of the ratios within each round, and each round's ratio. */
+  const ratioCells = (ours: number[], theirs: number[]): string => {
+    const ratios = ours.map((value, round) => value / theirs[round]!);
+    return `${median(ratios).toFixed(2)}x | ${ratios.map((ratio) => ratio.toFixed(2)).join(', ')}`;
+  };
+  for (const { pipeline, ours, theirs, test } of cells) {
+    const a = perRound(ours, pipeline, (run) => run.rows.get(test));
+    const b = perRound(theirs, pipeline, (run) => run.rows.get(test));
+    if (a === null || b === null) continue;
+    const [x, y] = [medianRow(a), medianRow(b)];
+    const ratios = ratioCells(
+      a.map((row) => row.rps),
+      b.map((row) => row.rps),
+    );
+    table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(x.rps)} | ${ms(x.p50)} | ${ms(x.p99)} | ${cpuText(x)} | ${theirs} | ${Math.round(y.rps)} | ${ms(y.p50)} | ${ms(y.p99)} | ${cpuText(y)} | ${ratios} |\n`;
   }
   if (WARMUP_REQUESTS > 0) {
     table += `\nFirst runs, on a fresh server (the warm-up, -n ${WARMUP_REQUESTS}): ops/s, medians as above.\n\n`;
     table += `| pipeline | test | ringkv | ops/s | peer | ops/s | ratio | per round |\n`;
     table += `| --- | --- | --- | ---: | --- | ---: | ---: | --- |\n`;
-    for (const pipeline of [1, 16]) {
-      for (const [ours, theirs] of pairs) {
-        for (const test of ['SET', 'GET']) {
-          const a = runs.get(`${ours}|${pipeline}`)!.map((run) => run.firstRuns.get(test)?.rps);
-          const b = runs.get(`${theirs}|${pipeline}`)!.map((run) => run.firstRuns.get(test)?.rps);
-          if (a.some((rps) => rps === undefined) || b.some((rps) => rps === undefined)) continue;
-          const ratios = a.map((rps, round) => rps! / b[round]!);
-          const ratioText = ratios.map((ratio) => ratio.toFixed(2)).join(', ');
-          table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(median(a as number[]))} | ${theirs} | ${Math.round(median(b as number[]))} | ${median(ratios).toFixed(2)}x | ${ratioText} |\n`;
-        }
-      }
+    for (const { pipeline, ours, theirs, test } of cells) {
+      const a = perRound(ours, pipeline, (run) => run.firstRuns.get(test)?.rps);
+      const b = perRound(theirs, pipeline, (run) => run.firstRuns.get(test)?.rps);
+      if (a === null || b === null) continue;
+      table += `| -P ${pipeline} | ${test} | ${ours} | ${Math.round(median(a))} | ${theirs} | ${Math.round(median(b))} | ${ratioCells(a, b)} |\n`;
     }
   }
   process.stdout.write(table);

@@ -53,9 +53,9 @@ export interface CommitOptions {
   readonly durable: boolean;
   /**
    * A hint for a durable commit: sync on the calling thread, blocking it, rather than hand
-   * the sync to an I/O thread and hear back. The caller asks when the sync should be short
-   * (the node's shell: a group of up to 16 KiB while the disk was quick), to spare the
-   * hand-off's wake-ups; an engine may ignore it.
+   * the sync to an I/O thread and hear back. The caller asks when it has little else to do
+   * meanwhile (the node's shell: a group of up to 16 KiB, a light load, while the disk was
+   * quick), to spare the hand-off's wake-ups; an engine may ignore it.
    */
   readonly syncInline?: boolean;
 }

@@ -207,11 +207,11 @@ test(
     const durable = await open('sync');
     try {
       await writeAll(durable, 1, 0);
-      // Values of 1,000 bytes (records and keys add a few dozen each): 14 of them are
-      // under 16 KiB, 17 over it.
+      // Values of 1,000 bytes (records and keys add a few dozen each): 15 of them are
+      // under 16 KiB, 16 over it.
       const kilobyte = 'x'.repeat(1000);
-      await writeAll(durable, 14, 10_000, kilobyte);
-      await writeAll(durable, 17, 20_000, kilobyte);
+      await writeAll(durable, 15, 10_000, kilobyte);
+      await writeAll(durable, 16, 20_000, kilobyte);
       assert.deepEqual(
         storage.commits.map((options) => options.syncInline),
         [true, true, false],

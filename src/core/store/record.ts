@@ -231,7 +231,7 @@ export function readSoleVersion(
   }
 }
 
-/** Whether bytes[start, end) are `expected`. */
+/** Whether bytes[start, end) are `expected`: equalBytes without making a view of the range. */
 function sameBytes(bytes: Uint8Array, start: number, end: number, expected: Uint8Array): boolean {
   if (end - start !== expected.length) return false;
   for (let i = 0; i < expected.length; i++) if (bytes[start + i] !== expected[i]) return false;

@@ -178,6 +178,29 @@ test('connection commands: PING, ECHO, SELECT, CLIENT, INFO, COMMAND, HELLO', as
   assert.deepEqual(hello.slice(0, 4), ['server', 'redis', 'version', '7.2.0']);
 });
 
+test('CONFIG GET answers by glob, without regard to case, in pairs; CONFIG SET is refused', async () => {
+  assert.deepEqual(await redis.config('GET', 'save'), ['save', '']);
+  assert.deepEqual(await redis.config('GET', 'APPEND*'), [
+    'appendonly',
+    'yes',
+    'appendfsync',
+    'always',
+  ]);
+  assert.deepEqual(await redis.call('CONFIG', 'GET', 'maxmemory*', 'maxmemory', 'port'), [
+    'maxmemory',
+    '0',
+    'maxmemory-policy',
+    'noeviction',
+    'port',
+    String(node.respPort),
+  ]);
+  assert.deepEqual(await redis.config('GET', 'no-such-parameter'), []);
+  await assert.rejects(redis.call('CONFIG', 'GET'), /wrong number of arguments for 'config\|get'/);
+  await assert.rejects(redis.config('SET', 'save', '60 1'), /CONFIG SET is not supported/);
+  await assert.rejects(redis.call('CONFIG', 'FROB'), /unknown subcommand 'FROB'. Try CONFIG HELP/);
+  assert.equal(await redis.config('GET', 'save').then(() => redis.ping()), 'PONG');
+});
+
 test('errors in Redis form: unknown command and wrong arity keep the connection', async () => {
   await assert.rejects(
     redis.call('LPUSH', 'l', 'x'),

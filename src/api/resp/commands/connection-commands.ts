@@ -1,8 +1,9 @@
-// Connection and server commands: PING, ECHO, SELECT, AUTH, HELLO, CLIENT, QUIT, INFO and
-// COMMAND. None of them touches keys except INFO's keyspace section.
+// Connection and server commands: PING, ECHO, SELECT, AUTH, HELLO, CLIENT, QUIT, INFO,
+// CONFIG GET and COMMAND. None of them touches keys except INFO's keyspace section.
 
 import { timingSafeEqual } from 'node:crypto';
 import os from 'node:os';
+import { globMatches } from '../../../core/kv/glob.ts';
 import { integerArgument, SYNTAX_ERROR, word } from '../arguments.ts';
 import type { CommandContext, CommandSpec } from '../command-table.ts';
 import type { ReplyWriter } from '../reply-writer.ts';
@@ -245,6 +246,60 @@ function quit(context: CommandContext): void {
   context.closeAfterReply();
 }
 
+/**
+ * What CONFIG GET answers: ringkv's behaviour in Redis's terms, for the tools and clients
+ * that ask before they start and warn if the command fails (redis-benchmark asks for
+ * `save` and `appendonly`, job queues for `maxmemory-policy`). Read-only: ringkv is
+ * configured when it starts (docs/CONFIGURATION.md). `appendfsync` follows the selected
+ * keyspace: a durable write is synced before its reply, a relaxed one is left to the OS.
+ */
+function configParameters(context: CommandContext): [name: string, value: string][] {
+  const keyspaces = context.server.node.keyspaces();
+  const durable = keyspaces[context.keyspaceIndex]?.durability === 'sync';
+  return [
+    ['appendonly', 'yes'],
+    ['appendfsync', durable ? 'always' : 'no'],
+    ['save', ''],
+    ['databases', String(keyspaces.length)],
+    ['maxmemory', '0'],
+    ['maxmemory-policy', 'noeviction'],
+    ['port', String(context.server.port())],
+  ];
+}
+
+function config(context: CommandContext, args: Buffer[]): void {
+  const sub = word(args[1]);
+  if (sub === 'get' && args.length >= 3) {
+    // Names are matched without regard to case, as Redis does, each answered once.
+    const patterns = args
+      .slice(2)
+      .map((pattern) => Buffer.from(pattern.toString('latin1').toLowerCase(), 'latin1'));
+    const matched = configParameters(context).filter(([name]) =>
+      patterns.some((pattern) => globMatches(pattern, Buffer.from(name))),
+    );
+    return context.reply((w) => {
+      w.mapHeader(matched.length);
+      for (const [name, value] of matched) {
+        w.bulkText(name);
+        w.bulkText(value);
+      }
+    });
+  }
+  if (sub === 'get') {
+    return context.reply((w) => w.error("ERR wrong number of arguments for 'config|get' command"));
+  }
+  if (sub === 'set' || sub === 'rewrite' || sub === 'resetstat') {
+    return context.reply((w) =>
+      w.error(
+        `ERR CONFIG ${sub.toUpperCase()} is not supported: ringkv is configured when it starts (its config file, environment or flags)`,
+      ),
+    );
+  }
+  context.reply((w) =>
+    w.error(`ERR unknown subcommand '${args[1]?.toString() ?? ''}'. Try CONFIG HELP.`),
+  );
+}
+
 function writeCommandInfo(w: ReplyWriter, spec: CommandSpec): void {
   const [first, last, step] = spec.keys ?? [0, 0, 0];
   w.arrayHeader(6);
@@ -304,6 +359,7 @@ export function connectionCommands(allCommands: () => readonly CommandSpec[]): C
     { name: 'client', arity: -2, flags: ['admin'], handler: client },
     { name: 'info', arity: -1, flags: ['loading'], handler: info },
     { name: 'quit', arity: -1, flags: ['fast', 'no_auth'], noAuth: true, handler: quit },
+    { name: 'config', arity: -2, flags: ['admin', 'noscript', 'loading'], handler: config },
     { name: 'command', arity: -1, flags: ['loading'], handler: command },
   ];
 }

@@ -267,6 +267,15 @@ function configParameters(context: CommandContext): [name: string, value: string
   ];
 }
 
+const CONFIG_HELP = [
+  'CONFIG <subcommand> [<arg> ...]. Subcommands are:',
+  'GET <pattern> [<pattern> ...]',
+  '    Return the parameters whose names match a glob-style pattern, with their values.',
+  '    ringkv is configured when it starts: SET, REWRITE and RESETSTAT are not supported.',
+  'HELP',
+  '    Print this help.',
+];
+
 function config(context: CommandContext, args: Buffer[]): void {
   const sub = word(args[1]);
   if (sub === 'get' && args.length >= 3) {
@@ -287,6 +296,12 @@ function config(context: CommandContext, args: Buffer[]): void {
   }
   if (sub === 'get') {
     return context.reply((w) => w.error("ERR wrong number of arguments for 'config|get' command"));
+  }
+  if (sub === 'help' && args.length === 2) {
+    return context.reply((w) => {
+      w.arrayHeader(CONFIG_HELP.length);
+      for (const line of CONFIG_HELP) w.simple(line);
+    });
   }
   if (sub === 'set' || sub === 'rewrite' || sub === 'resetstat') {
     return context.reply((w) =>

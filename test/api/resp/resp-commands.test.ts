@@ -203,6 +203,18 @@ test('CONFIG GET answers by glob, without regard to case, in pairs; CONFIG SET i
   assert.equal(await redis.ping(), 'PONG');
 });
 
+test('CONFIG GET appendfsync follows the durability of the selected keyspace', async () => {
+  const relaxed = await startTestNode({ durability: 'relaxed' });
+  const client = new Redis({ port: relaxed.respPort, host: '127.0.0.1', lazyConnect: true });
+  try {
+    await client.connect();
+    assert.deepEqual(await client.config('GET', 'appendfsync'), ['appendfsync', 'no']);
+  } finally {
+    client.disconnect();
+    await relaxed.stop();
+  }
+});
+
 test('errors in Redis form: unknown command and wrong arity keep the connection', async () => {
   await assert.rejects(
     redis.call('LPUSH', 'l', 'x'),

@@ -3,13 +3,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { utf8 } from '../../src/core/bytes.ts';
 import type { ConflictPolicy } from '../../src/core/keyspace.ts';
+import { winningSibling } from '../../src/core/kv/siblings.ts';
 import { DecodeError } from '../../src/core/store/byte-codec.ts';
+import { ByteSlab } from '../../src/core/store/byte-slab.ts';
 import {
   decodeContext,
   decodeRecord,
   encodeContext,
   encodeRecord,
+  encodeSoleRecord,
+  readSoleVersion,
+  readWinner,
   type StoredRecord,
 } from '../../src/core/store/record.ts';
 
@@ -90,9 +96,7 @@ test('a truncated record never decodes', () => {
   );
 });
 
-test('readWinner agrees with decoding the record and picking the winning sibling', async () => {
-  const { readWinner } = await import('../../src/core/store/record.ts');
-  const { winningSibling } = await import('../../src/core/kv/siblings.ts');
+test('readWinner agrees with decoding the record and picking the winning sibling', () => {
   // Few distinct timestamps and node ids, so that ties are common.
   const tiedSibling = fc.record({
     dot: fc.record({
@@ -132,10 +136,7 @@ test('readWinner agrees with decoding the record and picking the winning sibling
   );
 });
 
-test('readSoleVersion reads exactly the records of one context entry of the node and one version', async () => {
-  const { readSoleVersion } = await import('../../src/core/store/record.ts');
-  const { utf8 } = await import('../../src/core/bytes.ts');
-  const { winningSibling } = await import('../../src/core/kv/siblings.ts');
+test('readSoleVersion reads exactly the records of one context entry of the node and one version', () => {
   const nodes = ['a', 'b', 'é'];
   // Records of few node ids and small shapes, so that the sole-version shape is common.
   const smallRecord = fc.record({
@@ -191,10 +192,7 @@ test('readSoleVersion reads exactly the records of one context entry of the node
   assert.equal(readSoleVersion(Uint8Array.of(...bytes, 0), utf8('a'), 0), null);
 });
 
-test('encodeSoleRecord gives the bytes encodeRecord gives for the same one-version record', async () => {
-  const { encodeSoleRecord } = await import('../../src/core/store/record.ts');
-  const { ByteSlab } = await import('../../src/core/store/byte-slab.ts');
-  const { utf8 } = await import('../../src/core/bytes.ts');
+test('encodeSoleRecord gives the bytes encodeRecord gives for the same one-version record', () => {
   const slab = new ByteSlab();
   fc.assert(
     fc.property(

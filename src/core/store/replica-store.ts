@@ -412,8 +412,8 @@ export class ReplicaStore {
     const durable = keyspace.durability === 'sync';
     // A durable batch is persisted after every earlier one, so the reply, which may carry
     // the old value (SET ... GET), waits for this batch only. A relaxed one waits for the
-    // key's unsynced batch, if any: looked up only here, a hash spared on the durable SET.
-    const waitFor = durable ? 0 : this.unsynced.batchOf(storageKey);
+    // key's unsynced batch, if any (a relaxed batch marks none): looked up only then, a hash
+    // spared on the durable SET.
     const batchId = this.persist(writes, durable);
     const written: LocalWrite['written'] = replicate
       ? [{ key, record: soleRecord(this.actorId, counter, timestamp, value, expiresAtMs) }]
@@ -424,7 +424,7 @@ export class ReplicaStore {
         results: [{ applied: true, previous: sole?.live ?? null, integer: 0n, length: 0 }],
         written,
       },
-      waitFor: durable ? batchId : waitFor,
+      waitFor: durable ? batchId : this.unsynced.batchOf(storageKey),
     };
   }
 

@@ -410,10 +410,6 @@ export class ReplicaStore {
       value: encodeSoleRecord(this.actorBytes, counter, timestamp, value, expiresAtMs, this.slab),
     });
     const durable = keyspace.durability === 'sync';
-    // A durable batch is persisted after every earlier one, so the reply, which may carry
-    // the old value (SET ... GET), waits for this batch only. A relaxed one waits for the
-    // key's unsynced batch, if any (a relaxed batch marks none): looked up only then, a hash
-    // spared on the durable SET.
     const batchId = this.persist(writes, durable);
     const written: LocalWrite['written'] = replicate
       ? [{ key, record: soleRecord(this.actorId, counter, timestamp, value, expiresAtMs) }]
@@ -424,6 +420,10 @@ export class ReplicaStore {
         results: [{ applied: true, previous: sole?.live ?? null, integer: 0n, length: 0 }],
         written,
       },
+      // A durable batch is persisted after every earlier one, so the reply, which may carry
+      // the old value (SET ... GET), waits for this batch only. A relaxed one waits for the
+      // key's unsynced batch, if any (a relaxed batch marks none): looked up only here, a
+      // hash spared on the durable SET.
       waitFor: durable ? batchId : this.unsynced.batchOf(storageKey),
     };
   }
